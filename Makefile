@@ -1,0 +1,49 @@
+# geo_ourcity: `make demo` runs the service with the Moscow demo city; `make test` runs the whole test suite.
+# Both do every set-up step themselves (Debian packages, .venv, the embedded PostgreSQL + PostGIS, migrations).
+SHELL := /bin/bash
+PY := .venv/bin/python
+PORT ?= 8000
+STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
+
+.PHONY: setup system venv db db-stop migrate demo demo-data test bench clean
+
+setup: system venv
+
+system:
+	@scripts/system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || python3 -m venv .venv
+	@echo "Installing Python packages into .venv"
+	@.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@.venv/bin/pip install -q -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@.venv/bin/python -c "import django, django.contrib.gis.gdal, pyogrio, shapely" 
+	@rm -f .venv/.requirements-*; touch $(STAMP)
+
+db: setup
+	@scripts/pg.sh start
+
+db-stop:
+	@scripts/pg.sh stop
+
+migrate: db
+	@$(PY) manage.py migrate --noinput -v 0
+
+demo-data: migrate
+	@$(PY) manage.py load_demo
+
+demo: demo-data
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@$(PY) manage.py demo_banner --port $(PORT)
+	@exec .venv/bin/gunicorn geo_ourcity.wsgi --bind 127.0.0.1:$(PORT) --workers 3 --access-logfile - 
+
+test: db
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: db
+	@$(PY) bench/run.py
+
+clean: db-stop
+	rm -rf var/

@@ -1,0 +1,226 @@
+"""The city registry: who owns what, and which authority answers for which area.
+
+`facilities` imports none of the project's other apps: routing, complaints and importers build on it.
+"""
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.db import connection
+from django.db.models import Q
+
+
+class Dataset(models.Model):
+    """A source of registry rows (a published file), the unit an import replaces.
+
+    Facilities are stored in a table partitioned by dataset: each dataset's facilities live in a partition of
+    their own, so a large import builds a new partition and switches it in at once (see importers.core).
+    """
+
+    class Target(models.TextChoices):
+        AREAS = "areas", "admin areas"
+        AUTHORITIES = "authorities", "authorities"
+        FACILITIES = "facilities", "facilities"
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=300, blank=True)
+    target = models.CharField(max_length=16, choices=Target.choices)
+    source_url = models.CharField(max_length=500, blank=True)
+    licence = models.CharField(max_length=300, blank=True)
+    # The physical partition of facilities_facility that holds this dataset's facilities.
+    partition_table = models.CharField(max_length=63, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if self.target == self.Target.FACILITIES and not self.partition_table:
+            self.partition_table = create_facility_partition(self.pk)
+            Dataset.objects.filter(pk=self.pk).update(partition_table=self.partition_table)
+
+
+def create_facility_partition(dataset_id, suffix=""):
+    """Create (attached) the partition of facilities_facility for a dataset; return its table name."""
+    name = f"facilities_facility_d{int(dataset_id)}{suffix}"
+    with connection.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF facilities_facility "
+            f"FOR VALUES IN ({int(dataset_id)})"
+        )
+    return name
+
+
+class ValidityQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(valid_to__isnull=True)
+
+
+class Authority(models.Model):
+    """An organisation that owns facilities or has jurisdiction over an area."""
+
+    class Kind(models.TextChoices):
+        CITY = "city", "city government"
+        CITY_DEPARTMENT = "city_department", "city department"
+        PREFECTURE = "prefecture", "okrug prefecture"
+        DISTRICT_COUNCIL = "district_council", "district council"
+        INSTITUTION = "institution", "state institution"
+        CONTRACTOR = "contractor", "contractor"
+        OTHER = "other", "other"
+
+    code = models.CharField(max_length=64, unique=True, help_text="Stable identifier used by specs and routing data")
+    name = models.CharField(max_length=500)
+    short_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.OTHER)
+    inn = models.CharField("INN", max_length=12, blank=True, db_index=True)
+    ogrn = models.CharField("OGRN", max_length=15, blank=True, db_index=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200, blank=True)
+    valid_from = models.DateTimeField(auto_now_add=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    objects = ValidityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["short_name"]
+        verbose_name_plural = "authorities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "source_key"], condition=Q(dataset__isnull=False), name="authority_source_unique"
+            )
+        ]
+
+    def __str__(self):
+        return self.short_name
+
+
+class Department(models.Model):
+    """The unit of an authority that works tickets; staff users belong to departments."""
+
+    authority = models.ForeignKey(Authority, on_delete=models.CASCADE, related_name="departments")
+    code = models.CharField(max_length=64, default="main")
+    name = models.CharField(max_length=300)
+    is_triage = models.BooleanField(default=False, help_text="City-wide triage: gets what no rule routes")
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="departments")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["authority", "code"], name="department_code_unique")]
+
+    def __str__(self):
+        return self.name
+
+
+class AdminArea(models.Model):
+    """An okrug or a district: a MultiPolygon with official codes and the authority with jurisdiction."""
+
+    class Level(models.TextChoices):
+        CITY = "city", "city"
+        OKRUG = "okrug", "okrug"
+        DISTRICT = "district", "district"
+
+    # Smaller rank = larger area; "the covering areas" come back smallest first.
+    LEVEL_RANK = {Level.CITY: 0, Level.OKRUG: 1, Level.DISTRICT: 2}
+
+    name = models.CharField(max_length=200)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    oktmo = models.CharField("OKTMO", max_length=11, blank=True, db_index=True)
+    okato = models.CharField("OKATO", max_length=11, blank=True, db_index=True)
+    authority = models.ForeignKey(
+        Authority, null=True, blank=True, on_delete=models.SET_NULL, related_name="areas",
+        help_text="The authority with jurisdiction over this area",
+    )
+    geom = models.MultiPolygonField(srid=4326)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200, blank=True)
+    valid_from = models.DateTimeField(auto_now_add=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    objects = ValidityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["level", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "source_key"], condition=Q(dataset__isnull=False), name="area_source_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.level})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        subdivide_areas([self.pk])
+
+
+class AdminAreaPiece(models.Model):
+    """ST_Subdivide pieces of an area: point lookups run on these small polygons, not the big one."""
+
+    area = models.ForeignKey(AdminArea, on_delete=models.CASCADE, related_name="pieces")
+    geom = models.PolygonField(srid=4326)
+
+
+def subdivide_areas(area_ids, max_vertices=128):
+    """Recompute the subdivided pieces of the given areas (set-based)."""
+    ids = [int(i) for i in area_ids]
+    if not ids:
+        return
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [ids])
+        cur.execute(
+            """
+            INSERT INTO facilities_adminareapiece (area_id, geom)
+            SELECT a.id, p.geom FROM facilities_adminarea a,
+                   LATERAL (SELECT (ST_Dump(ST_Subdivide(a.geom, %s))).geom) p
+            WHERE a.id = ANY(%s) AND GeometryType(p.geom) = 'POLYGON'
+            """,
+            [max_vertices, ids],
+        )
+
+
+class FacilityType(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name_ru = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name_en or self.code
+
+
+class Facility(models.Model):
+    """A piece of city infrastructure (any geometry) and the authority that owns it.
+
+    The table is partitioned by dataset (created by migration 0001 in SQL). `id` is unique by construction (one
+    sequence) but not by a database constraint, which a partitioned table can not have on `id` alone; tables
+    that point at facilities therefore use `db_constraint=False`. Facilities are never deleted by imports: a
+    facility that leaves the registry gets `valid_to`, so old complaints that point at it stay explained.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200)
+    type = models.ForeignKey(FacilityType, on_delete=models.PROTECT)
+    owner = models.ForeignKey(Authority, null=True, blank=True, on_delete=models.PROTECT, related_name="facilities")
+    name = models.CharField(max_length=500, blank=True)
+    address = models.CharField(max_length=500, blank=True)
+    attrs = models.JSONField(default=dict, blank=True)
+    geom = models.GeometryField(srid=4326)
+    valid_from = models.DateTimeField(auto_now_add=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    objects = ValidityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "facilities"
+        constraints = [models.UniqueConstraint(fields=["dataset", "source_key"], name="facility_source_unique")]
+
+    def __str__(self):
+        return self.name or f"{self.type_id}:{self.source_key}"

@@ -1,0 +1,347 @@
+"""The import pipeline, shared by `manage.py import_dataset` and the data-staff upload page.
+
+    run_import(path, spec, commit=False) -> ImportResult
+
+read (pyogrio / data.mos.ru JSON / CSV) -> validate in bulk (prepare.py) -> COPY into a staging table and
+set-based SQL (load.py) -> report. Everything that touches the registry runs in one transaction: a dry run
+rolls it back; a commit that fails, or a process that is killed, leaves the registry exactly as it was.
+Every run is recorded as an ImportRun (who, when, file hash, spec, counts, status).
+"""
+import csv
+import getpass
+import hashlib
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import shapely
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from facilities.models import AdminArea, Authority, Dataset, FacilityType
+
+from . import load, prepare
+from .errors import ImportFailure
+from .models import ImportRun
+from .readers import read_source
+from .spec import load_spec
+
+log = logging.getLogger(__name__)
+
+# Test hook: seconds to wait after all work is done, just before COMMIT (used by the kill test).
+PAUSE_ENV = "OURCITY_IMPORT_PAUSE_BEFORE_COMMIT"
+
+
+class Progress:
+    """Progress callbacks: `step(name)` names the stage, `advance(n)` counts rows. The base class is silent."""
+
+    def start(self, total):
+        pass
+
+    def step(self, name):
+        pass
+
+    def advance(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+@dataclass
+class ImportResult:
+    run: ImportRun
+    counts: dict
+    rejects: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    report_text: str = ""
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mark_abandoned_runs():
+    """Runs left 'running' by a process that died (its database session is gone) are marked aborted."""
+    with connection.cursor() as cur:
+        cur.execute("""UPDATE importers_importrun r SET status = 'aborted', finished_at = now(),
+                              error = 'the importing process ended before it finished; nothing was changed'
+                       WHERE r.status = 'running'
+                         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid)""")
+
+
+def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None):
+    progress = progress or Progress()
+    path = Path(path)
+    actor = actor or (user.get_username() if user else None) or _os_user()
+    try:
+        spec_obj = load_spec(spec)
+    except ImportFailure as exc:
+        _record_failure(path, {"spec": str(spec)}, "?", actor, user, commit, str(exc), original_name)
+        raise
+    if not path.is_file():
+        raise ImportFailure(f"{path}: no such file")
+    mark_abandoned_runs()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    run = ImportRun.objects.create(
+        dataset=Dataset.objects.filter(code=spec_obj.dataset).first(), dataset_code=spec_obj.dataset, user=user,
+        actor=actor, file_name=original_name or path.name, file_sha256=file_sha256(path), spec=spec_obj.raw,
+        commit=commit, backend_pid=pid)
+    started = time.monotonic()
+    try:
+        result = _run(run, path, spec_obj, commit, progress)
+    except ImportFailure as exc:
+        _finish_failed(run, str(exc))
+        raise
+    except Exception as exc:  # a bug or a database error: the run is recorded with its traceback
+        log.exception("import run %s failed", run.pk)
+        _finish_failed(run, f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                       detail=traceback.format_exc())
+        raise ImportFailure(f"import failed: {exc.__class__.__name__}: "
+                            f"{(str(exc).strip().splitlines() or [''])[0]} (run #{run.pk}; nothing was changed)") from exc
+    finally:
+        progress.close()
+    result.counts["seconds"] = round(time.monotonic() - started, 2)
+    _write_report(result, spec_obj)
+    ImportRun.objects.filter(pk=run.pk).update(counts=result.counts, report_path=run.report_path,
+                                               rejects_path=run.rejects_path)
+    return result
+
+
+def _os_user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _record_failure(path, spec_raw, dataset_code, actor, user, commit, error, original_name):
+    ImportRun.objects.create(dataset_code=dataset_code, user=user, actor=actor, file_name=original_name or str(path),
+                             file_sha256=file_sha256(path) if path.is_file() else "", spec=spec_raw, commit=commit,
+                             status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now())
+
+
+def _finish_failed(run, error, detail=""):
+    # The data transaction is gone by now (rolled back); this write is on its own.
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED, finished_at=timezone.now(),
+                                               error=(error + ("\n\n" + detail if detail else "")))
+    run.status, run.error = ImportRun.Status.FAILED, error
+
+
+def _run(run, path, spec, commit, progress):
+    progress.step("reading")
+    source = read_source(path, spec.source)
+    prepare.check_fields(spec, source)
+    prepare.add_derived(spec, source)
+    progress.step("validating")
+    prepared, extra = _prepare(spec, source)
+    progress.start(len(prepared.rows))
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('geo_ourcity.import:' || %s))", [spec.dataset])
+            if not cur.fetchone()[0]:
+                raise ImportFailure(f"another import of dataset {spec.dataset} is running; try again when it ends")
+            dataset = _dataset(spec)
+            run.dataset = dataset
+            progress.step("staging")
+            counts, sql_rejects = _load(cur, spec, dataset, prepared, extra, commit, run, progress)
+        rejects = sorted(prepared.rejects + sql_rejects)
+        counts = {**prepared.counts, **counts, "rejected": len(rejects)}
+        changed = counts["created"] + counts["updated"] + counts["retired"]
+        if commit:
+            status = ImportRun.Status.COMMITTED if changed else ImportRun.Status.NO_CHANGE
+            ImportRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), counts=counts,
+                                                       dataset=dataset)
+            run.status = status
+            pause = os.environ.get(PAUSE_ENV)
+            if pause:
+                print(f"import: paused before commit (run #{run.pk})", file=sys.stderr, flush=True)
+                time.sleep(float(pause))
+        else:
+            transaction.set_rollback(True)
+    if not commit:
+        run.status = ImportRun.Status.DRY_RUN
+        ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
+                                                   dataset=Dataset.objects.filter(code=spec.dataset).first())
+    return ImportResult(run=run, counts=counts, rejects=rejects, notes=prepared.notes)
+
+
+def _dataset(spec):
+    dataset, created = Dataset.objects.get_or_create(
+        code=spec.dataset, defaults={"target": spec.target, "name": spec.dataset_name or spec.dataset,
+                                     "source_url": str(spec.raw.get("source_url") or ""),
+                                     "licence": str(spec.raw.get("licence") or "")})
+    if dataset.target != spec.target:
+        raise ImportFailure(f"dataset {spec.dataset} holds {dataset.target}, not {spec.target}: use another dataset code")
+    return dataset
+
+
+def city_geometry():
+    """The city's extent: the union of its active admin areas (None when none are loaded)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM facilities_adminarea WHERE valid_to IS NULL")
+        wkb = cur.fetchone()[0]
+    if wkb is None:
+        return None
+    city = shapely.from_wkb(bytes(wkb))
+    shapely.prepare(city)
+    return city
+
+
+def _authority_lookups():
+    rows = Authority.objects.active().values_list("id", "code", "inn", "ogrn", "short_name", "name")
+    lookups = {"code": {}, "inn": {}, "ogrn": {}, "name": {}}
+
+    def put(kind, key, value):
+        if not key:
+            return
+        old = lookups[kind].get(key)
+        lookups[kind][key] = value if old in (None, value) else "ambiguous"
+
+    for pk, code, inn, ogrn, short_name, name in rows:
+        put("code", code, pk)
+        put("inn", inn, pk)
+        put("ogrn", ogrn, pk)
+        put("name", short_name, pk)
+        put("name", name, pk)
+    return lookups
+
+
+def _prepare(spec, source):
+    extra = {}
+    if spec.target == "facilities":
+        declared = spec.options.get("types", {})
+        type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
+        referenced = set()
+        tv = spec.values["type"]
+        if tv.constant:
+            referenced.add(tv.constant)
+        if tv.value_map:
+            referenced |= set(tv.value_map.values())
+        if tv.default:
+            referenced.add(tv.default)
+        missing = sorted(referenced - type_codes)
+        if missing:
+            raise ImportFailure(f"spec: facility type {missing[0]!r} does not exist: declare it under 'types' "
+                                "or create it in the admin")
+        city = city_geometry() if spec.require_in_city else None
+        prepared = prepare.prepare_facilities(spec, source, type_codes=type_codes,
+                                              owners=_authority_lookups(), city=city)
+        if spec.require_in_city and city is None:
+            prepared.notes.append("no admin areas are loaded, so the in-city check was skipped")
+        extra["declared_types"] = declared
+    elif spec.target == "authorities":
+        lookups = _authority_lookups()
+        known = {"code": set(lookups["code"]),
+                 "inn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["inn"].items() if p == pk},
+                 "ogrn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["ogrn"].items() if p == pk}}
+        prepared = prepare.prepare_authorities(spec, source, known_codes=known)
+    else:
+        def area_lookup(level, match):
+            field_name = {"key": "source_key"}.get(match, match)
+            out = {}
+            for pk, value in AdminArea.objects.active().filter(level=level).values_list("id", field_name):
+                out[value] = pk if value not in out else out[value]
+            return out
+
+        codes = set(Authority.objects.values_list("code", flat=True))
+        prepared = prepare.prepare_areas(spec, source, area_lookup=area_lookup, authority_codes=codes)
+    return prepared, extra
+
+
+def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
+    full = spec.mode == "full"
+    sql_rejects = []
+    if spec.target == "facilities":
+        # Types declared in the spec are created (or renamed) first, so new type codes resolve to ids.
+        for code, names in extra["declared_types"].items():
+            FacilityType.objects.update_or_create(code=code, defaults={
+                "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
+        ids = dict(FacilityType.objects.values_list("code", "id"))
+        prepared.rows["type_id"] = prepared.rows["type_code"].map(ids).astype("Int64")
+        partition = dataset.partition_table
+        cur.execute(f"LOCK TABLE {partition} IN SHARE MODE")
+        load.stage_facilities(cur, prepared, progress)
+        owner = spec.options.get("owner")
+        if owner and owner["match"] == "area":
+            progress.step("finding owners by area")
+            sql_rejects = load.resolve_owners_by_area(cur, owner["level"])
+        progress.step("comparing with the registry")
+        counts = load.diff_facilities(cur, partition, full)
+        if commit and counts["created"] + counts["updated"] + counts["retired"]:
+            load.swap_facilities(cur, dataset.pk, partition, f"facilities_facility_d{dataset.pk}_r{run.pk}", full,
+                                 progress)
+    elif spec.target == "authorities":
+        load.stage_authorities(cur, prepared, progress)
+        with_parent = "parent" in spec.options
+        counts = load.diff_authorities(cur, dataset.pk, full, with_parent)
+        if commit:
+            load.upsert_authorities(cur, dataset.pk, full=full, with_parent=with_parent,
+                                    with_department="department" in spec.values)
+    else:
+        load.stage_areas(cur, prepared, progress)
+        level = spec.options["level"]
+        counts = load.diff_areas(cur, dataset.pk, level, full)
+        if commit:
+            juris = spec.options.get("jurisdiction")
+            load.upsert_areas(cur, dataset.pk, level, full=full, jurisdiction_kind=juris["kind"] if juris else None)
+    return counts, sql_rejects
+
+
+def _write_report(result, spec):
+    run = result.run
+    folder = Path(settings.IMPORTS_DIR) / f"run-{run.pk}"
+    folder.mkdir(parents=True, exist_ok=True)
+    report_path = folder / "report.txt"
+    rejects_path = folder / "rejects.csv"
+    with open(rejects_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", "key", "reason"])
+        writer.writerows(result.rejects)
+    run.report_path, run.rejects_path = str(report_path), str(rejects_path)
+    result.report_text = format_report(result, spec)
+    report_path.write_text(result.report_text, encoding="utf-8")
+
+
+def format_report(result, spec):
+    run, c = result.run, result.counts
+    mode = "COMMIT" if run.commit else "DRY RUN"
+    lines = [
+        f"Import run #{run.pk} [{mode}] of {run.file_name} into dataset {spec.dataset} ({spec.target}, {spec.mode})",
+        f"  file sha256  {run.file_sha256}",
+        f"  read         {c.get('read', 0):>9}",
+        f"  created      {c.get('created', 0):>9}",
+        f"  updated      {c.get('updated', 0):>9}",
+        f"  unchanged    {c.get('unchanged', 0):>9}",
+        f"  retired      {c.get('retired', 0):>9}",
+        f"  rejected     {c.get('rejected', 0):>9}",
+        f"  repaired     {c.get('repaired', 0):>9}  (invalid geometries fixed with make_valid)",
+    ]
+    if c.get("reprojected_from"):
+        lines.append(f"  reprojected from {c['reprojected_from']} to EPSG:4326")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    if result.rejects:
+        lines.append("Rejected rows (row, key, reason):")
+        for row_no, key, reason in result.rejects[:20]:
+            lines.append(f"  row {row_no}: {key!s:.40} — {reason}")
+        if len(result.rejects) > 20:
+            lines.append(f"  ... and {len(result.rejects) - 20} more")
+    lines.append(f"Report: {run.report_path}")
+    lines.append(f"Rejects: {run.rejects_path}")
+    if run.commit:
+        lines.append("Committed." if run.status == ImportRun.Status.COMMITTED else "Committed: nothing to change.")
+    else:
+        lines.append("Dry run: nothing was changed. Run again with --commit to apply.")
+    return "\n".join(lines) + "\n"

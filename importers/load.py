@@ -1,0 +1,271 @@
+"""The database side of an import: COPY into a staging table, then set-based SQL. No per-row ORM saves.
+
+Facilities, which can be millions of rows, are never updated in place: a commit that changes anything builds a
+new generation of the dataset's partition (ids of known source keys kept, missing ones retired), indexes it
+and swaps it in with DETACH/ATTACH inside the import's transaction. Readers see the old generation until the
+commit and the new one after it; a failed or killed run leaves the old one as it was.
+"""
+import io
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from facilities.models import subdivide_areas
+
+COPY_CHUNK = 200_000
+
+
+def copy_rows(cur, table, frame, columns, progress=None):
+    """Stream a DataFrame into a table through COPY (CSV), in chunks."""
+    n = len(frame)
+    for start in range(0, max(n, 1), COPY_CHUNK):
+        chunk = frame.iloc[start:start + COPY_CHUNK]
+        if chunk.empty:
+            break
+        buf = io.BytesIO()
+        table_ = pa.Table.from_pandas(chunk[columns], preserve_index=False)
+        pacsv.write_csv(table_, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        buf.seek(0)
+        cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
+        if progress:
+            progress.advance(len(chunk))
+
+
+def fetch_rejects(cur, sql, params, reason):
+    cur.execute(sql, params)
+    return [(row_no, key, reason) for row_no, key in cur.fetchall()]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# facilities
+
+FACILITY_COLUMNS = ["row_no", "source_key", "type_id", "owner_id", "name", "address", "attrs", "geom"]
+
+
+def stage_facilities(cur, prepared, progress=None):
+    cur.execute("""
+        CREATE TEMP TABLE import_stage (
+            row_no integer, source_key text, type_id bigint, owner_id bigint, name text, address text,
+            attrs jsonb, geom geometry(Geometry, 4326)
+        ) ON COMMIT DROP""")
+    copy_rows(cur, "import_stage", prepared.rows, FACILITY_COLUMNS, progress)
+    cur.execute("UPDATE import_stage SET name = coalesce(name, ''), address = coalesce(address, '') "
+                "WHERE name IS NULL OR address IS NULL")
+
+
+def resolve_owners_by_area(cur, level):
+    """Owner = the authority with jurisdiction over the covering area of the level; rows with none are rejects."""
+    cur.execute("""
+        UPDATE import_stage s SET owner_id = (
+            SELECT a.authority_id FROM facilities_adminareapiece p
+            JOIN facilities_adminarea a ON a.id = p.area_id
+            WHERE a.level = %s AND a.valid_to IS NULL AND a.authority_id IS NOT NULL
+              AND ST_Covers(p.geom, ST_PointOnSurface(s.geom))
+            LIMIT 1)""", [level])
+    return fetch_rejects(cur, "DELETE FROM import_stage WHERE owner_id IS NULL RETURNING row_no, source_key", [],
+                         f"no {level} with a jurisdiction authority covers it")
+
+
+def diff_facilities(cur, partition, full):
+    cur.execute("ANALYZE import_stage")
+    cur.execute(f"""
+        SELECT count(*) FILTER (WHERE f.id IS NULL),
+               count(*) FILTER (WHERE f.id IS NOT NULL AND (f.valid_to IS NOT NULL OR
+                   ROW(s.type_id, s.owner_id, s.name, s.address, s.attrs, s.geom)
+                   IS DISTINCT FROM ROW(f.type_id, f.owner_id, f.name, f.address, f.attrs, f.geom))),
+               count(*)
+        FROM import_stage s LEFT JOIN {partition} f ON f.source_key = s.source_key""")
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute(f"""SELECT count(*) FROM {partition} f WHERE f.valid_to IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = f.source_key)""")
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
+    """Build the dataset's next generation from the stage and the current partition; switch it in."""
+    ds = int(dataset_id)
+    step = progress.step if progress else (lambda name: None)
+    step("building the new generation")
+    cur.execute(f"CREATE TABLE {new_name} (LIKE facilities_facility INCLUDING DEFAULTS)")
+    cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_ds CHECK (dataset_id = {ds})")
+    valid_to_missing = "coalesce(f.valid_to, now())" if full else "f.valid_to"
+    cur.execute(f"""
+        INSERT INTO {new_name} (id, dataset_id, source_key, type_id, owner_id, name, address, attrs, geom,
+                                valid_from, valid_to)
+        SELECT coalesce(f.id, nextval('facilities_facility_id_seq')), {ds},
+               coalesce(s.source_key, f.source_key),
+               CASE WHEN s.source_key IS NULL THEN f.type_id ELSE s.type_id END,
+               CASE WHEN s.source_key IS NULL THEN f.owner_id ELSE s.owner_id END,
+               CASE WHEN s.source_key IS NULL THEN f.name ELSE s.name END,
+               CASE WHEN s.source_key IS NULL THEN f.address ELSE s.address END,
+               CASE WHEN s.source_key IS NULL THEN f.attrs ELSE s.attrs END,
+               CASE WHEN s.source_key IS NULL THEN f.geom ELSE s.geom END,
+               CASE WHEN f.id IS NULL OR (s.source_key IS NOT NULL AND f.valid_to IS NOT NULL) THEN now()
+                    ELSE f.valid_from END,
+               CASE WHEN s.source_key IS NOT NULL THEN NULL ELSE {valid_to_missing} END
+        FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key""")
+    step("indexing the new generation")
+    # Same definitions as the parent's partitioned indexes, so ATTACH adopts them instead of building new ones.
+    cur.execute(f"CREATE UNIQUE INDEX {new_name}_key ON {new_name} (dataset_id, source_key)")
+    cur.execute(f"CREATE INDEX {new_name}_geom ON {new_name} USING gist (geom)")
+    cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
+    cur.execute(f"CREATE INDEX {new_name}_owner ON {new_name} (owner_id)")
+    cur.execute(f"CREATE INDEX {new_name}_type ON {new_name} (type_id)")
+    step("switching generations")
+    cur.execute(f"ALTER TABLE facilities_facility DETACH PARTITION {partition}")
+    cur.execute(f"DROP TABLE {partition}")
+    cur.execute(f"ALTER TABLE facilities_facility ATTACH PARTITION {new_name} FOR VALUES IN ({ds})")
+    cur.execute(f"ALTER TABLE {new_name} DROP CONSTRAINT {new_name}_ds")
+    cur.execute(f"ANALYZE {new_name}")
+    cur.execute("UPDATE facilities_dataset SET partition_table = %s WHERE id = %s", [new_name, ds])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# authorities
+
+AUTHORITY_COLUMNS = ["row_no", "source_key", "code", "name", "short_name", "kind", "inn", "ogrn", "parent_code",
+                     "department", "triage"]
+
+
+def stage_authorities(cur, prepared, progress=None):
+    cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, code text, name text,
+                   short_name text, kind text, inn text, ogrn text, parent_code text, department text,
+                   triage boolean) ON COMMIT DROP""")
+    copy_rows(cur, "import_stage", prepared.rows, AUTHORITY_COLUMNS, progress)
+    for col in AUTHORITY_COLUMNS[1:-1]:
+        cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
+    cur.execute("ANALYZE import_stage")
+
+
+def diff_authorities(cur, dataset_id, full, with_parent):
+    parent_cmp = "OR coalesce(p.code, '') <> s.parent_code" if with_parent else ""
+    cur.execute(f"""
+        SELECT count(*) FILTER (WHERE a.id IS NULL),
+               count(*) FILTER (WHERE a.id IS NOT NULL AND (a.valid_to IS NOT NULL
+                   OR ROW(a.name, a.short_name, a.kind, a.inn, a.ogrn, a.dataset_id, a.source_key)
+                      IS DISTINCT FROM ROW(s.name, s.short_name, s.kind, s.inn, s.ogrn, %s::bigint, s.source_key)
+                   {parent_cmp})),
+               count(*)
+        FROM import_stage s LEFT JOIN facilities_authority a ON a.code = s.code
+        LEFT JOIN facilities_authority p ON p.id = a.parent_id""", [dataset_id])
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute("""SELECT count(*) FROM facilities_authority a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = a.code)""", [dataset_id])
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def upsert_authorities(cur, dataset_id, *, full, with_parent, with_department, kind_sql="s.kind",
+                       stage="import_stage", retire_key="code"):
+    cur.execute(f"""
+        INSERT INTO facilities_authority (code, name, short_name, kind, inn, ogrn, dataset_id, source_key,
+                                          valid_from, valid_to)
+        SELECT s.code, s.name, s.short_name, {kind_sql}, s.inn, s.ogrn, %s, s.source_key, now(), NULL
+        FROM {stage} s
+        ON CONFLICT (code) DO UPDATE SET
+            name = EXCLUDED.name, short_name = EXCLUDED.short_name, kind = EXCLUDED.kind, inn = EXCLUDED.inn,
+            ogrn = EXCLUDED.ogrn, dataset_id = EXCLUDED.dataset_id, source_key = EXCLUDED.source_key,
+            valid_to = NULL
+        WHERE facilities_authority.valid_to IS NOT NULL
+           OR ROW(facilities_authority.name, facilities_authority.short_name, facilities_authority.kind,
+                  facilities_authority.inn, facilities_authority.ogrn, facilities_authority.dataset_id,
+                  facilities_authority.source_key)
+              IS DISTINCT FROM ROW(EXCLUDED.name, EXCLUDED.short_name, EXCLUDED.kind, EXCLUDED.inn, EXCLUDED.ogrn,
+                                   EXCLUDED.dataset_id, EXCLUDED.source_key)""", [dataset_id])
+    if with_parent:
+        cur.execute(f"""
+            UPDATE facilities_authority a SET parent_id = p.id
+            FROM {stage} s LEFT JOIN facilities_authority p ON p.code = s.parent_code
+            WHERE a.code = s.code AND a.parent_id IS DISTINCT FROM p.id""")
+    # Every authority gets a department to work tickets; a spec may name it.
+    cur.execute(f"""
+        INSERT INTO facilities_department (authority_id, code, name, is_triage)
+        SELECT a.id, 'main', CASE WHEN s.department <> '' THEN s.department ELSE a.short_name END, s.triage
+        FROM {stage} s JOIN facilities_authority a ON a.code = s.code
+        ON CONFLICT (authority_id, code) DO UPDATE SET
+            name = CASE WHEN {"true" if with_department else "false"} THEN EXCLUDED.name ELSE facilities_department.name END,
+            is_triage = EXCLUDED.is_triage
+        WHERE ({"true" if with_department else "false"} AND facilities_department.name <> EXCLUDED.name)
+           OR facilities_department.is_triage <> EXCLUDED.is_triage""")
+    if full:
+        cur.execute(f"""UPDATE facilities_authority a SET valid_to = now() WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.code = a.code)""", [dataset_id])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# admin areas
+
+AREA_COLUMNS = ["row_no", "source_key", "name", "okato", "oktmo", "parent_id", "geom", "j_code", "j_name",
+                "j_short_name", "j_parent_code", "j_department"]
+
+
+def stage_areas(cur, prepared, progress=None):
+    cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, name text, okato text,
+                   oktmo text, parent_id bigint, geom geometry(MultiPolygon, 4326), j_code text, j_name text,
+                   j_short_name text, j_parent_code text, j_department text) ON COMMIT DROP""")
+    copy_rows(cur, "import_stage", prepared.rows, AREA_COLUMNS, progress)
+    for col in ("name", "okato", "oktmo", "j_code", "j_name", "j_short_name", "j_parent_code", "j_department"):
+        cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
+    cur.execute("ANALYZE import_stage")
+
+
+def diff_areas(cur, dataset_id, level, full):
+    cur.execute("""
+        SELECT count(*) FILTER (WHERE a.id IS NULL),
+               count(*) FILTER (WHERE a.id IS NOT NULL AND (a.valid_to IS NOT NULL
+                   OR ROW(a.name, a.level, a.okato, a.oktmo, a.parent_id, a.geom, coalesce(j.code, ''))
+                      IS DISTINCT FROM ROW(s.name, %s, s.okato, s.oktmo, s.parent_id, s.geom, s.j_code))),
+               count(*)
+        FROM import_stage s
+        LEFT JOIN facilities_adminarea a ON a.dataset_id = %s AND a.source_key = s.source_key
+        LEFT JOIN facilities_authority j ON j.id = a.authority_id""", [level, dataset_id])
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute("""SELECT count(*) FROM facilities_adminarea a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)""",
+                    [dataset_id])
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
+    if jurisdiction_kind:
+        cur.execute("""CREATE TEMP VIEW import_stage_juris AS
+                       SELECT j_code AS code, j_name AS name, j_short_name AS short_name, ''::text AS inn,
+                              ''::text AS ogrn, source_key, j_parent_code AS parent_code, j_department AS department,
+                              false AS triage
+                       FROM import_stage WHERE j_code <> ''""")
+        upsert_authorities(cur, dataset_id, full=False, with_parent=True, with_department=True,
+                           kind_sql=cur.mogrify("%s", [jurisdiction_kind]).decode(), stage="import_stage_juris")
+        cur.execute("DROP VIEW import_stage_juris")
+    cur.execute("""
+        INSERT INTO facilities_adminarea (name, level, parent_id, okato, oktmo, authority_id, geom, dataset_id,
+                                          source_key, valid_from, valid_to)
+        SELECT s.name, %s, s.parent_id, s.okato, s.oktmo, j.id, s.geom, %s, s.source_key, now(), NULL
+        FROM import_stage s LEFT JOIN facilities_authority j ON j.code = s.j_code AND s.j_code <> ''
+        ON CONFLICT (dataset_id, source_key) WHERE dataset_id IS NOT NULL DO UPDATE SET
+            name = EXCLUDED.name, level = EXCLUDED.level, parent_id = EXCLUDED.parent_id, okato = EXCLUDED.okato,
+            oktmo = EXCLUDED.oktmo, authority_id = coalesce(EXCLUDED.authority_id, facilities_adminarea.authority_id),
+            geom = EXCLUDED.geom, valid_to = NULL
+        WHERE facilities_adminarea.valid_to IS NOT NULL
+           OR ROW(facilities_adminarea.name, facilities_adminarea.level, facilities_adminarea.parent_id,
+                  facilities_adminarea.okato, facilities_adminarea.oktmo, facilities_adminarea.geom)
+              IS DISTINCT FROM ROW(EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent_id, EXCLUDED.okato,
+                                   EXCLUDED.oktmo, EXCLUDED.geom)
+           OR EXCLUDED.authority_id IS DISTINCT FROM facilities_adminarea.authority_id
+        RETURNING id""", [level, dataset_id])
+    changed = [row[0] for row in cur.fetchall()]
+    if full:
+        cur.execute("""UPDATE facilities_adminarea a SET valid_to = now() WHERE a.dataset_id = %s
+                       AND a.valid_to IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
+                       RETURNING id""", [dataset_id])
+        retired = [row[0] for row in cur.fetchall()]
+        cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [retired])
+    subdivide_areas(changed)
