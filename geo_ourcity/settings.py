@@ -64,6 +64,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Third-party browser assets (OpenLayers for the admin maps), installed from the npm registry by
+# scripts/static-assets.sh at set-up time; served from here, never from a CDN.
+STATICFILES_DIRS += [("vendor", BASE_DIR / "var" / "static-vendor")]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
 

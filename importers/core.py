@@ -73,10 +73,12 @@ def file_sha256(path):
 def mark_abandoned_runs():
     """Runs left 'running' by a process that died (its database session is gone) are marked aborted."""
     with connection.cursor() as cur:
-        cur.execute("""UPDATE importers_importrun r SET status = 'aborted', finished_at = now(),
+        # SKIP LOCKED: a live import holds its own run row locked until it commits; never wait for it.
+        cur.execute("""UPDATE importers_importrun SET status = 'aborted', finished_at = now(),
                               error = 'the importing process ended before it finished; nothing was changed'
-                       WHERE r.status = 'running'
-                         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid)""")
+                       WHERE id IN (SELECT r.id FROM importers_importrun r WHERE r.status = 'running'
+                                    AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid)
+                                    FOR UPDATE SKIP LOCKED)""")
 
 
 def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None):
@@ -170,6 +172,8 @@ def _run(run, path, spec, commit, progress):
                 time.sleep(float(pause))
         else:
             transaction.set_rollback(True)
+    if commit and not connection.in_atomic_block:
+        load.drop_retired_generations(connection)
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,

@@ -31,6 +31,12 @@ def copy_rows(cur, table, frame, columns, progress=None):
             progress.advance(len(chunk))
 
 
+def new_stage(cur):
+    # ON COMMIT DROP covers the normal case; when the import runs inside an outer transaction (tests, a caller's
+    # atomic block) an earlier run's stage may still exist in this session.
+    cur.execute("DROP TABLE IF EXISTS import_stage")
+
+
 def fetch_rejects(cur, sql, params, reason):
     cur.execute(sql, params)
     return [(row_no, key, reason) for row_no, key in cur.fetchall()]
@@ -43,6 +49,7 @@ FACILITY_COLUMNS = ["row_no", "source_key", "type_id", "owner_id", "name", "addr
 
 
 def stage_facilities(cur, prepared, progress=None):
+    new_stage(cur)
     cur.execute("""
         CREATE TEMP TABLE import_stage (
             row_no integer, source_key text, type_id bigint, owner_id bigint, name text, address text,
@@ -114,13 +121,28 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
     cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
     cur.execute(f"CREATE INDEX {new_name}_owner ON {new_name} (owner_id)")
     cur.execute(f"CREATE INDEX {new_name}_type ON {new_name} (type_id)")
+    cur.execute(f"ANALYZE {new_name}")
     step("switching generations")
+    # The old generation is detached and renamed, not dropped: dropping a table with foreign keys takes an
+    # exclusive lock on the tables it references (authorities, types, datasets), which would stall every reader
+    # until COMMIT. It is dropped after the commit, by drop_retired_generations().
     cur.execute(f"ALTER TABLE facilities_facility DETACH PARTITION {partition}")
-    cur.execute(f"DROP TABLE {partition}")
+    cur.execute(f"ALTER TABLE {partition} RENAME TO {RETIRED_PREFIX}{new_name.removeprefix('facilities_facility_')}")
     cur.execute(f"ALTER TABLE facilities_facility ATTACH PARTITION {new_name} FOR VALUES IN ({ds})")
     cur.execute(f"ALTER TABLE {new_name} DROP CONSTRAINT {new_name}_ds")
-    cur.execute(f"ANALYZE {new_name}")
     cur.execute("UPDATE facilities_dataset SET partition_table = %s WHERE id = %s", [new_name, ds])
+
+
+RETIRED_PREFIX = "facilities_facility_old_"
+
+
+def drop_retired_generations(connection):
+    """Drop detached old generations, each in a short transaction of its own (also mops up after a crash)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
+                    [RETIRED_PREFIX.replace("_", r"\_") + "%"])
+        for (name,) in cur.fetchall():
+            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -131,6 +153,7 @@ AUTHORITY_COLUMNS = ["row_no", "source_key", "code", "name", "short_name", "kind
 
 
 def stage_authorities(cur, prepared, progress=None):
+    new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, code text, name text,
                    short_name text, kind text, inn text, ogrn text, parent_code text, department text,
                    triage boolean) ON COMMIT DROP""")
@@ -205,6 +228,7 @@ AREA_COLUMNS = ["row_no", "source_key", "name", "okato", "oktmo", "parent_id", "
 
 
 def stage_areas(cur, prepared, progress=None):
+    new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, name text, okato text,
                    oktmo text, parent_id bigint, geom geometry(MultiPolygon, 4326), j_code text, j_name text,
                    j_short_name text, j_parent_code text, j_department text) ON COMMIT DROP""")

@@ -1,0 +1,192 @@
+"""Admin pages for the registry. Maps use LocalOSMWidget (OpenLayers from our static files, no CDN)."""
+from django.contrib import admin
+from django.contrib.gis.admin import GISModelAdmin
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from .models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
+from .widgets import LocalOSMWidget
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    """Active rows (valid_to is empty) or rows retired by an import or by hand."""
+
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", _("active")), ("retired", _("retired"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(valid_to__isnull=True)
+        if self.value() == "retired":
+            return queryset.filter(valid_to__isnull=False)
+        return queryset
+
+
+class DatasetFilter(admin.RelatedFieldListFilter):
+    """The dataset filter offers only the datasets that can hold this admin's model."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(d.pk, str(d)) for d in Dataset.objects.filter(target=model_admin.dataset_target)]
+
+
+@admin.display(boolean=True, description=_("active"), ordering="valid_to")
+def is_active(obj):
+    return obj.valid_to is None
+
+
+class RegistryAdmin(admin.ModelAdmin):
+    """Rows that come from a dataset: the dataset select offers only datasets of the right target."""
+
+    dataset_target = None
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "dataset":
+            kwargs["queryset"] = Dataset.objects.filter(target=self.dataset_target).exclude(
+                target=Dataset.Target.FACILITIES, partition_table="")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MapAdmin(RegistryAdmin, GISModelAdmin):
+    """A registry model with a `geom`: edited on a map; lists never load geometries."""
+
+    gis_widget = LocalOSMWidget
+
+    def get_queryset(self, request):
+        # The change page loads `geom` when its form needs it (one more query).
+        return super().get_queryset(request).defer("geom")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View-only: a summary, not megabytes of WKT.
+            fields = ["geom_summary" if name == "geom" else name for name in fields]
+        return fields
+
+    @admin.display(description=_("geometry"))
+    def geom_summary(self, obj):
+        geom = obj.geom
+        return _("%(type)s, %(points)d points, centre %(lon).5f %(lat).5f") % {
+            "type": geom.geom_type, "points": geom.num_points, "lon": geom.centroid.x, "lat": geom.centroid.y}
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "target", "partition_table", "created_at"]
+    list_filter = ["target"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["partition_table", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A dataset keeps its target: its rows (and, for facilities, its partition) depend on it.
+        return self.readonly_fields + (["target"] if obj else [])
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a dataset would leave its facility partition behind; datasets stay, their rows get retired.
+        return False
+
+
+class DepartmentInline(admin.TabularInline):
+    model = Department
+    fields = ["code", "name", "is_triage"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Authority)
+class AuthorityAdmin(RegistryAdmin):
+    dataset_target = Dataset.Target.AUTHORITIES
+    list_display = ["short_name", "code", "kind", "inn", "ogrn", "parent", "dataset", is_active]
+    list_filter = ["kind", ("dataset", DatasetFilter), ActiveFilter]
+    search_fields = ["short_name", "name", "code", "=inn", "=ogrn", "source_key"]
+    list_select_related = ["parent", "dataset"]
+    autocomplete_fields = ["parent"]
+    readonly_fields = ["valid_from"]
+    inlines = [DepartmentInline]
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "authority", "code", "is_triage", "staff_count"]
+    list_filter = ["is_triage", "authority__kind"]
+    search_fields = ["name", "code", "authority__short_name", "authority__code", "=authority__inn"]
+    list_select_related = ["authority"]
+    autocomplete_fields = ["authority"]
+    filter_horizontal = ["staff"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(staff_count=Count("staff"))
+
+    @admin.display(description=_("staff"), ordering="staff_count")
+    def staff_count(self, obj):
+        return obj.staff_count
+
+
+@admin.register(AdminArea)
+class AdminAreaAdmin(MapAdmin):
+    dataset_target = Dataset.Target.AREAS
+    list_display = ["name", "level", "okato", "oktmo", "parent", "authority", "dataset", is_active]
+    list_filter = ["level", ("dataset", DatasetFilter), ActiveFilter]
+    search_fields = ["name", "=okato", "=oktmo", "source_key"]
+    list_select_related = ["parent", "authority", "dataset"]
+    autocomplete_fields = ["parent", "authority"]
+    readonly_fields = ["valid_from", "piece_count"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("parent__geom")
+
+    @admin.display(description=_("subdivided pieces"))
+    def piece_count(self, obj):
+        # AdminAreaPiece rows are derived (recomputed when an area is saved), so they have no admin page.
+        return obj.pieces.count() if obj.pk else "-"
+
+
+@admin.register(FacilityType)
+class FacilityTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_ru"]
+    search_fields = ["code", "name_en", "name_ru"]
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most `cap` rows (one bounded query) instead of COUNT(*) over millions of facilities.
+
+    Pages past the cap are not offered: search or filter to reach those rows.
+    """
+
+    cap = 10_000
+
+    @cached_property
+    def _bounded_count(self):
+        return self.object_list[: self.cap + 1].count()
+
+    @property
+    def count(self):
+        return min(self._bounded_count, self.cap)
+
+    @property
+    def capped(self):
+        return self._bounded_count > self.cap
+
+
+@admin.register(Facility)
+class FacilityAdmin(MapAdmin):
+    """Facilities: a table partitioned by dataset, possibly millions of rows.
+
+    The list is counted up to a cap, sorted only by id (newest first, an index scan per partition), and every
+    foreign key is a select of a small table or an autocomplete: never a select of facilities.
+    """
+
+    dataset_target = Dataset.Target.FACILITIES
+    list_display = ["__str__", "type", "owner", "dataset", "source_key", is_active]
+    list_filter = ["type", ("dataset", DatasetFilter), ActiveFilter]
+    search_fields = ["name", "=source_key", "=owner__inn", "=owner__ogrn", "=owner__code"]
+    list_select_related = ["type", "owner", "dataset"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = ["valid_from"]
+    sortable_by = []
+    show_full_result_count = False
+    paginator = CappedCountPaginator

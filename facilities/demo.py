@@ -1,0 +1,27 @@
+"""Demo users for the Moscow demo city (never used outside `make demo` and tests)."""
+from django.contrib.auth import get_user_model
+
+DEMO_PASSWORD = "demo12345"
+
+
+def ensure_demo_users():
+    """Create (idempotently) the demo logins; return (login, password, role) rows for the banner."""
+    User = get_user_model()
+    rows = []
+    admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+    if created:
+        admin.set_password(DEMO_PASSWORD)
+        admin.save()
+    rows.append(("admin", DEMO_PASSWORD, "administrator"))
+    data, created = User.objects.get_or_create(username="datastaff", defaults={"is_staff": True})
+    if created:
+        data.set_password(DEMO_PASSWORD)
+        data.save()
+    try:
+        from importers.permissions import ensure_data_staff_group
+    except ImportError:  # pragma: no cover - the group arrives with the upload page
+        pass
+    else:
+        data.groups.add(ensure_data_staff_group())
+    rows.append(("datastaff", DEMO_PASSWORD, "data staff: imports"))
+    return rows

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the third-party browser assets that package.json lists (OpenLayers for the admin map widgets) from
+# the npm registry, with the exact versions and hashes of package-lock.json, and copies the files we serve into
+# var/static-vendor/ (git-ignored), which settings.STATICFILES_DIRS serves under /static/vendor/.
+# Nothing third-party is committed, and no page loads code from a CDN. Does nothing when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=var/static-vendor
+STAMP=$OUT/.installed-$(cat package.json package-lock.json | md5sum | cut -c1-12)
+[ -f "$STAMP" ] && exit 0
+command -v npm >/dev/null || EXTRA_DEBS="nodejs npm" scripts/system-deps.sh
+echo "Installing static assets from the npm registry (npm ci)"
+npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+rm -rf "$OUT"
+mkdir -p "$OUT/ol"
+# ol/dist/ol.js is the single-file (UMD) build that defines the global `ol` that gis/js/OLMapWidget.js uses.
+cp node_modules/ol/dist/ol.js node_modules/ol/dist/ol.js.map node_modules/ol/ol.css node_modules/ol/LICENSE.md "$OUT/ol/"
+touch "$STAMP"
