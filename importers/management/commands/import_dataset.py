@@ -37,6 +37,8 @@ class TqdmProgress(Progress):
 
 
 class Command(BaseCommand):
+    # Data staff read this command's output; system-check warnings belong to runserver/migrate, not here.
+    requires_system_checks = []
     help = ("Import a dataset (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV with lon/lat, data.mos.ru JSON) "
             "into the registry as the mapping spec says. A dry run unless --commit.")
 
