@@ -5,9 +5,12 @@ PY := .venv/bin/python
 PORT ?= 8000
 STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
 
-.PHONY: setup system venv db db-stop migrate demo demo-data test bench clean
+.PHONY: setup system venv assets db db-stop migrate demo demo-data test bench clean
 
-setup: system venv
+setup: system venv assets
+
+assets:
+	@scripts/static-assets.sh
 
 system:
 	@scripts/system-deps.sh

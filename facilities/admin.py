@@ -103,6 +103,7 @@ class AuthorityAdmin(RegistryAdmin):
     list_display = ["short_name", "code", "kind", "inn", "ogrn", "parent", "dataset", is_active]
     list_filter = ["kind", ("dataset", DatasetFilter), ActiveFilter]
     search_fields = ["short_name", "name", "code", "=inn", "=ogrn", "source_key"]
+    search_help_text = _("Name or code (part of it), INN or OGRN (exact), source key.")
     list_select_related = ["parent", "dataset"]
     autocomplete_fields = ["parent"]
     readonly_fields = ["valid_from"]
@@ -132,6 +133,7 @@ class AdminAreaAdmin(MapAdmin):
     list_display = ["name", "level", "okato", "oktmo", "parent", "authority", "dataset", is_active]
     list_filter = ["level", ("dataset", DatasetFilter), ActiveFilter]
     search_fields = ["name", "=okato", "=oktmo", "source_key"]
+    search_help_text = _("Name (part of it), OKATO or OKTMO (exact), source key.")
     list_select_related = ["parent", "authority", "dataset"]
     autocomplete_fields = ["parent", "authority"]
     readonly_fields = ["valid_from", "piece_count"]
@@ -184,6 +186,7 @@ class FacilityAdmin(MapAdmin):
     list_display = ["__str__", "type", "owner", "dataset", "source_key", is_active]
     list_filter = ["type", ("dataset", DatasetFilter), ActiveFilter]
     search_fields = ["name", "=source_key", "=owner__inn", "=owner__ogrn", "=owner__code"]
+    search_help_text = _("Name (part of it); source key, or the owner's INN, OGRN or code (exact).")
     list_select_related = ["type", "owner", "dataset"]
     autocomplete_fields = ["owner"]
     readonly_fields = ["valid_from"]

@@ -3,7 +3,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import views
+from . import uploads, views
 from .models import ImportRun
 from .permissions import UPLOAD_PERMISSION
 
@@ -12,7 +12,7 @@ from .permissions import UPLOAD_PERMISSION
 class ImportRunAdmin(admin.ModelAdmin):
     """The import log, read-only; its "Upload a dataset" page dry-runs an upload and commits it (importers.views)."""
 
-    list_display = ["id", "started_at", "actor", "file_name", "short_sha256", "dataset_code", "commit", "status",
+    list_display = ["id", "started_at", "actor", "file_name", "short_sha256", "dataset_code", "status",
                     "counts_summary", "report_link"]
     list_filter = ["status", "commit", "dataset"]
     search_fields = ["file_name", "=file_sha256", "dataset_code", "actor"]
@@ -52,12 +52,10 @@ class ImportRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("counts"))
     def counts_summary(self, run):
-        c = run.counts
-        if not c:
-            return "-"
-        return _("created %(created)s, updated %(updated)s, unchanged %(unchanged)s, retired %(retired)s, "
-                 "rejected %(rejected)s") % {k: c.get(k, 0) for k in
-                                             ("created", "updated", "unchanged", "retired", "rejected")}
+        labels = dict(uploads.COUNT_LABELS)
+        parts = [f"{labels[k]} {run.counts[k]}" for k in ("created", "updated", "unchanged", "retired", "rejected")
+                 if run.counts.get(k)]
+        return ", ".join(parts) or "-"
 
     @admin.display(description=_("report"))
     def report_link(self, run):

@@ -157,6 +157,7 @@ def _run(run, path, spec, commit, progress):
             dataset = _dataset(spec)
             run.dataset = dataset
             progress.step("staging")
+            load.stage_rejected_keys(cur, [key for _, key, _ in prepared.rejects])
             counts, sql_rejects = _load(cur, spec, dataset, prepared, extra, commit, run, progress)
         rejects = sorted(prepared.rejects + sql_rejects)
         counts = {**prepared.counts, **counts, "rejected": len(rejects)}

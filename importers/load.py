@@ -37,6 +37,19 @@ def new_stage(cur):
     cur.execute("DROP TABLE IF EXISTS import_stage")
 
 
+def stage_rejected_keys(cur, keys):
+    """Keys of rejected rows: in a full import they are not "missing from the file", so they are not retired."""
+    cur.execute("DROP TABLE IF EXISTS import_keep")
+    cur.execute("CREATE TEMP TABLE import_keep (source_key text PRIMARY KEY) ON COMMIT DROP")
+    keys = sorted({k for k in keys if k})
+    if keys:
+        buf = io.StringIO("".join(k.replace("\\", "\\\\").replace("\n", " ").replace("\t", " ") + "\n" for k in keys))
+        cur.copy_expert("COPY import_keep (source_key) FROM STDIN", buf)
+
+
+KEEP = "AND NOT EXISTS (SELECT 1 FROM import_keep k WHERE k.source_key = {alias}.source_key)"
+
+
 def fetch_rejects(cur, sql, params, reason):
     cur.execute(sql, params)
     return [(row_no, key, reason) for row_no, key in cur.fetchall()]
@@ -69,7 +82,11 @@ def resolve_owners_by_area(cur, level):
             WHERE a.level = %s AND a.valid_to IS NULL AND a.authority_id IS NOT NULL
               AND ST_Covers(p.geom, ST_PointOnSurface(s.geom))
             LIMIT 1)""", [level])
-    return fetch_rejects(cur, "DELETE FROM import_stage WHERE owner_id IS NULL RETURNING row_no, source_key", [],
+    return fetch_rejects(cur, """WITH gone AS (DELETE FROM import_stage WHERE owner_id IS NULL
+                                              RETURNING row_no, source_key),
+                                    kept AS (INSERT INTO import_keep SELECT DISTINCT source_key FROM gone
+                                             ON CONFLICT DO NOTHING)
+                                 SELECT row_no, source_key FROM gone""", [],
                          f"no {level} with a jurisdiction authority covers it")
 
 
@@ -86,7 +103,8 @@ def diff_facilities(cur, partition, full):
     retired = 0
     if full:
         cur.execute(f"""SELECT count(*) FROM {partition} f WHERE f.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = f.source_key)""")
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = f.source_key)
+                        {KEEP.format(alias="f")}""")
         retired = cur.fetchone()[0]
     return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
 
@@ -98,7 +116,8 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
     step("building the new generation")
     cur.execute(f"CREATE TABLE {new_name} (LIKE facilities_facility INCLUDING DEFAULTS)")
     cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_ds CHECK (dataset_id = {ds})")
-    valid_to_missing = "coalesce(f.valid_to, now())" if full else "f.valid_to"
+    valid_to_missing = ("CASE WHEN k.source_key IS NULL THEN coalesce(f.valid_to, now()) ELSE f.valid_to END"
+                        if full else "f.valid_to")
     cur.execute(f"""
         INSERT INTO {new_name} (id, dataset_id, source_key, type_id, owner_id, name, address, attrs, geom,
                                 valid_from, valid_to)
@@ -113,7 +132,8 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
                CASE WHEN f.id IS NULL OR (s.source_key IS NOT NULL AND f.valid_to IS NOT NULL) THEN now()
                     ELSE f.valid_from END,
                CASE WHEN s.source_key IS NOT NULL THEN NULL ELSE {valid_to_missing} END
-        FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key""")
+        FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
+        LEFT JOIN import_keep k ON k.source_key = f.source_key""")
     step("indexing the new generation")
     # Same definitions as the parent's partitioned indexes, so ATTACH adopts them instead of building new ones.
     cur.execute(f"CREATE UNIQUE INDEX {new_name}_key ON {new_name} (dataset_id, source_key)")
@@ -177,8 +197,9 @@ def diff_authorities(cur, dataset_id, full, with_parent):
     created, updated, total = cur.fetchone()
     retired = 0
     if full:
-        cur.execute("""SELECT count(*) FROM facilities_authority a WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = a.code)""", [dataset_id])
+        cur.execute(f"""SELECT count(*) FROM facilities_authority a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = a.code)
+                        {KEEP.format(alias="a")}""", [dataset_id])
         retired = cur.fetchone()[0]
     return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
 
@@ -217,7 +238,8 @@ def upsert_authorities(cur, dataset_id, *, full, with_parent, with_department, k
            OR facilities_department.is_triage <> EXCLUDED.is_triage""")
     if full:
         cur.execute(f"""UPDATE facilities_authority a SET valid_to = now() WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.code = a.code)""", [dataset_id])
+                        AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.code = a.code)
+                        {KEEP.format(alias="a")}""", [dataset_id])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,9 +273,9 @@ def diff_areas(cur, dataset_id, level, full):
     created, updated, total = cur.fetchone()
     retired = 0
     if full:
-        cur.execute("""SELECT count(*) FROM facilities_adminarea a WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)""",
-                    [dataset_id])
+        cur.execute(f"""SELECT count(*) FROM facilities_adminarea a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
+                        {KEEP.format(alias="a")}""", [dataset_id])
         retired = cur.fetchone()[0]
     return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
 
@@ -286,10 +308,11 @@ def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
         RETURNING id""", [level, dataset_id])
     changed = [row[0] for row in cur.fetchall()]
     if full:
-        cur.execute("""UPDATE facilities_adminarea a SET valid_to = now() WHERE a.dataset_id = %s
-                       AND a.valid_to IS NULL
-                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
-                       RETURNING id""", [dataset_id])
+        cur.execute(f"""UPDATE facilities_adminarea a SET valid_to = now() WHERE a.dataset_id = %s
+                        AND a.valid_to IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
+                        {KEEP.format(alias="a")}
+                        RETURNING id""", [dataset_id])
         retired = [row[0] for row in cur.fetchall()]
         cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [retired])
     subdivide_areas(changed)

@@ -124,6 +124,24 @@ def test_reimport_updates_changes_retires_missing_and_revives_returning(tmp_path
     assert Facility.objects.get(pk=ids["3"]).valid_to is None
 
 
+def test_a_rejected_row_does_not_retire_what_the_registry_has(tmp_path):
+    run_import(lights(tmp_path, [("1", "A", "lamp", "mos", point(*RED_SQUARE)),
+                                 ("2", "B", "lamp", "mos", point(*ARBAT))]), SPEC, commit=True)
+    # key 2 comes back broken (no geometry): rejected, and kept as it was rather than retired
+    result = run_import(lights(tmp_path, [("1", "A", "lamp", "mos", point(*RED_SQUARE)),
+                                          ("2", "B", "lamp", "mos", None)], name="broken.geojson"), SPEC, commit=True)
+    assert (result.counts["rejected"], result.counts["retired"]) == (1, 0)
+    assert Facility.objects.active().filter(dataset__code="test-lights").count() == 2
+    ao = DATA / "moscow/ao.geojson"
+    frame = gpd.read_file(ao, engine="pyogrio")
+    frame.loc[0, "NAME"] = ""
+    broken = tmp_path / "ao_broken.geojson"
+    frame.to_file(broken, driver="GeoJSON", engine="pyogrio")
+    areas = run_import(broken, DATA / "specs/moscow_okrugs.yaml", commit=True)
+    assert (areas.counts["rejected"], areas.counts["retired"], areas.counts["unchanged"]) == (1, 0, 11)
+    assert AdminArea.objects.active().filter(level="okrug").count() == 12
+
+
 def test_partial_mode_does_not_retire(tmp_path):
     run_import(lights(tmp_path, [("1", "A", "lamp", "mos", point(*RED_SQUARE)),
                                  ("2", "B", "lamp", "mos", point(*ARBAT))]), SPEC, commit=True)

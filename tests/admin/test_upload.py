@@ -1,0 +1,210 @@
+"""The data-staff upload page: dry run, then commit of the same stored file; bad input changes nothing."""
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.messages import ERROR, SUCCESS
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from facilities.models import AdminArea, Authority
+from importers.models import ImportRun
+
+pytestmark = pytest.mark.django_db
+
+DATA = Path(settings.BASE_DIR) / "data"
+OKRUGS = DATA / "moscow" / "ao.geojson"
+UPLOAD = reverse("admin:importers_importrun_upload")
+
+
+def run_url(name, run, *args):
+    return reverse(f"admin:importers_importrun_{name}", args=[run.pk, *args])
+
+
+@pytest.fixture
+def city(db):
+    """The city government, the parent of the okrug prefectures (moscow_okrugs.yaml: parent_code mos)."""
+    Authority.objects.get_or_create(code="mos", defaults={"name": "Правительство Москвы",
+                                                          "short_name": "Правительство Москвы", "kind": "city"})
+
+
+def okrugs_file(name="ao.geojson"):
+    return SimpleUploadedFile(name, OKRUGS.read_bytes(), content_type="application/geo+json")
+
+
+def spec_file(parent_code="mos"):
+    """moscow_okrugs.yaml under another dataset code, so its commit creates okrugs on any database."""
+    spec = yaml.safe_load((DATA / "specs" / "moscow_okrugs.yaml").read_text(encoding="utf-8"))
+    spec["dataset"] = "t-upload-okrugs"
+    spec["jurisdiction"]["code"] = "t-upload-prefecture-{OKATO}"
+    spec["jurisdiction"]["parent_code"] = parent_code
+    return SimpleUploadedFile("okrugs.yaml", yaml.safe_dump(spec, allow_unicode=True).encode())
+
+
+def levels(response):
+    return [m.level for m in response.context["messages"]]
+
+
+def test_upload_page_offers_the_repository_specs(admin_client):
+    page = admin_client.get(UPLOAD)
+    assert page.status_code == 200
+    assert ("moscow_okrugs.yaml", "moscow_okrugs.yaml") in page.context["form"].fields["spec_name"].choices
+
+
+def test_dry_run_changes_nothing_then_commit_applies_it(admin_client, admin_user, city, imports_dir):
+    areas = AdminArea.objects.count()
+    response = admin_client.post(UPLOAD, {"file": okrugs_file("Округа Москвы.geojson"),
+                                          "spec_name": "moscow_okrugs.yaml"})
+    assert response.status_code == 302, response.context and response.context["form"].errors
+    dry = ImportRun.objects.latest("pk")
+    assert (dry.status, dry.commit, dry.user, dry.file_name) == (ImportRun.Status.DRY_RUN, False, admin_user,
+                                                                 "Округа Москвы.geojson")
+    assert response.url == run_url("report", dry)
+    assert AdminArea.objects.count() == areas
+    stored = imports_dir / "uploads" / dry.file_sha256 / "Округа_Москвы.geojson"
+    assert stored.read_bytes() == OKRUGS.read_bytes()
+
+    report = admin_client.get(response.url)
+    assert report.status_code == 200
+    assert run_url("commit", dry) in report.content.decode()  # the "Commit this import" form
+    assert report.context["counts"][0][1] == 12  # read
+
+    committed = admin_client.post(run_url("commit", dry), follow=True)
+    run = ImportRun.objects.latest("pk")
+    assert run.pk != dry.pk and run.commit and run.file_sha256 == dry.file_sha256 and run.spec == dry.spec
+    assert run.status in (ImportRun.Status.COMMITTED, ImportRun.Status.NO_CHANGE)  # the demo city may be loaded
+    assert committed.redirect_chain[-1][0] == run_url("report", run)
+    assert SUCCESS in levels(committed)
+    assert run_url("commit", run) not in committed.content.decode()
+    okrugs = AdminArea.objects.active().filter(dataset__code="moscow-okrugs", level="okrug")
+    assert okrugs.count() == 12
+    assert run.counts["created"] + run.counts["unchanged"] == 12
+
+
+def test_commit_of_an_uploaded_spec_creates_12_okrugs(admin_client, city, imports_dir):
+    areas = AdminArea.objects.count()
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    assert dry.status == ImportRun.Status.DRY_RUN and dry.counts["created"] == 12
+    assert AdminArea.objects.count() == areas
+
+    admin_client.post(run_url("commit", dry))
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportRun.Status.COMMITTED and run.counts["created"] == 12
+    assert AdminArea.objects.count() == areas + 12
+    assert AdminArea.objects.filter(dataset__code="t-upload-okrugs", level="okrug").count() == 12
+
+
+def test_rejects_are_shown_and_downloadable(admin_client, city, imports_dir):
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file(parent_code="t-no-such")})
+    run = ImportRun.objects.latest("pk")
+    assert run.counts["rejected"] == 12
+    report = admin_client.get(run_url("report", run))
+    assert len(report.context["rejects"]) == 12
+    assert "t-no-such" in report.content.decode()
+    download = admin_client.get(run_url("download", run, "rejects"))
+    assert download.status_code == 200
+    assert "attachment" in download["Content-Disposition"]
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert lines[0] == "row,key,reason" and len(lines) == 13
+    assert admin_client.get(run_url("download", run, "report")).status_code == 200
+
+
+def test_bad_file_is_an_error_message_and_changes_nothing(admin_client, city, imports_dir):
+    areas = AdminArea.objects.count()
+    bad = SimpleUploadedFile("okrugs.geojson", b"this is not GeoJSON\n")
+    response = admin_client.post(UPLOAD, {"file": bad, "spec_name": "moscow_okrugs.yaml"})
+    assert response.status_code == 200
+    assert ERROR in levels(response)
+    assert AdminArea.objects.count() == areas
+    assert ImportRun.objects.latest("pk").status == ImportRun.Status.FAILED
+
+
+def test_bad_spec_is_an_error_message(admin_client, imports_dir):
+    bad = SimpleUploadedFile("spec.yaml", b"dataset: x\ntarget: nothing\n")
+    response = admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": bad})
+    assert response.status_code == 200 and ERROR in levels(response)
+
+
+def a_spec(name="spec.yaml"):
+    return SimpleUploadedFile(name, b"a: 1")
+
+
+@pytest.mark.parametrize("data, field", [
+    (lambda: {"file": SimpleUploadedFile("okrugs.txt", b"x"), "spec_name": "moscow_okrugs.yaml"}, "file"),
+    (lambda: {"file": okrugs_file()}, "__all__"),
+    (lambda: {"file": okrugs_file(), "spec_name": "moscow_okrugs.yaml", "spec_file": a_spec()}, "__all__"),
+    (lambda: {"file": okrugs_file(), "spec_name": "../../geo_ourcity/settings.py"}, "spec_name"),
+    (lambda: {"file": okrugs_file(), "spec_file": a_spec("spec.txt")}, "spec_file"),
+], ids=["extension", "no spec", "two specs", "spec outside data/specs", "spec extension"])
+def test_form_errors(admin_client, imports_dir, data, field):
+    runs = ImportRun.objects.count()
+    response = admin_client.post(UPLOAD, data())
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert ImportRun.objects.count() == runs
+
+
+def test_oversize_file_is_refused(admin_client, imports_dir, settings):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1000
+    runs = ImportRun.objects.count()
+    response = admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_name": "moscow_okrugs.yaml"})
+    assert response.status_code == 200
+    assert "file" in response.context["form"].errors
+    assert ImportRun.objects.count() == runs
+    assert not (imports_dir / "uploads").exists()
+
+
+def test_commit_refuses_a_changed_stored_file(admin_client, city, imports_dir):
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    stored = imports_dir / "uploads" / dry.file_sha256 / "ao.geojson"
+    stored.write_bytes(stored.read_bytes().replace(b"\xd0\xa2", b"T", 1))
+    areas = AdminArea.objects.count()
+    response = admin_client.post(run_url("commit", dry), follow=True)
+    assert ERROR in levels(response)
+    assert ImportRun.objects.latest("pk").pk == dry.pk
+    assert AdminArea.objects.count() == areas
+
+
+def test_only_a_dry_run_can_be_committed_and_only_by_post(admin_client, city, imports_dir):
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    assert admin_client.get(run_url("commit", dry)).status_code == 405
+    admin_client.post(run_url("commit", dry))
+    committed = ImportRun.objects.latest("pk")
+    response = admin_client.post(run_url("commit", committed), follow=True)
+    assert ERROR in levels(response)
+    assert ImportRun.objects.latest("pk").pk == committed.pk
+
+
+def test_downloads_are_only_files_of_runs(admin_client, imports_dir, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    run = ImportRun.objects.create(dataset_code="t", actor="t", file_name="x", file_sha256="", spec={},
+                                   report_path=str(outside), rejects_path=str(imports_dir / ".." / "secret.txt"))
+    assert admin_client.get(run_url("download", run, "report")).status_code == 404
+    assert admin_client.get(run_url("download", run, "rejects")).status_code == 404
+    assert admin_client.get(run_url("download", run, "spec")).status_code == 404
+    assert admin_client.get(reverse("admin:importers_importrun_download", args=[10**9, "report"])).status_code == 404
+
+
+def test_permission_is_required(client, admin_client, city, imports_dir):
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    pages = [UPLOAD, run_url("report", dry), run_url("download", dry, "report")]
+
+    for page in pages + [run_url("commit", dry)]:  # not logged in: the admin login page
+        response = client.post(page) if page.endswith("/commit/") else client.get(page)
+        assert response.status_code == 302 and reverse("admin:login") in response.url
+
+    client.force_login(User.objects.create_user("t-staff", password="x", is_staff=True))
+    for page in pages:
+        assert client.get(page).status_code == 403
+    assert client.post(UPLOAD, {"file": okrugs_file(), "spec_name": "moscow_okrugs.yaml"}).status_code == 403
+    assert client.post(run_url("commit", dry)).status_code == 403
+    assert ImportRun.objects.latest("pk").pk == dry.pk
+    changelist = client.get(reverse("admin:importers_importrun_changelist"))
+    assert changelist.status_code == 403
