@@ -33,7 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{spec.stem:<32} {result.run.status:<10} created {c['created']:>4}  updated "
                               f"{c['updated']:>4}  unchanged {c['unchanged']:>4}  retired {c['retired']:>3}  "
                               f"rejected {c['rejected']:>3}")
-        from facilities.demo import ensure_demo_users
+        from geo_ourcity.demo import ensure_demo_users
 
         for login, password, role in ensure_demo_users():
             self.stdout.write(f"demo login: {login} / {password} ({role})")

@@ -17,7 +17,7 @@ def ensure_demo_users():
     if created:
         data.set_password(DEMO_PASSWORD)
         data.save()
-    from importers.permissions import ensure_data_staff_group  # facilities must not import importers at load time
+    from importers.permissions import ensure_data_staff_group
 
     data.groups.add(ensure_data_staff_group())
     rows.append(("datastaff", DEMO_PASSWORD, "data staff: imports"))

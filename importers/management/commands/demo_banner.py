@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from facilities.demo import ensure_demo_users
+from geo_ourcity.demo import ensure_demo_users
 
 
 class Command(BaseCommand):
