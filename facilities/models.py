@@ -111,7 +111,13 @@ class Department(models.Model):
         constraints = [models.UniqueConstraint(fields=["authority", "code"], name="department_code_unique")]
 
     def __str__(self):
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self):
+        """The name shown to residents and integrators: always names the authority (Open311 agency_responsible)."""
+        short = self.authority.short_name
+        return self.name if short in self.name else f"{self.name} ({short})"
 
 
 class AdminArea(models.Model):

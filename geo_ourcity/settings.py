@@ -18,6 +18,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "facilities",
     "importers",
+    "routing",
+    "complaints",
+    "open311",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,124 @@
+"""Complaints: a geotagged problem, its routing, its state and its append-only history."""
+from django.conf import settings
+from django.contrib.gis.db import models
+
+from facilities.models import AdminArea, Department, Facility
+from routing.models import Category, RoutingDecision
+
+
+class State(models.TextChoices):
+    NEW = "new", "new"
+    ASSIGNED = "assigned", "assigned"
+    IN_PROGRESS = "in_progress", "in progress"
+    ANSWERED = "answered", "answered"
+    RESOLVED = "resolved", "resolved"
+    REOPENED = "reopened", "reopened"
+    TRANSFERRED = "transferred", "transferred"
+    DUPLICATE = "duplicate", "duplicate"
+    HIDDEN = "hidden", "hidden (moderation)"
+
+
+# States in which a complaint is still being worked: re-routing moves only these.
+OPEN_STATES = (State.NEW, State.ASSIGNED, State.IN_PROGRESS, State.REOPENED, State.TRANSFERRED)
+# Open311 `status` is "closed" for these, "open" for all others.
+CLOSED_STATES = (State.RESOLVED, State.DUPLICATE, State.HIDDEN)
+
+
+class Complaint(models.Model):
+    tracking_code = models.CharField(max_length=16, unique=True, help_text="public code the resident follows")
+    token = models.CharField(max_length=36, unique=True, help_text="Open311 token")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="complaints")
+    location = models.PointField(srid=4326)
+    address_string = models.CharField(max_length=500, blank=True)
+    description = models.TextField(max_length=4000, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    # Contact data: never in public output.
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    device_id = models.CharField(max_length=100, blank=True)
+    account_id = models.CharField(max_length=100, blank=True)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    decision = models.ForeignKey(RoutingDecision, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="complaints")
+    area = models.ForeignKey(AdminArea, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                 related_name="+")
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    deadline = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=100, blank=True, help_text="web, or the API key's name")
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        indexes = [
+            models.Index(fields=["department", "state", "deadline"], name="complaint_dept_state_deadline"),
+            models.Index(fields=["state"], name="complaint_state"),
+        ]
+
+    def __str__(self):
+        return self.tracking_code
+
+    @property
+    def is_open(self):
+        return self.state in OPEN_STATES
+
+
+class ComplaintEvent(models.Model):
+    """One line of a complaint's history. Append-only: written by the services in complaints.services only."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        STATE = "state"
+        ROUTED = "routed"
+        ANSWER = "answer"
+        TRANSFER = "transfer"
+        DUPLICATE = "duplicate"
+        CONFIRMED = "confirmed"
+        REOPENED = "reopened"
+        HIDDEN = "hidden"
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=150, help_text="resident, a staff login, api:NAME, system")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    from_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey(RoutingDecision, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    public = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class Answer(models.Model):
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="answers")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    text = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class Photo(models.Model):
+    """A resident's or a department's photo: re-encoded on upload, so EXIF (and GPS) never reaches the disk."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="photos")
+    answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="photos")
+    file = models.FileField(upload_to="photos/%Y/%m/")
+    content_type = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,125 @@
+"""The service catalogue (Open311 services) and the routing decisions it leads to."""
+from django.contrib.gis.db import models
+
+from facilities.models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
+
+
+class Category(models.Model):
+    """A kind of complaint: an Open311 service. Loaded through the importers (target `categories`)."""
+
+    class Rule(models.TextChoices):
+        FACILITY = "facility", "owner of the facility it is about, else the area authority"
+        DISTRICT = "district", "authority with jurisdiction over the district"
+        OKRUG = "okrug", "authority with jurisdiction over the okrug"
+        DEPARTMENT = "department", "a fixed department"
+
+    code = models.SlugField(max_length=64, unique=True, help_text="Open311 service_code")
+    name_ru = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    group_ru = models.CharField(max_length=100)
+    group_en = models.CharField(max_length=100)
+    description_ru = models.TextField(blank=True)
+    description_en = models.TextField(blank=True)
+    keywords = models.CharField(max_length=500, blank=True, help_text="comma-separated")
+    facility_types = models.ManyToManyField(FacilityType, blank=True, related_name="categories")
+    radius_m = models.PositiveIntegerField(default=0, help_text="search radius for the nearest facility, metres")
+    deadline_days = models.PositiveSmallIntegerField(default=8, help_text="working days to answer")
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.DISTRICT)
+    fallback_level = models.CharField(
+        max_length=16, choices=[("district", "district"), ("okrug", "okrug")], default="district",
+        help_text="for the facility rule: which area's authority answers when no facility matches")
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
+                                   help_text="for the department rule")
+    active = models.BooleanField(default=True)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["group_ru", "name_ru"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return f"{self.code}: {self.name_en}"
+
+
+class CategoryAttribute(models.Model):
+    """An extra question of a category (an Open311 attribute)."""
+
+    class Datatype(models.TextChoices):
+        STRING = "string"
+        NUMBER = "number"
+        DATETIME = "datetime"
+        TEXT = "text"
+        SINGLE = "singlevaluelist"
+        MULTI = "multivaluelist"
+
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="attributes")
+    code = models.SlugField(max_length=64)
+    datatype = models.CharField(max_length=16, choices=Datatype.choices)
+    required = models.BooleanField(default=False)
+    variable = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    description_ru = models.CharField(max_length=500)
+    description_en = models.CharField(max_length=500)
+    datatype_description = models.CharField(max_length=200, blank=True)
+    values = models.JSONField(default=list, blank=True, help_text='[{"key": ..., "name_ru": ..., "name_en": ...}]')
+
+    class Meta:
+        ordering = ["category", "order", "code"]
+        constraints = [models.UniqueConstraint(fields=["category", "code"], name="category_attribute_unique")]
+
+
+class RoutingAssignment(models.Model):
+    """The routing table: which department of an authority handles a category (data, not code).
+
+    Lookup order for (authority, category): an exact row; a row of the authority with no category; the
+    authority's `main` department.
+    """
+
+    authority = models.ForeignKey(Authority, on_delete=models.CASCADE, related_name="assignments")
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE)
+    department = models.ForeignKey(Department, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["authority", "category"], name="assignment_unique"),
+            models.UniqueConstraint(fields=["authority"], condition=models.Q(category__isnull=True),
+                                    name="assignment_default_unique"),
+        ]
+
+
+class Holiday(models.Model):
+    """Non-working days (besides weekends) for deadlines."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+
+
+class RoutingDecision(models.Model):
+    """Why a complaint went where it went. Immutable: a re-route stores a new decision."""
+
+    class Rule(models.TextChoices):
+        FACILITY_PICKED = "facility_picked"
+        FACILITY_COVERS = "facility_covers"
+        FACILITY_NEAREST = "facility_nearest"
+        DISTRICT = "district"
+        OKRUG = "okrug"
+        DEPARTMENT = "department"
+        TRIAGE = "triage"
+        MANUAL = "manual"
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, related_name="+")
+    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                 related_name="+")
+    area = models.ForeignKey(AdminArea, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    rule = models.CharField(max_length=24, choices=Rule.choices)
+    distance_m = models.FloatField(null=True, blank=True)
+    candidates = models.JSONField(default=list, blank=True)
+    engine_version = models.CharField(max_length=16)
+    explanation_ru = models.TextField()
+    explanation_en = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
