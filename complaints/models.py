@@ -1,6 +1,7 @@
 """Complaints: a geotagged problem, its routing, its state and its append-only history."""
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.utils import timezone
 
 from facilities.models import AdminArea, Department, Facility
 from routing.models import Category, RoutingDecision
@@ -47,7 +48,8 @@ class Complaint(models.Model):
     facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
                                  related_name="+")
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by complaint_create (not auto_now_add) so that the deadline counts from exactly this moment.
+    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     deadline = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)

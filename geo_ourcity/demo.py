@@ -21,4 +21,7 @@ def ensure_demo_users():
 
     data.groups.add(ensure_data_staff_group())
     rows.append(("datastaff", DEMO_PASSWORD, "data staff: imports"))
+    from staff.demo import ensure_demo_staff
+
+    rows += ensure_demo_staff(DEMO_PASSWORD)
     return rows

@@ -16,11 +16,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_gis",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI as static files: the API docs page loads nothing from a CDN
     "facilities",
     "importers",
     "routing",
     "complaints",
     "open311",
+    "web",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -36,6 +39,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "geo_ourcity.urls"
+# Department staff log in to their workspace at /staff/ (staff/); the admin keeps its own login page.
+LOGIN_URL = "staff:login"
+LOGIN_REDIRECT_URL = "staff:tickets"
+LOGOUT_REDIRECT_URL = "staff:login"
 WSGI_APPLICATION = "geo_ourcity.wsgi.application"
 
 TEMPLATES = [
@@ -55,6 +62,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_config()}
+# Keep each worker's database connection between requests: a new PostgreSQL backend costs about 20 ms before its
+# first PostGIS query (fork, then loading PostGIS, GEOS and PROJ), more than a whole map tile. Checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = int(env_str("OURCITY_DB_CONN_MAX_AGE", "300"))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "ru"
@@ -73,6 +84,11 @@ STATICFILES_DIRS += [("vendor", BASE_DIR / "var" / "static-vendor")]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
 
+# Complaint photos (complaints.photos): largest upload, largest image (decompression bombs), photos per complaint.
+PHOTO_MAX_BYTES = int(env_str("OURCITY_PHOTO_MAX_MB", "10")) * 1024 * 1024
+PHOTO_MAX_PIXELS = int(env_str("OURCITY_PHOTO_MAX_MEGAPIXELS", "40")) * 1_000_000
+PHOTO_MAX_PER_COMPLAINT = int(env_str("OURCITY_PHOTO_MAX_PER_COMPLAINT", "5"))
+
 # Where import reports, rejects files and uploaded datasets are kept.
 IMPORTS_DIR = env_str("OURCITY_IMPORTS_DIR", str(BASE_DIR / "var" / "imports"))
 # Largest dataset file the admin upload page accepts.
@@ -80,10 +96,30 @@ IMPORT_UPLOAD_MAX_BYTES = int(env_str("OURCITY_IMPORT_UPLOAD_MAX_MB", "512")) * 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# The residents' map: base-layer tiles (any XYZ URL; the map stays usable without them: district boundaries and
+# complaints are the project's own vector layers) and their attribution.
+TILE_URL = env_str("OURCITY_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+TILE_ATTRIBUTION = env_str(
+    "OURCITY_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "geo_ourcity API", "VERSION": "0.1.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "geo_ourcity API",
+    "VERSION": "0.1.0",
+    "DESCRIPTION": "The project's REST API, Open311 GeoReport v2 included (docs/open311.md).",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},  # Swagger UI would otherwise call validator.swagger.io
+}
+
+# Open311 (open311/): what discovery tells integrators, and the largest POST body read (photos included).
+OPEN311_CONTACT = env_str("OPEN311_CONTACT", "Open311 support of the city: open311@example.org")
+OPEN311_KEY_SERVICE = env_str("OPEN311_KEY_SERVICE", "Ask the city's Open311 support for an api_key.")
+OPEN311_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024
 
 LOGGING = {
     "version": 1,

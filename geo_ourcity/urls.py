@@ -1,6 +1,17 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("open311/v2/", include("open311.urls")),
+    # The project's REST API: OpenAPI 3 schema and its Swagger UI page (assets from drf-spectacular-sidecar).
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Language switch (POST language=ru|en) for the residents' pages.
+    path("i18n/", include("django.conf.urls.i18n")),
+    # The department staff workspace: ticket lists, ticket pages and their actions (staff/).
+    path("staff/", include("staff.urls")),
+    # The residents' map, reporting, complaint pages and statistics (last: it owns "/").
+    path("", include("web.urls")),
 ]

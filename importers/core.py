@@ -5,7 +5,8 @@
 read (pyogrio / data.mos.ru JSON / CSV) -> validate in bulk (prepare.py) -> COPY into a staging table and
 set-based SQL (load.py) -> report. Everything that touches the registry runs in one transaction: a dry run
 rolls it back; a commit that fails, or a process that is killed, leaves the registry exactly as it was.
-Every run is recorded as an ImportRun (who, when, file hash, spec, counts, status).
+Every run is recorded as an ImportRun (who, when, file hash, spec, counts, status). After a commit that changed
+what routing reads (the registry or the catalogue), the open complaints whose answer changed are re-routed.
 """
 import csv
 import getpass
@@ -15,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +25,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from facilities.models import AdminArea, Authority, Dataset, FacilityType
+from facilities.models import AdminArea, Authority, Dataset, Department, FacilityType
 
 from . import load, prepare
 from .errors import ImportFailure
+from .facility_job import FacilityJob
 from .models import ImportRun
 from .readers import read_source
 from .spec import load_spec
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # Test hook: seconds to wait after all work is done, just before COMMIT (used by the kill test).
 PAUSE_ENV = "OURCITY_IMPORT_PAUSE_BEFORE_COMMIT"
+# Targets whose changes can change where an open complaint belongs (holidays only move deadlines).
+REROUTE_TARGETS = ("areas", "authorities", "facilities", "categories", "assignments")
 
 
 class Progress:
@@ -81,7 +86,7 @@ def mark_abandoned_runs():
                                     FOR UPDATE SKIP LOCKED)""")
 
 
-def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None):
+def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None, reroute=True):
     progress = progress or Progress()
     path = Path(path)
     actor = actor or (user.get_username() if user else None) or _os_user()
@@ -96,13 +101,18 @@ def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
+    # The file's hash is computed beside the import (hashlib releases the GIL), not before it.
+    hasher = ThreadPoolExecutor(max_workers=1)
+    sha256 = hasher.submit(file_sha256, path)
+    hasher.shutdown(wait=False)
     run = ImportRun.objects.create(
         dataset=Dataset.objects.filter(code=spec_obj.dataset).first(), dataset_code=spec_obj.dataset, user=user,
-        actor=actor, file_name=original_name or path.name, file_sha256=file_sha256(path), spec=spec_obj.raw,
+        actor=actor, file_name=original_name or path.name, file_sha256="", spec=spec_obj.raw,
         commit=commit, backend_pid=pid)
+    run.sha256_future = sha256
     started = time.monotonic()
     try:
-        result = _run(run, path, spec_obj, commit, progress)
+        result = _run(run, path, spec_obj, commit, progress, reroute)
     except ImportFailure as exc:
         _finish_failed(run, str(exc))
         raise
@@ -134,21 +144,56 @@ def _record_failure(path, spec_raw, dataset_code, actor, user, commit, error, or
                              status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now())
 
 
+def _sha256(run):
+    """The file hash computed beside the run (see run_import)."""
+    if not run.file_sha256:
+        run.file_sha256 = run.sha256_future.result()
+    return run.file_sha256
+
+
 def _finish_failed(run, error, detail=""):
     # The data transaction is gone by now (rolled back); this write is on its own.
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED, finished_at=timezone.now(),
+                                               file_sha256=_sha256(run),
                                                error=(error + ("\n\n" + detail if detail else "")))
     run.status, run.error = ImportRun.Status.FAILED, error
 
 
-def _run(run, path, spec, commit, progress):
-    progress.step("reading")
-    source = read_source(path, spec.source)
-    prepare.check_fields(spec, source)
-    prepare.add_derived(spec, source)
-    progress.step("validating")
-    prepared, extra = _prepare(spec, source)
-    progress.start(len(prepared.rows))
+class _RowJob:
+    """Areas, authorities and the catalogue: read whole, validated in bulk (prepare.py), staged and upserted."""
+
+    def __init__(self, path, spec, progress):
+        self.spec, self.progress = spec, progress
+        progress.step("reading")
+        source = read_source(path, spec.source)
+        prepare.check_fields(spec, source)
+        prepare.add_derived(spec, source)
+        progress.step("validating")
+        self.prepared, self.extra = _prepare(spec, source)
+        self.notes = self.prepared.notes
+        progress.start(len(self.prepared.rows))
+
+    def load(self, cur, dataset, commit, run):
+        load.stage_rejected_keys(cur, [key for _, key, _ in self.prepared.rejects])
+        counts, sql_rejects = _load(cur, self.spec, dataset, self.prepared, self.extra, commit, run, self.progress)
+        return {**self.prepared.counts, **counts}, sorted(self.prepared.rejects + sql_rejects)
+
+
+def _facility_job(path, spec, progress):
+    declared = spec.options.get("types", {})
+    type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
+    tv = spec.values["type"]
+    referenced = {c for c in [tv.constant, tv.default, *(tv.value_map or {}).values()] if c}
+    missing = sorted(referenced - type_codes)
+    if missing:
+        raise ImportFailure(f"spec: facility type {missing[0]!r} does not exist: declare it under 'types' "
+                            "or create it in the admin")
+    return FacilityJob(path, spec, progress, city=city_geometry() if spec.require_in_city else None,
+                       owners=_authority_lookups(), create_types=lambda: _create_declared_types(declared))
+
+
+def _run(run, path, spec, commit, progress, reroute=True):
+    job = _facility_job(path, spec, progress) if spec.target == "facilities" else _RowJob(path, spec, progress)
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('geo_ourcity.import:' || %s))", [spec.dataset])
@@ -157,15 +202,13 @@ def _run(run, path, spec, commit, progress):
             dataset = _dataset(spec)
             run.dataset = dataset
             progress.step("staging")
-            load.stage_rejected_keys(cur, [key for _, key, _ in prepared.rejects])
-            counts, sql_rejects = _load(cur, spec, dataset, prepared, extra, commit, run, progress)
-        rejects = sorted(prepared.rejects + sql_rejects)
-        counts = {**prepared.counts, **counts, "rejected": len(rejects)}
+            counts, rejects = job.load(cur, dataset, commit, run)
+        counts = {**counts, "rejected": len(rejects)}
         changed = counts["created"] + counts["updated"] + counts["retired"]
         if commit:
             status = ImportRun.Status.COMMITTED if changed else ImportRun.Status.NO_CHANGE
             ImportRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), counts=counts,
-                                                       dataset=dataset)
+                                                       dataset=dataset, file_sha256=_sha256(run))
             run.status = status
             pause = os.environ.get(PAUSE_ENV)
             if pause:
@@ -175,11 +218,30 @@ def _run(run, path, spec, commit, progress):
             transaction.set_rollback(True)
     if commit and not connection.in_atomic_block:
         load.drop_retired_generations(connection)
+    if commit and reroute and changed and spec.target in REROUTE_TARGETS:
+        progress.step("re-routing open complaints")
+        _reroute(run, spec.target, counts, job.notes)
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
-                                                   dataset=Dataset.objects.filter(code=spec.dataset).first())
-    return ImportResult(run=run, counts=counts, rejects=rejects, notes=prepared.notes)
+                                                   dataset=Dataset.objects.filter(code=spec.dataset).first(),
+                                                   file_sha256=_sha256(run))
+    return ImportResult(run=run, counts=counts, rejects=rejects, notes=job.notes)
+
+
+def _reroute(run, target, counts, notes):
+    """Re-route the open complaints this commit moved. The import stands even if this fails: say so."""
+    try:
+        from routing.services import complaints_reroute
+
+        # Authorities and the routing table move no geometry: the facilities and areas each complaint's decision
+        # found still stand, and only who answers for them is decided again (much faster).
+        spatial = target not in ("authorities", "assignments")
+        counts["rerouted"] = complaints_reroute(reason=f"import run #{run.pk} ({run.dataset_code})",
+                                                spatial=spatial).moved
+    except Exception as exc:  # noqa: BLE001 - the data is committed; re-routing can be run again
+        log.exception("re-routing after import run %s failed", run.pk)
+        notes.append(f"re-routing failed ({exc.__class__.__name__}: {exc}); run `manage.py reroute`")
 
 
 def _dataset(spec):
@@ -223,29 +285,28 @@ def _authority_lookups():
     return lookups
 
 
+def _department_lookup():
+    """"AUTHORITY_CODE/DEPARTMENT_CODE" -> department id, and "AUTHORITY_CODE" -> its main department's id."""
+    out = {}
+    for pk, code, authority in Department.objects.filter(authority__valid_to__isnull=True).values_list(
+            "id", "code", "authority__code"):
+        out[f"{authority}/{code}"] = pk
+        if code == "main":
+            out[authority] = pk
+    return out
+
+
 def _prepare(spec, source):
     extra = {}
-    if spec.target == "facilities":
+    if spec.target == "categories":
         declared = spec.options.get("types", {})
         type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
-        referenced = set()
-        tv = spec.values["type"]
-        if tv.constant:
-            referenced.add(tv.constant)
-        if tv.value_map:
-            referenced |= set(tv.value_map.values())
-        if tv.default:
-            referenced.add(tv.default)
-        missing = sorted(referenced - type_codes)
-        if missing:
-            raise ImportFailure(f"spec: facility type {missing[0]!r} does not exist: declare it under 'types' "
-                                "or create it in the admin")
-        city = city_geometry() if spec.require_in_city else None
-        prepared = prepare.prepare_facilities(spec, source, type_codes=type_codes,
-                                              owners=_authority_lookups(), city=city)
-        if spec.require_in_city and city is None:
-            prepared.notes.append("no admin areas are loaded, so the in-city check was skipped")
+        prepared = prepare.prepare_categories(spec, source, type_codes=type_codes, departments=_department_lookup())
         extra["declared_types"] = declared
+    elif spec.target == "assignments":
+        prepared = prepare.prepare_assignments(spec, source)
+    elif spec.target == "holidays":
+        prepared = prepare.prepare_holidays(spec, source)
     elif spec.target == "authorities":
         lookups = _authority_lookups()
         known = {"code": set(lookups["code"]),
@@ -268,25 +329,22 @@ def _prepare(spec, source):
 def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
     full = spec.mode == "full"
     sql_rejects = []
-    if spec.target == "facilities":
-        # Types declared in the spec are created (or renamed) first, so new type codes resolve to ids.
-        for code, names in extra["declared_types"].items():
-            FacilityType.objects.update_or_create(code=code, defaults={
-                "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
-        ids = dict(FacilityType.objects.values_list("code", "id"))
-        prepared.rows["type_id"] = prepared.rows["type_code"].map(ids).astype("Int64")
-        partition = dataset.partition_table
-        cur.execute(f"LOCK TABLE {partition} IN SHARE MODE")
-        load.stage_facilities(cur, prepared, progress)
-        owner = spec.options.get("owner")
-        if owner and owner["match"] == "area":
-            progress.step("finding owners by area")
-            sql_rejects = load.resolve_owners_by_area(cur, owner["level"])
-        progress.step("comparing with the registry")
-        counts = load.diff_facilities(cur, partition, full)
-        if commit and counts["created"] + counts["updated"] + counts["retired"]:
-            load.swap_facilities(cur, dataset.pk, partition, f"facilities_facility_d{dataset.pk}_r{run.pk}", full,
-                                 progress)
+    if spec.target == "categories":
+        _create_declared_types(extra["declared_types"])
+        load.stage_categories(cur, prepared, progress)
+        counts = load.diff_categories(cur, dataset.pk, full)
+        if commit:
+            load.upsert_categories(cur, dataset.pk, full=full)
+    elif spec.target == "assignments":
+        sql_rejects = load.stage_assignments(cur, prepared, progress)
+        counts = load.diff_assignments(cur, dataset.pk, full)
+        if commit:
+            load.upsert_assignments(cur, dataset.pk, full=full)
+    elif spec.target == "holidays":
+        load.stage_holidays(cur, prepared, progress)
+        counts = load.diff_holidays(cur, dataset.pk, full)
+        if commit:
+            load.upsert_holidays(cur, dataset.pk, full=full)
     elif spec.target == "authorities":
         load.stage_authorities(cur, prepared, progress)
         with_parent = "parent" in spec.options
@@ -302,6 +360,13 @@ def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
             juris = spec.options.get("jurisdiction")
             load.upsert_areas(cur, dataset.pk, level, full=full, jurisdiction_kind=juris["kind"] if juris else None)
     return counts, sql_rejects
+
+
+def _create_declared_types(declared):
+    """Facility types a spec declares are created (or renamed) first, so new type codes resolve to ids."""
+    for code, names in declared.items():
+        FacilityType.objects.update_or_create(code=code, defaults={
+            "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
 
 
 def _write_report(result, spec):
@@ -333,6 +398,8 @@ def format_report(result, spec):
         f"  rejected     {c.get('rejected', 0):>9}",
         f"  repaired     {c.get('repaired', 0):>9}  (invalid geometries fixed with make_valid)",
     ]
+    if "rerouted" in c:
+        lines.append(f"  re-routed    {c['rerouted']:>9}  (open complaints whose department changed)")
     if c.get("reprojected_from"):
         lines.append(f"  reprojected from {c['reprojected_from']} to EPSG:4326")
     for note in result.notes:

@@ -58,21 +58,6 @@ def fetch_rejects(cur, sql, params, reason):
 # --------------------------------------------------------------------------------------------------------------
 # facilities
 
-FACILITY_COLUMNS = ["row_no", "source_key", "type_id", "owner_id", "name", "address", "attrs", "geom"]
-
-
-def stage_facilities(cur, prepared, progress=None):
-    new_stage(cur)
-    cur.execute("""
-        CREATE TEMP TABLE import_stage (
-            row_no integer, source_key text, type_id bigint, owner_id bigint, name text, address text,
-            attrs jsonb, geom geometry(Geometry, 4326)
-        ) ON COMMIT DROP""")
-    copy_rows(cur, "import_stage", prepared.rows, FACILITY_COLUMNS, progress)
-    cur.execute("UPDATE import_stage SET name = coalesce(name, ''), address = coalesce(address, '') "
-                "WHERE name IS NULL OR address IS NULL")
-
-
 def resolve_owners_by_area(cur, level):
     """Owner = the authority with jurisdiction over the covering area of the level; rows with none are rejects."""
     cur.execute("""
@@ -114,8 +99,7 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
     ds = int(dataset_id)
     step = progress.step if progress else (lambda name: None)
     step("building the new generation")
-    cur.execute(f"CREATE TABLE {new_name} (LIKE facilities_facility INCLUDING DEFAULTS)")
-    cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_ds CHECK (dataset_id = {ds})")
+    create_generation(cur, ds, new_name)
     valid_to_missing = ("CASE WHEN k.source_key IS NULL THEN coalesce(f.valid_to, now()) ELSE f.valid_to END"
                         if full else "f.valid_to")
     cur.execute(f"""
@@ -134,13 +118,26 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
                CASE WHEN s.source_key IS NOT NULL THEN NULL ELSE {valid_to_missing} END
         FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
         LEFT JOIN import_keep k ON k.source_key = f.source_key""")
+    index_and_switch(cur, ds, partition, new_name, progress)
+
+
+def create_generation(cur, dataset_id, new_name):
+    """An empty table shaped like facilities_facility, to become the dataset's partition."""
+    ds = int(dataset_id)
+    cur.execute(f"CREATE TABLE {new_name} (LIKE facilities_facility INCLUDING DEFAULTS)")
+    cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_ds CHECK (dataset_id = {ds})")
+    cur.execute(f"ALTER TABLE {new_name} ALTER COLUMN dataset_id SET DEFAULT {ds}")
+
+
+def index_and_switch(cur, dataset_id, partition, new_name, progress=None):
+    """Index a filled generation like the parent's partitioned indexes, then swap it in for `partition`."""
+    ds = int(dataset_id)
+    step = progress.step if progress else (lambda name: None)
     step("indexing the new generation")
     # Same definitions as the parent's partitioned indexes, so ATTACH adopts them instead of building new ones.
     cur.execute(f"CREATE UNIQUE INDEX {new_name}_key ON {new_name} (dataset_id, source_key)")
     cur.execute(f"CREATE INDEX {new_name}_geom ON {new_name} USING gist (geom)")
     cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
-    cur.execute(f"CREATE INDEX {new_name}_owner ON {new_name} (owner_id)")
-    cur.execute(f"CREATE INDEX {new_name}_type ON {new_name} (type_id)")
     cur.execute(f"ANALYZE {new_name}")
     step("switching generations")
     # The old generation is detached and renamed, not dropped: dropping a table with foreign keys takes an
@@ -150,6 +147,7 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
     cur.execute(f"ALTER TABLE {partition} RENAME TO {RETIRED_PREFIX}{new_name.removeprefix('facilities_facility_')}")
     cur.execute(f"ALTER TABLE facilities_facility ATTACH PARTITION {new_name} FOR VALUES IN ({ds})")
     cur.execute(f"ALTER TABLE {new_name} DROP CONSTRAINT {new_name}_ds")
+    cur.execute(f"ALTER TABLE {new_name} ALTER COLUMN dataset_id DROP DEFAULT")
     cur.execute("UPDATE facilities_dataset SET partition_table = %s WHERE id = %s", [new_name, ds])
 
 
@@ -316,3 +314,224 @@ def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
         retired = [row[0] for row in cur.fetchall()]
         cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [retired])
     subdivide_areas(changed)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the service catalogue: categories (with their facility types and questions), the routing table, holidays
+
+CATEGORY_COLUMNS = ["row_no", "source_key", "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru",
+                    "description_en", "keywords", "radius_m", "deadline_days", "rule", "fallback_level",
+                    "department_id", "type_codes", "attributes"]
+CATEGORY_FIELDS = CATEGORY_COLUMNS[3:15]  # the columns of routing_category a file sets, besides the code
+
+# A category as the file states it, and as the registry holds it: the same shape, so one comparison decides.
+CATEGORY_CURRENT = """
+    SELECT c.*,
+        (SELECT coalesce(jsonb_agg(t.code ORDER BY t.code COLLATE "C"), '[]')
+         FROM routing_category_facility_types m JOIN facilities_facilitytype t ON t.id = m.facilitytype_id
+         WHERE m.category_id = c.id) AS type_codes,
+        (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'code', a.code, 'datatype', a.datatype, 'required', a.required, 'variable', a.variable,
+                    'order', a."order", 'description_ru', a.description_ru, 'description_en', a.description_en,
+                    'datatype_description', a.datatype_description, 'values', a."values")
+                ORDER BY a."order", a.code COLLATE "C"), '[]')
+         FROM routing_categoryattribute a WHERE a.category_id = c.id) AS attributes
+    FROM routing_category c"""
+
+
+def stage_categories(cur, prepared, progress=None):
+    new_stage(cur)
+    cur.execute("""CREATE TEMP TABLE import_stage (
+                       row_no integer, source_key text, code text, name_ru text, name_en text, group_ru text,
+                       group_en text, description_ru text, description_en text, keywords text, radius_m integer,
+                       deadline_days integer, rule text, fallback_level text, department_id bigint,
+                       type_codes jsonb, attributes jsonb, state text) ON COMMIT DROP""")
+    copy_rows(cur, "import_stage", prepared.rows, CATEGORY_COLUMNS, progress)
+    for col in ("description_ru", "description_en", "keywords"):
+        cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
+
+
+def diff_categories(cur, dataset_id, full):
+    """Mark each staged row created / updated / unchanged (import_stage.state) and count."""
+    current = ", ".join(f"c.{f}" for f in CATEGORY_FIELDS)
+    staged = ", ".join(f"s.{f}" for f in CATEGORY_FIELDS)
+    cur.execute(f"""
+        UPDATE import_stage SET state = x.state FROM (
+            SELECT s.code, CASE
+                WHEN c.id IS NULL THEN 'created'
+                WHEN NOT c.active OR ROW({current}, c.dataset_id, c.source_key, c.type_codes, c.attributes)
+                     IS DISTINCT FROM ROW({staged}, %s::bigint, s.source_key, s.type_codes, s.attributes)
+                     THEN 'updated'
+                ELSE 'unchanged' END AS state
+            FROM import_stage s LEFT JOIN ({CATEGORY_CURRENT}) c ON c.code = s.code) x
+        WHERE x.code = import_stage.code""", [dataset_id])
+    cur.execute("SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'), "
+                "count(*) FROM import_stage")
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute(f"""SELECT count(*) FROM routing_category c WHERE c.dataset_id = %s AND c.active
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
+                        {KEEP.format(alias="c")}""", [dataset_id])
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def upsert_categories(cur, dataset_id, *, full):
+    fields = ", ".join(CATEGORY_FIELDS)
+    cur.execute(f"""
+        INSERT INTO routing_category (code, {fields}, active, dataset_id, source_key)
+        SELECT code, {fields}, true, %s, source_key FROM import_stage WHERE state <> 'unchanged'
+        ON CONFLICT (code) DO UPDATE SET {", ".join(f"{f} = EXCLUDED.{f}" for f in CATEGORY_FIELDS)},
+            active = true, dataset_id = EXCLUDED.dataset_id, source_key = EXCLUDED.source_key""", [dataset_id])
+    # A changed category's facility types and questions are replaced as a whole (nothing points at them).
+    changed = "SELECT c.id FROM routing_category c JOIN import_stage s ON s.code = c.code AND s.state <> 'unchanged'"
+    cur.execute(f"DELETE FROM routing_category_facility_types WHERE category_id IN ({changed})")
+    cur.execute("""
+        INSERT INTO routing_category_facility_types (category_id, facilitytype_id)
+        SELECT c.id, t.id FROM import_stage s JOIN routing_category c ON c.code = s.code
+        CROSS JOIN jsonb_array_elements_text(s.type_codes) tc(code) JOIN facilities_facilitytype t ON t.code = tc.code
+        WHERE s.state <> 'unchanged'""")
+    cur.execute(f"DELETE FROM routing_categoryattribute WHERE category_id IN ({changed})")
+    cur.execute("""
+        INSERT INTO routing_categoryattribute (category_id, code, datatype, required, variable, "order",
+                                               description_ru, description_en, datatype_description, "values")
+        SELECT c.id, a->>'code', a->>'datatype', (a->>'required')::boolean, (a->>'variable')::boolean,
+               (a->>'order')::integer, a->>'description_ru', a->>'description_en', a->>'datatype_description',
+               a->'values'
+        FROM import_stage s JOIN routing_category c ON c.code = s.code CROSS JOIN jsonb_array_elements(s.attributes) a
+        WHERE s.state <> 'unchanged'""")
+    if full:
+        # Retired, never deleted: complaints keep pointing at the category they were filed under.
+        cur.execute(f"""UPDATE routing_category c SET active = false WHERE c.dataset_id = %s AND c.active
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
+                        {KEEP.format(alias="c")}""", [dataset_id])
+
+
+ASSIGNMENT_COLUMNS = ["row_no", "source_key", "authority_match", "authority_ref", "category_match", "category_ref",
+                      "department_code", "department_name"]
+
+ASSIGNMENT_AUTHORITY_MATCH = """CASE s.authority_match WHEN 'code' THEN a.code = s.authority_ref
+    WHEN 'inn' THEN a.inn = s.authority_ref WHEN 'ogrn' THEN a.ogrn = s.authority_ref ELSE a.kind = s.authority_ref END"""
+ASSIGNMENT_CATEGORY_MATCH = """CASE s.category_match WHEN 'code' THEN c.code = s.category_ref
+    ELSE s.category_ref IN (c.group_ru, c.group_en) END"""
+
+
+def stage_assignments(cur, prepared, progress=None):
+    """Stage the rows, reject those that match no authority or category, and expand the rest into
+    import_assign: one row per (authority, category or none), the most specific row winning."""
+    new_stage(cur)
+    cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, authority_match text,
+                   authority_ref text, category_match text, category_ref text, department_code text,
+                   department_name text) ON COMMIT DROP""")
+    copy_rows(cur, "import_stage", prepared.rows, ASSIGNMENT_COLUMNS, progress)
+    cur.execute("UPDATE import_stage SET category_ref = coalesce(category_ref, ''), "
+                "department_name = coalesce(department_name, '')")
+    rejects = []
+    for condition, reason in [
+        (f"NOT EXISTS (SELECT 1 FROM facilities_authority a WHERE a.valid_to IS NULL AND {ASSIGNMENT_AUTHORITY_MATCH})",
+         "no active authority matches it"),
+        (f"""s.category_ref <> '' AND NOT EXISTS (SELECT 1 FROM routing_category c WHERE c.active
+             AND {ASSIGNMENT_CATEGORY_MATCH})""", "no active category matches it (load the categories first)"),
+    ]:
+        rejects += fetch_rejects(cur, f"""
+            WITH gone AS (DELETE FROM import_stage s WHERE {condition} RETURNING row_no, source_key),
+                 kept AS (INSERT INTO import_keep SELECT DISTINCT source_key FROM gone ON CONFLICT DO NOTHING)
+            SELECT row_no, source_key FROM gone""", [], reason)
+    cur.execute("DROP TABLE IF EXISTS import_assign")
+    cur.execute(f"""
+        CREATE TEMP TABLE import_assign ON COMMIT DROP AS
+        SELECT DISTINCT ON (a.id, c.id) s.source_key, a.id AS authority_id, c.id AS category_id,
+               s.department_code, s.department_name
+        FROM import_stage s
+        JOIN facilities_authority a ON a.valid_to IS NULL AND {ASSIGNMENT_AUTHORITY_MATCH}
+        LEFT JOIN routing_category c ON s.category_ref <> '' AND c.active AND {ASSIGNMENT_CATEGORY_MATCH}
+        WHERE s.category_ref = '' OR c.id IS NOT NULL
+        ORDER BY a.id, c.id, s.authority_match <> 'kind' DESC, s.category_match = 'code' DESC, s.row_no DESC""")
+    cur.execute("ANALYZE import_assign")
+    return rejects
+
+
+def diff_assignments(cur, dataset_id, full):
+    """Counts are of routing-table entries (a row for a kind of authority or a group expands to many)."""
+    cur.execute("""
+        SELECT count(*) FILTER (WHERE r.id IS NULL),
+               count(*) FILTER (WHERE r.id IS NOT NULL AND (d.code <> i.department_code
+                   OR (i.department_name <> '' AND d.name <> i.department_name)
+                   OR r.dataset_id IS DISTINCT FROM %s OR r.source_key <> i.source_key)),
+               count(*)
+        FROM import_assign i
+        LEFT JOIN routing_routingassignment r ON r.authority_id = i.authority_id
+             AND r.category_id IS NOT DISTINCT FROM i.category_id
+        LEFT JOIN facilities_department d ON d.id = r.department_id""", [dataset_id])
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute(f"""SELECT count(*) FROM routing_routingassignment r WHERE r.dataset_id = %s
+                        AND NOT EXISTS (SELECT 1 FROM import_assign i WHERE i.authority_id = r.authority_id
+                                        AND i.category_id IS NOT DISTINCT FROM r.category_id)
+                        {KEEP.format(alias="r")}""", [dataset_id])
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def upsert_assignments(cur, dataset_id, *, full):
+    # Departments the table names are created (named by the file, else by their code) or renamed.
+    cur.execute("""
+        INSERT INTO facilities_department (authority_id, code, name, is_triage)
+        SELECT DISTINCT ON (authority_id, department_code) authority_id, department_code,
+               coalesce(nullif(department_name, ''), department_code), false
+        FROM import_assign ORDER BY authority_id, department_code, department_name DESC
+        ON CONFLICT (authority_id, code) DO NOTHING""")
+    cur.execute("""
+        UPDATE facilities_department d SET name = i.department_name
+        FROM (SELECT DISTINCT ON (authority_id, department_code) * FROM import_assign WHERE department_name <> ''
+              ORDER BY authority_id, department_code) i
+        WHERE d.authority_id = i.authority_id AND d.code = i.department_code AND d.name <> i.department_name""")
+    select = """SELECT i.authority_id, i.category_id, d.id, %s, i.source_key FROM import_assign i
+                JOIN facilities_department d ON d.authority_id = i.authority_id AND d.code = i.department_code"""
+    update = """DO UPDATE SET department_id = EXCLUDED.department_id, dataset_id = EXCLUDED.dataset_id,
+                source_key = EXCLUDED.source_key"""
+    columns = "(authority_id, category_id, department_id, dataset_id, source_key)"
+    # Two statements: the per-category and the authority-default rows have different unique indexes.
+    cur.execute(f"""INSERT INTO routing_routingassignment {columns} {select} WHERE i.category_id IS NOT NULL
+                    ON CONFLICT (authority_id, category_id) {update}""", [dataset_id])
+    cur.execute(f"""INSERT INTO routing_routingassignment {columns} {select} WHERE i.category_id IS NULL
+                    ON CONFLICT (authority_id) WHERE category_id IS NULL {update}""", [dataset_id])
+    if full:
+        cur.execute(f"""DELETE FROM routing_routingassignment r WHERE r.dataset_id = %s
+                        AND NOT EXISTS (SELECT 1 FROM import_assign i WHERE i.authority_id = r.authority_id
+                                        AND i.category_id IS NOT DISTINCT FROM r.category_id)
+                        {KEEP.format(alias="r")}""", [dataset_id])
+
+
+def stage_holidays(cur, prepared, progress=None):
+    new_stage(cur)
+    cur.execute("CREATE TEMP TABLE import_stage (row_no integer, source_key text, date date, name text) ON COMMIT DROP")
+    copy_rows(cur, "import_stage", prepared.rows, ["row_no", "source_key", "date", "name"], progress)
+    cur.execute("UPDATE import_stage SET name = '' WHERE name IS NULL")
+
+
+def diff_holidays(cur, dataset_id, full):
+    cur.execute("""SELECT count(*) FILTER (WHERE h.id IS NULL),
+                          count(*) FILTER (WHERE h.id IS NOT NULL AND (h.name <> s.name
+                                           OR h.dataset_id IS DISTINCT FROM %s)),
+                          count(*)
+                   FROM import_stage s LEFT JOIN routing_holiday h ON h.date = s.date""", [dataset_id])
+    created, updated, total = cur.fetchone()
+    retired = 0
+    if full:
+        cur.execute("""SELECT count(*) FROM routing_holiday h WHERE h.dataset_id = %s
+                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.date = h.date)""", [dataset_id])
+        retired = cur.fetchone()[0]
+    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+
+
+def upsert_holidays(cur, dataset_id, *, full):
+    cur.execute("""INSERT INTO routing_holiday (date, name, dataset_id) SELECT date, name, %s FROM import_stage
+                   ON CONFLICT (date) DO UPDATE SET name = EXCLUDED.name, dataset_id = EXCLUDED.dataset_id
+                   WHERE routing_holiday.name <> EXCLUDED.name
+                      OR routing_holiday.dataset_id IS DISTINCT FROM EXCLUDED.dataset_id""", [dataset_id])
+    if full:
+        cur.execute("""DELETE FROM routing_holiday h WHERE h.dataset_id = %s
+                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.date = h.date)""", [dataset_id])

@@ -4,6 +4,8 @@ Every check is vectorised (pandas, shapely 2) so a million rows take seconds. A 
 rejected with its row number (1-based, in file order) and a reason; a problem with the whole file (a CRS that
 does not fit the coordinates, a field the spec names that the file lacks) is an ImportFailure.
 """
+import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +14,7 @@ import pyproj
 import shapely
 
 from .errors import ImportFailure
-from .spec import TEMPLATE_RE
+from .spec import TEMPLATE_RE, Value
 
 AUTHORITY_KINDS = {"city", "city_department", "prefecture", "district_council", "institution", "contractor", "other"}
 
@@ -198,48 +200,6 @@ def finish(rej, frame_columns, counts, notes=()):
     return Prepared(rows=rows, rejects=sorted(rej.items), counts=counts, notes=list(notes))
 
 
-def prepare_facilities(spec, source, *, type_codes, owners, city):
-    n = len(source)
-    frame = source.frame
-    keys, rej = prepare_keys(spec, source)
-    geoms, counts = prepare_geometry(spec, source, rej, city=city)
-    type_value = spec.values["type"]
-    raw_types = evaluate(type_value, frame, n)
-    types = mapped(type_value, raw_types).to_numpy()
-    raw_types = raw_types.to_numpy()
-    rej.reject(np.array([t not in type_codes for t in types]), lambda i: f"unknown facility type value {raw_types[i]!r}")
-    owner = spec.options.get("owner")
-    owner_id = pd.Series([None] * n, dtype=object)
-    if owner and owner["match"] != "area":
-        refs = evaluate(owner["value"], frame, n)
-        lookup = owners[owner["match"]]
-        owner_id = refs.map(lambda r: lookup.get(r) if r else None)
-        refs_arr = refs.to_numpy()
-        ambiguous = owner_id.map(lambda v: v == "ambiguous").to_numpy()
-        rej.reject(ambiguous, lambda i: f"owner {owner['match']} {refs_arr[i]!r} matches several authorities")
-        rej.reject(owner_id.isna().to_numpy(), lambda i: f"unknown owner: no authority with {owner['match']} {refs_arr[i]!r}")
-        owner_id = owner_id.where(~owner_id.isin(["ambiguous"]), None)
-    names = evaluate(spec.values.get("name"), frame, n).str.slice(0, 500)
-    addresses = evaluate(spec.values.get("address"), frame, n).str.slice(0, 500)
-    attrs = None
-    if spec.options["attrs"]:
-        sub = pd.DataFrame({a: as_text(frame[a]) for a in spec.options["attrs"]})
-        attrs = sub.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    ok = rej.alive
-    geom_hex = np.full(n, None, dtype=object)
-    geom_hex[ok] = hex_ewkb(geoms[ok])
-    columns = {
-        "source_key": keys,
-        "type_code": types,
-        "owner_id": pd.array(owner_id.where(owner_id.notna(), None).tolist(), dtype="Int64"),
-        "name": names.to_numpy(),
-        "address": addresses.to_numpy(),
-        "attrs": attrs if attrs is not None else ["{}"] * n,
-        "geom": geom_hex,
-    }
-    return finish(rej, columns, counts)
-
-
 def add_derived(spec, source):
     """Add the spec's derived columns to the frame (a mapped field or a template over fields)."""
     n = len(source.frame)
@@ -330,3 +290,194 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
     columns = {"source_key": keys, "name": names, "okato": okato, "oktmo": oktmo, "parent_id": parent_ids,
                "geom": geom_hex, **j}
     return finish(rej, columns, counts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the service catalogue (routing): categories with their questions, the routing table, holidays
+# These files have tens or hundreds of rows, so the checks are plain per-row functions.
+
+CATEGORY_RULES = ("facility", "district", "okrug", "department")
+CATEGORY_FALLBACKS = ("district", "okrug", "department")
+ATTRIBUTE_DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+
+
+def reject_each(rej, n, check):
+    """Reject the rows for which check(i) returns a reason (a string)."""
+    reasons = {i: check(i) for i in range(n) if rej.alive[i]}
+    rej.reject(np.array([bool(reasons.get(i)) for i in range(n)], dtype=bool), lambda i: reasons[i])
+
+
+def parse_list(text):
+    """A list cell: JSON ('["a", "b"]') or codes separated by commas, semicolons or spaces."""
+    text = (text or "").strip()
+    if text.startswith("["):
+        return [str(v).strip() for v in json.loads(text) if str(v).strip()]
+    return [v for v in re.split(r"[,;\s]+", text) if v]
+
+
+def parse_bool(text, default=False):
+    text = str(text or "").strip().lower()
+    return default if text == "" else text in ("1", "true", "yes", "да", "y")
+
+
+def parse_int(text, default, low, high):
+    text = (text or "").strip()
+    if text == "":
+        return default
+    value = float(text.replace(",", "."))
+    if value != int(value) or not low <= value <= high:
+        raise ValueError
+    return int(value)
+
+
+def normalise_attributes(text):
+    """The questions of a category (a JSON list) in one normal form; ValueError names what is wrong."""
+    text = (text or "").strip()
+    items = json.loads(text) if text else []
+    if not isinstance(items, list):
+        raise ValueError("attributes must be a list")
+    out, seen = [], set()
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ValueError(f"attribute {n} is not a mapping")
+        code = str(item.get("code") or "").strip()
+        if not SLUG_RE.fullmatch(code) or code in seen:
+            raise ValueError(f"attribute {n}: code {code!r} is empty, not a slug or repeated")
+        seen.add(code)
+        datatype = str(item.get("datatype") or "").strip()
+        if datatype not in ATTRIBUTE_DATATYPES:
+            raise ValueError(f"attribute {code}: datatype {datatype!r} is not one of {', '.join(ATTRIBUTE_DATATYPES)}")
+        description = str(item.get("description") or "")
+        values = []
+        for v in item.get("values") or []:
+            if isinstance(v, dict):
+                key = str(v.get("key") or "").strip()
+                name = str(v.get("name") or key)
+                values.append({"key": key, "name_ru": str(v.get("name_ru") or name),
+                               "name_en": str(v.get("name_en") or name)})
+            else:
+                values.append({"key": str(v), "name_ru": str(v), "name_en": str(v)})
+        if (datatype in LIST_DATATYPES) != bool(values) or any(not v["key"] for v in values):
+            raise ValueError(f"attribute {code}: a {datatype} " +
+                             ("needs a list of values with keys" if datatype in LIST_DATATYPES else "takes no values"))
+        out.append({
+            "code": code, "datatype": datatype,
+            "required": parse_bool(item.get("required")), "variable": parse_bool(item.get("variable"), True),
+            "order": parse_int(str(item.get("order", "")), n, 0, 32767),
+            "description_ru": str(item.get("description_ru") or description)[:500],
+            "description_en": str(item.get("description_en") or description)[:500],
+            "datatype_description": str(item.get("datatype_description") or "")[:200],
+            "values": values,
+        })
+        if not out[-1]["description_ru"] or not out[-1]["description_en"]:
+            raise ValueError(f"attribute {code}: description_ru and description_en (or description) are required")
+    return sorted(out, key=lambda a: (a["order"], a["code"]))
+
+
+def prepare_categories(spec, source, *, type_codes, departments):
+    """`departments` maps "AUTHORITY_CODE" and "AUTHORITY_CODE/DEPARTMENT_CODE" to a department id."""
+    n = len(source)
+    frame = source.frame
+    keys, rej = prepare_keys(spec, source)
+    col = {name: evaluate(spec.values.get(name), frame, n).to_numpy() for name in (
+        "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en", "keywords",
+        "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
+    codes = col["code"]
+    rej.reject(np.array([not SLUG_RE.fullmatch(c) for c in codes]),
+               lambda i: f"category code {codes[i]!r} must be letters, digits, '-' or '_' (at most 64)")
+    rej.reject(pd.Series(codes).duplicated(keep="first").to_numpy(), lambda i: f"duplicate category code {codes[i]!r}")
+    for name in ("name_ru", "name_en", "group_ru", "group_en"):
+        rej.reject(col[name] == "", f"empty {name}")
+    rules = np.array([r.lower() for r in col["rule"]], dtype=object)
+    rej.reject(np.array([r not in CATEGORY_RULES for r in rules]),
+               lambda i: f"rule {col['rule'][i]!r} is not one of {', '.join(CATEGORY_RULES)}")
+    fallbacks = np.array([(f.lower() or "district") for f in col["fallback"]], dtype=object)
+    rej.reject(np.array([f not in CATEGORY_FALLBACKS for f in fallbacks]),
+               lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(CATEGORY_FALLBACKS)}")
+    out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
+                                         "keywords")}
+
+    def check(i):
+        try:
+            out["radius_m"][i] = parse_int(col["radius_m"][i], 0, 0, 100_000)
+        except ValueError:
+            return f"radius_m {col['radius_m'][i]!r} is not a whole number of metres (0-100000)"
+        try:
+            out["deadline_days"][i] = parse_int(col["deadline_days"][i], 8, 1, 365)
+        except ValueError:
+            return f"deadline_days {col['deadline_days'][i]!r} is not a whole number of working days (1-365)"
+        try:
+            types = parse_list(col["facility_types"][i])
+        except ValueError:
+            return f"facility_types {col['facility_types'][i]!r} is not a list of type codes"
+        unknown = [t for t in types if t not in type_codes]
+        if unknown:
+            return f"unknown facility type {unknown[0]!r} (declare it under 'types' in the spec)"
+        if rules[i] == "facility" and not types:
+            return "the facility rule needs facility_types"
+        out["type_codes"][i] = json.dumps(sorted(set(types)))
+        ref = col["department"][i]
+        if ref and ref not in departments:
+            return f"unknown department {ref!r} (write AUTHORITY_CODE or AUTHORITY_CODE/DEPARTMENT_CODE)"
+        out["department_id"][i] = departments.get(ref)
+        try:
+            out["attributes"][i] = json.dumps(normalise_attributes(col["attributes"][i]), ensure_ascii=False)
+        except ValueError as exc:
+            return f"attributes: {exc}"
+        try:
+            out["keywords"][i] = ", ".join(parse_list(col["keywords"][i])) if col["keywords"][i].startswith("[") \
+                else col["keywords"][i]
+        except ValueError:
+            return "keywords: not a list"
+        return None
+
+    reject_each(rej, n, check)
+    columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks,
+               "keywords": np.array([(k or "")[:500] for k in out["keywords"]], dtype=object),
+               "radius_m": pd.array(out["radius_m"], dtype="Int64"),
+               "deadline_days": pd.array(out["deadline_days"], dtype="Int64"),
+               "department_id": pd.array(out["department_id"], dtype="Int64"),
+               "type_codes": out["type_codes"], "attributes": out["attributes"],
+               **{name: np.array([v[:200] for v in col[name]], dtype=object)
+                  for name in ("name_ru", "name_en", "group_ru", "group_en")},
+               "description_ru": col["description_ru"], "description_en": col["description_en"]}
+    return finish(rej, columns, {})
+
+
+def prepare_assignments(spec, source):
+    """Rows of the routing table; authorities and categories are matched (and expanded) in SQL (load.py)."""
+    n = len(source)
+    frame = source.frame
+    keys, rej = prepare_keys(spec, source)
+    columns = {"source_key": keys}
+    default = {"match": Value(constant="code"), "value": None, "matches": ("code",)}
+    for name in ("authority", "category"):
+        option = spec.options.get(name) or default
+        match = evaluate(option["match"], frame, n).str.lower().to_numpy()
+        ref = evaluate(option["value"], frame, n).to_numpy()
+        rej.reject(np.array([m not in option["matches"] for m in match]),
+                   lambda i, m=match, o=option: f"{name} match {m[i]!r} is not one of {', '.join(o['matches'])}")
+        columns[f"{name}_match"], columns[f"{name}_ref"] = match, ref
+    rej.reject(columns["authority_ref"] == "", "empty authority")
+    department = evaluate(spec.values.get("department"), frame, n).to_numpy()
+    department = np.where(department == "", "main", department)
+    rej.reject(np.array([len(d) > 64 for d in department]), "department code longer than 64 characters")
+    columns["department_code"] = department
+    columns["department_name"] = evaluate(spec.values.get("department_name"), frame, n).str.slice(0, 300).to_numpy()
+    return finish(rej, columns, {})
+
+
+def prepare_holidays(spec, source):
+    n = len(source)
+    frame = source.frame
+    keys, rej = prepare_keys(spec, source)
+    raw = evaluate(spec.values["date"], frame, n)
+    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+    rej.reject(dates.isna().to_numpy(), lambda i: f"date {raw.iloc[i]!r} is not YYYY-MM-DD")
+    rej.reject(dates.duplicated(keep="first").to_numpy() & dates.notna().to_numpy(),
+               lambda i: f"duplicate date {raw.iloc[i]}")
+    columns = {"source_key": keys, "date": dates.dt.strftime("%Y-%m-%d").to_numpy(),
+               "name": evaluate(spec.values.get("name"), frame, n).str.slice(0, 200).to_numpy()}
+    return finish(rej, columns, {})

@@ -1,4 +1,5 @@
-"""Readers: any vector file GDAL reads (through pyogrio), CSV with lon/lat columns, and data.mos.ru JSON exports.
+"""Readers: any vector file GDAL reads (through pyogrio), CSV with lon/lat columns, data.mos.ru JSON exports, and
+YAML lists of records (the service catalogue: nested questions read best as YAML).
 
 Each returns a SourceData: the attribute table as a pandas DataFrame of strings, the geometries as a numpy
 array of shapely objects (None where a row has none), and the CRS the file declares (or None).
@@ -42,6 +43,8 @@ def read_source(path, source_spec):
             return read_datamos(path, member=source_spec.get("member"))
         if fmt == "csv":
             return read_csv(path, source_spec)
+        if fmt == "yaml":
+            return read_yaml(path)
         return read_gdal(path, layer=source_spec.get("layer"), encoding=source_spec.get("encoding"))
     except ImportFailure:
         raise
@@ -60,6 +63,8 @@ def _detect(path):
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
     if suffix == ".json":
         with open(path, "rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -105,6 +110,28 @@ def read_csv(path, source_spec):
         geoms = np.full(len(frame), None, dtype=object)
         geoms[ok] = shapely.points(x[ok], y[ok])
     return SourceData(frame=frame, geoms=geoms, crs=None, format="CSV")
+
+
+def read_yaml(path):
+    """A YAML list of records (mappings), no geometry. Nested lists and mappings become JSON text, as in CSV."""
+    import yaml
+
+    try:
+        records = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ImportFailure(f"{path.name}: not valid YAML ({_first_line(exc)})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ImportFailure(f"{path.name}: expected a YAML list of records (mappings)")
+
+    def cell(value):
+        if value is None:
+            return ""
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, ensure_ascii=False, default=str)
+        return str(value)
+
+    frame = pd.DataFrame([{str(k): cell(v) for k, v in r.items()} for r in records]).fillna("")
+    return SourceData(frame=frame, geoms=None, crs=None, format="YAML")
 
 
 def _records_from(path, member):

@@ -12,7 +12,7 @@ import yaml
 
 from .errors import ImportFailure
 
-TARGETS = ("areas", "authorities", "facilities")
+TARGETS = ("areas", "authorities", "facilities", "categories", "assignments", "holidays")
 TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 
 COMMON_KEYS = {"dataset", "dataset_name", "target", "mode", "source", "key", "source_url", "licence",
@@ -21,9 +21,15 @@ TARGET_KEYS = {
     "areas": {"level", "name", "okato", "oktmo", "parent", "jurisdiction"},
     "authorities": {"code", "name", "short_name", "kind", "inn", "ogrn", "parent", "department", "triage"},
     "facilities": {"type", "owner", "name", "address", "attrs", "types"},
+    # The service catalogue and its routing data (routing.models); see docs/importing.md.
+    "categories": {"code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en",
+                   "keywords", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department",
+                   "attributes", "types"},
+    "assignments": {"authority", "category", "department", "department_name"},
+    "holidays": {"date", "name"},
 }
 SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member"}
-FORMATS = ("auto", "gdal", "datamos", "csv")
+FORMATS = ("auto", "gdal", "datamos", "csv", "yaml")
 
 
 @dataclass
@@ -171,7 +177,8 @@ def parse_spec(raw):
         raise ImportFailure("spec: 'derived' must map a new column name to a field with a map, or a template")
     for name, value in derived.items():
         spec.derived[str(name)] = _value(f"derived.{name}", value)
-    parse = {"areas": _areas, "authorities": _authorities, "facilities": _facilities}[target]
+    parse = {"areas": _areas, "authorities": _authorities, "facilities": _facilities, "categories": _categories,
+             "assignments": _assignments, "holidays": _holidays}[target]
     parse(spec, raw)
     return spec
 
@@ -267,6 +274,10 @@ def _facilities(spec, raw):
     if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
         raise ImportFailure("spec: 'attrs' must be a list of field names to keep")
     spec.options["attrs"] = attrs
+    spec.options["types"] = _declared_types(raw)
+
+
+def _declared_types(raw):
     types = raw.get("types") or {}
     if not isinstance(types, dict):
         raise ImportFailure("spec: 'types' must map a facility type code to its names {ru: ..., en: ...}")
@@ -277,7 +288,52 @@ def _facilities(spec, raw):
         names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
         declared[str(code)] = {"ru": str(names.get("ru") or code), "en": str(names.get("en") or code),
                                "description": str(names.get("description") or "")}
-    spec.options["types"] = declared
+    return declared
+
+
+CATEGORY_REQUIRED = ("code", "name_ru", "name_en", "group_ru", "group_en", "rule")
+
+
+def _categories(spec, raw):
+    for name in TARGET_KEYS["categories"] - {"types"}:
+        if raw.get(name) is not None:
+            spec.values[name] = _value(name, raw[name])
+        elif name in CATEGORY_REQUIRED:
+            raise ImportFailure(f"spec: {name!r} is required")
+    spec.options["types"] = _declared_types(raw)
+
+
+def _match_block(where, raw, matches):
+    """'FIELD' (matched by the first kind), or {match: KIND or {field: F} (the kind per row), field: FIELD}."""
+    block = _block(where, raw if isinstance(raw, dict) else {"field": raw}, {"match", "field"})
+    match = block.get("match", matches[0])
+    if isinstance(match, dict):
+        match = _value(f"{where}.match", match)
+    elif match not in matches:
+        raise ImportFailure(f"spec: {where}.match must be one of {', '.join(matches)}, or {{field: FIELD}}")
+    else:
+        match = Value(constant=match)
+    value = _value(f"{where}.field", block.get("field"))
+    if value is None:
+        raise ImportFailure(f"spec: {where}.field is required")
+    return {"match": match, "value": value, "matches": matches}
+
+
+def _assignments(spec, raw):
+    if raw.get("authority") is None:
+        raise ImportFailure("spec: 'authority' is required")
+    spec.options["authority"] = _match_block("authority", raw["authority"], ("code", "inn", "ogrn", "kind"))
+    if raw.get("category") is not None:
+        spec.options["category"] = _match_block("category", raw["category"], ("code", "group"))
+    for name in ("department", "department_name"):
+        if raw.get(name) is not None:
+            spec.values[name] = _value(name, raw[name])
+
+
+def _holidays(spec, raw):
+    spec.values["date"] = _require(raw, "date")
+    if raw.get("name") is not None:
+        spec.values["name"] = _value("name", raw["name"])
 
 
 def _require(raw, name):

@@ -26,10 +26,12 @@ class Category(models.Model):
     deadline_days = models.PositiveSmallIntegerField(default=8, help_text="working days to answer")
     rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.DISTRICT)
     fallback_level = models.CharField(
-        max_length=16, choices=[("district", "district"), ("okrug", "okrug")], default="district",
-        help_text="for the facility rule: which area's authority answers when no facility matches")
+        max_length=16, choices=[("district", "district"), ("okrug", "okrug"), ("department", "department")],
+        default="district",
+        help_text="for the facility rule: who answers when no facility matches (an area's authority, or the "
+                  "category's department)")
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
-                                   help_text="for the department rule")
+                                   help_text="for the department rule (and the facility rule's department fallback)")
     active = models.BooleanField(default=True)
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
     source_key = models.CharField(max_length=200, blank=True)
@@ -79,6 +81,8 @@ class RoutingAssignment(models.Model):
     authority = models.ForeignKey(Authority, on_delete=models.CASCADE, related_name="assignments")
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE)
     department = models.ForeignKey(Department, on_delete=models.CASCADE)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [
@@ -93,6 +97,7 @@ class Holiday(models.Model):
 
     date = models.DateField(unique=True)
     name = models.CharField(max_length=200, blank=True)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
 
     class Meta:
         ordering = ["date"]

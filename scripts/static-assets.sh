@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the third-party browser assets that package.json lists (OpenLayers for the admin map widgets) from
+# Installs the third-party browser assets that package.json lists (OpenLayers for the admin map widgets;
+# Leaflet, Leaflet.VectorGrid, jQuery and Bootstrap's CSS for the residents' folium map) from
 # the npm registry, with the exact versions and hashes of package-lock.json, and copies the files we serve into
 # var/static-vendor/ (git-ignored), which settings.STATICFILES_DIRS serves under /static/vendor/.
 # Nothing third-party is committed, and no page loads code from a CDN. Does nothing when already done.
@@ -15,4 +16,13 @@ rm -rf "$OUT"
 mkdir -p "$OUT/ol"
 # ol/dist/ol.js is the single-file (UMD) build that defines the global `ol` that gis/js/OLMapWidget.js uses.
 cp node_modules/ol/dist/ol.js node_modules/ol/dist/ol.js.map node_modules/ol/ol.css node_modules/ol/LICENSE.md "$OUT/ol/"
+# The residents' map (web/folium_map.py points folium's default_js/default_css here): Leaflet with its marker
+# images, the bundled VectorGrid (vector tiles), jQuery (folium's templates use it) and Bootstrap's CSS.
+mkdir -p "$OUT/leaflet" "$OUT/vectorgrid" "$OUT/jquery" "$OUT/bootstrap"
+cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images \
+  node_modules/leaflet/LICENSE "$OUT/leaflet/"
+cp node_modules/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js node_modules/leaflet.vectorgrid/README.md \
+  "$OUT/vectorgrid/"
+cp node_modules/jquery/dist/jquery.min.js node_modules/jquery/LICENSE.txt "$OUT/jquery/"
+cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/LICENSE "$OUT/bootstrap/"
 touch "$STAMP"

@@ -2,7 +2,7 @@
 # Installs the Debian packages the project needs, only when one is missing.
 # PostgreSQL 15 + PostGIS 3 for the embedded cluster, GDAL/GEOS/PROJ for GeoDjango, gdal-bin for ogr2ogr.
 set -euo pipefail
-PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25)
+PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25 chromium)
 PKGS+=(${EXTRA_DEBS:-})
 missing=()
 for p in "${PKGS[@]}"; do

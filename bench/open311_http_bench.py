@@ -1,0 +1,272 @@
+#!/usr/bin/env python
+"""Open311 HTTP benchmark: POST /open311/v2/requests.json (validation, routing, storage, history) under gunicorn,
+measured with wrk beside a floor endpoint in the same server (bench/open311_http/open311_floor.py: parse the
+form, one raw routing statement, two inserts).
+
+Throughput at 32 concurrent clients (requests/s) and latency at 4 clients (p50, p99), against a database of its
+own with the demo city (created and loaded on first use). Targets: >= 300 requests/s and p99 <= 30 ms on 2 cores.
+Writes bench/results/open311_http.json and the "Open311 HTTP" section of bench/README.md.
+
+    .venv/bin/python bench/open311_http_bench.py [--seconds 20] [--workers 4] [--service school-territory]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench" / "open311_http"
+RESULTS = ROOT / "bench" / "results" / "open311_http.json"
+README = ROOT / "bench" / "README.md"
+DB_NAME = os.environ.get("OURCITY_BENCH_OPEN311_DB", "geo_ourcity_bench_open311")
+TARGET_RPS, TARGET_P99_MS = 300, 30
+# The issue's floor, measured on this kind of machine: 623 requests/s at 32 clients, p99 11 ms at 4 clients.
+
+sys.path.insert(0, str(ROOT))
+os.environ["OURCITY_DB_NAME"] = DB_NAME
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geo_ourcity.settings")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=20, help="length of each measured wrk run")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before each measured run")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--service", default="school-territory",
+                        help="service_code to POST (default: a facility-rule service, the costliest routing)")
+    parser.add_argument("--port", type=int, default=0)
+    args, _unknown = parser.parse_known_args()  # bench/run.py may pass options meant for other benchmarks
+
+    wrk = ensure_wrk()
+    ensure_database()
+    body = bench_form(args.service)
+    port = args.port or free_port()
+    server = start_gunicorn(port, args.workers)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        check(base, body)
+        runs = {}
+        for name, path in (("open311", "/open311/v2/requests.json"), ("floor", "/bench/floor")):
+            for clients in (32, 4):
+                run_wrk(wrk, base, path, body, clients, args.warmup)  # warm-up, not recorded
+                runs[f"{name}_{clients}"] = run_wrk(wrk, base, path, body, clients, args.seconds)
+                r = runs[f"{name}_{clients}"]
+                print(f"{name:8} {clients:>2} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                      f"p99 {r['p99_ms']:6.2f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    stored = stored_counts()
+    result = summarise(args, runs, stored)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_readme(result)
+    print(table(result))
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+    return 0 if all(r["non_2xx"] == 0 and r["socket_errors"] == 0 for r in runs.values()) else 1
+
+
+def ensure_wrk():
+    if not shutil.which("wrk"):
+        subprocess.run(["scripts/system-deps.sh"], cwd=ROOT, env={**os.environ, "EXTRA_DEBS": "wrk"}, check=True)
+    return shutil.which("wrk")
+
+
+def ensure_database():
+    """The benchmark database: created, migrated and loaded with the demo city once; emptied of complaints."""
+    import psycopg2
+
+    from geo_ourcity.env import database_config, libpq_dsn
+
+    admin = psycopg2.connect(libpq_dsn({**database_config(), "NAME": "postgres"}))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
+        if cur.fetchone() is None:
+            print(f"creating database {DB_NAME}", flush=True)
+            cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    admin.close()
+
+    import django
+    from django.core.management import call_command
+    from django.db import connection
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    print("loading the demo city (a second load changes nothing)", flush=True)
+    call_command("load_demo", stdout=open(os.devnull, "w"))
+    sys.path.insert(0, str(HERE))
+    from open311_floor import TABLES
+
+    with connection.cursor() as cur:
+        cur.execute(TABLES)
+        # Every run starts from the same state: no complaints, decisions or floor rows.
+        cur.execute("TRUNCATE complaints_complaint, complaints_complaintevent, complaints_answer, complaints_photo, "
+                    "routing_routingdecision, bench_floor_complaint, bench_floor_decision CASCADE")
+        cur.execute("ANALYZE")
+
+
+def bench_form(service_code):
+    """The fixed part of the POST body: a key, the service, answers to its required attributes."""
+    from open311.keys import api_key_issue
+    from open311.models import ApiKey
+    from routing.models import Category
+
+    category = Category.objects.prefetch_related("attributes").get(code=service_code)
+    ApiKey.objects.filter(name="open311-http-bench").delete()
+    _key, raw = api_key_issue(name="open311-http-bench")
+    fields = {"api_key": raw, "service_code": category.code,
+              "description": "Открытый люк у входа, рядом детская площадка", "email": "bench@example.org"}
+    for attribute in category.attributes.all():
+        if attribute.required and attribute.values:
+            suffix = "[]" if attribute.datatype == "multivaluelist" else ""
+            fields[f"attribute[{attribute.code}]{suffix}"] = attribute.values[0]["key"]
+        elif attribute.required:
+            fields[f"attribute[{attribute.code}]"] = {"number": "1", "datetime": "2026-11-20T10:00:00+03:00"}.get(
+                attribute.datatype, "bench")
+    return urlencode(fields)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(port, workers):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "open311_bench_settings",
+           "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "OURCITY_DB_NAME": DB_NAME}
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "geo_ourcity.wsgi:application", "--bind",
+               f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync", "--backlog", "2048",
+               "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/open311/v2/discovery.json", timeout=10).read()
+            return server
+        except OSError:  # not listening yet, or a worker still starting
+            if server.poll() is not None:
+                raise SystemExit("gunicorn exited") from None
+            time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer within 120 s")
+
+
+def check(base, body):
+    """One POST to each endpoint: both must answer 201 before anything is measured."""
+    for path in ("/open311/v2/requests.json", "/bench/floor"):
+        request = urllib.request.Request(base + path, data=f"{body}&lat=55.7539&long=37.6208".encode(),
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201, (path, response.status)
+
+
+def run_wrk(wrk, base, path, body, clients, seconds):
+    env = {**os.environ, "WRK_PATH": path, "WRK_BODY": body}
+    command = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
+               "-s", str(HERE / "post.lua"), base]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    raw = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    seconds_run = raw["duration_us"] / 1e6
+    return {"clients": clients, "seconds": round(seconds_run, 1), "requests": raw["requests"],
+            "rps": round(raw["requests"] / seconds_run, 1), "p50_ms": raw["p50_us"] / 1000,
+            "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "non_2xx": raw["non_2xx"],
+            "socket_errors": sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))}
+
+
+def stored_counts():
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM complaints_complaint), "
+                    "(SELECT count(*) FROM complaints_complaintevent WHERE kind = 'routed'), "
+                    "(SELECT count(*) FROM bench_floor_complaint)")
+        complaints, routed, floor = cur.fetchone()
+    return {"complaints": complaints, "routed_events": routed, "floor_rows": floor}
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib), "os": platform.platform(),
+            "python": platform.python_version(), "wrk": wrk_version}
+
+
+def summarise(args, runs, stored):
+    o32, o4, f32, f4 = runs["open311_32"], runs["open311_4"], runs["floor_32"], runs["floor_4"]
+    return {
+        "benchmark": "open311_http",
+        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "config": {"service_code": args.service, "gunicorn_workers": args.workers, "seconds": args.seconds,
+                   "warmup_seconds": args.warmup, "database": DB_NAME, "wrk_threads": 2},
+        "runs": runs,
+        "stored": stored,
+        "targets": {"rps_32_clients": TARGET_RPS, "p99_ms_4_clients": TARGET_P99_MS,
+                    "rps_met": o32["rps"] >= TARGET_RPS, "p99_met": o4["p99_ms"] <= TARGET_P99_MS},
+        "vs_floor": {"rps_ratio": round(o32["rps"] / f32["rps"], 2),
+                     "p99_ratio": round(o4["p99_ms"] / f4["p99_ms"], 2)},
+    }
+
+
+def table(result):
+    runs, t = result["runs"], result["targets"]
+    lines = ["| endpoint | requests/s, 32 clients | p50 ms, 4 clients | p99 ms, 4 clients |",
+             "| --- | ---: | ---: | ---: |"]
+    for name, label in (("open311", "`POST /open311/v2/requests.json` (validation, routing, history)"),
+                        ("floor", "floor: parse, raw routing SQL, two inserts")):
+        lines.append(f"| {label} | {runs[name + '_32']['rps']:.0f} | {runs[name + '_4']['p50_ms']:.1f} | "
+                     f"{runs[name + '_4']['p99_ms']:.1f} |")
+    lines.append(f"| target | >= {t['rps_32_clients']} ({'met' if t['rps_met'] else 'NOT met'}) | | "
+                 f"<= {t['p99_ms_4_clients']} ({'met' if t['p99_met'] else 'NOT met'}) |")
+    return "\n".join(lines)
+
+
+def write_readme(result):
+    """Replace this benchmark's section of bench/README.md (between its markers), leaving the others alone."""
+    m, c = result["machine"], result["config"]
+    section = "\n".join([
+        "<!-- open311_http:start -->",
+        "## Open311 HTTP",
+        "",
+        f"`bench/open311_http_bench.py`, {result['finished']}. gunicorn, {c['gunicorn_workers']} sync workers, on "
+        f"{m['cores']} cores ({m['cpu']}, {m['memory_gib']} GiB), {m['os']}; PostgreSQL on the same machine; wrk "
+        f"({m['wrk']}) on the same machine too, 2 threads, {c['seconds']} s per run after {c['warmup_seconds']} s "
+        f"of warm-up. Service `{c['service_code']}` (nearest facility within its radius, else the district), "
+        "a random point in Moscow per request, demo city database.",
+        "",
+        table(result),
+        "",
+        f"Ratio to the floor: {result['vs_floor']['rps_ratio']}x its throughput, {result['vs_floor']['p99_ratio']}x "
+        "its p99. Stored after the run: " + ", ".join(f"{k} {v}" for k, v in result["stored"].items()) + ".",
+        "<!-- open311_http:end -->",
+    ])
+    text = (README.read_text(encoding="utf-8") if README.exists()
+            else "# Benchmarks\n\n`make bench` runs them all.\n")
+    start, end = text.find("<!-- open311_http:start -->"), text.find("<!-- open311_http:end -->")
+    if start != -1 and end != -1:
+        text = text[:start] + section + text[end + len("<!-- open311_http:end -->"):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    README.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    # On SIGTERM (a timeout, Ctrl-C from make) still run the `finally` that stops gunicorn.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(main())

@@ -1,0 +1,471 @@
+#!/usr/bin/env python
+"""Routing benchmark: the Moscow demo city plus 1,000,000 synthetic point facilities (streetlights, bus stops,
+playgrounds, waste sites of 2,000 synthetic contractors), loaded through our importer into a database of its own.
+
+  route()    latency of routing.engine.route() (decide + store the decision, one prepared statement), p50/p99,
+             over random points in Moscow, for the catalogue's facility categories (nearest within the radius);
+  raw SQL    the same decision as ONE plain SQL statement (district covers + nearest typed facility within the
+             radius by true distance + its owner): the floor a database round trip can reach;
+  STRtree    the same decision in memory, with shapely STRtrees (districts and one tree per facility type) and
+             haversine metres: what a process holding the registry in RAM would take;
+  re-route   routing.services.complaints_reroute() over 100,000 open complaints after 10 % of the contractors'
+             facilities changed hands (complaints decided again per second, and how many moved), and a pass
+             where nothing changed.
+
+route() runs inside a transaction that is rolled back: the commit (a WAL flush) belongs to the complaint that
+the decision is stored with, not to routing. Results: a table on stdout and bench/results/routing.json.
+
+    .venv/bin/python bench/routing_bench.py                        # the full run (several minutes)
+    .venv/bin/python bench/routing_bench.py --n 100000 --complaints 10000 --points 1000   # a quick check
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "routing.json"
+CACHE = ROOT / "var" / "bench" / "routing"
+PY = sys.executable
+SEED = 20261123
+
+# Synthetic facilities: type code -> share. The catalogue declares these types (data/specs/moscow_categories.yaml).
+TYPES = {"streetlight": 0.55, "bus_stop": 0.10, "playground": 0.15, "waste_site": 0.20}
+OWNERS = 2_000
+# The catalogue's categories over those types (radius 30-100 m), in turn for the latency runs.
+CATEGORIES = ["streetlight-out", "stop-pavilion", "yard-playground", "waste-container"]
+# Targets from issue 3.
+TARGET_ROUTE_P99_MS = 2.0
+TARGET_REROUTE_PER_S = 20_000
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the bench database
+
+
+def setup_env(db_name):
+    os.environ["OURCITY_DB_NAME"] = db_name
+    os.environ["OURCITY_IMPORTS_DIR"] = str(CACHE / f"imports-{db_name}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geo_ourcity.settings")
+    sys.path.insert(0, str(ROOT))
+
+
+def pg_connect(dbname=None):
+    """An autocommit psycopg2 connection to the project's cluster (DROP/CREATE DATABASE need autocommit)."""
+    import psycopg2
+
+    from geo_ourcity.env import database_config
+
+    db = database_config()
+    conn = psycopg2.connect(dbname=dbname or db["NAME"], user=db.get("USER") or None,
+                            password=db.get("PASSWORD") or None, host=db.get("HOST") or None,
+                            port=db.get("PORT") or None)
+    conn.autocommit = True
+    return contextlib.closing(conn)
+
+
+def manage(*args):
+    result = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=os.environ, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def build_database(db_name, n):
+    with pg_connect("postgres") as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{db_name}"')
+    with pg_connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    log("migrating and loading the demo city ...")
+    manage("migrate", "--noinput", "-v", "0")
+    manage("load_demo")
+    owners, facilities, spec_owners, spec_facilities = generate(n)
+    log(f"importing {OWNERS} contractors and {n:,} facilities through import_dataset ...")
+    manage("import_dataset", str(owners), "--spec", str(spec_owners), "--commit", "--quiet")
+    started = time.perf_counter()
+    out = manage("import_dataset", str(facilities), "--spec", str(spec_facilities), "--commit", "--quiet")
+    seconds = time.perf_counter() - started
+    log(f"  {out.strip()} ({seconds:.1f} s)")
+    with pg_connect() as conn, conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+    return round(seconds, 1)
+
+
+def points_in_city(n, rng):
+    """n random points uniformly inside Moscow (its districts), 6 decimals."""
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    meta, table = pyogrio.read_arrow(str(ROOT / "data" / "moscow" / "mo.geojson"))
+    city = shapely.union_all(shapely.from_wkb(table.column(meta["geometry_name"] or "wkb_geometry")
+                                              .to_numpy(zero_copy_only=False)))
+    shapely.prepare(city)
+    minx, miny, maxx, maxy = city.bounds
+    xs, ys = [], []
+    while sum(len(x) for x in xs) < n:
+        x = np.round(rng.uniform(minx, maxx, 2 * n + 1000), 6)
+        y = np.round(rng.uniform(miny, maxy, 2 * n + 1000), 6)
+        keep = shapely.contains_xy(city, x, y)
+        xs.append(x[keep])
+        ys.append(y[keep])
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def generate(n):
+    """The contractors (CSV), the facilities (CSV with lon/lat) and their specs; cached by size and seed."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    owners, facilities = CACHE / "owners.csv", CACHE / f"facilities-{n}-{SEED}.csv"
+    spec_owners, spec_facilities = CACHE / "owners.yaml", CACHE / "facilities.yaml"
+    pd.DataFrame({"code": [f"bench-owner-{i}" for i in range(OWNERS)],
+                  "name": [f"ООО «Городской подрядчик {i}»" for i in range(OWNERS)]}).to_csv(owners, index=False)
+    spec_owners.write_text(yaml.safe_dump({
+        "dataset": "bench-routing-owners", "target": "authorities", "key": "code", "code": "code", "name": "name",
+        "kind": {"value": "contractor"}, "parent": "mos"}, allow_unicode=True), encoding="utf-8")
+    spec_facilities.write_text(yaml.safe_dump({
+        "dataset": "bench-routing-facilities", "target": "facilities", "key": "key", "source": {"lon": "lon", "lat": "lat"},
+        "type": {"field": "type"}, "owner": {"match": "code", "field": "owner"}, "name": "name"},
+        allow_unicode=True), encoding="utf-8")
+    if not facilities.exists():
+        log(f"generating {n:,} facilities ...")
+        rng = np.random.default_rng(SEED)
+        x, y = points_in_city(n, rng)
+        types = rng.choice(list(TYPES), size=n, p=list(TYPES.values()))
+        owner = rng.integers(0, OWNERS, n)
+        pd.DataFrame({"key": np.arange(n), "type": types, "owner": [f"bench-owner-{o}" for o in owner],
+                      "name": [f"{t} {i}" for i, t in enumerate(types)], "lon": x, "lat": y}).to_csv(
+            facilities.with_suffix(".tmp"), index=False)
+        facilities.with_suffix(".tmp").rename(facilities)
+    return owners, facilities, spec_owners, spec_facilities
+
+
+# ------------------------------------------------------------------------------------------------------------
+# measurements (Django set up on the bench database)
+
+
+def percentiles(samples_s):
+    import numpy as np
+
+    ms = np.array(samples_s) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
+            "mean_ms": round(float(ms.mean()), 3), "n": len(ms)}
+
+
+FLOOR_SQL = """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS g)
+    SELECT (SELECT a.authority_id FROM facilities_adminareapiece pc JOIN facilities_adminarea a ON a.id = pc.area_id
+            WHERE ST_Covers(pc.geom, p.g) AND a.level = 'district' AND a.valid_to IS NULL LIMIT 1) AS district_authority,
+           n.id, n.owner_id, n.d
+    FROM p LEFT JOIN LATERAL (
+        SELECT k.id, k.owner_id, ST_Distance(k.geom::geography, p.g::geography) AS d FROM (
+            SELECT f.id, f.owner_id, f.geom FROM facilities_facility f
+            WHERE f.type_id = ANY(%(types)s) AND f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %(window)s)
+            ORDER BY f.geom <-> p.g LIMIT 64) k
+        WHERE ST_DWithin(k.geom::geography, p.g::geography, %(radius)s)
+        ORDER BY d LIMIT 1) n ON true"""
+
+
+def window_deg(radius, lat):
+    import math
+
+    return radius / (111_320.0 * max(math.cos(math.radians(min(abs(lat) + 1, 89))), 0.01))
+
+
+def measure_route(points, categories):
+    from django.db import transaction
+
+    from routing.engine import route
+
+    for k in range(200):  # warm up: connection, prepared statement, caches
+        with transaction.atomic():
+            route(points[k], categories[k % len(categories)])
+            transaction.set_rollback(True)
+    samples, rules = [], {}
+    with transaction.atomic():
+        for k, point in enumerate(points):
+            started = time.perf_counter()
+            decision = route(point, categories[k % len(categories)])
+            samples.append(time.perf_counter() - started)
+            rules[decision.rule] = rules.get(decision.rule, 0) + 1
+        transaction.set_rollback(True)
+    return {**percentiles(samples), "rules": rules}
+
+
+def measure_floor(points, categories, *, prepared):
+    from django.db import connection
+
+    params = [{"x": x, "y": y, "types": list(c.facility_types.values_list("id", flat=True)),
+               "window": window_deg(c.radius_m, y), "radius": c.radius_m}
+              for (x, y), c in zip(points, (categories[k % len(categories)] for k in range(len(points))))]
+    samples, found = [], 0
+    with connection.cursor() as cur:
+        raw = cur.cursor  # psycopg2's own cursor: no Django wrapper in the timing
+        sql = FLOOR_SQL
+        if prepared:
+            raw.execute("DEALLOCATE ALL")
+            raw.execute("PREPARE floor(float8, float8, bigint[], float8, float8) AS " + FLOOR_SQL
+                        .replace("%(x)s", "$1").replace("%(y)s", "$2").replace("%(types)s", "$3")
+                        .replace("%(window)s", "$4").replace("%(radius)s", "$5"))
+            sql = "EXECUTE floor(%(x)s, %(y)s, %(types)s, %(window)s, %(radius)s)"
+        for p in params[:200]:
+            raw.execute(sql, p)
+            raw.fetchall()
+        for p in params:
+            started = time.perf_counter()
+            raw.execute(sql, p)
+            row = raw.fetchone()
+            samples.append(time.perf_counter() - started)
+            found += row[1] is not None
+        if prepared:
+            raw.execute("DEALLOCATE floor")
+    return {**percentiles(samples), "with_facility": found}
+
+
+def measure_strtree(points, categories):
+    """The same decision from shapely STRtrees in this process: district by covers, nearest typed facility within
+    the radius (a degree window from the tree, then haversine metres), the owner's department from a dict."""
+    import numpy as np
+    import shapely
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("""SELECT a.authority_id, ST_AsBinary(p.geom) FROM facilities_adminareapiece p
+                       JOIN facilities_adminarea a ON a.id = p.area_id WHERE a.level = 'district' AND a.valid_to IS NULL""")
+        rows = cur.fetchall()
+        pieces_owner = np.array([r[0] for r in rows])
+        pieces = shapely.from_wkb([bytes(r[1]) for r in rows])
+        cur.execute("""SELECT f.type_id, f.id, f.owner_id, ST_X(f.geom), ST_Y(f.geom) FROM facilities_facility f
+                       WHERE f.valid_to IS NULL AND GeometryType(f.geom) = 'POINT'""")
+        data = np.array(cur.fetchall(), dtype=np.float64)
+        cur.execute("SELECT authority_id, id FROM facilities_department WHERE code = 'main'")
+        main_department = dict(cur.fetchall())
+    piece_tree = shapely.STRtree(pieces)
+    trees = {}
+    for type_id in np.unique(data[:, 0]):
+        rows_ = data[data[:, 0] == type_id]
+        trees[int(type_id)] = (shapely.STRtree(shapely.points(rows_[:, 3], rows_[:, 4])), rows_)
+    load_s = time.perf_counter() - started
+    radians = np.radians
+
+    def decide(x, y, cat_types, radius):
+        pt = shapely.Point(x, y)
+        hit = piece_tree.query(pt, predicate="covered_by")
+        district = int(pieces_owner[hit[0]]) if len(hit) else None
+        best = None
+        w = window_deg(radius, y)
+        for t in cat_types:
+            tree, rows_ = trees.get(t, (None, None))
+            if tree is None:
+                continue
+            idx = tree.query(shapely.box(x - w, y - w, x + w, y + w))
+            if not len(idx):
+                continue
+            cand = rows_[idx]
+            lon1, lat1, lon2, lat2 = radians(x), radians(y), radians(cand[:, 3]), radians(cand[:, 4])
+            a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+            d = 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+            i = int(np.argmin(d))
+            if d[i] <= radius and (best is None or d[i] < best[1]):
+                best = (int(cand[i, 1]), float(d[i]), int(cand[i, 2]))
+        department = main_department.get(best[2]) if best else None
+        return district, best, department
+
+    cats = [(list(c.facility_types.values_list("id", flat=True)), c.radius_m) for c in categories]
+    for k in range(200):
+        decide(*points[k], *cats[k % len(cats)])
+    samples, found = [], 0
+    for k, (x, y) in enumerate(points):
+        started = time.perf_counter()
+        _, best, _ = decide(x, y, *cats[k % len(cats)])
+        samples.append(time.perf_counter() - started)
+        found += best is not None
+    return {**percentiles(samples), "with_facility": found, "load_s": round(load_s, 1), "facilities": len(data)}
+
+
+def make_complaints(n, rng):
+    """n open complaints at random points, each with the engine's decision: set-based, with DECIDE_SQL itself."""
+    import numpy as np
+    from django.db import connection, transaction
+
+    from routing.engine import ENGINE_VERSION, decide_sql
+
+    x, y = points_in_city(n, rng)
+    codes = CATEGORIES + ["yard-pothole", "school-territory", "illegal-trade", "road-pothole"]
+    cats = np.array([code for code in rng.choice(codes, size=n)])
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE bench_points (key bigint, lon float8, lat float8, code text) ON COMMIT DROP")
+        import io
+
+        buf = io.StringIO("".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(zip(x, y, cats))))
+        cur.copy_expert("COPY bench_points FROM STDIN", buf)
+        decide = decide_sql("""SELECT p.key, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS g, c.id AS category_id,
+                                      NULL::bigint AS picked_id, NULL::jsonb AS known_facilities,
+                                      NULL::bigint AS known_area_id
+                               FROM bench_points p JOIN routing_category c ON c.code = p.code""")
+        cur.execute(f"""
+            CREATE TEMP TABLE bench_decided ON COMMIT DROP AS
+            SELECT nextval(pg_get_serial_sequence('routing_routingdecision', 'id')) AS decision_id, d.*
+            FROM ({decide}) d""")
+        cur.execute("""
+            INSERT INTO routing_routingdecision (id, department_id, authority_id, facility_id, area_id, rule,
+                distance_m, candidates, engine_version, explanation_ru, explanation_en, created_at)
+            SELECT decision_id, department_id, authority_id, facility_id, area_id, rule, distance_m, candidates,
+                   %s, explanation_ru, explanation_en, now() FROM bench_decided""", [ENGINE_VERSION])
+        cur.execute("""
+            INSERT INTO complaints_complaint (tracking_code, token, category_id, location, address_string,
+                description, attributes, email, phone, first_name, last_name, device_id, account_id, state,
+                decision_id, department_id, area_id, facility_id, submitted_at, updated_at, deadline, reopen_count,
+                source)
+            SELECT 'B' || d.key, md5(d.key::text), c.id, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), '', '', '{}',
+                   '', '', '', '', '', '', 'assigned', d.decision_id, d.department_id, d.area_id, d.facility_id,
+                   now(), now(), now() + interval '8 days', 0, 'bench'
+            FROM bench_decided d JOIN bench_points p ON p.key = d.key JOIN routing_category c ON c.code = p.code""")
+        cur.execute("SELECT count(*) FROM complaints_complaint WHERE source = 'bench'")
+        made = cur.fetchone()[0]
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE complaints_complaint")
+        cur.execute("VACUUM ANALYZE routing_routingdecision")
+    return made
+
+
+def measure_reroute(n, rng):
+    from django.db import connection
+
+    from routing.services import complaints_reroute
+
+    started = time.perf_counter()
+    made = make_complaints(n, rng)
+    log(f"  {made:,} open complaints made in {time.perf_counter() - started:.1f} s")
+    unchanged = complaints_reroute()
+    # 10 % of the contractors hand their facilities to another contractor (as a re-import would).
+    with connection.cursor() as cur:
+        cur.execute("""UPDATE facilities_facility f SET owner_id = (SELECT id FROM facilities_authority
+                                                                     WHERE code = 'bench-owner-0')
+                       WHERE f.owner_id IN (SELECT id FROM facilities_authority WHERE code LIKE 'bench-owner-%'
+                                            AND substring(code from 13)::int % 10 = 1)""")
+    changed = complaints_reroute(reason="bench")
+    return {
+        "open_complaints": made,
+        "unchanged": {"seconds": unchanged.seconds, "moved": unchanged.moved,
+                      "per_s": round(unchanged.considered / unchanged.seconds)},
+        "changed": {"seconds": changed.seconds, "moved": changed.moved,
+                    "per_s": round(changed.considered / changed.seconds),
+                    "moved_per_s": round(changed.moved / changed.seconds)},
+    }
+
+
+def machine():
+    from django.db import connection
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    ram = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) / 1024 / 1024
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg = cur.fetchone()[0]
+        cur.execute("SELECT postgis_lib_version(), postgis_geos_version()")
+        postgis, geos = cur.fetchone()
+    return {"nproc": os.cpu_count(), "ram_gb": round(ram, 1), "cpu": cpu, "postgresql": pg, "postgis": postgis,
+            "geos": geos, "python": platform.python_version(),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+def table(result):
+    r = result
+    lines = [
+        f"Routing benchmark: demo city + {r['facilities']:,} synthetic facilities, {r['points']:,} random points "
+        f"({', '.join(CATEGORIES)})",
+        f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}",
+    ]
+    for label, key in [("route() (decide + store)", "route"), ("raw SQL, one statement", "floor_sql"),
+                       ("raw SQL, prepared", "floor_sql_prepared"), ("shapely STRtree, in memory", "strtree")]:
+        m = r[key]
+        lines.append(f"{label:34} {m['p50_ms']:>8.3f} {m['p99_ms']:>8.3f} {m['mean_ms']:>8.3f}")
+    rr = r["reroute"]
+    lines += [
+        f"re-route of {rr['open_complaints']:,} open complaints:",
+        f"  nothing changed           {rr['unchanged']['seconds']:>7.2f} s  {rr['unchanged']['per_s']:>8,} complaints/s",
+        f"  10 % of owners changed    {rr['changed']['seconds']:>7.2f} s  {rr['changed']['per_s']:>8,} complaints/s"
+        f"  ({rr['changed']['moved']:,} moved)",
+        f"targets: route() p99 <= {TARGET_ROUTE_P99_MS} ms: {'met' if r['targets']['route_p99'] else 'MISSED'}; "
+        f"re-route >= {TARGET_REROUTE_PER_S:,}/s: {'met' if r['targets']['reroute'] else 'MISSED'}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="synthetic facilities (default 1,000,000)")
+    parser.add_argument("--points", type=int, default=3_000, help="random points for the latency runs")
+    parser.add_argument("--complaints", type=int, default=100_000, help="open complaints for the re-route")
+    parser.add_argument("--db", default="geo_ourcity_routing_bench", help="the bench database (dropped, created)")
+    parser.add_argument("--reuse", action="store_true", help="keep the bench database if it is there")
+    parser.add_argument("--keep", action="store_true", help="do not drop the bench database at the end")
+    args, _unknown = parser.parse_known_args(argv)  # make bench passes the same arguments to every benchmark
+
+    setup_env(args.db)
+    import numpy as np
+
+    exists = False
+    if args.reuse:
+        with pg_connect("postgres") as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db])
+            exists = cur.fetchone() is not None
+    import_s = None if exists else build_database(args.db, args.n)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from routing.models import Category
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM facilities_facility WHERE valid_to IS NULL")
+        facilities = cur.fetchone()[0]
+    rng = np.random.default_rng(SEED + 1)
+    x, y = points_in_city(args.points, rng)
+    points = list(zip(x.tolist(), y.tolist()))
+    categories = [Category.objects.get(code=code) for code in CATEGORIES]
+    log("measuring route() ...")
+    result = {"facilities": facilities, "points": args.points, "import_s": import_s, "machine": machine()}
+    result["route"] = measure_route(points, categories)
+    log("measuring the raw SQL floor ...")
+    result["floor_sql"] = measure_floor(points, categories, prepared=False)
+    result["floor_sql_prepared"] = measure_floor(points, categories, prepared=True)
+    log("measuring the in-memory STRtree ...")
+    result["strtree"] = measure_strtree(points, categories)
+    log(f"measuring the re-route of {args.complaints:,} open complaints ...")
+    result["reroute"] = measure_reroute(args.complaints, rng)
+    result["targets"] = {"route_p99": result["route"]["p99_ms"] <= TARGET_ROUTE_P99_MS,
+                         "reroute": result["reroute"]["changed"]["per_s"] >= TARGET_REROUTE_PER_S}
+    connection.close()
+    if not args.keep:
+        with pg_connect("postgres") as conn, conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(table(result))
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

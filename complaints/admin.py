@@ -1,0 +1,72 @@
+"""Admin pages for complaints: read-only views of the lifecycle. State changes go through complaints.services
+only (the admin would otherwise bypass the transition table and the history), so the only write here is the
+moderation action "hide", which calls the service."""
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from .errors import ComplaintError
+from .models import Answer, Complaint, ComplaintEvent, Photo
+from .services import complaint_hide
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyInline):
+    model = ComplaintEvent
+    fields = ["at", "actor_label", "kind", "from_state", "to_state", "from_department", "to_department", "reason",
+              "public"]
+    readonly_fields = fields
+
+
+class AnswerInline(ReadOnlyInline):
+    model = Answer
+    fields = ["created_at", "department", "author", "text"]
+    readonly_fields = fields
+
+
+class PhotoInline(ReadOnlyInline):
+    model = Photo
+    fields = ["file", "answer", "content_type", "width", "height", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(Complaint)
+class ComplaintAdmin(admin.ModelAdmin):
+    list_display = ["tracking_code", "category", "state", "department", "submitted_at", "deadline", "reopen_count"]
+    list_filter = ["state", "category"]
+    search_fields = ["tracking_code", "token", "description", "address_string"]
+    list_select_related = ["category", "department__authority"]
+    date_hierarchy = "submitted_at"
+    inlines = [EventInline, AnswerInline, PhotoInline]
+    actions = ["hide"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Complaint._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # complaints come from residents through complaint_create
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history is append-only; moderation hides
+
+    @admin.action(description=_("Hide the selected complaints (moderation)"))
+    def hide(self, request, queryset):
+        hidden = 0
+        for complaint in queryset:
+            try:
+                complaint_hide(complaint=complaint, user=request.user, reason=_("Hidden by a moderator in the admin"))
+                hidden += 1
+            except ComplaintError as exc:
+                self.message_user(request, f"{complaint.tracking_code}: {exc}", messages.WARNING)
+        if hidden:
+            self.message_user(request, _("%(n)d complaints hidden.") % {"n": hidden}, messages.SUCCESS)

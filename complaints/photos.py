@@ -1,0 +1,82 @@
+"""Photo uploads: only real JPEG/PNG/WebP images of bounded size, re-encoded so EXIF (and GPS) never reach disk."""
+import io
+import uuid
+import warnings
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.utils.translation import gettext as _
+from PIL import Image, ImageOps
+
+from .errors import ComplaintError
+
+# Pillow format -> (content type, file extension). The format is what Pillow finds in the bytes, not the name.
+FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+
+
+class CleanPhoto(ContentFile):
+    """Re-encoded image bytes, named `<uuid>.<ext>`, with what a Photo row stores about them."""
+
+    def __init__(self, content, *, name, content_type, width, height):
+        super().__init__(content, name=name)
+        self.content_type, self.width, self.height = content_type, width, height
+
+
+def clean_photo(uploaded_file):
+    """Check an uploaded photo and return it re-encoded without metadata; raise ComplaintError otherwise."""
+    data = _read_limited(uploaded_file, settings.PHOTO_MAX_BYTES)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            # Image.open reads only the header: refuse decompression bombs before decoding a pixel.
+            if image.width * image.height > settings.PHOTO_MAX_PIXELS:
+                raise ComplaintError(_("The photo is too large: at most %(mp).0f megapixels.")
+                                     % {"mp": settings.PHOTO_MAX_PIXELS / 1e6}, field="photo")
+            image.load()
+    except ComplaintError:
+        raise
+    except (Image.UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ComplaintError(_("The photo must be a JPEG, PNG or WebP image."), field="photo") from None
+    except (OSError, ValueError, SyntaxError, EOFError):  # what Pillow raises for broken or truncated files
+        raise ComplaintError(_("The photo file is damaged and can not be read."), field="photo") from None
+
+    content_type, ext = FORMATS[image.format]
+    fmt = image.format
+    image = ImageOps.exif_transpose(image)  # keep the photo upright once its EXIF orientation is gone
+    image = _for_format(image, fmt)
+    # No EXIF, XMP, ICC, comments or text chunks: Pillow falls back to `info` for some of them. Only a
+    # palette's transparent colour is image data.
+    image.info = {k: v for k, v in image.info.items() if k == "transparency"}
+    out = io.BytesIO()
+    options = {"JPEG": {"quality": 85, "optimize": True}, "WEBP": {"quality": 85}, "PNG": {"optimize": True}}
+    image.save(out, format=fmt, **options[fmt])
+    return CleanPhoto(out.getvalue(), name=f"{uuid.uuid4().hex}.{ext}", content_type=content_type,
+                      width=image.width, height=image.height)
+
+
+def _read_limited(uploaded_file, limit):
+    size = getattr(uploaded_file, "size", None)
+    if size is not None and size > limit:
+        raise _too_big(limit)
+    if hasattr(uploaded_file, "seek"):
+        uploaded_file.seek(0)
+    data = uploaded_file.read(limit + 1)  # never trust `size` alone
+    if len(data) > limit:
+        raise _too_big(limit)
+    if not data:
+        raise ComplaintError(_("The photo file is empty."), field="photo")
+    return data
+
+
+def _too_big(limit):
+    return ComplaintError(_("The photo is larger than %(mb).1f MB.") % {"mb": limit / 1024 / 1024}, field="photo")
+
+
+def _for_format(image, fmt):
+    """Convert to a mode the output format can hold (first frame only: animations are not kept)."""
+    if fmt == "JPEG":
+        return image if image.mode in ("RGB", "L") else image.convert("RGB")
+    if fmt == "WEBP":
+        return image if image.mode in ("RGB", "RGBA") else image.convert("RGBA")
+    return image if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16") else image.convert("RGBA")

@@ -1,0 +1,56 @@
+"""Reads of complaints. Who may see and work which tickets is decided here and nowhere else."""
+
+from facilities.models import Department
+
+from .models import Complaint, ComplaintEvent, State
+from .tracking import normalize_tracking_code
+
+DISPATCHERS_GROUP = "City dispatchers"
+
+
+def complaints_public():
+    """What residents and Open311 readers may see: everything but hidden complaints."""
+    return (Complaint.objects.exclude(state=State.HIDDEN)
+            .select_related("category", "department__authority"))
+
+
+def complaint_by_tracking_code(code):
+    """The complaint with that tracking code (typed loosely by a resident), or None."""
+    code = normalize_tracking_code(code)
+    return complaints_public().filter(tracking_code=code).first() if code else None
+
+
+def complaint_history(complaint, *, public_only=False):
+    events = ComplaintEvent.objects.filter(complaint=complaint).select_related(
+        "actor", "from_department__authority", "to_department__authority", "decision")
+    return events.filter(public=True) if public_only else events
+
+
+def is_dispatcher(user):
+    """Superusers and the group "City dispatchers" work every department's tickets."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.groups.filter(name=DISPATCHERS_GROUP).exists()
+
+
+def departments_for_user(user):
+    if is_dispatcher(user):
+        return Department.objects.all()
+    if not (user and user.is_authenticated and user.is_active):
+        return Department.objects.none()
+    return Department.objects.filter(staff=user)
+
+
+def tickets_for_user(user):
+    """The tickets a staff member works: their departments' (all of them for dispatchers), by deadline."""
+    tickets = Complaint.objects.select_related("category", "department__authority").order_by("deadline", "id")
+    if is_dispatcher(user):
+        return tickets
+    if not (user and user.is_authenticated and user.is_active):
+        return tickets.none()
+    return tickets.filter(department__staff=user)
+
+
+def user_may_act(user, department_id):
+    """May this user act on a complaint that lies with this department?"""
+    return is_dispatcher(user) or departments_for_user(user).filter(pk=department_id).exists()

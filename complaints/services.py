@@ -1,0 +1,302 @@
+"""Writes of the complaint lifecycle. Every change runs in one transaction with the complaint's row locked
+(select_for_update), checks the state machine (complaints.transitions) on the locked row, and appends one
+ComplaintEvent. So two staff acting at once are serialised: the second sees the first's result and either
+proceeds validly or gets TransitionNotAllowed; no change is lost.
+
+Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
+"""
+import uuid
+
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from facilities.models import Department
+from routing.deadlines import add_working_days
+from routing.engine import OutsideCity, route
+from routing.models import RoutingDecision
+
+from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
+                     TransitionNotAllowed)
+from .models import Answer, Complaint, ComplaintEvent, Photo, State
+from .photos import clean_photo
+from .selectors import user_may_act
+from .tracking import new_tracking_code, normalize_tracking_code
+from .transitions import check_transition
+from .validation import DESCRIPTION_MAX, clean_attributes, clean_contact, clean_location, clean_text
+
+__all__ = [
+    "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
+    "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_mark_duplicate",
+    "complaint_hide", "complaint_confirm", "complaint_deny",
+]
+
+REASON_MAX = 1000
+RESIDENT = "resident"
+MANUAL_ENGINE_VERSION = "manual"  # engine_version of decisions that a person made
+
+
+# --- creation -------------------------------------------------------------------------------------------
+
+def complaint_create(*, category, point, description="", attributes=None, email="", phone="", first_name="",
+                     last_name="", device_id="", account_id="", address_string="", facility=None, photos=(),
+                     source="web", actor=None):
+    """Store a resident's complaint, routed and `assigned`, with its deadline, tracking code and token.
+
+    The history gets `created` (-> new) and `routed` (new -> assigned). The event's actor is `actor` if given,
+    else "resident" for the web and "api:<source>" for an integrator.
+    """
+    if not category.active:
+        raise ComplaintError(_("This service is not available."), field="service_code")
+    lon, lat = clean_location(point)
+    fields = {
+        "description": clean_text(description, field="description", limit=DESCRIPTION_MAX),
+        "address_string": clean_text(address_string, field="address_string", limit=500),
+        "attributes": clean_attributes(category, attributes),
+        **clean_contact(email=email, phone=phone, first_name=first_name, last_name=last_name,
+                        device_id=device_id, account_id=account_id),
+    }
+    photos = list(photos or ())
+    if len(photos) > settings.PHOTO_MAX_PER_COMPLAINT:
+        raise ComplaintError(_("At most %(n)d photos per complaint.") % {"n": settings.PHOTO_MAX_PER_COMPLAINT},
+                             field="photo")
+    cleaned_photos = [clean_photo(f) for f in photos]
+    label = actor.get_username() if actor else (RESIDENT if source == "web" else f"api:{source}")
+
+    with transaction.atomic():
+        location = Point(lon, lat, srid=4326)
+        try:
+            decision = route(location, category, facility=facility)
+        except OutsideCity as exc:
+            raise OutsideCityError(str(exc), field="location") from exc
+        now = timezone.now()
+        complaint = Complaint(
+            category=category, location=location, source=source, state=State.NEW, submitted_at=now,
+            deadline=add_working_days(now, category.deadline_days), **fields, **_placement(decision))
+        _insert_with_codes(complaint)
+        _event(complaint, kind=ComplaintEvent.Kind.CREATED, actor=actor, label=label, to_state=State.NEW)
+        _move(complaint, "route", actor=None, label="system:routing", reason=decision.explanation_ru,
+              decision=decision, to_department=decision.department)
+        complaint.save(update_fields=["state", "updated_at"])
+        for photo in cleaned_photos:
+            _store_photo(complaint, photo)
+    return complaint
+
+
+def _insert_with_codes(complaint, attempts=3):
+    """Insert with a fresh tracking code and token; a clash (about 2^-59 per pair) only costs a retry."""
+    for attempt in range(attempts):
+        complaint.tracking_code, complaint.token = new_tracking_code(), str(uuid.uuid4())
+        try:
+            with transaction.atomic():  # a savepoint: the outer transaction survives a clash
+                complaint.save(force_insert=True)
+            return
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+
+
+# --- department actions ---------------------------------------------------------------------------------
+
+def complaint_take(*, complaint, user):
+    """The department starts work on the complaint (-> in_progress)."""
+    with transaction.atomic():
+        complaint = _lock_for(user, complaint)
+        _move(complaint, "take", actor=user)
+        complaint.save(update_fields=["state", "updated_at"])
+    return complaint
+
+
+def complaint_answer(*, complaint, user, text, photo=None):
+    """The department's public answer, with an optional photo (-> answered; the resident confirms or denies)."""
+    text = _required_text(text, field="text", limit=DESCRIPTION_MAX)
+    cleaned_photo = clean_photo(photo) if photo else None
+    with transaction.atomic():
+        complaint = _lock_for(user, complaint)
+        _move(complaint, "answer", actor=user, reason=text)
+        answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user, text=text)
+        complaint.answered_at = timezone.now()
+        complaint.save(update_fields=["state", "answered_at", "updated_at"])
+        if cleaned_photo:
+            _store_photo(complaint, cleaned_photo, answer=answer)
+    return complaint
+
+
+def complaint_transfer(*, complaint, user, reason, department=None):
+    """Hand the complaint on, with a reason (-> transferred).
+
+    To `department` if the staff member names one; otherwise the routing engine decides again, and if its answer
+    is the department handing it on, the complaint goes to city triage.
+    """
+    reason = _required_text(reason, field="reason", limit=REASON_MAX)
+    with transaction.atomic():
+        complaint = _lock_for(user, complaint)
+        check_transition(complaint.state, "transfer")  # before any routing work
+        source = complaint.department
+        if department is not None:
+            if department.pk == source.pk:
+                raise ComplaintError(_("The complaint is already with this department."), field="department")
+            decision = _manual_decision(complaint, department, reason)
+        else:
+            decision = _reroute_away(complaint, reason)
+        _move(complaint, "transfer", actor=user, reason=reason, decision=decision, from_department=source,
+              to_department=decision.department)
+        for name, value in _placement(decision, keep_facility=complaint.facility_id).items():
+            setattr(complaint, name, value)
+        complaint.save(update_fields=["state", "decision", "department", "area", "facility", "updated_at"])
+    return complaint
+
+
+def complaint_mark_duplicate(*, complaint, user, of):
+    """Close the complaint as a duplicate of another one (pointing at the original if `of` is a duplicate)."""
+    original_pk = _original_of(of.pk)
+    if original_pk == complaint.pk:
+        raise ComplaintError(_("A complaint can not be a duplicate of itself."), field="duplicate_of")
+    with transaction.atomic():
+        # Lock both rows, in id order (no deadlock), so that two opposite marks can not make a cycle.
+        locked = {c.pk: c for c in Complaint.objects.select_for_update().filter(pk__in=[complaint.pk, original_pk])
+                  .order_by("pk")}
+        if len(locked) != 2:
+            raise ComplaintNotFound(_("The complaint does not exist."))
+        complaint, original = locked[complaint.pk], locked[original_pk]
+        _authorise(user, complaint)
+        if original.state in (State.DUPLICATE, State.HIDDEN):
+            # It became a duplicate (or was hidden) since we looked: the caller should look again.
+            raise TransitionNotAllowed(_("Complaint %(code)s can not be the original: it is %(state)s.")
+                                       % {"code": original.tracking_code, "state": State(original.state).label},
+                                       field="duplicate_of")
+        _move(complaint, "mark_duplicate", actor=user, reason=original.tracking_code)
+        complaint.duplicate_of = original
+        complaint.save(update_fields=["state", "duplicate_of", "updated_at"])
+    return complaint
+
+
+def complaint_hide(*, complaint, user, reason):
+    """Moderation: hide the complaint from the public (the reason stays in the non-public history)."""
+    reason = _required_text(reason, field="reason", limit=REASON_MAX)
+    with transaction.atomic():
+        complaint = _lock_for(user, complaint)
+        _move(complaint, "hide", actor=user, reason=reason, public=False)
+        complaint.save(update_fields=["state", "updated_at"])
+    return complaint
+
+
+# --- resident actions -----------------------------------------------------------------------------------
+
+def complaint_confirm(*, tracking_code):
+    """The resident confirms the answer: the problem is solved (-> resolved)."""
+    with transaction.atomic():
+        complaint = _lock_by_code(tracking_code)
+        _move(complaint, "confirm", actor=None, label=RESIDENT)
+        complaint.resolved_at = timezone.now()
+        complaint.save(update_fields=["state", "resolved_at", "updated_at"])
+    return complaint
+
+
+def complaint_deny(*, tracking_code, reason=""):
+    """The resident denies the answer: back to the same department (-> reopened), counted."""
+    reason = clean_text(reason, field="reason", limit=DESCRIPTION_MAX)
+    with transaction.atomic():
+        complaint = _lock_by_code(tracking_code)
+        _move(complaint, "deny", actor=None, label=RESIDENT, reason=reason)
+        complaint.reopen_count += 1
+        complaint.save(update_fields=["state", "reopen_count", "updated_at"])
+    return complaint
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _lock_for(user, complaint):
+    """The complaint's row, locked and fresh, if `user` may act on it."""
+    locked = Complaint.objects.select_for_update().filter(pk=complaint.pk).first()
+    if locked is None:
+        raise ComplaintNotFound(_("The complaint does not exist."))
+    _authorise(user, locked)
+    return locked
+
+
+def _lock_by_code(tracking_code):
+    code = normalize_tracking_code(tracking_code)
+    locked = Complaint.objects.select_for_update().filter(tracking_code=code).first() if code else None
+    if locked is None:
+        raise ComplaintNotFound(_("No complaint with this tracking code."))
+    return locked
+
+
+def _authorise(user, complaint):
+    # Checked on the locked row: the complaint may have moved to another department meanwhile.
+    if not user_may_act(user, complaint.department_id):
+        raise ComplaintPermissionDenied(_("You may act only on complaints of your own department."))
+
+
+def _move(complaint, action, *, actor, label=None, reason="", public=True, **event_fields):
+    """Apply `action` to the (locked) complaint's state and append the event; the caller saves the complaint."""
+    to_state, kind = check_transition(complaint.state, action)
+    from_state, complaint.state = complaint.state, to_state
+    _event(complaint, kind=kind, actor=actor, label=label, from_state=from_state, to_state=to_state,
+           reason=reason, public=public, **event_fields)
+
+
+def _event(complaint, *, kind, actor, label=None, **fields):
+    ComplaintEvent.objects.create(complaint=complaint, kind=kind, actor=actor,
+                                  actor_label=label or actor.get_username(), **fields)
+
+
+def _placement(decision, keep_facility=None):
+    """The complaint fields that follow from a routing decision."""
+    return {"decision": decision, "department": decision.department, "area": decision.area,
+            "facility_id": decision.facility_id or keep_facility}
+
+
+def _required_text(value, *, field, limit):
+    value = clean_text(value, field=field, limit=limit)
+    if not value:
+        raise ComplaintError(_("“%(field)s” must not be empty.") % {"field": field}, field=field)
+    return value
+
+
+def _manual_decision(complaint, department, reason, *, note_ru="", note_en=""):
+    """A routing decision made by a person (rule `manual`): complaints_reroute leaves it alone."""
+    source = complaint.department.display_name
+    target = department.display_name
+    return RoutingDecision.objects.create(
+        department=department, authority=department.authority, area=complaint.area, rule=RoutingDecision.Rule.MANUAL,
+        engine_version=MANUAL_ENGINE_VERSION,
+        explanation_ru=f"{source} передаёт обращение в {target}{note_ru}: {reason}",
+        explanation_en=f"{source} handed the complaint on to {target}{note_en}: {reason}")
+
+
+def _reroute_away(complaint, reason):
+    """Ask the engine again; if it names the department handing the complaint on, send it to city triage."""
+    picked = complaint.facility if complaint.decision.rule == RoutingDecision.Rule.FACILITY_PICKED else None
+    try:
+        decision = route(complaint.location, complaint.category, facility=picked)
+    except OutsideCity:
+        decision = None
+    if decision is not None and decision.department_id != complaint.department_id:
+        return decision
+    if decision is not None:
+        decision.delete()  # the engine's answer is the current department: not used
+    triage = Department.objects.filter(is_triage=True).exclude(pk=complaint.department_id).first()
+    if triage is None:
+        raise ComplaintError(_("The routing finds no other department: name the department to hand it to."),
+                             field="department")
+    return _manual_decision(complaint, triage, reason, note_ru=" (маршрутизация снова указывает на отправителя)",
+                            note_en=" (routing points back at the sender)")
+
+
+def _original_of(pk, max_hops=50):
+    """The id of the original complaint: follow duplicate_of as stored now (the caller's copy may be stale)."""
+    for _hop in range(max_hops):
+        next_pk = Complaint.objects.filter(pk=pk).values_list("duplicate_of", flat=True).first()
+        if next_pk is None:
+            return pk
+        pk = next_pk
+    return pk
+
+
+def _store_photo(complaint, photo, answer=None):
+    Photo.objects.create(complaint=complaint, answer=answer, file=photo, content_type=photo.content_type,
+                         width=photo.width, height=photo.height)

@@ -1,0 +1,139 @@
+"""Input checks for a new complaint that need no database lock: attributes, text fields, contact, location."""
+import math
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from routing.models import CategoryAttribute
+
+from .errors import ComplaintError
+from .models import Complaint
+
+DESCRIPTION_MAX = 4000
+STRING_MAX = 1000  # a one-line answer; `text` attributes may be as long as a description
+
+Datatype = CategoryAttribute.Datatype
+
+
+def clean_attributes(category, raw):
+    """Check the answers to a category's extra questions (Open311 attributes); return them normalised.
+
+    `raw` maps attribute codes to a string, or a list of strings for `multivaluelist`. Empty values count as
+    absent. Numbers come back as int or float, datetimes as ISO 8601 with a zone, lists deduplicated.
+    """
+    raw = dict(raw or {})
+    result = {}
+    for attribute in category.attributes.all():
+        value = raw.pop(attribute.code, None)
+        if not attribute.variable:  # informational: nothing to answer
+            continue
+        if value in (None, "", [], ()):
+            if attribute.required:
+                raise ComplaintError(_("Attribute “%(code)s” is required.") % {"code": attribute.code},
+                                     field=attribute.code)
+            continue
+        result[attribute.code] = _clean_value(attribute, value)
+    if raw:
+        code = sorted(raw)[0]
+        raise ComplaintError(_("Unknown attribute “%(code)s” for this service.") % {"code": code}, field=code)
+    return result
+
+
+def _clean_value(attribute, value):
+    code, datatype = attribute.code, attribute.datatype
+
+    def fail(message, **extra):
+        return ComplaintError(message % {"code": code, **extra}, field=code)
+
+    if datatype == Datatype.MULTI:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+            raise fail(_("Attribute “%(code)s” must be a list of values."))
+        values = [v.strip() for v in values]
+        keys = _keys(attribute)
+        unknown = [v for v in values if v not in keys]
+        if unknown:
+            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."),
+                       value=unknown[0])
+        return list(dict.fromkeys(values))
+
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise fail(_("Attribute “%(code)s” takes a single value."))
+        value = value[0]
+    if not isinstance(value, str):
+        raise fail(_("Attribute “%(code)s” must be text."))
+    value = value.strip()
+
+    if datatype == Datatype.SINGLE:
+        if value not in _keys(attribute):
+            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."), value=value)
+        return value
+    if datatype == Datatype.NUMBER:
+        try:
+            number = Decimal(value)
+            as_float = float(number)
+        except (InvalidOperation, ValueError):
+            raise fail(_("Attribute “%(code)s” must be a number.")) from None
+        if not math.isfinite(as_float):
+            raise fail(_("Attribute “%(code)s” must be a finite number."))
+        # Whole numbers stay exact ints while a float can hold them; anything else is a float.
+        return int(number) if abs(as_float) < 2 ** 53 and number == number.to_integral_value() else as_float
+    if datatype == Datatype.DATETIME:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise fail(_("Attribute “%(code)s” must be a date and time in ISO 8601, "
+                         "e.g. 2026-11-23T14:30:00+03:00.")) from None
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment.isoformat()
+    return clean_text(value, field=code, limit=DESCRIPTION_MAX if datatype == Datatype.TEXT else STRING_MAX)
+
+
+def _keys(attribute):
+    return {str(item["key"]) for item in attribute.values if isinstance(item, dict) and "key" in item}
+
+
+def clean_text(value, *, field, limit):
+    """Stripped text of at most `limit` characters, without NUL (PostgreSQL can not store it)."""
+    value = str(value or "").strip()
+    if len(value) > limit:
+        raise ComplaintError(_("“%(field)s” is longer than %(limit)d characters.")
+                             % {"field": field, "limit": limit}, field=field)
+    if "\x00" in value:
+        raise ComplaintError(_("“%(field)s” contains a NUL character.") % {"field": field}, field=field)
+    return value
+
+
+def clean_contact(**fields):
+    """The resident's contact fields, checked against the lengths of the Complaint model."""
+    cleaned = {name: clean_text(value, field=name, limit=Complaint._meta.get_field(name).max_length)
+               for name, value in fields.items()}
+    if cleaned.get("email"):
+        try:
+            validate_email(cleaned["email"])
+        except ValidationError:
+            raise ComplaintError(_("“%(value)s” is not a valid e-mail address.") % {"value": cleaned["email"]},
+                                 field="email") from None
+    return cleaned
+
+
+def clean_location(point):
+    """(lon, lat) or a GEOS Point -> (lon, lat) floats, finite and on the globe."""
+    try:
+        if hasattr(point, "transform"):  # a GEOS Point
+            if point.srid not in (None, 4326):
+                point = point.transform(4326, clone=True)
+            point = (point.x, point.y)
+        lon, lat = point
+        lon, lat = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise ComplaintError(_("The location must be a longitude and a latitude."), field="location") from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ComplaintError(_("The location is not a valid longitude and latitude."), field="location")
+    return lon, lat

@@ -1,0 +1,43 @@
+"""Every Open311 error, whatever raised it, is answered as the spec's list of {code, description}."""
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from complaints.errors import ComplaintError, ComplaintNotFound, ComplaintPermissionDenied
+
+
+def open311_error(code, description):
+    return Response([{"code": code, "description": str(description)}], status=code)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ComplaintError):
+        code = {ComplaintNotFound: 404, ComplaintPermissionDenied: 403}.get(type(exc), 400)
+        set_rollback()
+        return open311_error(code, exc)
+    if isinstance(exc, SuspiciousOperation):  # too many fields, body too large, ... (Django's own limits)
+        return open311_error(400, exc.args[0] if exc.args else "The request could not be read.")
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    set_rollback()
+    errors = [{"code": exc.status_code, "description": text} for text in _messages(exc.detail)]
+    response = Response(errors, status=exc.status_code)
+    if getattr(exc, "wait", None):
+        response["Retry-After"] = str(int(exc.wait))
+    return response
+
+
+def _messages(detail, field=None):
+    """Flatten DRF's error detail into sentences that name the parameter at fault."""
+    if isinstance(detail, dict):
+        return [m for key, value in detail.items()
+                for m in _messages(value, None if key in ("non_field_errors", "detail") else key)]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _messages(item, field)]
+    return [f"{field}: {detail}" if field else str(detail)]

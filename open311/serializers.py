@@ -1,0 +1,450 @@
+"""Open311 input parsing and output shapes. Names and types are the spec's: ids and codes are strings, dates
+ISO 8601 with their zone. Validation of what a complaint may contain lives in complaints/; here only the protocol.
+"""
+import math
+import re
+from datetime import datetime, time, timedelta
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from complaints.models import CLOSED_STATES
+from routing.models import Category
+
+DESCRIPTION_MAX = 4000
+MAX_WINDOW = timedelta(days=90)
+PAGE_SIZE_MAX = 1000
+RADIUS_MAX_M = 50_000
+LANGUAGES = ("ru", "en")
+_ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
+# Characters XML 1.0 can't carry: refused in text input so that the XML and JSON answers always agree.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def present_params(data):
+    """A QueryDict as {name: [values]} without empty values: the spec treats an empty parameter as absent."""
+    result = {}
+    for key, values in data.lists():
+        kept = [v for v in values if not isinstance(v, str) or v.strip()]
+        if kept:
+            result[key] = kept
+    return result
+
+
+def language(request):
+    """The answer's language: the `locale` parameter (ru, en, en_US, ...), else Accept-Language, else Russian."""
+    wanted = request.query_params.get("locale", "")
+    if not wanted and request.method == "POST":
+        wanted = request.POST.get("locale", "")
+    for candidate in (wanted, getattr(request, "LANGUAGE_CODE", "")):
+        prefix = candidate.strip().lower()[:2]
+        if prefix in LANGUAGES:
+            return prefix
+    return "ru"
+
+
+def w3c_datetime(value):
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else None
+
+
+# ---- input fields -----------------------------------------------------------------------------------------
+
+
+class Text(serializers.CharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if _CONTROL.search(value):
+            raise serializers.ValidationError("must not contain control characters.")
+        return value
+
+
+class Coordinate(serializers.Field):
+    """A latitude or longitude in degrees (WGS84): a finite number within its range."""
+
+    def __init__(self, limit, **kwargs):
+        self.limit = limit
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            value = float(str(data).strip())
+        except ValueError:
+            raise serializers.ValidationError(f"“{str(data)[:40]}” is not a number.") from None
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number.")
+        if not -self.limit <= value <= self.limit:
+            raise serializers.ValidationError(f"must be between -{self.limit} and {self.limit} degrees, got {value:g}.")
+        return value
+
+
+class W3CDateTime(serializers.Field):
+    """ISO 8601 date-time (a zone is expected; a date alone means its start, local time)."""
+
+    def to_internal_value(self, data):
+        data = str(data).strip()
+        try:
+            moment = parse_datetime(data)
+            if moment is None and (day := parse_date(data)) is not None:
+                moment = datetime.combine(day, time())
+        except ValueError:  # well formed but impossible, e.g. 2026-02-30
+            moment = None
+        if moment is None:
+            raise serializers.ValidationError(
+                f"“{data[:40]}” is not an ISO 8601 date-time, e.g. 2026-11-01T00:00:00+03:00.")
+        return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+class CommaList(serializers.Field):
+    def __init__(self, choices=None, **kwargs):
+        self.choices = choices
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        items = [item.strip() for item in str(data).split(",") if item.strip()]
+        if self.choices:
+            wrong = [item for item in items if item not in self.choices]
+            if wrong:
+                raise serializers.ValidationError(f"“{wrong[0][:40]}” is not one of {', '.join(self.choices)}.")
+        return items
+
+
+# ---- input serializers ------------------------------------------------------------------------------------
+
+
+class FormSerializer(serializers.Serializer):
+    """Reads a QueryDict: single-valued parameters take their last value, empty ones count as absent."""
+
+    @classmethod
+    def from_params(cls, data, **kwargs):
+        params = present_params(data)
+        return cls(data={key: values[-1] for key, values in params.items()}, **kwargs), params
+
+
+class RequestCreateInput(FormSerializer):
+    service_code = serializers.CharField(max_length=64)
+    lat = Coordinate(90, required=False)
+    long = Coordinate(180, required=False)
+    address_string = Text(max_length=500, required=False)
+    address_id = Text(max_length=100, required=False)
+    description = Text(max_length=DESCRIPTION_MAX, required=False, trim_whitespace=True)
+    email = serializers.EmailField(required=False)
+    first_name = Text(max_length=100, required=False)
+    last_name = Text(max_length=100, required=False)
+    phone = Text(max_length=50, required=False)
+    device_id = Text(max_length=100, required=False)
+    account_id = Text(max_length=100, required=False)
+    # Accepted for compatibility and not stored: media is uploaded as the `media` file (our extension).
+    media_url = serializers.CharField(max_length=2000, required=False)
+    media = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False,
+                                  error_messages={"not_a_list": "must be a file uploaded as multipart/form-data."})
+    jurisdiction_id = serializers.CharField(required=False)  # one jurisdiction: ignored, as the spec allows
+
+    @classmethod
+    def from_request(cls, request):
+        serializer, params = cls.from_params(request.POST)
+        serializer.initial_data["attributes"] = attributes_from_params(params)
+        # Our extension: photos uploaded as `media` files (multipart); complaint_create checks and re-encodes them.
+        if request.FILES.getlist("media"):
+            serializer.initial_data["media"] = request.FILES.getlist("media")
+        return serializer
+
+    def validate_service_code(self, code):
+        category = Category.objects.filter(code=code, active=True).prefetch_related("attributes").first()
+        if category is None:
+            raise serializers.ValidationError(f"unknown service_code “{code[:64]}”: see services.json for the list.")
+        return category
+
+    def complaint_fields(self):
+        """The validated input as complaints.services.complaint_create's arguments."""
+        data = self.validated_data
+        contact = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "address_string")
+        return {"category": data["service_code"], "point": (data["long"], data["lat"]),
+                "description": data.get("description", ""), "attributes": data["attributes"],
+                "photos": data.get("media", ()), **{name: data.get(name, "") for name in contact}}
+
+    def validate(self, data):
+        data["attributes"] = self.initial_data.get("attributes", {})
+        has_lat, has_long = "lat" in data, "long" in data
+        if not (has_lat and has_long):
+            if has_lat or has_long:
+                raise serializers.ValidationError("lat and long must be sent together.")
+            if data.get("address_string") or data.get("address_id"):
+                raise serializers.ValidationError("geocoding is not available; send lat and long.")
+            raise serializers.ValidationError("a location is required: send lat and long.")
+        return data
+
+
+def attributes_from_params(params):
+    """attribute[CODE]=v and attribute[CODE][]=v1&attribute[CODE][]=v2 -> {CODE: "v" or [v1, v2]}."""
+    attributes = {}
+    for key, values in params.items():
+        if not key.startswith("attribute"):
+            continue
+        match = _ATTRIBUTE_KEY.match(key)
+        if not match:
+            raise serializers.ValidationError(
+                {key[:80]: "malformed attribute field: use attribute[CODE] or attribute[CODE][]."})
+        code, is_list = match.group(1), bool(match.group(2))
+        if any(not isinstance(v, str) or _CONTROL.search(v) for v in values):
+            raise serializers.ValidationError({key[:80]: "must be text without control characters."})
+        previous = attributes.get(code)
+        if previous is None:
+            attributes[code] = values if is_list or len(values) > 1 else values[0]
+        else:  # both forms sent for one code: keep every value
+            attributes[code] = (previous if isinstance(previous, list) else [previous]) + values
+    return attributes
+
+
+class RequestsQueryInput(FormSerializer):
+    service_request_id = CommaList(required=False)
+    service_code = CommaList(required=False)
+    start_date = W3CDateTime(required=False)
+    end_date = W3CDateTime(required=False)
+    status = CommaList(choices=("open", "closed"), required=False)
+    # Extensions.
+    updated_after = W3CDateTime(required=False)
+    updated_before = W3CDateTime(required=False)
+    lat = Coordinate(90, required=False)
+    long = Coordinate(180, required=False)
+    radius = serializers.FloatField(min_value=1, max_value=RADIUS_MAX_M, required=False)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_MAX)
+
+    def validate_radius(self, value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number of metres.")
+        return value
+
+    def validate(self, data):
+        if ("lat" in data) != ("long" in data):
+            raise serializers.ValidationError("lat and long must be sent together.")
+        if "radius" in data and "lat" not in data:
+            raise serializers.ValidationError("radius needs lat and long.")
+        if "lat" in data:
+            data.setdefault("radius", 1000.0)
+        window(data)  # raises when the range is wrong
+        return data
+
+
+def window(data):
+    """The requested_datetime range: start_date/end_date, at most 90 days; by default the last 90 days.
+
+    The default applies only when no date of any kind is asked for: `updated_after`/`updated_before` alone
+    search every request (a client syncing changes must see old requests that changed recently).
+    """
+    start, end = data.get("start_date"), data.get("end_date")
+    if start and end:
+        if end < start:
+            raise serializers.ValidationError("end_date is before start_date.")
+        if end - start > MAX_WINDOW:
+            raise serializers.ValidationError("start_date and end_date may not span more than 90 days.")
+        return start, end
+    if start:
+        return start, start + MAX_WINDOW
+    if end:
+        return end - MAX_WINDOW, end
+    if data.get("updated_after") or data.get("updated_before"):
+        return None, None
+    now = timezone.now()
+    return now - MAX_WINDOW, now
+
+
+class UpdatesQueryInput(FormSerializer):
+    start_date = W3CDateTime(required=False)
+    end_date = W3CDateTime(required=False)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_MAX)
+
+    def validate(self, data):
+        if data.get("start_date") and data.get("end_date") and data["end_date"] < data["start_date"]:
+            raise serializers.ValidationError("end_date is before start_date.")
+        return data
+
+
+# ---- output serializers -----------------------------------------------------------------------------------
+
+
+class LocalizedSerializer(serializers.Serializer):
+    def pick(self, obj, field):
+        return getattr(obj, f"{field}_{self.context.get('lang', 'ru')}") or None
+
+
+class ServiceOutput(LocalizedSerializer):
+    service_code = serializers.CharField(source="code")
+    service_name = serializers.SerializerMethodField()
+    description = serializers.SerializerMethodField()
+    metadata = serializers.SerializerMethodField()
+    type = serializers.SerializerMethodField()
+    keywords = serializers.SerializerMethodField()
+    group = serializers.SerializerMethodField()
+
+    def get_service_name(self, obj):
+        return self.pick(obj, "name")
+
+    def get_description(self, obj):
+        return self.pick(obj, "description")
+
+    def get_metadata(self, obj):
+        return bool(obj.attributes.all())
+
+    def get_type(self, obj):
+        return "realtime"  # a POST answers with the service_request_id at once
+
+    def get_keywords(self, obj):
+        return obj.keywords or None
+
+    def get_group(self, obj):
+        return self.pick(obj, "group")
+
+
+class AttributeOutput(LocalizedSerializer):
+    variable = serializers.BooleanField()
+    code = serializers.CharField()
+    datatype = serializers.CharField()
+    required = serializers.BooleanField()
+    datatype_description = serializers.SerializerMethodField()
+    order = serializers.IntegerField()
+    description = serializers.SerializerMethodField()
+    values = serializers.SerializerMethodField()
+
+    def get_datatype_description(self, obj):
+        return obj.datatype_description or None
+
+    def get_description(self, obj):
+        return self.pick(obj, "description")
+
+    def get_values(self, obj):
+        lang = self.context.get("lang", "ru")
+        return [{"key": str(v["key"]), "name": v.get(f"name_{lang}") or v.get("name_ru") or str(v["key"])}
+                for v in obj.values or [] if isinstance(v, dict) and "key" in v]
+
+
+class ServiceDefinitionOutput(serializers.Serializer):
+    service_code = serializers.CharField(source="code")
+    attributes = serializers.SerializerMethodField()
+
+    def get_attributes(self, obj):
+        return AttributeOutput(obj.attributes.all(), many=True, context=self.context).data
+
+
+class RequestCreatedOutput(LocalizedSerializer):
+    """The spec: service_request_id (no token, since it is returned at once), service_notice, account_id."""
+
+    service_request_id = serializers.CharField(source="tracking_code")
+    service_notice = serializers.SerializerMethodField()
+    account_id = serializers.SerializerMethodField()
+
+    def get_service_notice(self, obj):
+        return self.pick(obj.decision, "explanation")
+
+    def get_account_id(self, obj):
+        return None  # the city keeps no accounts for integrators' users
+
+
+class RequestOutput(LocalizedSerializer):
+    """A public request. Never carries email, phone, names, device_id or account_id."""
+
+    service_request_id = serializers.CharField(source="tracking_code")
+    status = serializers.SerializerMethodField()
+    status_notes = serializers.CharField(allow_null=True)  # annotated by the selector: the latest answer
+    service_name = serializers.SerializerMethodField()
+    service_code = serializers.CharField(source="category.code")
+    description = serializers.SerializerMethodField()
+    agency_responsible = serializers.CharField(source="department.display_name")
+    service_notice = serializers.SerializerMethodField()
+    requested_datetime = serializers.SerializerMethodField()
+    updated_datetime = serializers.SerializerMethodField()
+    expected_datetime = serializers.SerializerMethodField()
+    address = serializers.SerializerMethodField()
+    address_id = serializers.SerializerMethodField()
+    zipcode = serializers.SerializerMethodField()
+    lat = serializers.SerializerMethodField()
+    long = serializers.SerializerMethodField()
+    media_url = serializers.SerializerMethodField()
+
+    def get_status(self, obj):
+        return "closed" if obj.state in CLOSED_STATES else "open"
+
+    def get_service_name(self, obj):
+        return self.pick(obj.category, "name")
+
+    def get_description(self, obj):
+        return obj.description or None
+
+    def get_service_notice(self, obj):
+        return self.pick(obj.decision, "explanation")
+
+    def get_requested_datetime(self, obj):
+        return w3c_datetime(obj.submitted_at)
+
+    def get_updated_datetime(self, obj):
+        return w3c_datetime(obj.updated_at)
+
+    def get_expected_datetime(self, obj):
+        return w3c_datetime(obj.deadline)
+
+    def get_address(self, obj):
+        return obj.address_string or None
+
+    def get_address_id(self, obj):
+        return None
+
+    def get_zipcode(self, obj):
+        return None
+
+    def get_lat(self, obj):
+        return obj.location.y
+
+    def get_long(self, obj):
+        return obj.location.x
+
+    def get_media_url(self, obj):
+        return media_url(self.context.get("request"), obj.photo_path)
+
+
+class TokenOutput(serializers.Serializer):
+    service_request_id = serializers.CharField(source="tracking_code")
+    token = serializers.CharField()
+
+
+class UpdateOutput(serializers.Serializer):
+    """One line of the FixMyStreet `servicerequestupdates` extension: a public status change."""
+
+    update_id = serializers.CharField(source="id")
+    service_request_id = serializers.CharField(source="complaint.tracking_code")
+    status = serializers.SerializerMethodField()
+    updated_datetime = serializers.SerializerMethodField()
+    description = serializers.SerializerMethodField()
+    media_url = serializers.SerializerMethodField()
+    external_status_code = serializers.CharField(source="to_state")
+
+    def get_status(self, obj):
+        return fixmystreet_status(obj.to_state)
+
+    def get_updated_datetime(self, obj):
+        return w3c_datetime(obj.at)
+
+    def get_description(self, obj):
+        return obj.public_text or None
+
+    def get_media_url(self, obj):
+        return media_url(self.context.get("request"), obj.photo_path)
+
+
+# Our states as the statuses FixMyStreet's Open311 update sync understands; the exact state is in
+# external_status_code.
+FIXMYSTREET_STATUS = {"in_progress": "in_progress", "answered": "action_scheduled", "resolved": "fixed",
+                      "duplicate": "duplicate"}
+
+
+def fixmystreet_status(state):
+    return FIXMYSTREET_STATUS.get(state, "closed" if state in CLOSED_STATES else "open")
+
+
+def media_url(request, path):
+    if not path:
+        return None
+    url = default_storage.url(path)
+    return request.build_absolute_uri(url) if request is not None else url

@@ -1,0 +1,138 @@
+"""Writes of the routing app: the set-based re-route of open complaints."""
+import time
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from complaints.models import OPEN_STATES
+
+from .engine import ENGINE_VERSION, decide_sql
+
+# The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
+# A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the district
+# that the current decision found are given as known (see DECIDE_SQL), and no spatial search is made.
+REROUTE_INPUT = """
+    SELECT c.id AS key, c.location AS g, c.category_id,
+           CASE WHEN rd.rule = 'facility_picked' THEN c.facility_id END AS picked_id,
+           {known_facilities} AS known_facilities, {known_area} AS known_area_id
+    FROM complaints_complaint c JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
+KNOWN_FACILITIES = """(SELECT coalesce(jsonb_agg(v), '[]') FROM (
+        SELECT to_jsonb(rd.facility_id) AS v WHERE rd.rule IN ('facility_covers', 'facility_nearest')
+        UNION ALL SELECT e->'facility_id' FROM jsonb_array_elements(rd.candidates) e) kf)"""
+
+# Moves: the complaints whose department changed. (Their new decisions' ids are drawn afterwards: nextval() in
+# this statement would keep it from running in parallel.)
+MOVES_SQL = """
+    CREATE TEMP TABLE routing_moves ON COMMIT DROP AS
+    WITH d AS ({decide})
+    SELECT d.*, c.department_id AS from_department_id, c.decision_id AS from_decision_id,
+           CASE WHEN rd.rule = 'facility_picked' AND d.rule <> 'facility_picked' THEN c.facility_id END
+               AS kept_facility_id
+    FROM d JOIN complaints_complaint c ON c.id = d.key JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE d.department_id IS DISTINCT FROM c.department_id"""
+
+# Apply the moves in one statement. A complaint that changed since the moves were computed (a member of staff
+# acted on it meanwhile) no longer matches its from_* columns and is skipped: the person's change stands.
+# complaints.decision is a deferred foreign key, so the decisions may be inserted after the update.
+APPLY_SQL = """
+    WITH moved AS (
+        UPDATE complaints_complaint c
+        SET decision_id = m.decision_id, department_id = m.department_id, area_id = m.area_id,
+            facility_id = coalesce(m.facility_id, m.kept_facility_id), updated_at = now()
+        FROM routing_moves m
+        WHERE c.id = m.key AND c.decision_id = m.from_decision_id AND c.department_id = m.from_department_id
+          AND c.state = ANY(%(open)s)
+        RETURNING c.id),
+    decisions AS (
+        INSERT INTO routing_routingdecision (id, department_id, authority_id, facility_id, area_id, rule, distance_m,
+                                             candidates, engine_version, explanation_ru, explanation_en, created_at)
+        SELECT m.decision_id, m.department_id, m.authority_id, m.facility_id, m.area_id, m.rule, m.distance_m,
+               m.candidates, %(version)s, m.explanation_ru, m.explanation_en, now()
+        FROM routing_moves m JOIN moved ON moved.id = m.key),
+    events AS (
+        INSERT INTO complaints_complaintevent (complaint_id, at, actor_label, kind, from_state, to_state,
+                                               from_department_id, to_department_id, decision_id, reason, public)
+        SELECT m.key, now(), 'system:reroute', 'routed', '', '', m.from_department_id, m.department_id,
+               m.decision_id, %(reason)s || m.explanation_ru, true
+        FROM routing_moves m JOIN moved ON moved.id = m.key)
+    SELECT count(*) FROM moved"""
+
+PREVIEW_SQL = """
+    SELECT m.key, c.tracking_code, fd.id, fd.name, fa.short_name, td.id, td.name, ta.short_name, m.rule,
+           m.explanation_ru, m.explanation_en
+    FROM routing_moves m JOIN complaints_complaint c ON c.id = m.key
+    JOIN facilities_department fd ON fd.id = m.from_department_id JOIN facilities_authority fa ON fa.id = fd.authority_id
+    JOIN facilities_department td ON td.id = m.department_id JOIN facilities_authority ta ON ta.id = td.authority_id
+    ORDER BY m.key"""
+
+
+@dataclass
+class Move:
+    complaint_id: int
+    tracking_code: str
+    from_department: str
+    to_department: str
+    rule: str
+    explanation_ru: str
+    explanation_en: str
+
+
+@dataclass
+class RerouteResult:
+    considered: int  # open complaints the engine decided again
+    moved: int  # those whose department changed (in a dry run: would change)
+    dry_run: bool
+    seconds: float
+    moves: list = field(default_factory=list)  # Move, filled in a dry run
+
+
+def _display(name, short_name):
+    return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
+
+
+def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True) -> RerouteResult:
+    """Decide every open complaint again, in one set-based pass; move those whose department changed.
+
+    `spatial=False` is for changes that move no geometry (an owner, an area's authority, the routing table, a
+    department): each complaint keeps the facilities and the district its decision found, and only who answers
+    for them is decided again, with no spatial search. After anything else (facilities or areas added, moved or
+    retired, a category's types or radius changed) the default searches again.
+
+    Each moved complaint gets a new RoutingDecision and a ComplaintEvent (kind `routed`, actor
+    `system:reroute`, `reason` before the explanation). Closed complaints, and complaints whose current decision
+    a person made (rule `manual`: a transfer to a named department), keep theirs. `complaint_ids` limits the pass.
+    A dry run changes nothing and lists the moves.
+    """
+    started = time.perf_counter()
+    open_states = [str(s) for s in OPEN_STATES]
+    only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
+    source = REROUTE_INPUT.format(
+        only=only, known_facilities="NULL::jsonb" if spatial else KNOWN_FACILITIES,
+        known_area="NULL::bigint" if spatial else "rd.area_id")
+    params = {"open": open_states, "ids": [int(i) for i in complaint_ids or []], "version": ENGINE_VERSION,
+              "reason": f"{reason}: " if reason else ""}
+    with transaction.atomic(), connection.cursor() as cur:
+        # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
+        cur.execute("SET LOCAL jit = off")
+        if not dry_run:
+            # One re-route at a time: two would compute the same moves and the second would only find them done.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('geo_ourcity.reroute'))")
+        cur.execute(f"SELECT count(*) FROM ({source}) i", params)
+        considered = cur.fetchone()[0]
+        cur.execute("DROP TABLE IF EXISTS routing_moves")
+        cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
+        cur.execute("ALTER TABLE routing_moves ADD COLUMN decision_id bigint "
+                    "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
+        moves = []
+        if dry_run:
+            cur.execute(PREVIEW_SQL)
+            moves = [Move(r[0], r[1], _display(r[3], r[4]), _display(r[6], r[7]), r[8], r[9], r[10])
+                     for r in cur.fetchall()]
+            moved = len(moves)
+        else:
+            cur.execute(APPLY_SQL, params)
+            moved = cur.fetchone()[0]
+        cur.execute("DROP TABLE routing_moves")
+    return RerouteResult(considered=considered, moved=moved, dry_run=dry_run,
+                         seconds=round(time.perf_counter() - started, 3), moves=moves)

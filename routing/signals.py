@@ -1,0 +1,47 @@
+"""Edits of what routing reads (by hand, in the admin) re-route the open complaints once the edit is committed.
+
+Imports re-route from importers.core (they write with SQL, not the ORM). The re-route is scheduled once per
+transaction however many rows the edit saves; with a task queue it would be a Celery task instead. Edits that can
+move geometry (facilities, areas, a category's types or radius) search again; the others (authorities,
+departments, the routing table) only decide again who answers for what each complaint's decision found.
+"""
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from facilities.models import AdminArea, Authority, Department, Facility
+
+from .models import Category, RoutingAssignment
+
+SPATIAL = (Facility, AdminArea, Category)
+NOT_SPATIAL = (Authority, Department, RoutingAssignment)
+
+
+def _reroute_spatial():
+    from .services import complaints_reroute
+
+    complaints_reroute(reason="registry edited")
+
+
+def _reroute_not_spatial():
+    from .services import complaints_reroute
+
+    complaints_reroute(reason="registry edited", spatial=False)
+
+
+def schedule_reroute(sender=None, raw=False, **kwargs):
+    if raw:  # loaddata
+        return
+    spatial = sender in SPATIAL or sender is Category.facility_types.through
+    scheduled = {func for _, func, _ in transaction.get_connection().run_on_commit}
+    if _reroute_spatial in scheduled or (not spatial and _reroute_not_spatial in scheduled):
+        return
+    # robust: the edit is committed whatever happens to the re-route (it can be run again: manage.py reroute)
+    transaction.on_commit(_reroute_spatial if spatial else _reroute_not_spatial, robust=True)
+
+
+def connect():
+    for model in SPATIAL + NOT_SPATIAL:
+        post_save.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.save.{model.__name__}")
+        post_delete.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.delete.{model.__name__}")
+    m2m_changed.connect(schedule_reroute, sender=Category.facility_types.through,
+                        dispatch_uid="routing.reroute.category_types")

@@ -1,0 +1,27 @@
+"""Template filters of the staff pages: labels of the project's codes in the active language."""
+from django import template
+
+from web.labels import EVENT_LABELS, STATE_COLOURS, localized, state_label
+
+register = template.Library()
+
+
+@register.filter
+def in_language(obj, field):
+    """obj.<field>_en or obj.<field>_ru, by the active language: {{ category|in_language:"name" }}."""
+    return localized(obj, field) if obj is not None else ""
+
+
+@register.filter
+def state_name(state):
+    return state_label(state)
+
+
+@register.filter
+def state_colour(state):
+    return STATE_COLOURS.get(state, "#adb5bd")
+
+
+@register.filter
+def event_name(kind):
+    return EVENT_LABELS.get(kind, kind)

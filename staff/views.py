@@ -1,0 +1,187 @@
+"""The department staff workspace at /staff/: the ticket list (and its CSV), a ticket's page, and the actions.
+
+Every page and action finds its ticket through staff.selectors (built on complaints.selectors.tickets_for_user):
+another department's ticket is a 404 whatever the URL. Every action calls one complaints service.
+"""
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
+
+from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
+from complaints.selectors import complaint_history, departments_for_user, is_dispatcher
+from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
+                                 complaint_take, complaint_transfer)
+from complaints.transitions import allowed_actions
+from importers.permissions import UPLOAD_PERMISSION
+from web.labels import localized, localized_value
+
+from . import selectors
+from .export import ticket_csv_rows
+from .forms import AnswerForm, DuplicateForm, TakeForm, TicketFilterForm, TransferForm
+
+PAGE_SIZE = 25
+# The action forms of a ticket page, by the name of the complaints.transitions action they perform.
+ACTION_FORMS = {"take": TakeForm, "answer": AnswerForm, "transfer": TransferForm, "mark_duplicate": DuplicateForm}
+
+
+def _ticket_or_404(request, code):
+    ticket = selectors.ticket_for_user(request.user, code)
+    if ticket is None:
+        raise Http404
+    return ticket
+
+
+def workspace_context(request):
+    """What the workspace's header shows: whose tickets these are, and the import page for data staff."""
+    user = request.user
+    dispatcher = is_dispatcher(user)
+    return {"dispatcher": dispatcher,
+            "my_departments": [] if dispatcher else list(departments_for_user(user).select_related("authority")),
+            "can_import": user.has_perm(UPLOAD_PERMISSION)}
+
+
+# --- the ticket list -------------------------------------------------------------------------------------
+
+@login_required
+def ticket_list(request):
+    form = TicketFilterForm(request.GET)
+    tickets = selectors.tickets_filtered(request.user, **form.filters())
+    page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = workspace_context(request)
+    context.update(form=form, page=page, sort=form.filters()["sort"],
+                   show_department=context["dispatcher"] or len(context["my_departments"]) > 1)
+    return render(request, "staff/tickets.html", context)
+
+
+@login_required
+def ticket_csv(request):
+    tickets = selectors.tickets_filtered(request.user, **TicketFilterForm(request.GET).filters())
+    tickets = tickets.select_related("department__authority", "category")
+
+    def url(code):
+        return request.build_absolute_uri(reverse("staff:ticket", args=[code]))
+
+    response = StreamingHttpResponse(ticket_csv_rows(tickets, url), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="tickets-{stamp}.csv"'
+    return response
+
+
+# --- a ticket --------------------------------------------------------------------------------------------
+
+def _render_ticket(request, ticket, bound_form=None, status=200):
+    """The ticket's page; `bound_form` is an action form that failed, shown with its messages beside the fields."""
+    actions = [a for a in allowed_actions(ticket.state) if a in ACTION_FORMS]
+    action_forms = {a: ACTION_FORMS[a]() for a in actions}
+    if bound_form is not None:
+        action_forms[next(a for a, cls in ACTION_FORMS.items() if isinstance(bound_form, cls))] = bound_form
+    context = workspace_context(request)
+    context.update(
+        t=ticket, decision=ticket.decision, forms=action_forms, attributes=_attributes(ticket),
+        contact=", ".join(v for v in (f"{ticket.first_name} {ticket.last_name}".strip(), ticket.email, ticket.phone)
+                          if v),
+        history=complaint_history(ticket),
+        answers=ticket.answers.select_related("author", "department__authority").prefetch_related("photos"),
+        photos=ticket.photos.filter(answer__isnull=True).order_by("created_at", "id"),
+        map_data={**selectors.ticket_map(ticket), "tiles": settings.TILE_URL,
+                  "attribution": settings.TILE_ATTRIBUTION},
+    )
+    return render(request, "staff/ticket.html", context, status=status)
+
+
+def _attributes(ticket):
+    """The answers to the category's extra questions, as (question, answer) in the active language."""
+    questions = {a.code: a for a in ticket.category.attributes.all()}
+    rows = []
+    for code, value in (ticket.attributes or {}).items():
+        question = questions.get(code)
+        if question is None:
+            rows.append((code, value))
+            continue
+        names = {str(v.get("key")): localized_value(v) for v in question.values or []}
+        values = value if isinstance(value, list) else [value]
+        rows.append((localized(question, "description"), ", ".join(names.get(str(v), str(v)) for v in values)))
+    return rows
+
+
+@login_required
+def ticket_page(request, code):
+    return _render_ticket(request, _ticket_or_404(request, code))
+
+
+@login_required
+def ticket_photo(request, code, pk):
+    photo = _ticket_or_404(request, code).photos.filter(pk=pk).first()
+    if photo is None:
+        raise Http404
+    try:
+        response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+    except FileNotFoundError:
+        raise Http404 from None
+    patch_cache_control(response, private=True, max_age=3600)  # behind a login: never in a shared cache
+    return response
+
+
+def _act(request, code, form_class, perform, done):
+    """Run one action: validate the form, call the service, and answer with a redirect or the page with the
+    messages beside the fields (400). Another department's ticket is a 404 before anything else."""
+    ticket = _ticket_or_404(request, code)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = form_class(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            perform(ticket, form.cleaned_data)
+        except (ComplaintNotFound, ComplaintPermissionDenied):
+            raise Http404 from None  # moved to another department meanwhile
+        except ComplaintError as exc:
+            if exc.field in form.fields:
+                form.add_error(exc.field, str(exc))
+            elif isinstance(exc, TransitionNotAllowed):  # someone else changed it first: show what it is now
+                messages.error(request, str(exc))
+                return redirect("staff:ticket", ticket.tracking_code)
+            else:
+                form.add_error(None, str(exc))
+        else:
+            messages.success(request, done)
+            if selectors.ticket_still_visible(request.user, ticket):
+                return redirect("staff:ticket", ticket.tracking_code)
+            return redirect("staff:tickets")
+    return _render_ticket(request, ticket, bound_form=form, status=400)
+
+
+@login_required
+def take(request, code):
+    return _act(request, code, TakeForm, lambda t, data: complaint_take(complaint=t, user=request.user),
+                _("The ticket is in work."))
+
+
+@login_required
+def answer(request, code):
+    def perform(t, data):
+        complaint_answer(complaint=t, user=request.user, text=data["text"], photo=data["photo"])
+
+    return _act(request, code, AnswerForm, perform, _("The answer is published."))
+
+
+@login_required
+def transfer(request, code):
+    def perform(t, data):
+        complaint_transfer(complaint=t, user=request.user, reason=data["reason"], department=data["department"])
+
+    return _act(request, code, TransferForm, perform, _("The ticket is handed on."))
+
+
+@login_required
+def mark_duplicate(request, code):
+    def perform(t, data):
+        complaint_mark_duplicate(complaint=t, user=request.user, of=data["duplicate_of"])
+
+    return _act(request, code, DuplicateForm, perform, _("The ticket is marked as a duplicate."))

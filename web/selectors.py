@@ -1,0 +1,152 @@
+"""Reads behind the residents' pages: what can be reported at a point, district outlines, figures."""
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import Point
+from django.db import connection
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from complaints.models import OPEN_STATES, State
+from complaints.selectors import complaints_public
+from facilities.models import AdminArea, Department, Facility
+from facilities.selectors import areas_covering_point, facilities_near_point
+from routing.models import Category
+
+from .labels import localized
+
+# District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for Moscow.
+DISTRICT_SIMPLIFY_DEGREES = 0.0005
+DISTRICT_DECIMALS = 5
+
+
+# --- reporting ------------------------------------------------------------------------------------------
+
+@dataclass
+class PointOptions:
+    district: AdminArea | None
+    areas: list
+    facilities: list  # [(Facility, NearbyFacility)], nearest first
+    categories: list  # [(Category, facility_id or None)]
+
+
+def active_categories():
+    return Category.objects.filter(active=True).prefetch_related("facility_types", "attributes")
+
+
+def report_options(point):
+    """What a resident can report at a point: None outside the city; else the covering district, the
+    facilities under or near the point, and the categories that make sense there, each with its facility.
+
+    A category about kinds of facilities (schools, hospitals...) is offered where such a facility covers the
+    point or lies within the category's search radius, and nowhere else; unless the registry holds no facility
+    of those kinds at all (then it can not judge, and offers it everywhere). Categories about no facility kind
+    (roads, yards, lighting...) are offered everywhere in the city.
+    """
+    point = Point(float(point[0]), float(point[1]), srid=4326) if not isinstance(point, Point) else point
+    areas = areas_covering_point(point)
+    if not areas:
+        return None
+    district = next((a for a in areas if a.level == AdminArea.Level.DISTRICT), None)
+    categories = list(active_categories())
+    all_type_ids = {t.id for c in categories for t in c.facility_types.all()}
+    registered = set(Facility.objects.active().filter(type_id__in=all_type_ids)
+                     .values_list("type_id", flat=True).distinct()) if all_type_ids else set()
+
+    near_by_key, offered, found = {}, [], {}
+    for category in categories:
+        type_ids = tuple(sorted(t.id for t in category.facility_types.all()))
+        if not type_ids:
+            offered.append((category, None))
+            continue
+        key = (type_ids, category.radius_m)
+        if key not in near_by_key:
+            near_by_key[key] = facilities_near_point(point, type_ids=type_ids, radius_m=category.radius_m, limit=1)
+        near = near_by_key[key]
+        if near:
+            found.setdefault(near[0].facility_id, near[0])
+            offered.append((category, near[0].facility_id))
+        elif not registered.intersection(type_ids):
+            offered.append((category, None))
+    objects = Facility.objects.filter(id__in=found).select_related("type", "owner").in_bulk()
+    facilities = sorted(((objects[i], found[i]) for i in found if i in objects),
+                        key=lambda pair: (not pair[1].covers, pair[1].distance_m))
+    # Categories about what is here come first.
+    offered.sort(key=lambda pair: (pair[1] is None, localized(pair[0], "group"), localized(pair[0], "name")))
+    return PointOptions(district=district, areas=areas, facilities=facilities, categories=offered)
+
+
+def facility_for_report(facility_id):
+    """The active facility a resident picked, or None."""
+    if not facility_id:
+        return None
+    return Facility.objects.active().filter(pk=facility_id).first()
+
+
+# --- the map --------------------------------------------------------------------------------------------
+
+def districts_version():
+    """Changes whenever a district is added, retired or replaced (the cache key of the outlines)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), max(id), max(valid_from), max(valid_to) FROM facilities_adminarea "
+                    "WHERE level = 'district'")
+        return "-".join(str(v) for v in cur.fetchone())
+
+
+def districts_geojson():
+    """The active districts as a GeoJSON FeatureCollection (text): id, name, okrug; simplified outlines."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
+                'type', 'Feature', 'id', d.id,
+                'properties', json_build_object('name', d.name, 'okrug', o.name),
+                'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(d.geom, %s), %s)::json
+            ) ORDER BY d.name), '[]'::json))::text
+            FROM facilities_adminarea d LEFT JOIN facilities_adminarea o ON o.id = d.parent_id
+            WHERE d.level = 'district' AND d.valid_to IS NULL
+            """,
+            [DISTRICT_SIMPLIFY_DEGREES, DISTRICT_DECIMALS],
+        )
+        return cur.fetchone()[0]
+
+
+def districts_for_filter():
+    return AdminArea.objects.active().filter(level=AdminArea.Level.DISTRICT).only("id", "name").order_by("name")
+
+
+def complaint_for_popup(pk):
+    """A public complaint with what its map popup shows, or None."""
+    return (complaints_public().select_related("decision", "area").prefetch_related("answers")
+            .filter(pk=pk).first())
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+TOP = 20
+
+
+def complaint_stats():
+    """Public figures: counts by state, district and department, answers on time, median time to answer."""
+    public = complaints_public().order_by()
+    by_state = dict(public.values_list("state").annotate(n=Count("id")))
+    by_district = list(public.values("area__name").annotate(n=Count("id")).order_by("-n", "area__name"))
+    by_department = list(public.values("department_id").annotate(n=Count("id")).order_by("-n")[:TOP])
+    departments = Department.objects.select_related("authority").in_bulk([r["department_id"] for r in by_department])
+    answered = public.filter(answered_at__isnull=False).aggregate(
+        total=Count("id"), on_time=Count("id", filter=Q(answered_at__lte=F("deadline"))))
+    overdue = public.filter(state__in=OPEN_STATES, deadline__lt=timezone.now()).count()
+    with connection.cursor() as cur:
+        cur.execute("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - submitted_at))"
+                    " FROM complaints_complaint WHERE answered_at IS NOT NULL AND state <> %s", [State.HIDDEN.value])
+        median_seconds = cur.fetchone()[0]
+    return {
+        "total": sum(by_state.values()),
+        "by_state": by_state,
+        "by_district": [(r["area__name"], r["n"]) for r in by_district],
+        "by_department": [(departments[r["department_id"]].display_name, r["n"]) for r in by_department],
+        "answered": answered["total"],
+        "answered_on_time": answered["on_time"],
+        "open_overdue": overdue,
+        "median_answer_seconds": median_seconds,
+    }
+

@@ -1,0 +1,321 @@
+"""The residents' pages: the map, its data, reporting a problem, following it, and public statistics.
+
+Views read their input, call one service or selector, and answer; the rules live in complaints/ and routing/.
+"""
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import condition, require_GET, require_POST
+
+from complaints.models import ComplaintEvent
+from complaints.selectors import complaint_by_tracking_code, complaint_history
+from complaints.services import ComplaintError, complaint_confirm, complaint_create, complaint_deny
+from complaints.tracking import normalize_tracking_code
+from complaints.transitions import allowed_actions
+
+from . import selectors, tiles
+from .folium_map import rendered_map
+from .forms import ReportForm, attributes_from
+from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
+
+TILE_MAX_AGE = 30  # seconds: with the triggers' exact counts, a change shows on the map within this
+DISTRICTS_MAX_AGE = 3600
+
+
+def _json(data, status=200):
+    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _url_template(name, *params):
+    """A URL pattern with {param} placeholders, for Leaflet (e.g. /tiles/complaints/{z}/{x}/{y}.mvt)."""
+    markers = {p: str(900001 + i) for i, p in enumerate(params)}
+    url = reverse(name, kwargs=markers)
+    for param, marker in markers.items():
+        url = url.replace(marker, "{" + param + "}")
+    return url
+
+
+def _states():
+    return [{"code": s.value, "label": str(STATE_LABELS[s]), "colour": STATE_COLOURS[s]} for s in tiles.PUBLIC_STATES]
+
+
+def _map_texts():
+    return {
+        "loading": _("Loading…"), "loadFailed": _("Could not load this. Please try again."),
+        "failed": _("The complaint could not be sent. Please try again."),
+        "district": _("District"), "inside": _("the point is inside it"), "metresAway": _("%(m)s m away"),
+        "choose": _("Choose…"), "aboutFacility": _("It is about:"), "zoomIn": _("Zoom in"),
+        "complaintsHere": _("Complaints here"), "noLocation": _("Your browser did not give a location."),
+    }
+
+
+def _category_groups():
+    """[(group key, group label, [(code, name)])] of the active categories, for the filters."""
+    groups = {}
+    for c in selectors.active_categories():
+        groups.setdefault(c.group_ru, (localized(c, "group"), []))[1].append((c.code, localized(c, "name")))
+    return [(key, label, sorted(items, key=lambda i: i[1])) for key, (label, items) in
+            sorted(groups.items(), key=lambda g: g[1][0])]
+
+
+# --- the map page and its data --------------------------------------------------------------------------
+
+def map_page(request):
+    header, html, script, names = rendered_map(
+        _url_template("web:complaint-tile", "z", "x", "y"), reverse("web:districts"),
+        settings.TILE_URL, settings.TILE_ATTRIBUTION)
+    config = {
+        "names": names,
+        "urls": {"tiles": _url_template("web:complaint-tile", "z", "x", "y"), "point": reverse("web:point"),
+                 "popup": _url_template("web:complaint-popup", "pk"), "report": reverse("web:report")},
+        "states": _states(),
+        "minZoom": tiles.MIN_ZOOM,
+        "rawMinZoom": tiles.RAW_MIN_ZOOM,
+        "text": _map_texts(),
+    }
+    return render(request, "web/map.html", {
+        "folium_header": header, "folium_html": html, "folium_script": script, "config": config,
+        "states": config["states"], "groups": _category_groups(), "districts": selectors.districts_for_filter(),
+        "form": ReportForm(),
+    })
+
+
+def _map_filter(params):
+    """The filter of a tile request: state (repeatable), group, category (repeatable), district."""
+    category_ids = None
+    codes = [c for c in params.getlist("category") if c]
+    group = params.get("group")
+    if codes or group:
+        categories = selectors.active_categories().filter(code__in=codes) if codes else \
+            selectors.active_categories()
+        if group:
+            categories = categories.filter(group_ru=group)
+        category_ids = tuple(categories.values_list("id", flat=True))
+    district = params.get("district") or None
+    if district is not None and not district.isdigit():
+        raise ValueError("district must be a number")
+    return tiles.MapFilter(states=tuple(s for s in params.getlist("state") if s),
+                           category_ids=category_ids or (), nothing=category_ids == (),
+                           area_id=int(district) if district else None)
+
+
+@require_GET
+def complaint_tile(request, z, x, y):
+    if not tiles.valid_tile(z, x, y):
+        raise Http404("no such tile")
+    try:
+        flt = _map_filter(request.GET)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    response = HttpResponse(tiles.complaints_tile(z, x, y, flt), content_type="application/vnd.mapbox-vector-tile")
+    patch_cache_control(response, public=True, max_age=TILE_MAX_AGE)
+    return response
+
+
+def _districts_etag(request):
+    return hashlib.sha1(selectors.districts_version().encode()).hexdigest()[:16]
+
+
+@require_GET
+@gzip_page
+@condition(etag_func=_districts_etag)
+def districts(request):
+    """The city's districts as GeoJSON: the map's outline layer, drawn with or without base tiles."""
+    key = f"web:districts:{_districts_etag(request)}"
+    body = cache.get(key)
+    if body is None:
+        body = selectors.districts_geojson()
+        cache.set(key, body, DISTRICTS_MAX_AGE)
+    response = HttpResponse(body, content_type="application/geo+json")
+    patch_cache_control(response, public=True, max_age=DISTRICTS_MAX_AGE)
+    return response
+
+
+@require_GET
+def point(request):
+    """What can be reported at ?lon=&lat=: the district, the facilities there, the categories that fit."""
+    try:
+        lon, lat = float(request.GET["lon"]), float(request.GET["lat"])
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError
+    except (KeyError, ValueError):
+        return _json({"error": _("Give a longitude and a latitude.")}, status=400)
+    options = selectors.report_options((lon, lat))
+    if options is None:
+        return _json({"inside": False, "message": _(
+            "This point is outside the city. Complaints are accepted only within the city's boundaries.")})
+    return _json({
+        "inside": True,
+        "district": options.district.name if options.district else "",
+        "facilities": [{
+            "id": f.id, "name": f.name or str(f), "address": f.address, "type": localized(f.type, "name"),
+            "owner": f.owner.short_name if f.owner else "", "covers": near.covers,
+            "distance_m": round(near.distance_m), "geometry": json.loads(f.geom.json),
+        } for f, near in options.facilities],
+        "categories": [{
+            "code": c.code, "name": localized(c, "name"), "group": localized(c, "group"), "facility": facility_id,
+            "attributes": [{
+                "code": a.code, "datatype": a.datatype, "required": a.required, "label": localized(a, "description"),
+                "values": [{"key": str(v.get("key")), "name": localized_value(v)} for v in a.values
+                           if isinstance(v, dict)],
+            } for a in c.attributes.all() if a.variable],
+        } for c, facility_id in options.categories],
+    })
+
+
+@require_GET
+def complaint_popup(request, pk):
+    complaint = selectors.complaint_for_popup(pk)
+    if complaint is None:
+        raise Http404("no such complaint")
+    response = render(request, "web/_popup.html", {"c": complaint, **_complaint_context(complaint)})
+    patch_cache_control(response, private=True, max_age=TILE_MAX_AGE)  # in the reader's language
+    return response
+
+
+def _complaint_context(complaint):
+    decision = complaint.decision
+    return {
+        "state_label": STATE_LABELS.get(complaint.state, complaint.state),
+        "state_colour": STATE_COLOURS.get(complaint.state, "#000"),
+        "category_name": localized(complaint.category, "name"),
+        "explanation": localized(decision, "explanation") if decision else "",
+        "answers": list(complaint.answers.all()),
+    }
+
+
+# --- reporting ------------------------------------------------------------------------------------------
+
+# complaint_create's error `field` -> the form field the message is shown beside.
+ERROR_FIELDS = {"service_code": "category", "location": "location", "description": "description",
+                "photo": "photo", "email": "email"}
+
+
+@require_POST
+def report(request):
+    """Submit a report (the map's form, as JSON): the routed complaint, or messages per field (400)."""
+    form = ReportForm(request.POST, request.FILES)
+    errors = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        category = data["category"]
+        try:
+            complaint = complaint_create(
+                category=category, point=(data["lon"], data["lat"]), description=data["description"],
+                attributes=attributes_from(request.POST), email=data["email"],
+                facility=selectors.facility_for_report(data["facility"]),
+                photos=[data["photo"]] if data["photo"] else [], source="web")
+        except ComplaintError as exc:
+            codes = {a.code for a in category.attributes.all()}
+            field = exc.field
+            key = f"attribute[{field}]" if field in codes else ERROR_FIELDS.get(field, "__all__")
+            errors[key] = [str(exc)]
+        else:
+            return _json(_report_result(complaint))
+    else:
+        errors = {("location" if k in ("lat", "lon") else k): [str(m) for m in v] for k, v in form.errors.items()}
+    return _json({"errors": errors}, status=400)
+
+
+def _report_result(complaint):
+    decision = complaint.decision
+    return {
+        "tracking_code": complaint.tracking_code,
+        "url": reverse("web:complaint", args=[complaint.tracking_code]),
+        "department": complaint.department.display_name,
+        "facility": decision.facility.name if decision.facility_id and decision.facility else "",
+        "explanation": localized(decision, "explanation"),
+        "state": str(STATE_LABELS[complaint.state]),
+        "deadline": complaint.deadline.isoformat(),
+    }
+
+
+# --- following a complaint ------------------------------------------------------------------------------
+
+def find_complaint(request):
+    code = normalize_tracking_code(request.GET.get("code", ""))
+    if code and complaint_by_tracking_code(code):
+        return redirect("web:complaint", code)
+    messages.error(request, _("No complaint has this tracking code. Check it and try again."))
+    return redirect(request.META.get("HTTP_REFERER") or "web:map")
+
+
+def complaint_page(request, code):
+    complaint = complaint_by_tracking_code(code)
+    if complaint is None:
+        raise Http404("no such complaint")
+    if complaint.tracking_code != code:
+        return redirect("web:complaint", complaint.tracking_code)
+    events = [_event_row(e) for e in complaint_history(complaint, public_only=True)]
+    actions = allowed_actions(complaint.state)
+    return render(request, "web/complaint.html", {
+        "c": complaint, "events": events, "can_confirm": "confirm" in actions, "can_deny": "deny" in actions,
+        **_complaint_context(complaint),
+    })
+
+
+def _event_row(event):
+    """One public history line; a routing line explains the decision in the reader's language."""
+    reason = event.reason
+    if event.kind == ComplaintEvent.Kind.ROUTED and event.decision_id:
+        reason = localized(event.decision, "explanation")
+    return {"event": event, "label": EVENT_LABELS.get(event.kind, event.kind), "reason": reason,
+            "to_state": STATE_LABELS.get(event.to_state, event.to_state)}
+
+
+@require_POST
+def complaint_confirm_view(request, code):
+    try:
+        complaint_confirm(tracking_code=code)
+    except ComplaintError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Thank you: the complaint is closed as resolved."))
+    return redirect("web:complaint", code)
+
+
+@require_POST
+def complaint_deny_view(request, code):
+    try:
+        complaint_deny(tracking_code=code, reason=request.POST.get("reason", ""))
+    except ComplaintError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The complaint is reopened and goes back to the department."))
+    return redirect("web:complaint", code)
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+def _bars(rows):
+    """[(label, n)] -> [{label, n, pct}] with pct the share of the largest n (for the bar widths)."""
+    top = max((n for _label, n in rows), default=0) or 1
+    return [{"label": label, "n": n, "pct": round(100 * n / top, 1)} for label, n in rows]
+
+
+def stats_page(request):
+    s = selectors.complaint_stats()
+    states = [(str(STATE_LABELS[st]), s["by_state"].get(st.value, 0)) for st in tiles.PUBLIC_STATES]
+    by_state = _bars(states)
+    for row, st in zip(by_state, tiles.PUBLIC_STATES):
+        row["colour"] = STATE_COLOURS[st]
+    median = s["median_answer_seconds"]
+    response = render(request, "web/stats.html", {
+        "s": s, "by_state": by_state,
+        "by_district": _bars([(name or _("outside any district"), n) for name, n in s["by_district"]]),
+        "by_department": _bars(s["by_department"]),
+        "on_time_pct": round(100 * s["answered_on_time"] / s["answered"], 1) if s["answered"] else None,
+        "median_hours": round(median / 3600, 1) if median is not None else None,
+        "median_days": round(median / 86400, 1) if median is not None else None,
+    })
+    patch_cache_control(response, private=True, max_age=60)
+    return response
