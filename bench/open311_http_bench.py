@@ -39,7 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geo_ourcity.settings")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--seconds", type=int, default=20, help="length of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before each measured run")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     args, _unknown = parser.parse_known_args()  # bench/run.py may pass options meant for other benchmarks
 
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number: keep it with them
     wrk = ensure_wrk()
     ensure_database()
     body = bench_form(args.service)
@@ -60,15 +61,17 @@ def main():
         for name, path in (("open311", "/open311/v2/requests.json"), ("floor", "/bench/floor")):
             for clients in (32, 4):
                 run_wrk(wrk, base, path, body, clients, args.warmup)  # warm-up, not recorded
-                runs[f"{name}_{clients}"] = run_wrk(wrk, base, path, body, clients, args.seconds)
-                r = runs[f"{name}_{clients}"]
+                runs[f"{name}_{clients}"] = r = run_wrk(wrk, base, path, body, clients, args.seconds, server)
                 print(f"{name:8} {clients:>2} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                      f"p99 {r['p99_ms']:6.2f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}", flush=True)
+                      f"p99 {r['p99_ms']:6.2f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}  CPU/request: "
+                      f"python {r['cpu_python_ms_per_request']} ms, postgres {r['cpu_postgres_ms_per_request']} ms",
+                      flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
     stored = stored_counts()
     result = summarise(args, runs, stored)
+    result["machine"]["load_average_1m_before"] = round(load_before, 2)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_readme(result)
@@ -173,14 +176,50 @@ def check(base, body):
             assert response.status == 201, (path, response.status)
 
 
-def run_wrk(wrk, base, path, body, clients, seconds):
+def cpu_seconds(pids):
+    """utime + stime of each process that still exists."""
+    result = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        result[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return result
+
+
+def server_processes(server):
+    """gunicorn's workers and the PostgreSQL backends serving the benchmark database (not this process's)."""
+    from django.db import connection
+
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB_NAME])
+        backends = [row[0] for row in cur.fetchall()]
+    return [int(pid) for pid in children], backends
+
+
+def run_wrk(wrk, base, path, body, clients, seconds, server=None):
+    """One wrk run; with `server`, also the CPU the server side spent per request (Python and PostgreSQL), which
+    other work on the machine does not change much, unlike requests/s."""
+    before = cpu_seconds([p for group in server_processes(server) for p in group]) if server else {}
     env = {**os.environ, "WRK_PATH": path, "WRK_BODY": body}
     command = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
                "-s", str(HERE / "post.lua"), base]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     raw = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
     seconds_run = raw["duration_us"] / 1e6
-    return {"clients": clients, "seconds": round(seconds_run, 1), "requests": raw["requests"],
+    cpu = {}
+    if server:
+        workers, backends = server_processes(server)
+        after = cpu_seconds(workers + backends)
+        spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+        for label, pids in (("python", workers), ("postgres", backends)):
+            cpu[f"cpu_{label}_ms_per_request"] = round(sum(spent.get(p, 0) for p in pids) / raw["requests"] * 1000, 2)
+        total = cpu["cpu_python_ms_per_request"] + cpu["cpu_postgres_ms_per_request"]
+        # What the server side alone could do with all the machine's cores (wrk and other work excluded).
+        cpu["cpu_bound_ceiling_rps"] = round(os.cpu_count() * 1000 / total) if total else None
+    return {**cpu, "clients": clients, "seconds": round(seconds_run, 1), "requests": raw["requests"],
             "rps": round(raw["requests"] / seconds_run, 1), "p50_ms": raw["p50_us"] / 1000,
             "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
             "non_2xx": raw["non_2xx"],
@@ -226,14 +265,17 @@ def summarise(args, runs, stored):
 
 def table(result):
     runs, t = result["runs"], result["targets"]
-    lines = ["| endpoint | requests/s, 32 clients | p50 ms, 4 clients | p99 ms, 4 clients |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = ["| endpoint | requests/s, 32 clients | p50 ms, 4 clients | p99 ms, 4 clients | server CPU ms/request "
+             "(Python + PostgreSQL) | CPU-bound ceiling, requests/s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, label in (("open311", "`POST /open311/v2/requests.json` (validation, routing, history)"),
                         ("floor", "floor: parse, raw routing SQL, two inserts")):
-        lines.append(f"| {label} | {runs[name + '_32']['rps']:.0f} | {runs[name + '_4']['p50_ms']:.1f} | "
-                     f"{runs[name + '_4']['p99_ms']:.1f} |")
+        r32, r4 = runs[name + "_32"], runs[name + "_4"]
+        lines.append(f"| {label} | {r32['rps']:.0f} | {r4['p50_ms']:.1f} | {r4['p99_ms']:.1f} | "
+                     f"{r32['cpu_python_ms_per_request']} + {r32['cpu_postgres_ms_per_request']} | "
+                     f"{r32['cpu_bound_ceiling_rps']} |")
     lines.append(f"| target | >= {t['rps_32_clients']} ({'met' if t['rps_met'] else 'NOT met'}) | | "
-                 f"<= {t['p99_ms_4_clients']} ({'met' if t['p99_met'] else 'NOT met'}) |")
+                 f"<= {t['p99_ms_4_clients']} ({'met' if t['p99_met'] else 'NOT met'}) | | |")
     return "\n".join(lines)
 
 
@@ -247,11 +289,16 @@ def write_readme(result):
         f"`bench/open311_http_bench.py`, {result['finished']}. gunicorn, {c['gunicorn_workers']} sync workers, on "
         f"{m['cores']} cores ({m['cpu']}, {m['memory_gib']} GiB), {m['os']}; PostgreSQL on the same machine; wrk "
         f"({m['wrk']}) on the same machine too, 2 threads, {c['seconds']} s per run after {c['warmup_seconds']} s "
-        f"of warm-up. Service `{c['service_code']}` (nearest facility within its radius, else the district), "
-        "a random point in Moscow per request, demo city database.",
+        f"of warm-up. Service `{c['service_code']}` (routed to the owner of the nearest facility of its types "
+        "within its radius, else by its fallback rule), a random point in Moscow per request, demo city database. "
+        "Load average (1 min) before the runs: "
+        f"{m['load_average_1m_before']}" + (" (other work shared the cores)." if m["load_average_1m_before"] > 0.5
+                                             else "."),
         "",
         table(result),
         "",
+        "Server CPU per request is measured from /proc over the 32-client run (gunicorn workers and their "
+        "PostgreSQL backends; wrk excluded); the ceiling is what that CPU allows on all cores, other work aside. "
         f"Ratio to the floor: {result['vs_floor']['rps_ratio']}x its throughput, {result['vs_floor']['p99_ratio']}x "
         "its p99. Stored after the run: " + ", ".join(f"{k} {v}" for k, v in result["stored"].items()) + ".",
         "<!-- open311_http:end -->",

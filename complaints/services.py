@@ -5,18 +5,22 @@ proceeds validly or gets TransitionNotAllowed; no change is lost.
 
 Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
 """
+import datetime
+import time
 import uuid
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
 from routing.deadlines import add_working_days
 from routing.engine import OutsideCity, route
-from routing.models import RoutingDecision
+from routing.models import Holiday, RoutingDecision
 
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
@@ -36,6 +40,7 @@ __all__ = [
 REASON_MAX = 1000
 RESIDENT = "resident"
 MANUAL_ENGINE_VERSION = "manual"  # engine_version of decisions that a person made
+CODE_ATTEMPTS = 3  # tries at a complaint's tracking code and token
 
 
 # --- creation -------------------------------------------------------------------------------------------
@@ -65,37 +70,78 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     cleaned_photos = [clean_photo(f) for f in photos]
     label = actor.get_username() if actor else (RESIDENT if source == "web" else f"api:{source}")
 
-    with transaction.atomic():
-        location = Point(lon, lat, srid=4326)
+    location = Point(lon, lat, srid=4326)
+    # A tracking code or token that clashes with a stored one (about 2^-59 per pair) fails the INSERT: then the
+    # whole transaction runs again with new ones. (No savepoint around the INSERT: that would cost two more round
+    # trips on every request for the sake of almost none.)
+    for attempt in range(CODE_ATTEMPTS):
         try:
-            decision = route(location, category, facility=facility)
-        except OutsideCity as exc:
-            raise OutsideCityError(str(exc), field="location") from exc
-        now = timezone.now()
-        complaint = Complaint(
-            category=category, location=location, source=source, state=State.NEW, submitted_at=now,
-            deadline=add_working_days(now, category.deadline_days), **fields, **_placement(decision))
-        _insert_with_codes(complaint)
-        _event(complaint, kind=ComplaintEvent.Kind.CREATED, actor=actor, label=label, to_state=State.NEW)
-        _move(complaint, "route", actor=None, label="system:routing", reason=decision.explanation_ru,
-              decision=decision, to_department=decision.department)
-        complaint.save(update_fields=["state", "updated_at"])
-        for photo in cleaned_photos:
-            _store_photo(complaint, photo)
+            with transaction.atomic():
+                return _create_routed(category=category, location=location, facility=facility, fields=fields,
+                                      source=source, actor=actor, label=label, photos=cleaned_photos)
+        except IntegrityError as exc:
+            if attempt == CODE_ATTEMPTS - 1 or not _is_code_clash(exc):
+                raise
+
+
+def _create_routed(*, category, location, facility, fields, source, actor, label, photos):
+    """Route and store the complaint in one INSERT, already `assigned`, with its two history lines in another."""
+    try:
+        decision = route(location, category, facility=facility)
+    except OutsideCity as exc:
+        raise OutsideCityError(str(exc), field="location") from exc
+    routed_state, routed_kind = check_transition(State.NEW, "route")
+    now = timezone.now()
+    complaint = Complaint(
+        category=category, location=location, source=source, state=routed_state, submitted_at=now,
+        deadline=_deadline(now, category.deadline_days), tracking_code=new_tracking_code(), token=str(uuid.uuid4()),
+        **fields, **_placement(decision))
+    complaint.save(force_insert=True)
+    ComplaintEvent.objects.bulk_create([
+        _new_event(complaint, kind=ComplaintEvent.Kind.CREATED, actor=actor, label=label, to_state=State.NEW),
+        _new_event(complaint, kind=routed_kind, actor=None, label="system:routing", from_state=State.NEW,
+                   to_state=routed_state, reason=decision.explanation_ru, decision=decision,
+                   to_department=decision.department),
+    ])
+    for photo in photos:
+        _store_photo(complaint, photo)
     return complaint
 
 
-def _insert_with_codes(complaint, attempts=3):
-    """Insert with a fresh tracking code and token; a clash (about 2^-59 per pair) only costs a retry."""
-    for attempt in range(attempts):
-        complaint.tracking_code, complaint.token = new_tracking_code(), str(uuid.uuid4())
-        try:
-            with transaction.atomic():  # a savepoint: the outer transaction survives a clash
-                complaint.save(force_insert=True)
-            return
-        except IntegrityError:
-            if attempt == attempts - 1:
-                raise
+def _is_code_clash(exc):
+    """Is this IntegrityError a clash of a new complaint's tracking code or token with a stored one?"""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint is None:  # a database driver that does not say: assume it is (a retry is harmless)
+        return True
+    return constraint.startswith(Complaint._meta.db_table) and any(
+        name in constraint for name in ("tracking_code", "token"))
+
+
+# Deadlines: the holidays are data (imported, rarely changed), so a process reuses the due date it computed for a
+# (local date, working days) pair for DEADLINE_CACHE_SECONDS instead of asking for the holidays on every complaint.
+# A holiday added or removed in this process (the admin) empties it at once; one imported elsewhere counts within
+# DEADLINE_CACHE_SECONDS.
+DEADLINE_CACHE_SECONDS = 60
+_due_dates = {}  # (local start date, working days) -> (monotonic expiry, due date)
+
+
+def _deadline(start, days):
+    """routing.deadlines.add_working_days(start, days), its due date reused for a while: same local time of day."""
+    local = timezone.localtime(start)
+    key, clock = (local.date(), days), time.monotonic()
+    cached = _due_dates.get(key)
+    if cached is not None and cached[0] > clock:
+        return datetime.datetime.combine(cached[1], local.timetz())
+    deadline = add_working_days(start, days)
+    if len(_due_dates) > 1000:  # old dates: never asked for again
+        _due_dates.clear()
+    _due_dates[key] = (clock + DEADLINE_CACHE_SECONDS, timezone.localtime(deadline).date())
+    return deadline
+
+
+@receiver([post_save, post_delete], sender=Holiday, dispatch_uid="complaints.services.holidays_changed")
+def _holidays_changed(**kwargs):
+    _due_dates.clear()
 
 
 # --- department actions ---------------------------------------------------------------------------------
@@ -240,8 +286,12 @@ def _move(complaint, action, *, actor, label=None, reason="", public=True, **eve
 
 
 def _event(complaint, *, kind, actor, label=None, **fields):
-    ComplaintEvent.objects.create(complaint=complaint, kind=kind, actor=actor,
-                                  actor_label=label or actor.get_username(), **fields)
+    _new_event(complaint, kind=kind, actor=actor, label=label, **fields).save(force_insert=True)
+
+
+def _new_event(complaint, *, kind, actor, label=None, **fields):
+    return ComplaintEvent(complaint=complaint, kind=kind, actor=actor, actor_label=label or actor.get_username(),
+                          **fields)
 
 
 def _placement(decision, keep_facility=None):

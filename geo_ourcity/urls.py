@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # The department staff workspace: ticket lists, ticket pages and their actions (staff/).
     path("staff/", include("staff.urls")),
+    path("photos/", include("complaints.urls")),  # public complaint photos (Open311 media_url)
     # The residents' map, reporting, complaint pages and statistics (last: it owns "/").
     path("", include("web.urls")),
 ]

@@ -1,37 +1,113 @@
-"""The Open311 searches, on top of complaints.selectors.complaints_public() (hidden complaints never show)."""
+"""The Open311 searches, on top of complaints.selectors.complaints_public() (hidden complaints never show).
+
+A request's Open311 `service_request_id` is the complaint's primary key as a decimal string. The tracking code is
+the resident's secret key (whoever holds it may confirm or deny the department's answer), so it is never looked up
+or shown here.
+"""
+import functools
 import math
+import re
 
 from django.contrib.gis.geos import Point
-from django.db.models import BooleanField, OuterRef, Subquery
+from django.db import connection
+from django.db.models import BooleanField, F, OuterRef, Subquery
 from django.db.models.expressions import RawSQL
 
 from complaints.models import CLOSED_STATES, Answer, ComplaintEvent, Photo, State
 from complaints.selectors import complaints_public
-from complaints.tracking import normalize_tracking_code
+from routing.models import Category, CategoryAttribute
 
 METRES_PER_DEGREE = 111_320  # of latitude, and of longitude at the equator
+# Never read for public output: what a resident told about themselves, and the resident's key.
+PRIVATE_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "tracking_code")
+_REQUEST_ID = re.compile(r"[1-9][0-9]*")  # canonical decimal, ASCII digits only
+_ID_MAX = 2 ** 63 - 1  # bigint
+
+
+def parse_request_id(raw):
+    """A service_request_id as the complaint's pk: an int, or None if `raw` is not a request id at all.
+
+    Only the canonical form ("123", not "0123", "+123" or " 123") names a request, so every request has exactly
+    one id. A number beyond the bigint range has the form of an id and names nothing: -1.
+    """
+    raw = str(raw)
+    if not _REQUEST_ID.fullmatch(raw):
+        return None
+    if len(raw) > len(str(_ID_MAX)):
+        return -1
+    value = int(raw)
+    return value if value <= _ID_MAX else -1
 
 # History events that are status changes a subscriber should hear about (creation and routing are not).
 UPDATE_KINDS = [ComplaintEvent.Kind.STATE, ComplaintEvent.Kind.ANSWER, ComplaintEvent.Kind.TRANSFER,
                 ComplaintEvent.Kind.DUPLICATE, ComplaintEvent.Kind.CONFIRMED, ComplaintEvent.Kind.REOPENED]
 
 
+def open311_service(code):
+    """The active category with this service_code, its attributes loaded (in their order), in ONE query; or None.
+
+    A POST needs both. There is no change stamp on the catalogue that a cache could be checked against, so they
+    are read every time, as cheaply as can be: one hand-written statement (the ORM spends more time building the
+    same query than PostgreSQL spends running it) and model instances made from its rows.
+    """
+    with connection.cursor() as cur:
+        cur.execute(_service_sql(), [code])
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    category_fields, attribute_fields = _SERVICE_FIELDS
+    split, db = len(category_fields), connection.alias
+    category = _instance(Category, db, category_fields, rows[0][:split])
+    # A LEFT JOIN: a category without attributes is one row whose attribute columns are NULL (the first is the id).
+    attributes = [_instance(CategoryAttribute, db, attribute_fields, row[split:]) for row in rows
+                  if row[split] is not None]
+    for attribute in attributes:
+        attribute.category = category
+    # As prefetch_related("attributes") leaves it: category.attributes.all() is this list, with no query.
+    prefetched = category.attributes.all()
+    prefetched._result_cache, prefetched._prefetch_done = attributes, True
+    category._prefetched_objects_cache = {"attributes": prefetched}
+    return category
+
+
+_SERVICE_FIELDS = (Category._meta.concrete_fields, CategoryAttribute._meta.concrete_fields)
+
+
+@functools.cache
+def _service_sql():
+    quote = connection.ops.quote_name
+    category_fields, attribute_fields = _SERVICE_FIELDS
+    columns = [f"c.{quote(f.column)}" for f in category_fields] + [f"a.{quote(f.column)}" for f in attribute_fields]
+    category_id = quote(CategoryAttribute._meta.get_field("category").column)
+    return (f"SELECT {', '.join(columns)} FROM {quote(Category._meta.db_table)} c "
+            f"LEFT JOIN {quote(CategoryAttribute._meta.db_table)} a ON a.{category_id} = c.{quote('id')} "
+            f"WHERE c.{quote('code')} = %s AND c.{quote('active')} "
+            f"ORDER BY a.{quote('order')}, a.{quote('code')}")  # CategoryAttribute's ordering within a category
+
+
+def _instance(model, db, fields, values):
+    """A model instance from its columns as the database driver gives them (JSON still text: converted here)."""
+    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+              for field, value in zip(fields, values)]
+    return model.from_db(db, [f.attname for f in fields], values)
+
+
 def open311_requests():
     """Public complaints with what a request shows: latest answer as status_notes, first photo."""
     latest_answer = Answer.objects.filter(complaint=OuterRef("pk")).order_by("-created_at", "-id")
     first_photo = Photo.objects.filter(complaint=OuterRef("pk"), answer__isnull=True).order_by("created_at", "id")
-    return (complaints_public().select_related("decision")
+    return (complaints_public().select_related("decision").defer(*PRIVATE_FIELDS)
             .annotate(status_notes=Subquery(latest_answer.values("text")[:1]),
-                      photo_path=Subquery(first_photo.values("file")[:1])))
+                      photo_id=Subquery(first_photo.values("id")[:1])))
 
 
 def open311_request_search(*, service_request_id=(), service_code=(), status=(), requested=(None, None),
                            updated_after=None, updated_before=None, near=None, page=1, page_size=1000):
-    """GET requests: `service_request_id` overrides every other argument, as the spec says."""
+    """GET requests: `service_request_id` (complaint ids, as ints) overrides every other argument, as the spec
+    says."""
     requests = open311_requests().order_by("-submitted_at", "-id")
     if service_request_id:
-        codes = {normalize_tracking_code(code) for code in service_request_id} - {""}
-        return requests.filter(tracking_code__in=codes)[:page_size]
+        return requests.filter(pk__in=set(service_request_id))[:page_size]
     start, end = requested
     if start:
         requests = requests.filter(submitted_at__gte=start)
@@ -64,26 +140,28 @@ def within_metres(queryset, lon, lat, radius_m):
 
 
 def open311_request(service_request_id):
-    code = normalize_tracking_code(service_request_id)
-    return open311_requests().filter(tracking_code=code).first() if code else None
+    """The public request with this id (a string from the URL), or None: unknown, hidden, or not an id."""
+    pk = parse_request_id(service_request_id)
+    return open311_requests().filter(pk=pk).first() if pk else None
 
 
 def open311_token(token):
     if not token:
         return None
-    return complaints_public().select_related(None).filter(token=token).only("tracking_code", "token").first()
+    return complaints_public().select_related(None).filter(token=token).only("id", "token").first()
 
 
 def open311_updates(*, start_date=None, end_date=None, page=1, page_size=1000):
     """Public status changes of public complaints, oldest first (the FixMyStreet `servicerequestupdates` feed).
 
-    Each carries `public_text` (the answer, the resident's reason for reopening, a transfer's reason) and, for an
-    answer, `photo_path` of its photo.
+    Each carries `public_text` (the answer, the resident's reason for reopening, a transfer's reason), for an
+    answer `photo_id` of its photo, and `duplicate_of_id` (the original of a complaint marked a duplicate: its
+    event's stored reason is the original's tracking code, which is never shown).
     """
     events = (ComplaintEvent.objects.filter(public=True, kind__in=UPDATE_KINDS)
               .exclude(to_state=State.HIDDEN).exclude(complaint__state=State.HIDDEN)
-              .select_related("complaint").only("id", "at", "kind", "to_state", "reason", "complaint",
-                                                "complaint__tracking_code")
+              .only("id", "at", "kind", "to_state", "reason", "complaint")
+              .annotate(duplicate_of_id=F("complaint__duplicate_of_id"))
               .order_by("at", "id"))
     if start_date:
         events = events.filter(at__gte=start_date)
@@ -91,6 +169,11 @@ def open311_updates(*, start_date=None, end_date=None, page=1, page_size=1000):
         events = events.filter(at__lte=end_date)
     offset = (page - 1) * page_size
     events = list(events[offset:offset + page_size])
+    for event in events:
+        # A duplicate's stored reason is the original's tracking code: never shown (the serializer names the
+        # original by its id instead).
+        event.public_text = None if event.kind == ComplaintEvent.Kind.DUPLICATE else event.reason
+        event.photo_id = None
     _attach_answer_photos(events)
     return events
 
@@ -98,8 +181,6 @@ def open311_updates(*, start_date=None, end_date=None, page=1, page_size=1000):
 def _attach_answer_photos(events):
     """An answer's event is written just before the answer, in one transaction: pair them by complaint and order."""
     answer_events = [e for e in events if e.kind == ComplaintEvent.Kind.ANSWER]
-    for event in events:
-        event.public_text, event.photo_path = event.reason, None
     if not answer_events:
         return
     complaint_ids = {e.complaint_id for e in answer_events}
@@ -107,7 +188,7 @@ def _attach_answer_photos(events):
     for answer in Answer.objects.filter(complaint_id__in=complaint_ids).order_by("created_at", "id"):
         answers.setdefault(answer.complaint_id, []).append(answer)
     photos = dict(Photo.objects.filter(answer__complaint_id__in=complaint_ids).order_by("-id")
-                  .values_list("answer_id", "file"))
+                  .values_list("answer_id", "id"))
     all_answer_events = (ComplaintEvent.objects.filter(complaint_id__in=complaint_ids, kind=ComplaintEvent.Kind.ANSWER)
                          .order_by("at", "id").values_list("id", "complaint_id"))
     position, seen = {}, {}  # the n-th answer event of a complaint goes with its n-th answer
@@ -117,4 +198,4 @@ def _attach_answer_photos(events):
     for event in answer_events:
         complaint_answers = answers.get(event.complaint_id, [])
         if position[event.id] < len(complaint_answers):
-            event.photo_path = photos.get(complaint_answers[position[event.id]].id)
+            event.photo_id = photos.get(complaint_answers[position[event.id]].id)

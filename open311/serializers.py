@@ -5,13 +5,17 @@ import math
 import re
 from datetime import datetime, time, timedelta
 
-from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from complaints.models import CLOSED_STATES
-from routing.models import Category
+from complaints.models import CLOSED_STATES, ComplaintEvent
+from complaints.tracking import ALPHABET
+
+from .selectors import open311_service, parse_request_id
 
 DESCRIPTION_MAX = 4000
 MAX_WINDOW = timedelta(days=90)
@@ -21,6 +25,13 @@ LANGUAGES = ("ru", "en")
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 # Characters XML 1.0 can't carry: refused in text input so that the XML and JSON answers always agree.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A tracking code as the site and the staff pages write it (K7M2-Q9XR-TP4D, in any case), e.g. quoted by staff in
+# an answer or a hand-over reason. It is a resident's key: free text is shown without it. (Only the dashed form:
+# with spaces, "than that year" would be a code.)
+_SYMBOL = f"[{ALPHABET}{ALPHABET.lower()}]"
+_TRACKING_CODE = re.compile(rf"{_SYMBOL}{{4}}-{_SYMBOL}{{4}}-{_SYMBOL}{{4}}")  # also inside longer runs
+CODE_REMOVED = {"ru": "[код обращения скрыт]", "en": "[tracking code removed]"}
+DUPLICATE_OF = {"ru": "Дубликат обращения {id}", "en": "Duplicate of request {id}"}
 
 
 def present_params(data):
@@ -49,9 +60,17 @@ def w3c_datetime(value):
     return timezone.localtime(value).isoformat(timespec="seconds") if value else None
 
 
+def public_text(value, lang="ru"):
+    """Free text for public output: None if empty, and never with a tracking code in it."""
+    if not value:
+        return None
+    return _TRACKING_CODE.sub(CODE_REMOVED.get(lang, CODE_REMOVED["en"]), value)
+
+
 # ---- input fields -----------------------------------------------------------------------------------------
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class Text(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -60,6 +79,7 @@ class Text(serializers.CharField):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DOUBLE)
 class Coordinate(serializers.Field):
     """A latitude or longitude in degrees (WGS84): a finite number within its range."""
 
@@ -79,6 +99,7 @@ class Coordinate(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class W3CDateTime(serializers.Field):
     """ISO 8601 date-time (a zone is expected; a date alone means its start, local time)."""
 
@@ -96,6 +117,7 @@ class W3CDateTime(serializers.Field):
         return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class CommaList(serializers.Field):
     def __init__(self, choices=None, **kwargs):
         self.choices = choices
@@ -103,11 +125,29 @@ class CommaList(serializers.Field):
 
     def to_internal_value(self, data):
         items = [item.strip() for item in str(data).split(",") if item.strip()]
+        if _CONTROL.search(str(data)):
+            raise serializers.ValidationError("must not contain control characters.")
         if self.choices:
             wrong = [item for item in items if item not in self.choices]
             if wrong:
                 raise serializers.ValidationError(f"“{wrong[0][:40]}” is not one of {', '.join(self.choices)}.")
         return items
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class RequestIdList(CommaList):
+    """Comma-separated service_request_ids ("12,345") -> complaint pks. Anything else is refused (400) rather than
+    ignored, so a client still sending the old ids (tracking codes) learns it at once; the value is not echoed."""
+
+    def to_internal_value(self, data):
+        items = super().to_internal_value(data)
+        if len(items) > PAGE_SIZE_MAX:
+            raise serializers.ValidationError(f"at most {PAGE_SIZE_MAX} ids at once.")
+        ids = [parse_request_id(item) for item in items]
+        if None in ids:
+            raise serializers.ValidationError(
+                "must be request ids separated by commas, e.g. 123,456 (the service_request_id of a request).")
+        return ids
 
 
 # ---- input serializers ------------------------------------------------------------------------------------
@@ -128,7 +168,7 @@ class RequestCreateInput(FormSerializer):
     long = Coordinate(180, required=False)
     address_string = Text(max_length=500, required=False)
     address_id = Text(max_length=100, required=False)
-    description = Text(max_length=DESCRIPTION_MAX, required=False, trim_whitespace=True)
+    description = Text(max_length=DESCRIPTION_MAX, required=False)
     email = serializers.EmailField(required=False)
     first_name = Text(max_length=100, required=False)
     last_name = Text(max_length=100, required=False)
@@ -151,9 +191,9 @@ class RequestCreateInput(FormSerializer):
         return serializer
 
     def validate_service_code(self, code):
-        category = Category.objects.filter(code=code, active=True).prefetch_related("attributes").first()
+        category = open311_service(code)  # with its attributes, which complaint_create checks the answers against
         if category is None:
-            raise serializers.ValidationError(f"unknown service_code “{code[:64]}”: see services.json for the list.")
+            raise serializers.ValidationError(f"unknown service_code “{code}”: see services.json for the list.")
         return category
 
     def complaint_fields(self):
@@ -198,7 +238,7 @@ def attributes_from_params(params):
 
 
 class RequestsQueryInput(FormSerializer):
-    service_request_id = CommaList(required=False)
+    service_request_id = RequestIdList(required=False)
     service_code = CommaList(required=False)
     start_date = W3CDateTime(required=False)
     end_date = W3CDateTime(required=False)
@@ -211,6 +251,15 @@ class RequestsQueryInput(FormSerializer):
     radius = serializers.FloatField(min_value=1, max_value=RADIUS_MAX_M, required=False)
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, required=False, default=PAGE_SIZE_MAX)
+
+    def search_arguments(self):
+        """The validated query as selectors.open311_request_search's arguments."""
+        data = self.validated_data
+        return {"service_request_id": data.get("service_request_id", ()), "service_code": data.get("service_code", ()),
+                "status": data.get("status", ()), "requested": window(data),
+                "updated_after": data.get("updated_after"), "updated_before": data.get("updated_before"),
+                "near": (data["long"], data["lat"], data["radius"]) if "lat" in data else None,
+                "page": data["page"], "page_size": data["page_size"]}
 
     def validate_radius(self, value):
         if not math.isfinite(value):
@@ -268,7 +317,26 @@ class UpdatesQueryInput(FormSerializer):
 
 class LocalizedSerializer(serializers.Serializer):
     def pick(self, obj, field):
-        return getattr(obj, f"{field}_{self.context.get('lang', 'ru')}") or None
+        return getattr(obj, f"{field}_{self.lang}") or None
+
+    @property
+    def lang(self):
+        return self.context.get("lang", "ru")
+
+    def text(self, value):
+        return public_text(value, self.lang)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class RequestId(serializers.Field):
+    """The Open311 service_request_id: the complaint's primary key as a string (never its tracking code)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("source", "pk")
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return str(value)
 
 
 class ServiceOutput(LocalizedSerializer):
@@ -280,22 +348,22 @@ class ServiceOutput(LocalizedSerializer):
     keywords = serializers.SerializerMethodField()
     group = serializers.SerializerMethodField()
 
-    def get_service_name(self, obj):
+    def get_service_name(self, obj) -> str | None:
         return self.pick(obj, "name")
 
-    def get_description(self, obj):
+    def get_description(self, obj) -> str | None:
         return self.pick(obj, "description")
 
-    def get_metadata(self, obj):
+    def get_metadata(self, obj) -> bool:
         return bool(obj.attributes.all())
 
-    def get_type(self, obj):
+    def get_type(self, obj) -> str:
         return "realtime"  # a POST answers with the service_request_id at once
 
-    def get_keywords(self, obj):
+    def get_keywords(self, obj) -> str | None:
         return obj.keywords or None
 
-    def get_group(self, obj):
+    def get_group(self, obj) -> str | None:
         return self.pick(obj, "group")
 
 
@@ -309,13 +377,13 @@ class AttributeOutput(LocalizedSerializer):
     description = serializers.SerializerMethodField()
     values = serializers.SerializerMethodField()
 
-    def get_datatype_description(self, obj):
+    def get_datatype_description(self, obj) -> str | None:
         return obj.datatype_description or None
 
-    def get_description(self, obj):
+    def get_description(self, obj) -> str | None:
         return self.pick(obj, "description")
 
-    def get_values(self, obj):
+    def get_values(self, obj) -> list[dict[str, str]]:
         lang = self.context.get("lang", "ru")
         return [{"key": str(v["key"]), "name": v.get(f"name_{lang}") or v.get("name_ru") or str(v["key"])}
                 for v in obj.values or [] if isinstance(v, dict) and "key" in v]
@@ -325,6 +393,7 @@ class ServiceDefinitionOutput(serializers.Serializer):
     service_code = serializers.CharField(source="code")
     attributes = serializers.SerializerMethodField()
 
+    @extend_schema_field(AttributeOutput(many=True))
     def get_attributes(self, obj):
         return AttributeOutput(obj.attributes.all(), many=True, context=self.context).data
 
@@ -332,23 +401,23 @@ class ServiceDefinitionOutput(serializers.Serializer):
 class RequestCreatedOutput(LocalizedSerializer):
     """The spec: service_request_id (no token, since it is returned at once), service_notice, account_id."""
 
-    service_request_id = serializers.CharField(source="tracking_code")
+    service_request_id = RequestId()
     service_notice = serializers.SerializerMethodField()
     account_id = serializers.SerializerMethodField()
 
-    def get_service_notice(self, obj):
-        return self.pick(obj.decision, "explanation")
+    def get_service_notice(self, obj) -> str | None:
+        return self.text(self.pick(obj.decision, "explanation"))
 
-    def get_account_id(self, obj):
+    def get_account_id(self, obj) -> str | None:
         return None  # the city keeps no accounts for integrators' users
 
 
 class RequestOutput(LocalizedSerializer):
     """A public request. Never carries email, phone, names, device_id or account_id."""
 
-    service_request_id = serializers.CharField(source="tracking_code")
+    service_request_id = RequestId()
     status = serializers.SerializerMethodField()
-    status_notes = serializers.CharField(allow_null=True)  # annotated by the selector: the latest answer
+    status_notes = serializers.SerializerMethodField()  # annotated by the selector: the latest answer
     service_name = serializers.SerializerMethodField()
     service_code = serializers.CharField(source="category.code")
     description = serializers.SerializerMethodField()
@@ -364,73 +433,78 @@ class RequestOutput(LocalizedSerializer):
     long = serializers.SerializerMethodField()
     media_url = serializers.SerializerMethodField()
 
-    def get_status(self, obj):
+    def get_status(self, obj) -> str:
         return "closed" if obj.state in CLOSED_STATES else "open"
 
-    def get_service_name(self, obj):
+    def get_status_notes(self, obj) -> str | None:
+        return self.text(obj.status_notes)
+
+    def get_service_name(self, obj) -> str | None:
         return self.pick(obj.category, "name")
 
-    def get_description(self, obj):
-        return obj.description or None
+    def get_description(self, obj) -> str | None:
+        return self.text(obj.description)
 
-    def get_service_notice(self, obj):
-        return self.pick(obj.decision, "explanation")
+    def get_service_notice(self, obj) -> str | None:
+        return self.text(self.pick(obj.decision, "explanation"))
 
-    def get_requested_datetime(self, obj):
+    def get_requested_datetime(self, obj) -> str:
         return w3c_datetime(obj.submitted_at)
 
-    def get_updated_datetime(self, obj):
+    def get_updated_datetime(self, obj) -> str | None:
         return w3c_datetime(obj.updated_at)
 
-    def get_expected_datetime(self, obj):
+    def get_expected_datetime(self, obj) -> str:
         return w3c_datetime(obj.deadline)
 
-    def get_address(self, obj):
-        return obj.address_string or None
+    def get_address(self, obj) -> str | None:
+        return self.text(obj.address_string)
 
-    def get_address_id(self, obj):
+    def get_address_id(self, obj) -> str | None:
         return None
 
-    def get_zipcode(self, obj):
+    def get_zipcode(self, obj) -> str | None:
         return None
 
-    def get_lat(self, obj):
+    def get_lat(self, obj) -> float:
         return obj.location.y
 
-    def get_long(self, obj):
+    def get_long(self, obj) -> float:
         return obj.location.x
 
-    def get_media_url(self, obj):
-        return media_url(self.context.get("request"), obj.photo_path)
+    def get_media_url(self, obj) -> str | None:
+        return media_url(self.context.get("request"), obj.photo_id)
 
 
 class TokenOutput(serializers.Serializer):
-    service_request_id = serializers.CharField(source="tracking_code")
+    service_request_id = RequestId()
     token = serializers.CharField()
 
 
-class UpdateOutput(serializers.Serializer):
+class UpdateOutput(LocalizedSerializer):
     """One line of the FixMyStreet `servicerequestupdates` extension: a public status change."""
 
     update_id = serializers.CharField(source="id")
-    service_request_id = serializers.CharField(source="complaint.tracking_code")
+    service_request_id = RequestId(source="complaint_id")
     status = serializers.SerializerMethodField()
     updated_datetime = serializers.SerializerMethodField()
     description = serializers.SerializerMethodField()
     media_url = serializers.SerializerMethodField()
     external_status_code = serializers.CharField(source="to_state")
 
-    def get_status(self, obj):
+    def get_status(self, obj) -> str:
         return fixmystreet_status(obj.to_state)
 
-    def get_updated_datetime(self, obj):
+    def get_updated_datetime(self, obj) -> str | None:
         return w3c_datetime(obj.at)
 
-    def get_description(self, obj):
-        return obj.public_text or None
+    def get_description(self, obj) -> str | None:
+        if obj.kind == ComplaintEvent.Kind.DUPLICATE and obj.duplicate_of_id:
+            return DUPLICATE_OF.get(self.lang, DUPLICATE_OF["en"]).format(id=obj.duplicate_of_id)
+        return self.text(obj.public_text)
 
-    def get_media_url(self, obj):
-        return media_url(self.context.get("request"), obj.photo_path)
+    def get_media_url(self, obj) -> str | None:
+        return media_url(self.context.get("request"), obj.photo_id)
 
 
 # Our states as the statuses FixMyStreet's Open311 update sync understands; the exact state is in
@@ -443,8 +517,9 @@ def fixmystreet_status(state):
     return FIXMYSTREET_STATUS.get(state, "closed" if state in CLOSED_STATES else "open")
 
 
-def media_url(request, path):
-    if not path:
+def media_url(request, photo_id):
+    """The absolute URL at which the photo is served (complaints.views.photo), or None."""
+    if not photo_id:
         return None
-    url = default_storage.url(path)
+    url = reverse("complaints:photo", kwargs={"photo_id": photo_id})
     return request.build_absolute_uri(url) if request is not None else url

@@ -3,6 +3,7 @@ calls one service or selector, and answers with an output serializer, in the for
 """
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as s
@@ -21,7 +22,7 @@ from .keys import api_key_check
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 from .serializers import (RequestCreatedOutput, RequestCreateInput, RequestOutput, RequestsQueryInput,
                           ServiceDefinitionOutput, ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput,
-                          language, window)
+                          language)
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this API last changed in a way an integrator should notice (discovery's `changeset`).
@@ -52,13 +53,20 @@ class Open311View(APIView):
     def get_format_suffix(self, **kwargs):
         return kwargs.get("fmt")
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        translation.activate(language(request))  # `locale` wins over Accept-Language, for messages too
+        # An id or code in the path can't hold a NUL (PostgreSQL refuses it in any string): it names nothing.
+        if any("\x00" in value for value in kwargs.values()):
+            raise NotFound("No such Open311 resource.")
+
     def context(self):
         return {"request": self.request, "lang": language(self.request)}
 
     def query(self, serializer_class):
         serializer, _params = serializer_class.from_params(self.request.query_params)
         serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return serializer
 
 
 FORMAT = OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["json", "xml"], description="response format")
@@ -66,10 +74,15 @@ LOCALE = OpenApiParameter("locale", str, description="ru or en (else Accept-Lang
 ERRORS = inline_serializer("Open311Error", {"code": s.IntegerField(), "description": s.CharField()}, many=True)
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT], responses={200: OpenApiTypes.OBJECT})
+def schema(operation_id, parameters, **kwargs):
+    """The OpenAPI description of an Open311 operation (every one takes the format suffix)."""
+    return extend_schema(operation_id=operation_id, tags=["open311"], parameters=[FORMAT, *parameters], **kwargs)
+
+
 class DiscoveryView(Open311View):
     xml_root = "discovery"
 
+    @schema("open311_discovery", [], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, fmt):
         url = request.build_absolute_uri(reverse("open311:discovery", kwargs={"fmt": "json"})).rsplit("/", 1)[0]
         return Response({
@@ -81,43 +94,36 @@ class DiscoveryView(Open311View):
         })
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT, LOCALE], responses={200: ServiceOutput(many=True)})
 class ServiceListView(Open311View):
     xml_root = "services"
 
+    @schema("open311_services", [LOCALE], responses={200: ServiceOutput(many=True)})
     def get(self, request, fmt):
         categories = Category.objects.filter(active=True).prefetch_related("attributes")
         return Response(ServiceOutput(categories, many=True, context=self.context()).data)
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT, LOCALE], responses={200: ServiceDefinitionOutput, 404: ERRORS})
 class ServiceDefinitionView(Open311View):
     xml_root = "service_definition"
 
+    @schema("open311_service_definition", [LOCALE], responses={200: ServiceDefinitionOutput, 404: ERRORS})
     def get(self, request, service_code, fmt):
-        category = Category.objects.filter(code=service_code, active=True).prefetch_related("attributes").first()
+        category = selectors.open311_service(service_code)
         if category is None:
-            raise NotFound(f"service_code “{service_code}” was not found.")
+            raise NotFound(f"service_code “{service_code[:64]}” was not found.")
         return Response(ServiceDefinitionOutput(category, context=self.context()).data)
 
 
 class RequestListView(Open311View):
-    @extend_schema(tags=["open311"], parameters=[FORMAT, LOCALE, RequestsQueryInput],
-                   responses={200: RequestOutput(many=True), 400: ERRORS})
+    @schema("open311_requests", [LOCALE, RequestsQueryInput], responses={200: RequestOutput(many=True), 400: ERRORS})
     def get(self, request, fmt):
-        params = self.query(RequestsQueryInput)
-        near = (params["long"], params["lat"], params["radius"]) if "lat" in params else None
-        requests = selectors.open311_request_search(
-            service_request_id=params.get("service_request_id", ()), service_code=params.get("service_code", ()),
-            status=params.get("status", ()), requested=window(params), updated_after=params.get("updated_after"),
-            updated_before=params.get("updated_before"), near=near, page=params["page"],
-            page_size=params["page_size"])
+        requests = selectors.open311_request_search(**self.query(RequestsQueryInput).search_arguments())
         return Response(RequestOutput(requests, many=True, context=self.context()).data)
 
-    @extend_schema(tags=["open311"], parameters=[FORMAT],
-                   request={"application/x-www-form-urlencoded": RequestCreateInput,
-                            "multipart/form-data": RequestCreateInput},
-                   responses={201: RequestCreatedOutput(many=True), 400: ERRORS, 403: ERRORS})
+    @schema("open311_request_create", [],
+            request={"application/x-www-form-urlencoded": RequestCreateInput,
+                     "multipart/form-data": RequestCreateInput},
+            responses={201: RequestCreatedOutput(many=True), 400: ERRORS, 403: ERRORS})
     def post(self, request, fmt):
         if content_length(request) > settings.OPEN311_MAX_BODY_BYTES:
             return open311_error(400, f"The request is larger than {settings.OPEN311_MAX_BODY_BYTES / 2**20:.1f} MB.")
@@ -130,32 +136,35 @@ class RequestListView(Open311View):
         return Response(RequestCreatedOutput([complaint], many=True, context=self.context()).data, status=201)
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT, LOCALE], responses={200: RequestOutput(many=True), 404: ERRORS})
 class RequestDetailView(Open311View):
+    @schema("open311_request", [LOCALE], responses={200: RequestOutput(many=True), 404: ERRORS})
     def get(self, request, service_request_id, fmt):
         complaint = selectors.open311_request(service_request_id)
         if complaint is None:
+            if selectors.parse_request_id(service_request_id) is None:
+                # Not echoed: it may be a tracking code, which no Open311 answer shows.
+                raise NotFound("service_request_id is a request's numeric id, e.g. 123: no such request.")
             raise NotFound(f"service_request_id “{service_request_id}” was not found.")
         return Response(RequestOutput([complaint], many=True, context=self.context()).data)
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT], responses={200: TokenOutput(many=True), 404: ERRORS})
 class TokenView(Open311View):
+    @schema("open311_token", [], responses={200: TokenOutput(many=True), 404: ERRORS})
     def get(self, request, token, fmt):
         complaint = selectors.open311_token(token)
         if complaint is None:
-            raise NotFound(f"token “{token}” was not found.")
+            raise NotFound(f"token “{token[:64]}” was not found.")
         return Response(TokenOutput([complaint], many=True).data)
 
 
-@extend_schema(tags=["open311"], parameters=[FORMAT, UpdatesQueryInput], responses={200: UpdateOutput(many=True)})
 class UpdateListView(Open311View):
     """The FixMyStreet extension: public status changes since start_date, oldest first."""
 
     xml_root = "service_requests_updates"
 
+    @schema("open311_updates", [UpdatesQueryInput], responses={200: UpdateOutput(many=True)})
     def get(self, request, fmt):
-        updates = selectors.open311_updates(**self.query(UpdatesQueryInput))
+        updates = selectors.open311_updates(**self.query(UpdatesQueryInput).validated_data)
         return Response(UpdateOutput(updates, many=True, context=self.context()).data)
 
 

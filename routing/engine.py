@@ -7,9 +7,12 @@ over the district or okrug (as the category says), or the category's fixed depar
 
 The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `route()` costs one round trip and
 `routing.services.complaints_reroute` runs the very same logic over every open complaint at once. The spatial
-parts are those of facilities.selectors (areas_covering_point: `covers` on the subdivided pieces;
-facilities_near_point: `<->` index order in a degree window, then re-sorted by geography distance), inlined so
-they can run per row; tests/routing checks that both give the same answers.
+questions are those of facilities.selectors, inlined so that they run per input row: areas_covering_point
+(`covers` on the subdivided pieces) and facilities_near_point (a degree window wide enough for the radius, then
+true distance by geography). One difference: the window is searched as a box, not in `<->` order. The GiST index
+knows nothing of facility types, and `<->` measures every facility in the window, of any type, before the type
+filter; the box scan checks the type first and measures only the category's own. Within a window the two find
+the same facilities, and tests/routing checks that the engine and the selectors agree.
 """
 import json
 import weakref
@@ -77,8 +80,9 @@ DEPARTMENT_FOR_ACTIVE = ("SELECT (" + DEPARTMENT_FOR + ") FROM facilities_author
 # 4326), the category, the facility the resident picked (or NULL), and for a re-route that keeps what the spatial
 # search found before (routing.services), the facilities it found (a jsonb array of ids) and the district: then no
 # spatial search is made. NULLs: search. One row out per input that lies in the city. Every step is a LATERAL
-# subquery of the input row (no CTEs), so that over many rows the planner may split the work among parallel workers.
-# OFFSET 0 keeps a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
+# subquery of its input row (no CTEs): per row it is a few index probes, nothing is materialised, and a caller that
+# keeps only some rows (the re-route keeps those that move) pays for the explanations of those only. OFFSET 0 keeps
+# a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
 DECIDE_SQL = """
 SELECT i.key, x.rule, x.department_id, dep.authority_id, x.facility_id, ar.area_id, x.distance_m,
        coalesce(ru.candidates, '[]') AS candidates, {explain_ru} AS explanation_ru, {explain_en} AS explanation_en
@@ -101,7 +105,8 @@ LEFT JOIN LATERAL (  -- the facility the resident picked, if it is of the catego
     SELECT f.id, f.name, f.type_id, ST_Distance(f.geom::geography, i.g::geography) AS d, o.short_name AS owner_name,
            ({dept_picked}) AS department_id
     FROM facilities_facility f JOIN facilities_authority o ON o.id = f.owner_id AND o.valid_to IS NULL
-    WHERE f.id = i.picked_id AND f.valid_to IS NULL AND f.type_id = ANY(ct.type_ids) OFFSET 0) pk ON true
+    WHERE i.picked_id IS NOT NULL AND f.id = i.picked_id AND f.valid_to IS NULL AND f.type_id = ANY(ct.type_ids)
+    OFFSET 0) pk ON true
 LEFT JOIN LATERAL (  -- facilities_near_point: the best few of the category's types, covering first, then nearest
     SELECT jsonb_agg(jsonb_build_object('facility_id', n.id, 'name', n.name, 'owner', o.short_name,
                                         'distance_m', n.d, 'covers', n.covers, 'type_id', n.type_id,
@@ -227,7 +232,9 @@ LEFT JOIN facilities_adminarea ar ON ar.id = ins.area_id
 LEFT JOIN facilities_facility f ON f.id = ins.facility_id
 """
 
-# The statement is prepared once per database connection: planning it costs more than running it.
+# The statement is prepared once per database connection: planning it costs more than running it. Its generic
+# plan (made once) is as good as a custom one for every point, but PostgreSQL keeps planning afresh unless told
+# otherwise; SET LOCAL tells it, for this statement's transaction only (sent in the same round trip).
 _prepared = weakref.WeakKeyDictionary()
 
 
@@ -236,7 +243,8 @@ def _execute_route(cur, params):
     if raw not in _prepared:
         cur.execute("PREPARE routing_route(float8, float8, bigint, bigint, text) AS " + ROUTE_SQL.replace("%%", "%"))
         _prepared[raw] = True
-    cur.execute("EXECUTE routing_route(%s, %s, %s, %s, %s)", params)
+    cur.execute("SET LOCAL plan_cache_mode = force_generic_plan; "
+                "EXECUTE routing_route(%s, %s, %s, %s, %s)", params)
     return cur.fetchone()
 
 

@@ -21,6 +21,36 @@ KNOWN_FACILITIES = """(SELECT coalesce(jsonb_agg(v), '[]') FROM (
         SELECT to_jsonb(rd.facility_id) AS v WHERE rd.rule IN ('facility_covers', 'facility_nearest')
         UNION ALL SELECT e->'facility_id' FROM jsonb_array_elements(rd.candidates) e) kf)"""
 
+# Without a spatial search, most complaints are seen to keep their department with a few hash joins: the authority
+# their decision named (the facility's owner, the area's) is looked up in the routing table again. Only those that
+# may move are decided again in full (by DECIDE_SQL): their department differs, their facility or area is gone, a
+# facility ranked before the chosen one (its owner had no department then) might win now, or they are in triage.
+MAY_MOVE_SQL = """
+    CREATE TEMP TABLE routing_may_move ON COMMIT DROP AS
+    SELECT b.id FROM (
+        SELECT c.id, c.department_id, c.category_id, rd.rule, k.department_id AS category_department,
+               CASE WHEN rd.rule LIKE 'facility%%' THEN f.owner_id
+                    WHEN rd.rule = 'district' THEN da.authority_id
+                    WHEN rd.rule = 'okrug' THEN CASE WHEN da.level = 'okrug' THEN da.authority_id
+                                                     ELSE oa.authority_id END END AS authority_id,
+               (rd.rule LIKE 'facility%%' AND f.id IS NULL) OR da.id IS NULL AS gone,
+               EXISTS (SELECT 1 FROM jsonb_array_elements(rd.candidates) e
+                       WHERE (e->>'distance_m')::float8 <= coalesce(rd.distance_m, 'infinity')) AS contested
+        FROM complaints_complaint c
+        JOIN routing_routingdecision rd ON rd.id = c.decision_id
+        JOIN routing_category k ON k.id = c.category_id
+        LEFT JOIN facilities_facility f ON f.id = rd.facility_id AND f.valid_to IS NULL
+        LEFT JOIN facilities_adminarea da ON da.id = rd.area_id AND da.valid_to IS NULL
+        LEFT JOIN facilities_adminarea oa ON oa.id = da.parent_id AND oa.valid_to IS NULL
+        WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}) b
+    LEFT JOIN facilities_authority a ON a.id = b.authority_id AND a.valid_to IS NULL
+    LEFT JOIN routing_routingassignment re ON re.authority_id = a.id AND re.category_id = b.category_id
+    LEFT JOIN routing_routingassignment rn ON rn.authority_id = a.id AND rn.category_id IS NULL
+    LEFT JOIN facilities_department dm ON dm.authority_id = a.id AND dm.code = 'main'
+    WHERE b.rule = 'triage' OR b.gone OR b.contested
+       OR CASE WHEN b.rule = 'department' THEN b.category_department
+               ELSE coalesce(re.department_id, rn.department_id, dm.id) END IS DISTINCT FROM b.department_id"""
+
 # Moves: the complaints whose department changed. (Their new decisions' ids are drawn afterwards: nextval() in
 # this statement would keep it from running in parallel.)
 MOVES_SQL = """
@@ -107,8 +137,9 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
     started = time.perf_counter()
     open_states = [str(s) for s in OPEN_STATES]
     only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
+    decide_only = only if spatial else only + " AND c.id IN (SELECT id FROM routing_may_move)"
     source = REROUTE_INPUT.format(
-        only=only, known_facilities="NULL::jsonb" if spatial else KNOWN_FACILITIES,
+        only=decide_only, known_facilities="NULL::jsonb" if spatial else KNOWN_FACILITIES,
         known_area="NULL::bigint" if spatial else "rd.area_id")
     params = {"open": open_states, "ids": [int(i) for i in complaint_ids or []], "version": ENGINE_VERSION,
               "reason": f"{reason}: " if reason else ""}
@@ -118,12 +149,19 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         if not dry_run:
             # One re-route at a time: two would compute the same moves and the second would only find them done.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('geo_ourcity.reroute'))")
-        cur.execute(f"SELECT count(*) FROM ({source}) i", params)
+        cur.execute(f"SELECT count(*) FROM ({REROUTE_INPUT.format(only=only, known_facilities='NULL', known_area='NULL')}) i",
+                    params)
         considered = cur.fetchone()[0]
+        if not spatial:
+            cur.execute("DROP TABLE IF EXISTS routing_may_move")
+            cur.execute(MAY_MOVE_SQL.format(only=only), params)
+            cur.execute("ANALYZE routing_may_move")
         cur.execute("DROP TABLE IF EXISTS routing_moves")
         cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
         cur.execute("ALTER TABLE routing_moves ADD COLUMN decision_id bigint "
                     "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
+        cur.execute("ALTER TABLE routing_moves ADD PRIMARY KEY (key)")
+        cur.execute("ANALYZE routing_moves")  # a temporary table has no statistics until it is analysed
         moves = []
         if dry_run:
             cur.execute(PREVIEW_SQL)
@@ -133,6 +171,6 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         else:
             cur.execute(APPLY_SQL, params)
             moved = cur.fetchone()[0]
-        cur.execute("DROP TABLE routing_moves")
+        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move")
     return RerouteResult(considered=considered, moved=moved, dry_run=dry_run,
                          seconds=round(time.perf_counter() - started, 3), moves=moves)

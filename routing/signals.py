@@ -16,27 +16,25 @@ SPATIAL = (Facility, AdminArea, Category)
 NOT_SPATIAL = (Authority, Department, RoutingAssignment)
 
 
-def _reroute_spatial():
+def _reroute_after_commit():
     from .services import complaints_reroute
 
-    complaints_reroute(reason="registry edited")
-
-
-def _reroute_not_spatial():
-    from .services import complaints_reroute
-
-    complaints_reroute(reason="registry edited", spatial=False)
+    conn = transaction.get_connection()
+    spatial, conn.routing_reroute_spatial = getattr(conn, "routing_reroute_spatial", True), False
+    complaints_reroute(reason="registry edited", spatial=spatial)
 
 
 def schedule_reroute(sender=None, raw=False, **kwargs):
     if raw:  # loaddata
         return
+    conn = transaction.get_connection()
     spatial = sender in SPATIAL or sender is Category.facility_types.through
-    scheduled = {func for _, func, _ in transaction.get_connection().run_on_commit}
-    if _reroute_spatial in scheduled or (not spatial and _reroute_not_spatial in scheduled):
+    if any(func is _reroute_after_commit for _, func, _ in conn.run_on_commit):
+        conn.routing_reroute_spatial = conn.routing_reroute_spatial or spatial
         return
+    conn.routing_reroute_spatial = spatial
     # robust: the edit is committed whatever happens to the re-route (it can be run again: manage.py reroute)
-    transaction.on_commit(_reroute_spatial if spatial else _reroute_not_spatial, robust=True)
+    transaction.on_commit(_reroute_after_commit, robust=True)
 
 
 def connect():

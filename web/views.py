@@ -12,13 +12,15 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonRespo
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_GET, require_POST
 
 from complaints.models import ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
-from complaints.services import ComplaintError, complaint_confirm, complaint_create, complaint_deny
+from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
+                                 complaint_deny)
 from complaints.tracking import normalize_tracking_code
 from complaints.transitions import allowed_actions
 
@@ -29,6 +31,10 @@ from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, locali
 
 TILE_MAX_AGE = 30  # seconds: with the triggers' exact counts, a change shows on the map within this
 DISTRICTS_MAX_AGE = 3600
+
+
+def _outside_city_message():
+    return _("This point is outside the city. Complaints are accepted only within the city's boundaries.")
 
 
 def _json(data, status=200):
@@ -151,8 +157,7 @@ def point(request):
         return _json({"error": _("Give a longitude and a latitude.")}, status=400)
     options = selectors.report_options((lon, lat))
     if options is None:
-        return _json({"inside": False, "message": _(
-            "This point is outside the city. Complaints are accepted only within the city's boundaries.")})
+        return _json({"inside": False, "message": _outside_city_message()})
     return _json({
         "inside": True,
         "district": options.district.name if options.district else "",
@@ -190,6 +195,8 @@ def _complaint_context(complaint):
         "category_name": localized(complaint.category, "name"),
         "explanation": localized(decision, "explanation") if decision else "",
         "answers": list(complaint.answers.all()),
+        # The resident's photos; a department's come with its answer (answer.photos).
+        "photos": [p for p in complaint.photos.all() if p.answer_id is None],
     }
 
 
@@ -214,6 +221,8 @@ def report(request):
                 attributes=attributes_from(request.POST), email=data["email"],
                 facility=selectors.facility_for_report(data["facility"]),
                 photos=[data["photo"]] if data["photo"] else [], source="web")
+        except OutsideCityError:
+            errors["location"] = [_outside_city_message()]
         except ComplaintError as exc:
             codes = {a.code for a in category.attributes.all()}
             field = exc.field
@@ -246,7 +255,10 @@ def find_complaint(request):
     if code and complaint_by_tracking_code(code):
         return redirect("web:complaint", code)
     messages.error(request, _("No complaint has this tracking code. Check it and try again."))
-    return redirect(request.META.get("HTTP_REFERER") or "web:map")
+    back = request.META.get("HTTP_REFERER", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("web:map")
+    return redirect(back)
 
 
 def complaint_page(request, code):

@@ -16,7 +16,7 @@ from facilities.models import Facility
 from routing.models import Category
 from web.labels import STATE_COLOURS
 
-from .steps import complaint_colours, open_map, report_problem
+from .steps import click_map_at, complaint_colours, open_map, report_problem
 
 
 def a_school_building():
@@ -69,8 +69,16 @@ def test_resident_reports_a_problem_in_a_school(demo_city, page, shots, photo):
                            ".some(p => p.getAttribute('fill') === c)", arg=colour)
     assert colour in complaint_colours(page)
     shots("on-the-map")
-    # Its page: where it went and why, and the public history.
-    page.click("#result-link")
+    link = page.locator("#result-link").get_attribute("href")
+    # Back to browsing: its popup says where it went and why; the description shows as text.
+    page.locator("#report-result .report-cancel").click()
+    click_map_at(page, complaint.location.y, complaint.location.x)
+    popup = page.locator(".leaflet-popup-content .complaint-popup")
+    expect(popup).to_contain_text(school.owner.short_name)
+    expect(popup).to_contain_text("Сломан забор у входа в школу")
+    shots("popup")
+    # Its page (the link the resident was given): where it went and why, and the public history.
+    page.goto(link)
     expect(page).to_have_url(re.compile(re.escape(complaint.tracking_code)))
     expect(page.locator("main")).to_contain_text(school.owner.short_name)
     expect(page.locator(".timeline li")).to_have_count(2)  # submitted, sent to the school
@@ -80,8 +88,6 @@ def test_resident_reports_a_problem_in_a_school(demo_city, page, shots, photo):
 def test_a_point_outside_the_city_is_refused_clearly(demo_city, page, shots):
     open_map(page, lat=55.2, lon=38.3, zoom=12)  # east of Moscow's border
     page.click("#report-start")
-    from .steps import click_map_at
-
     click_map_at(page, 55.2, 38.3)
     expect(page.locator('[data-error-for="location"]')).to_contain_text("за пределами города")
     expect(page.locator("#report-form")).to_be_hidden()

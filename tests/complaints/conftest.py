@@ -25,6 +25,16 @@ def english():
         yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_deadlines():
+    """complaint_create reuses due dates for a minute per process: no test sees another's holidays."""
+    from complaints import services
+
+    services._due_dates.clear()
+    yield
+    services._due_dates.clear()
+
+
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")

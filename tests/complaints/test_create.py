@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError
 from django.utils import timezone
 from PIL import Image
 
@@ -50,6 +51,50 @@ def test_codes_and_lookup(category):
     assert complaint_by_tracking_code(complaint.tracking_code.lower()) == complaint
     other = services.complaint_create(category=category, point=MOSCOW)
     assert (other.tracking_code, other.token) != (complaint.tracking_code, complaint.token)
+
+
+def test_a_tracking_code_clash_runs_the_creation_again(category, monkeypatch):
+    first = services.complaint_create(category=category, point=MOSCOW)
+    fresh = services.new_tracking_code()
+    codes = iter([first.tracking_code, fresh])
+    monkeypatch.setattr(services, "new_tracking_code", lambda: next(codes))
+    before = stored_rows()
+    second = services.complaint_create(category=category, point=MOSCOW, description="second")
+    assert second.tracking_code == fresh and Complaint.objects.get(tracking_code=fresh).description == "second"
+    # Exactly one complaint, its two history lines and one decision: the clashing attempt left nothing.
+    assert stored_rows() == (before[0] + 1, before[1] + 2, before[2] + 1)
+    assert [e.kind for e in second.events.all()] == ["created", "routed"]
+
+
+def test_a_code_that_always_clashes_gives_up_and_stores_nothing(category, monkeypatch):
+    first = services.complaint_create(category=category, point=MOSCOW)
+    calls = []
+    monkeypatch.setattr(services, "new_tracking_code", lambda: calls.append(1) or first.tracking_code)
+    before = stored_rows()
+    with pytest.raises(IntegrityError):
+        services.complaint_create(category=category, point=MOSCOW)
+    assert len(calls) == services.CODE_ATTEMPTS and stored_rows() == before
+
+
+def test_the_deadline_reuses_the_holidays_and_sees_a_new_one(category, monkeypatch, django_assert_num_queries):
+    msk = zoneinfo.ZoneInfo("Europe/Moscow")
+    friday = datetime(2031, 11, 28, 10, 0, tzinfo=msk)
+    category.deadline_days = 3
+    category.save()
+    services._due_dates.clear()
+    assert services._deadline(friday, 3) == datetime(2031, 12, 3, 10, 0, tzinfo=msk)
+    later = friday.replace(hour=17, minute=45)
+    with django_assert_num_queries(0):  # the same day again: no holiday query
+        reused = services._deadline(later, 3)
+    assert reused == add_working_days(later, 3) == datetime(2031, 12, 3, 17, 45, tzinfo=msk)
+    Holiday.objects.create(date=date(2031, 12, 2), name="test holiday")  # empties this process's reuse at once
+    assert services._deadline(later, 3) == datetime(2031, 12, 4, 17, 45, tzinfo=msk)
+    # Otherwise (an import: raw SQL, or another process) it counts after DEADLINE_CACHE_SECONDS.
+    Holiday.objects.filter(date=date(2031, 12, 2)).update(date=date(2031, 12, 5))
+    assert services._deadline(later, 3) == datetime(2031, 12, 4, 17, 45, tzinfo=msk)
+    clock = services.time.monotonic() + services.DEADLINE_CACHE_SECONDS + 1
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock)
+    assert services._deadline(later, 3) == datetime(2031, 12, 3, 17, 45, tzinfo=msk)
 
 
 def test_deadline_counts_the_categorys_working_days_from_submission(category):
@@ -141,3 +186,23 @@ def test_photos_are_stored_clean_under_media_root(category, media, settings):
     settings.PHOTO_MAX_PER_COMPLAINT = 2
     with pytest.raises(ComplaintError, match="2"):
         services.complaint_create(category=category, point=MOSCOW, photos=files)
+
+
+def test_only_a_clash_of_codes_is_retried():
+    class Diag:
+        def __init__(self, name):
+            self.constraint_name = name
+
+    def error(constraint=None):
+        exc = IntegrityError("x")
+        if constraint is not None:
+            cause = Exception()
+            cause.diag = Diag(constraint)
+            exc.__cause__ = cause
+        return exc
+
+    assert services._is_code_clash(error("complaints_complaint_tracking_code_key"))
+    assert services._is_code_clash(error("complaints_complaint_token_key"))
+    assert not services._is_code_clash(error("complaints_complaint_category_id_9eb66f7d_fk_routing_c"))
+    assert not services._is_code_clash(error("complaints_complaintevent_pkey"))
+    assert services._is_code_clash(error())  # a driver that does not name the constraint: retried, as before

@@ -50,6 +50,13 @@ def make_service(code=SERVICE):
     return category
 
 
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Photos go to a directory of the test's own, not to the project's var/media."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
 @pytest.fixture
 def service(db):
     return make_service()

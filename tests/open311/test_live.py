@@ -49,6 +49,8 @@ def test_civicbot_creates_requests_and_reads_them_back(live_city):
     created = prepared.response
     assert isinstance(created, list) and created[0]["service_request_id"]
     code = created[0]["service_request_id"]
+    complaint = Complaint.objects.get()
+    assert code == str(complaint.pk)  # the id, never the tracking code (the resident's key)
 
     request = client.get_request(code)
     assert request["service_request_id"] == code and request["service_code"] == SERVICE
@@ -59,7 +61,7 @@ def test_civicbot_creates_requests_and_reads_them_back(live_city):
     listed = client.list_requests(service_code=SERVICE, status="open", service_request_ids=[code])
     assert [r["service_request_id"] for r in listed] == [code]
 
-    complaint = Complaint.objects.get(tracking_code=code)
+    complaint.refresh_from_db()
     assert complaint.attributes == {"kind": "crack", "lanes": ["left", "right"], "depth_cm": 7}
     assert client.get_token(complaint.token) == [{"service_request_id": code, "token": complaint.token}]
 

@@ -37,7 +37,7 @@ def test_post_stores_a_routed_complaint(client, service, api_key):
     body = response.json()
     assert isinstance(body, list) and len(body) == 1
     assert list(body[0]) == ["service_request_id", "service_notice", "account_id"]
-    complaint = Complaint.objects.get(tracking_code=body[0]["service_request_id"])
+    complaint = Complaint.objects.get(pk=body[0]["service_request_id"])
     assert body[0]["service_notice"] == complaint.decision.explanation_ru and body[0]["account_id"] is None
     assert complaint.category.code == SERVICE and complaint.state == "assigned"
     assert (complaint.location.x, complaint.location.y) == pytest.approx(TVERSKOY)
@@ -56,8 +56,7 @@ def test_post_multipart_with_photo_and_xml_answer(client, service, api_key):
     assert response.status_code == 201, response.content
     root = ET.fromstring(response.content)
     assert root.tag == "service_requests"
-    code = root.findtext("request/service_request_id")
-    complaint = Complaint.objects.get(tracking_code=code)
+    complaint = Complaint.objects.get(pk=root.findtext("request/service_request_id"))
     assert root.findtext("request/service_notice") == complaint.decision.explanation_en
     assert root.find("request/account_id").text is None
     assert complaint.photos.count() == 1 and complaint.photos.get().content_type == "image/jpeg"
@@ -68,7 +67,7 @@ def test_empty_parameters_count_as_absent(client, service, api_key):
         "attribute[depth_cm]": "", "attribute[lanes][]": ""})
     response = post(client, data)
     assert response.status_code == 201, response.content
-    complaint = Complaint.objects.get(tracking_code=response.json()[0]["service_request_id"])
+    complaint = Complaint.objects.get(pk=response.json()[0]["service_request_id"])
     assert complaint.description == "" and complaint.email == "" and complaint.attributes == {"kind": "hole"}
 
 
@@ -233,3 +232,33 @@ def test_no_input_gives_a_500(client, service, api_key):
             assert client.get(URL, params).status_code < 500, params
     assert created > 0  # the junk was sometimes harmless; those went through
     assert ComplaintEvent.objects.filter(kind="routed").count() == Complaint.objects.count()
+
+
+def test_the_service_and_its_attributes_are_read_in_one_query(service, django_assert_num_queries):
+    from open311.selectors import open311_service
+    from routing.models import Category
+
+    bare = Category.objects.create(code="o311-bare", name_ru="Без вопросов", name_en="No questions",
+                                   group_ru="Прочее", group_en="Other")
+    for category in (service, bare):
+        expected = Category.objects.prefetch_related("attributes").get(pk=category.pk)
+        with django_assert_num_queries(1):
+            found = open311_service(category.code)
+            attributes = list(found.attributes.all())
+            assert [a.category.code for a in attributes] == [category.code] * len(attributes)
+        assert [f.value_from_object(found) for f in Category._meta.concrete_fields] == [
+            f.value_from_object(expected) for f in Category._meta.concrete_fields]
+        assert [(a.pk, a.code, a.order, a.values, a.required, a.variable) for a in attributes] == [
+            (a.pk, a.code, a.order, a.values, a.required, a.variable) for a in expected.attributes.all()]
+    assert len(attributes) == 0 and len(list(open311_service(SERVICE).attributes.all())) == 7
+    assert open311_service("no-such-service") is None
+    bare.active = False
+    bare.save()
+    assert open311_service("o311-bare") is None
+
+
+def test_a_post_costs_few_queries(client, service, api_key, django_assert_max_num_queries):
+    post(client, form(api_key))  # the key's last_used_at is written at most every few minutes: not this time
+    # key, service with its attributes, routing, the complaint, its two history lines (+ BEGIN/COMMIT if counted)
+    with django_assert_max_num_queries(8):
+        assert post(client, form(api_key)).status_code == 201

@@ -25,6 +25,11 @@ def create(service, point=TVERSKOY, **extra):
     return complaint_create(category=service, point=point, **fields)
 
 
+def rid(complaint):
+    """A complaint's Open311 service_request_id: its primary key as a string."""
+    return str(complaint.pk)
+
+
 def get_json(client, path, **params):
     response = client.get(f"{BASE}/{path}.json", params)
     assert response["Content-Type"].startswith("application/json"), response.content[:300]
@@ -102,14 +107,14 @@ def test_unknown_service_definition_is_404(client, db):
 
 def test_request_fields(client, service, dispatcher):
     complaint = create(service, address_string="Красная площадь, 3")
-    status, data = get_json(client, f"requests/{complaint.tracking_code}", locale="en")
+    status, data = get_json(client, f"requests/{rid(complaint)}", locale="en")
     assert status == 200 and len(data) == 1
     row = data[0]
     assert list(row) == ["service_request_id", "status", "status_notes", "service_name", "service_code",
                          "description", "agency_responsible", "service_notice", "requested_datetime",
                          "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "lat",
                          "long", "media_url"]
-    assert row["service_request_id"] == complaint.tracking_code
+    assert row["service_request_id"] == rid(complaint)
     assert row["status"] == "open" and row["status_notes"] is None
     assert row["service_code"] == SERVICE and row["service_name"] == "Pothole"
     assert row["agency_responsible"] == complaint.department.display_name
@@ -120,37 +125,62 @@ def test_request_fields(client, service, dispatcher):
     for field in ("requested_datetime", "updated_datetime", "expected_datetime"):
         assert datetime.datetime.fromisoformat(row[field]).tzinfo is not None, field
     assert datetime.datetime.fromisoformat(row["expected_datetime"]) == complaint.deadline.replace(microsecond=0)
-    # Russian notice by default; the tracking code is found however a resident types it.
-    loose = complaint.tracking_code.lower().replace("-", "")
-    assert get_json(client, f"requests/{loose}")[1][0]["service_notice"] == complaint.decision.explanation_ru
+    # Russian notice by default.
+    assert get_json(client, f"requests/{rid(complaint)}")[1][0]["service_notice"] == complaint.decision.explanation_ru
 
 
 def test_status_and_status_notes_follow_the_lifecycle(client, service, dispatcher):
     complaint = create(service)
     complaint_take(complaint=complaint, user=dispatcher)
     complaint_answer(complaint=complaint, user=dispatcher, text="Яму заделали 24 ноября.")
-    row = get_json(client, f"requests/{complaint.tracking_code}")[1][0]
+    row = get_json(client, f"requests/{rid(complaint)}")[1][0]
     assert row["status"] == "open" and row["status_notes"] == "Яму заделали 24 ноября."
     complaint_confirm(tracking_code=complaint.tracking_code)
-    assert get_json(client, f"requests/{complaint.tracking_code}")[1][0]["status"] == "closed"
+    assert get_json(client, f"requests/{rid(complaint)}")[1][0]["status"] == "closed"
 
 
 def test_media_url_of_an_uploaded_photo(client, service):
     complaint = create(service, photos=[image_file()])
-    url = get_json(client, f"requests/{complaint.tracking_code}")[1][0]["media_url"]
-    assert url.startswith("http://testserver/media/photos/") and url.endswith(".jpg")
+    url = get_json(client, f"requests/{rid(complaint)}")[1][0]["media_url"]
+    assert url == f"http://testserver/photos/{complaint.photos.get().pk}/"
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
 
 
-def test_request_not_found(client, db):
-    status, data = get_json(client, "requests/ZZZZ-ZZZZ-ZZZZ")
+def test_request_not_found(client, service):
+    complaint = create(service)
+    status, data = get_json(client, "requests/999999999")
     assert status == 404 and data[0]["code"] == 404
-    assert get_json(client, "requests/not a code")[0] == 404
+    # Only the canonical decimal id names a request: the tracking code (the resident's key) names nothing here.
+    for junk in [complaint.tracking_code, complaint.tracking_code.replace("-", ""), f"0{complaint.pk}",
+                 f"+{complaint.pk}", f"{complaint.pk}.0", "not a code", "-1", "0", "9" * 30, "١٢٣"]:
+        status, data = get_json(client, f"requests/{junk}")
+        assert status == 404 and data[0]["code"] == 404, junk
+        assert complaint.tracking_code not in json.dumps(data, ensure_ascii=False), junk
+
+
+def test_service_request_id_filter_takes_ids_only(client, service):
+    a, b = create(service), create(service)
+
+    def ids(value):
+        status, data = get_json(client, "requests", service_request_id=value)
+        assert status == 200, data
+        return [row["service_request_id"] for row in data]
+
+    assert sorted(ids(f"{rid(a)}, {rid(b)}")) == sorted([rid(a), rid(b)])
+    assert ids(f"{rid(a)},,{'9' * 25}") == [rid(a)]  # a well-formed id that names nothing finds nothing
+    # Anything but ids is a 400 naming the parameter, without echoing the value.
+    for value in [a.tracking_code, f"{rid(a)},{b.tracking_code}", "abc", f"0{a.pk}", "1.5", "-3"]:
+        status, data = get_json(client, "requests", service_request_id=value)
+        assert status == 400 and data[0]["description"].startswith("service_request_id"), value
+        assert value not in data[0]["description"]
+    assert get_json(client, "requests", service_request_id=",".join(["1"] * 1001))[0] == 400
 
 
 def test_token_lookup(client, service):
     complaint = create(service)
     status, data = get_json(client, f"tokens/{complaint.token}")
-    assert status == 200 and data == [{"service_request_id": complaint.tracking_code, "token": complaint.token}]
+    assert status == 200 and data == [{"service_request_id": rid(complaint), "token": complaint.token}]
     status, root = get_xml(client, f"tokens/{complaint.token}")
     assert root.tag == "service_requests" and root.find("request/token").text == complaint.token
     assert get_json(client, "tokens/unknown-token")[0] == 404
@@ -160,11 +190,12 @@ def test_hidden_complaints_never_appear(client, service, dispatcher):
     visible, hidden = create(service), create(service)
     complaint_hide(complaint=hidden, user=dispatcher, reason="abusive text")
     ids = [r["service_request_id"] for r in get_json(client, "requests")[1]]
-    assert visible.tracking_code in ids and hidden.tracking_code not in ids
-    assert get_json(client, f"requests/{hidden.tracking_code}")[0] == 404
+    assert rid(visible) in ids and rid(hidden) not in ids
+    assert get_json(client, f"requests/{rid(hidden)}")[0] == 404
     assert get_json(client, f"tokens/{hidden.token}")[0] == 404
-    assert get_json(client, "requests", service_request_id=hidden.tracking_code)[1] == []
-    assert hidden.tracking_code not in json.dumps(get_json(client, "servicerequestupdates")[1])
+    assert get_json(client, "requests", service_request_id=rid(hidden))[1] == []
+    updates = get_json(client, "servicerequestupdates")[1]
+    assert rid(hidden) not in [u["service_request_id"] for u in updates]
 
 
 def test_requests_filters(client, service, dispatcher):
@@ -181,19 +212,19 @@ def test_requests_filters(client, service, dispatcher):
         assert status == 200, data
         return {row["service_request_id"] for row in data}
 
-    mine = {a.tracking_code, b.tracking_code, c.tracking_code}
+    mine = {rid(a), rid(b), rid(c)}
     assert ids() >= mine
-    assert ids(service_request_id=f"{a.tracking_code},{c.tracking_code}") == {a.tracking_code, c.tracking_code}
+    assert ids(service_request_id=f"{rid(a)},{rid(c)}") == {rid(a), rid(c)}
     # service_request_id overrides every other argument, as the spec says.
-    assert ids(service_request_id=a.tracking_code, status="closed") == {a.tracking_code}
-    assert ids(service_code=SERVICE) & mine == {a.tracking_code, b.tracking_code}
+    assert ids(service_request_id=rid(a), status="closed") == {rid(a)}
+    assert ids(service_code=SERVICE) & mine == {rid(a), rid(b)}
     assert ids(service_code=f"{SERVICE},o311-other") & mine == mine
-    assert ids(status="closed") & mine == {b.tracking_code}
-    assert ids(status="open") & mine == {a.tracking_code, c.tracking_code}
+    assert ids(status="closed") & mine == {rid(b)}
+    assert ids(status="open") & mine == {rid(a), rid(c)}
     assert ids(status="open,closed") & mine == mine
     # lat/long/radius in metres: Arbat's point is about 1.9 km from Tverskoy's.
     near = {"lat": TVERSKOY[1], "long": TVERSKOY[0]}
-    assert ids(**near, radius=500) & mine == {a.tracking_code, c.tracking_code}
+    assert ids(**near, radius=500) & mine == {rid(a), rid(c)}
     assert ids(**near, radius=2500) & mine == mine
     # Dates: an empty parameter is the same as none.
     now = timezone.now()
@@ -208,10 +239,10 @@ def test_default_window_is_90_days(client, service):
     old, new = create(service), create(service)
     Complaint.objects.filter(pk=old.pk).update(submitted_at=timezone.now() - datetime.timedelta(days=91))
     ids = {r["service_request_id"] for r in get_json(client, "requests")[1]}
-    assert new.tracking_code in ids and old.tracking_code not in ids
+    assert rid(new) in ids and rid(old) not in ids
     start = (timezone.now() - datetime.timedelta(days=100)).isoformat()
     ids = {r["service_request_id"] for r in get_json(client, "requests", start_date=start)[1]}
-    assert old.tracking_code in ids
+    assert rid(old) in ids
 
 
 def test_paging(client, service):
@@ -219,7 +250,7 @@ def test_paging(client, service):
     pages = [get_json(client, "requests", page=p, page_size=2, service_code=SERVICE)[1] for p in (1, 2, 3, 4)]
     assert [len(p) for p in pages] == [2, 2, 1, 0]
     seen = [r["service_request_id"] for p in pages for r in p]
-    assert seen == [c.tracking_code for c in reversed(made)]  # newest first
+    assert seen == [rid(c) for c in reversed(made)]  # newest first
 
 
 @pytest.mark.parametrize("params", [
@@ -229,7 +260,7 @@ def test_paging(client, service):
     {"status": "pending"}, {"page": "0"}, {"page": "x"}, {"page_size": "1001"}, {"page_size": "-1"},
     {"lat": "55.7"}, {"lat": "91", "long": "37"}, {"lat": "nan", "long": "37"}, {"radius": "100"},
     {"lat": "55.7", "long": "37.6", "radius": "inf"}, {"lat": "55.7", "long": "37.6", "radius": "0"},
-    {"updated_after": "soon"},
+    {"updated_after": "soon"}, {"service_code": "a\x00"}, {"service_request_id": "\x00"}, {"status": "open\x01"},
 ])
 def test_bad_query_is_400(client, db, params):
     status, data = get_json(client, "requests", **params)
@@ -246,10 +277,12 @@ def test_updates_feed(client, service, dispatcher):
     complaint_deny(tracking_code=complaint.tracking_code, reason="Яма на месте")
     status, data = get_json(client, "servicerequestupdates", start_date=since)
     assert status == 200
-    mine = [u for u in data if u["service_request_id"] == complaint.tracking_code]
+    mine = [u for u in data if u["service_request_id"] == rid(complaint)]
     assert [(u["status"], u["external_status_code"]) for u in mine] == [
         ("in_progress", "in_progress"), ("action_scheduled", "answered"), ("open", "reopened")]
-    assert mine[1]["description"] == "Заделали" and mine[1]["media_url"].endswith(".png")
+    answer_photo = complaint.photos.get(answer__isnull=False)
+    assert mine[1]["description"] == "Заделали"
+    assert mine[1]["media_url"] == f"http://testserver/photos/{answer_photo.pk}/"
     assert mine[2]["description"] == "Яма на месте" and mine[2]["media_url"] is None
     assert len({u["update_id"] for u in mine}) == 3 and all(isinstance(u["update_id"], str) for u in mine)
     for u in mine:
@@ -265,7 +298,7 @@ def test_reads_never_show_private_data(client, service, dispatcher):
     complaint_take(complaint=answered, user=dispatcher)
     complaint_answer(complaint=answered, user=dispatcher, text="Сделано")
     create(service, point=ARBAT)
-    paths = ["requests", f"requests/{answered.tracking_code}", f"tokens/{answered.token}", "servicerequestupdates",
+    paths = ["requests", f"requests/{rid(answered)}", f"tokens/{answered.token}", "servicerequestupdates",
              "services", f"services/{SERVICE}", "discovery"]
     for path in paths:
         for fmt in ("json", "xml"):
@@ -284,12 +317,18 @@ def test_xml_is_the_same_content_as_json(client, service, dispatcher):
     complaint_answer(complaint=complaint, user=dispatcher, text="Ответ <b>&</b> \"кавычки\"")
     for path, params in [("discovery", {}), ("services", {}), (f"services/{SERVICE}", {"locale": "en"}),
                          ("requests", {}), ("requests", {"status": "open", "page_size": 3}),
-                         (f"requests/{complaint.tracking_code}", {}), (f"tokens/{complaint.token}", {}),
+                         (f"requests/{rid(complaint)}", {}), (f"tokens/{complaint.token}", {}),
                          ("servicerequestupdates", {}), ("services/missing", {}), ("requests", {"lat": "91"})]:
         json_response = client.get(f"{BASE}/{path}.json", params)
         xml_response = client.get(f"{BASE}/{path}.xml", params)
         assert json_response.status_code == xml_response.status_code, path
         assert xml_data(xml_response.content) == as_xml_text(json.loads(json_response.content)), path
+
+
+@pytest.mark.parametrize("path", ["services/%00", "tokens/%00", "requests/%00", "requests/" + "B" * 300])
+def test_nul_or_junk_in_the_path_is_404(client, db, path):
+    for fmt in ("json", "xml"):
+        assert client.get(f"{BASE}/{path}.{fmt}").status_code == 404
 
 
 def test_unknown_resource_is_an_open311_404(client, db):

@@ -3,7 +3,6 @@ tests depend on the routing engine and the complaint model only, not on the comp
 import itertools
 import uuid
 
-import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
@@ -30,8 +29,3 @@ def make_complaint(point, category_code, *, state="assigned", facility=None):
         tracking_code=f"T{next(_codes):07d}{uuid.uuid4().hex[:6]}", token=str(uuid.uuid4()), category=cat,
         location=Point(lon, lat, srid=4326), state=state, decision=decision, department=decision.department,
         area=decision.area, facility=decision.facility, deadline=timezone.now())
-
-
-@pytest.fixture
-def complaint_factory(db):
-    return make_complaint

@@ -163,3 +163,15 @@ def test_holidays(tmp_path):
     result = run_import(path, raw, commit=True)
     assert (result.counts["updated"], result.counts["retired"]) == (1, 1)
     assert list(Holiday.objects.filter(date__year=2031).values_list("name", flat=True)) == ["Новый год"]
+
+
+def test_catalogue_selectors(django_assert_num_queries):
+    from routing.selectors import categories_active, category_active
+
+    with django_assert_num_queries(3):
+        categories = list(categories_active())
+        attributes = {c.code: [a.code for a in c.attributes.all()] for c in categories}
+        types = {c.code: {t.code for t in c.facility_types.all()} for c in categories}
+    assert attributes["yard-pothole"] == ["size", "depth_cm"] and types["stop-pavilion"] == {"bus_stop"}
+    assert category_active("yard-pothole").name_en == "Pothole or broken asphalt in a yard"
+    assert category_active("no-such-thing") is None

@@ -160,5 +160,45 @@ def test_the_reroute_is_set_based(django_assert_max_num_queries):
     for _ in range(40):
         make_complaint(inside(school), "school-territory")
     Facility.objects.filter(pk=school.pk).update(owner=other.owner)
-    with django_assert_max_num_queries(10):  # the same handful of statements for 40 complaints or 100,000
+    with django_assert_max_num_queries(15):  # the same handful of statements for 40 complaints or 100,000
+        assert complaints_reroute(dry_run=True, spatial=False).moved == 40
+    with django_assert_max_num_queries(15):
         assert complaints_reroute().moved == 40
+
+
+def test_a_reroute_without_spatial_search_agrees_with_a_full_one():
+    school, other = two_schools()
+    hospital = Facility.objects.filter(type__code="hospital").order_by("source_key").first()
+    h = shapely.get_parts(shapely.from_wkb(bytes(hospital.geom.wkb)))[0]
+    complaints = [make_complaint(inside(school), code) for code in ("school-territory", "school-building")]
+    complaints += [make_complaint((h.x, h.y + 0.001), "hospital-access"), make_complaint(RED_SQUARE, "yard-pothole"),
+                   make_complaint(RED_SQUARE, "illegal-trade"), make_complaint(inside(other), "kindergarten-territory"),
+                   make_complaint(RED_SQUARE, "school-territory", facility=school)]  # picked
+    # Owners, jurisdiction and the routing table change behind the engine's back (no geometry moves).
+    Facility.objects.filter(pk__in=[school.pk, hospital.pk]).update(owner=other.owner)
+    acting = Authority.objects.create(code="acting", name="Временная управа", short_name="Временная управа")
+    Department.objects.create(authority=acting, code="main", name="Временная управа")
+    AdminArea.objects.filter(level="district", name="Тверской").update(authority=acting)
+    prefecture = AdminArea.objects.get(level="okrug", name="Центральный").authority
+    RoutingAssignment.objects.filter(authority=prefecture, category=category("illegal-trade")).delete()
+
+    full = complaints_reroute(dry_run=True)
+    quick = complaints_reroute(dry_run=True, spatial=False)
+    assert full.moved == 6  # all but the kindergarten complaint
+    assert [(m.complaint_id, m.to_department, m.explanation_ru) for m in quick.moves] == \
+        [(m.complaint_id, m.to_department, m.explanation_ru) for m in full.moves]
+
+
+def test_a_routing_table_import_moves_complaints_without_a_spatial_search(tmp_path):
+    yard = make_complaint(RED_SQUARE, "yard-pothole")
+    path = tmp_path / "table.csv"
+    path.write_text((DATA / "moscow" / "catalogue_routing.csv").read_text(encoding="utf-8")
+                    .replace("councils-yards,kind,district_council,group,Дворы,zhkh,Отдел ЖКХ и благоустройства",
+                             "councils-yards,kind,district_council,group,Дворы,yards,Отдел дворовых территорий"),
+                    encoding="utf-8")
+    result = run_import(path, DATA / "specs" / "moscow_categories_routing.yaml", commit=True)
+    assert result.counts["rerouted"] >= 1
+    yard.refresh_from_db()
+    assert yard.department.code == "yards" and yard.department.authority == yard.area.authority
+    assert yard.decision.explanation_ru == "Управа района Тверской отвечает за территорию района"
+    assert complaints_reroute(dry_run=True).moved == 0  # a full re-decision agrees

@@ -81,3 +81,16 @@ def test_the_buttons_need_the_csrf_token(answered):
     assert client.get(f"/c/{answered.tracking_code}/confirm/").status_code == 405
     answered.refresh_from_db()
     assert answered.state == State.ANSWERED
+
+
+def test_photos_show_on_the_page_and_in_the_popup(client, report, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .conftest import png_bytes
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    complaint = report(photos=[SimpleUploadedFile("p.png", png_bytes(), content_type="image/png")])
+    photo = complaint.photos.get()
+    for url in (f"/c/{complaint.tracking_code}/", f"/map/complaints/{complaint.pk}/"):
+        assert f'src="/photos/{photo.pk}/"' in client.get(url).content.decode()
+    assert client.get(f"/photos/{photo.pk}/")["Content-Type"] == "image/png"

@@ -131,3 +131,16 @@ def test_a_tile_is_one_query_whatever_the_filter(client, report, django_assert_m
     with django_assert_max_num_queries(3):  # the filter's category lookup, the tile, the session-less rest
         client.get("/tiles/complaints/%d/%d/%d.mvt" % tile_of(*TVERSKAYA, 11), {"group": "Дворы"})
     assert tiles.RAW_MIN_ZOOM > 11
+
+
+def test_the_repair_command_recounts(report, capsys):
+    from django.core.management import call_command
+
+    report()
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE web_complaintcell")
+    call_command("rebuild_map_counts")
+    assert "map counts rebuilt" in capsys.readouterr().out
+    with connection.cursor() as cur:
+        cur.execute("SELECT sum(n) FROM web_complaintcell WHERE level = 11")
+        assert cur.fetchone()[0] == Complaint.objects.count()

@@ -14,6 +14,17 @@
 
   // --- drawing --------------------------------------------------------------------------------------------
 
+  // Leaflet takes a small circle for a marker and asks it for its latlng on every mouse event over it;
+  // VectorGrid's point symbols are circles drawn on a tile, with no latlng (Leaflet 1.9 then fails). They
+  // answer with the position of their pixel on their tile.
+  var circleLatLng = L.CircleMarker.prototype.getLatLng;
+  L.CircleMarker.prototype.getLatLng = function () {
+    var tile = this._renderer;
+    if (this._latlng || !this._point || !tile || !tile._tileCoord || !tile._map) return circleLatLng.call(this);
+    var c = tile._tileCoord, size = tile._size;
+    return tile._map.unproject(L.point(c.x * size.x + this._point.x, c.y * size.y + this._point.y), c.z);
+  };
+
   function dominantState(p) {
     var best = null, most = -1;
     config.states.forEach(function (s) {
