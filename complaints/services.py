@@ -211,9 +211,10 @@ def complaint_mark_duplicate(*, complaint, user, of):
         if original.state in (State.DUPLICATE, State.HIDDEN):
             # It became a duplicate (or was hidden) since we looked: the caller should look again.
             raise TransitionNotAllowed(_("Complaint %(code)s can not be the original: it is %(state)s.")
-                                       % {"code": original.tracking_code, "state": State(original.state).label},
+                                       % {"code": f"№ {original.pk}", "state": State(original.state).label},
                                        field="duplicate_of")
-        _move(complaint, "mark_duplicate", actor=user, reason=original.tracking_code)
+        # The original's id, never its tracking code: the code is its resident's key and this line is public.
+        _move(complaint, "mark_duplicate", actor=user, reason=f"#{original.pk}")
         complaint.duplicate_of = original
         complaint.save(update_fields=["state", "duplicate_of", "updated_at"])
     return complaint

@@ -124,7 +124,8 @@ def test_mark_duplicate_points_at_the_original(make_complaint, staff):
     marked = services.complaint_mark_duplicate(complaint=second, user=staff["a"], of=first)
     assert (marked.state, marked.duplicate_of) == (State.DUPLICATE, original)
     (event,) = complaint_history(second)
-    assert event.kind == "duplicate" and event.reason == original.tracking_code
+    assert event.kind == "duplicate" and event.reason == f"#{original.pk}"
+    assert original.tracking_code not in event.reason  # the code is the original resident's key
 
 
 def test_mark_duplicate_refuses_cycles_and_hidden_originals(make_complaint, staff):

@@ -93,7 +93,7 @@ def test_mark_as_a_duplicate_by_tracking_code(make_ticket, departments, staff, c
     ticket.refresh_from_db()
     assert (ticket.state, ticket.duplicate_of) == (State.DUPLICATE, original)
     event = last_event(ticket)
-    assert (event.kind, event.actor, event.reason) == ("duplicate", staff["a"], original.tracking_code)
+    assert (event.kind, event.actor, event.reason) == ("duplicate", staff["a"], f"#{original.pk}")
     assert original.tracking_code in response.content.decode()
 
 
