@@ -65,7 +65,8 @@ class Complaint(models.Model):
         ]
 
     def __str__(self):
-        return self.tracking_code
+        # The public number; the tracking code is the resident's key and must not leak through str().
+        return f"№ {self.pk}"
 
     @property
     def is_open(self):

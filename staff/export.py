@@ -29,11 +29,11 @@ def ticket_csv_rows(tickets, ticket_url):
     """Lines of CSV text for the tickets (a QuerySet from staff.selectors.tickets_filtered)."""
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow([
-        _("Tracking code"), _("Submitted"), _("Deadline"), _("Overdue"), _("State"), _("Category"), _("District"),
+        _("Number"), _("Submitted"), _("Deadline"), _("Overdue"), _("State"), _("Category"), _("District"),
         _("Department"), _("Address"), _("Description"), _("Answered"), _("Link")])
     for t in tickets.iterator(chunk_size=2000):
         yield writer.writerow([csv_cell(v) for v in (
-            t.tracking_code, _when(t.submitted_at), _when(t.deadline), _("yes") if t.is_overdue else "",
+            t.pk, _when(t.submitted_at), _when(t.deadline), _("yes") if t.is_overdue else "",
             state_label(t.state), localized(t.category, "name"), t.district_name or "",
             t.department.display_name, t.address_string, t.description, _when(t.answered_at),
-            ticket_url(t.tracking_code))])
+            ticket_url(t.pk))])

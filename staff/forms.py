@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from complaints.models import State
-from complaints.selectors import complaint_by_tracking_code
+from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department
 from routing.models import Category
 from web.labels import STATE_LABELS, localized
@@ -92,10 +92,13 @@ class TransferForm(StyledForm):
 
 
 class DuplicateForm(StyledForm):
-    duplicate_of = forms.CharField(label=_("Tracking code of the original complaint"), max_length=20)
+    """The original by its public number (№, the id): never by tracking code, the resident's key."""
+    duplicate_of = forms.CharField(label=_("Number of the original complaint"), max_length=20)
 
     def clean_duplicate_of(self):
-        original = complaint_by_tracking_code(self.cleaned_data["duplicate_of"])
+        number = self.cleaned_data["duplicate_of"].strip().lstrip("№#").strip()
+        original = complaints_public().filter(pk=int(number)).first() \
+            if number.isascii() and number.isdigit() and len(number) <= 18 else None
         if original is None:
-            raise forms.ValidationError(_("No complaint with this tracking code."))
+            raise forms.ValidationError(_("No complaint with this number."))
         return original

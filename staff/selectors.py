@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from complaints.models import OPEN_STATES
 from complaints.selectors import tickets_for_user
-from complaints.tracking import normalize_tracking_code
 from facilities.models import AdminArea, Facility
 
 SORTS = {
@@ -41,14 +40,14 @@ def tickets_filtered(user, *, state=OPEN, category=None, district=None, overdue=
     return tickets.order_by(*SORTS.get(sort, SORTS["deadline"]))
 
 
-def ticket_for_user(user, code):
-    """The user's ticket with this tracking code (however typed), or None."""
-    code = normalize_tracking_code(code)
-    if not code:
+def ticket_for_user(user, pk):
+    """The user's ticket with this public number (its id), or None. Staff never see or use a tracking code: it is
+    the resident's key to confirm or deny the fix."""
+    if not 0 < pk < 2 ** 63:  # a number from the URL that no id can be (and the database would refuse)
         return None
     return (tickets_for_user(user).select_related("decision", "duplicate_of")
             .annotate(is_overdue=ExpressionWrapper(overdue_q(), output_field=BooleanField()))
-            .filter(tracking_code=code).first())
+            .filter(pk=pk).first())
 
 
 def ticket_still_visible(user, ticket):
@@ -72,7 +71,7 @@ def ticket_map(ticket, simplify=0.0005):
         if area is not None:
             focus = area.geom.simplify(simplify, preserve_topology=True)
             features.append(_feature(focus, role="area", name=area.name))
-    features.append(_feature(ticket.location, role="complaint", name=ticket.tracking_code))
+    features.append(_feature(ticket.location, role="complaint", name=f"№ {ticket.pk}"))
     west, south, east, north = focus.extent
     return {"features": features, "bounds": [[south, west], [north, east]]}
 

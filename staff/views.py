@@ -31,8 +31,8 @@ PAGE_SIZE = 25
 ACTION_FORMS = {"take": TakeForm, "answer": AnswerForm, "transfer": TransferForm, "mark_duplicate": DuplicateForm}
 
 
-def _ticket_or_404(request, code):
-    ticket = selectors.ticket_for_user(request.user, code)
+def _ticket_or_404(request, pk):
+    ticket = selectors.ticket_for_user(request.user, pk)
     if ticket is None:
         raise Http404
     return ticket
@@ -65,8 +65,8 @@ def ticket_csv(request):
     tickets = selectors.tickets_filtered(request.user, **TicketFilterForm(request.GET).filters())
     tickets = tickets.select_related("department__authority", "category")
 
-    def url(code):
-        return request.build_absolute_uri(reverse("staff:ticket", args=[code]))
+    def url(pk):
+        return request.build_absolute_uri(reverse("staff:ticket", args=[pk]))
 
     response = StreamingHttpResponse(ticket_csv_rows(tickets, url), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -112,13 +112,13 @@ def _attributes(ticket):
 
 
 @login_required
-def ticket_page(request, code):
-    return _render_ticket(request, _ticket_or_404(request, code))
+def ticket_page(request, pk):
+    return _render_ticket(request, _ticket_or_404(request, pk))
 
 
 @login_required
-def ticket_photo(request, code, pk):
-    photo = _ticket_or_404(request, code).photos.filter(pk=pk).first()
+def ticket_photo(request, pk, photo_pk):
+    photo = _ticket_or_404(request, pk).photos.filter(pk=photo_pk).first()
     if photo is None:
         raise Http404
     try:
@@ -129,10 +129,10 @@ def ticket_photo(request, code, pk):
     return response
 
 
-def _act(request, code, form_class, perform, done):
+def _act(request, pk, form_class, perform, done):
     """Run one action: validate the form, call the service, and answer with a redirect or the page with the
     messages beside the fields (400). Another department's ticket is a 404 before anything else."""
-    ticket = _ticket_or_404(request, code)
+    ticket = _ticket_or_404(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = form_class(request.POST, request.FILES)
@@ -146,42 +146,42 @@ def _act(request, code, form_class, perform, done):
                 form.add_error(exc.field, str(exc))
             elif isinstance(exc, TransitionNotAllowed):  # someone else changed it first: show what it is now
                 messages.error(request, str(exc))
-                return redirect("staff:ticket", ticket.tracking_code)
+                return redirect("staff:ticket", ticket.pk)
             else:
                 form.add_error(None, str(exc))
         else:
             messages.success(request, done)
             if selectors.ticket_still_visible(request.user, ticket):
-                return redirect("staff:ticket", ticket.tracking_code)
+                return redirect("staff:ticket", ticket.pk)
             return redirect("staff:tickets")
     return _render_ticket(request, ticket, bound_form=form, status=400)
 
 
 @login_required
-def take(request, code):
-    return _act(request, code, TakeForm, lambda t, data: complaint_take(complaint=t, user=request.user),
+def take(request, pk):
+    return _act(request, pk, TakeForm, lambda t, data: complaint_take(complaint=t, user=request.user),
                 _("The ticket is in work."))
 
 
 @login_required
-def answer(request, code):
+def answer(request, pk):
     def perform(t, data):
         complaint_answer(complaint=t, user=request.user, text=data["text"], photo=data["photo"])
 
-    return _act(request, code, AnswerForm, perform, _("The answer is published."))
+    return _act(request, pk, AnswerForm, perform, _("The answer is published."))
 
 
 @login_required
-def transfer(request, code):
+def transfer(request, pk):
     def perform(t, data):
         complaint_transfer(complaint=t, user=request.user, reason=data["reason"], department=data["department"])
 
-    return _act(request, code, TransferForm, perform, _("The ticket is handed on."))
+    return _act(request, pk, TransferForm, perform, _("The ticket is handed on."))
 
 
 @login_required
-def mark_duplicate(request, code):
+def mark_duplicate(request, pk):
     def perform(t, data):
         complaint_mark_duplicate(complaint=t, user=request.user, of=data["duplicate_of"])
 
-    return _act(request, code, DuplicateForm, perform, _("The ticket is marked as a duplicate."))
+    return _act(request, pk, DuplicateForm, perform, _("The ticket is marked as a duplicate."))

@@ -7,15 +7,14 @@ from pathlib import Path
 PO = Path(__file__).parent / "ru" / "LC_MESSAGES" / "django.po"
 
 RU = {
-    "Tracking code": "Код обращения", "Submitted": "Подано", "Deadline": "Срок", "Overdue": "Просрочено",
+    "Submitted": "Подано", "Deadline": "Срок", "Overdue": "Просрочено",
     "State": "Статус", "Category": "Категория", "District": "Район", "Department": "Подразделение",
     "Address": "Адрес", "Description": "Описание", "Answered": "Дан ответ", "Link": "Ссылка", "yes": "да",
     "Deadline, soonest first": "Срок: сначала ближайшие", "Deadline, latest first": "Срок: сначала дальние",
     "Newest first": "Сначала новые", "To work on": "В работу", "All": "Все", "Overdue only": "Только просроченные",
     "Sort": "Порядок", "Public answer": "Публичный ответ", "Photo (JPEG, PNG or WebP)": "Фото (JPEG, PNG или WebP)",
     "To department": "В подразделение", "Let the routing decide again": "Пусть маршрутизация решит заново",
-    "Reason": "Причина", "Tracking code of the original complaint": "Код исходного обращения",
-    "No complaint with this tracking code.": "Обращения с таким кодом нет.",
+    "Reason": "Причина",
     "Staff workspace": "Рабочее место сотрудника", "Our City": "Наш город", "Tickets": "Обращения",
     "Import datasets": "Импорт данных", "city dispatcher: all departments": "городской диспетчер: все подразделения",
     "Log out": "Выйти", "Log in": "Войти", "Log in to the staff workspace": "Вход в рабочее место сотрудника",
@@ -23,7 +22,7 @@ RU = {
     "For the staff of city departments and organisations. Residents follow their complaints by tracking code on "
     "the map.": "Для сотрудников городских ведомств и организаций. Жители следят за своими обращениями по коду "
                 "на карте.",
-    "To the map": "На карту", "Ticket %(code)s": "Обращение %(code)s", "Ticket": "Обращение",
+    "To the map": "На карту", "Ticket": "Обращение",
     "overdue": "просрочено", "duplicate of": "дубликат обращения", "Location": "Место",
     "Contact (not public)": "Контакты (не публикуются)", "Source": "Источник",
     "Photo of the problem": "Фото проблемы", "Why it is here": "Почему обращение у вас",
@@ -40,11 +39,14 @@ RU = {
     "%(n)s ticket": ["%(n)s обращение", "%(n)s обращения", "%(n)s обращений", "%(n)s обращения"],
     "Export to CSV": "Выгрузить в CSV", "You keep the registry:": "Вы ведёте реестр:",
     "upload a dataset (dry run, then commit)": "загрузить набор данных (пробный прогон, затем запись)",
-    "Show": "Показать", "Code": "Код", "No tickets match.": "Подходящих обращений нет.", "Pages": "Страницы",
+    "Show": "Показать", "No tickets match.": "Подходящих обращений нет.", "Pages": "Страницы",
     "Previous": "Назад", "Page %(n)s of %(total)s": "Страница %(n)s из %(total)s", "Next": "Вперёд",
     "The ticket is in work.": "Обращение взято в работу.", "The answer is published.": "Ответ опубликован.",
     "The ticket is handed on.": "Обращение передано.",
     "The ticket is marked as a duplicate.": "Обращение отмечено как дубликат.",
+    "Number": "Номер", "Number of the original complaint": "Номер исходного обращения",
+    "No complaint with this number.": "Обращения с таким номером нет.",
+    "Ticket № %(number)s": "Обращение № %(number)s",
 }
 
 

@@ -15,7 +15,7 @@ from tests.complaints.factories import image_bytes
 
 
 def url(ticket, action=""):
-    return f"/staff/t/{ticket.tracking_code}/" + (f"{action}/" if action else "")
+    return f"/staff/t/{ticket.pk}/" + (f"{action}/" if action else "")
 
 
 def last_event(ticket):
@@ -55,7 +55,7 @@ def test_answer_publicly_with_a_photo(make_ticket, staff, client_for, media):
     assert (event.kind, event.to_state, event.actor, event.reason) == ("answer", "answered", staff["a"], "Убрали.")
     # The page now shows the answer and its photo (served through the staff URL, not a public media URL).
     page = client_for(staff["a"]).get(url(ticket)).content.decode()
-    assert "Убрали." in page and f"/staff/t/{ticket.tracking_code}/photos/" in page
+    assert "Убрали." in page and f"/staff/t/{ticket.pk}/photos/" in page
     assert 'id="answer-form"' not in page  # answered: nothing more to answer until the resident replies
 
 
@@ -84,24 +84,65 @@ def test_hand_on_and_let_the_routing_decide(make_ticket, staff, client_for):
     assert last_event(ticket).actor == staff["a"]
 
 
-def test_mark_as_a_duplicate_by_tracking_code(make_ticket, departments, staff, client_for):
-    original = make_ticket(department=departments["b"])  # another department's: codes are public anyway
+def test_mark_as_a_duplicate_by_number(make_ticket, departments, staff, client_for):
+    original = make_ticket(department=departments["b"])  # another department's: numbers are public anyway
     ticket = make_ticket()
-    typed = original.tracking_code.lower().replace("-", " ")
+    typed = f" № {original.pk} "
     response = client_for(staff["a"]).post(url(ticket, "duplicate"), {"duplicate_of": typed}, follow=True)
     assert response.status_code == 200
     ticket.refresh_from_db()
     assert (ticket.state, ticket.duplicate_of) == (State.DUPLICATE, original)
     event = last_event(ticket)
     assert (event.kind, event.actor, event.reason) == ("duplicate", staff["a"], f"#{original.pk}")
-    assert original.tracking_code in response.content.decode()
+    page = response.content.decode()
+    assert f'<span class="code" id="duplicate-of">№ {original.pk}</span>' in page
+    assert original.tracking_code not in page and ticket.tracking_code not in page
+
+
+def test_the_original_is_found_by_number_only(make_ticket, staff, client_for):
+    original = make_ticket()
+    ticket = make_ticket()
+    response = client_for(staff["a"]).post(url(ticket, "duplicate"), {"duplicate_of": original.tracking_code})
+    assert response.status_code == 400
+    assert field_error(response, "duplicate_of") == "No complaint with this number."
+
+
+def test_the_service_names_a_bad_original_by_its_number(make_ticket, staff, client_for):
+    original = make_ticket(state=State.DUPLICATE)  # a duplicate with its own original unknown (legacy data)
+    ticket = make_ticket()
+    response = client_for(staff["a"]).post(url(ticket, "duplicate"), {"duplicate_of": str(original.pk)})
+    assert response.status_code == 400
+    assert field_error(response, "duplicate_of").startswith(f"Complaint № {original.pk} can not be the original")
+    assert original.tracking_code not in response.content.decode()
+
+
+def test_a_hidden_complaint_can_not_be_the_original(make_ticket, staff, client_for):
+    hidden = make_ticket(state=State.HIDDEN)
+    ticket = make_ticket()
+    response = client_for(staff["a"]).post(url(ticket, "duplicate"), {"duplicate_of": str(hidden.pk)})
+    assert response.status_code == 400
+    assert field_error(response, "duplicate_of") == "No complaint with this number."
+
+
+def test_a_duplicate_cycle_is_refused_without_showing_a_code(make_ticket, staff, client_for):
+    first, second = make_ticket(), make_ticket()
+    client = client_for(staff["a"])
+    assert client.post(url(second, "duplicate"), {"duplicate_of": str(first.pk)}).status_code == 302
+    # first -> second would close the loop: second is a duplicate of first.
+    response = client.post(url(first, "duplicate"), {"duplicate_of": str(second.pk)})
+    assert response.status_code == 400 and field_error(response, "duplicate_of")
+    page = response.content.decode()
+    assert first.tracking_code not in page and second.tracking_code not in page
+    first.refresh_from_db()
+    assert first.state == State.ASSIGNED
 
 
 @pytest.mark.parametrize("action, data, field, message", [
     ("answer", {"text": "   "}, "text", "This field is required."),
     ("transfer", {"reason": ""}, "reason", "This field is required."),
-    ("duplicate", {"duplicate_of": "K7M2-Q9XR-TP4D"}, "duplicate_of", "No complaint with this tracking code."),
-    ("duplicate", {"duplicate_of": "not a code"}, "duplicate_of", "No complaint with this tracking code."),
+    ("duplicate", {"duplicate_of": "K7M2-Q9XR-TP4D"}, "duplicate_of", "No complaint with this number."),
+    ("duplicate", {"duplicate_of": "not a number"}, "duplicate_of", "No complaint with this number."),
+    ("duplicate", {"duplicate_of": "999999999999"}, "duplicate_of", "No complaint with this number."),
 ])
 def test_bad_input_gets_a_message_beside_the_field(action, data, field, message, make_ticket, staff, client_for):
     ticket = make_ticket()
@@ -118,7 +159,7 @@ def test_service_errors_go_beside_their_field_too(make_ticket, departments, staf
     not_an_image = SimpleUploadedFile("x.png", b"not an image at all", content_type="image/png")
     response = client.post(url(ticket, "answer"), {"text": "Готово", "photo": not_an_image})
     assert response.status_code == 400 and "JPEG, PNG or WebP" in field_error(response, "photo")
-    response = client.post(url(ticket, "duplicate"), {"duplicate_of": ticket.tracking_code})
+    response = client.post(url(ticket, "duplicate"), {"duplicate_of": str(ticket.pk)})
     assert field_error(response, "duplicate_of") == "A complaint can not be a duplicate of itself."
     response = client.post(url(ticket, "transfer"), {"department": departments["a"].pk, "reason": "x"})
     assert field_error(response, "department") == "The complaint is already with this department."
@@ -140,7 +181,7 @@ def test_csrf_is_enforced_on_every_action(make_ticket, departments, staff, clien
     ticket = make_ticket()
     client = client_for(staff["a"], csrf=True)
     for action, data in [("take", {}), ("answer", {"text": "x"}), ("transfer", {"reason": "x"}),
-                         ("duplicate", {"duplicate_of": ticket.tracking_code})]:
+                         ("duplicate", {"duplicate_of": str(ticket.pk)})]:
         assert client.post(url(ticket, action), data).status_code == 403, action
     assert not ComplaintEvent.objects.filter(complaint=ticket).exists()
     # With the page's token the same POST works.

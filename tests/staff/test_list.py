@@ -12,9 +12,9 @@ LIST = "/staff/"
 CSV = "/staff/tickets.csv"
 
 
-def codes(response):
-    """The tracking codes of the list's rows, in order."""
-    return re.findall(r'<tr class="[^"]*" data-code="([^"]+)"', response.content.decode())
+def numbers(response):
+    """The public numbers (ids) of the list's rows, in order."""
+    return [int(n) for n in re.findall(r'<tr class="[^"]*" data-number="(\d+)"', response.content.decode())]
 
 
 def csv_rows(response):
@@ -26,7 +26,7 @@ def csv_rows(response):
 def test_anonymous_users_are_sent_to_the_login_page(db):
     from django.test import Client
 
-    for url in (LIST, CSV, "/staff/t/K7M2-Q9XR-TP4D/"):
+    for url in (LIST, CSV, "/staff/t/1/"):
         response = Client().get(url)
         assert response.status_code == 302 and response["Location"].startswith("/staff/login/?next=")
 
@@ -34,12 +34,12 @@ def test_anonymous_users_are_sent_to_the_login_page(db):
 def test_the_list_shows_only_the_users_departments_tickets(make_ticket, departments, staff, client_for):
     mine = make_ticket()
     theirs = make_ticket(department=departments["b"])
-    assert codes(client_for(staff["a"]).get(LIST)) == [mine.tracking_code]
-    assert codes(client_for(staff["b"]).get(LIST)) == [theirs.tracking_code]
-    assert set(codes(client_for(staff["dispatcher"]).get(LIST))) >= {mine.tracking_code, theirs.tracking_code}
+    assert numbers(client_for(staff["a"]).get(LIST)) == [mine.pk]
+    assert numbers(client_for(staff["b"]).get(LIST)) == [theirs.pk]
+    assert set(numbers(client_for(staff["dispatcher"]).get(LIST))) >= {mine.pk, theirs.pk}
     # Data staff work no department: an empty list, and the import page linked.
     response = client_for(staff["data"]).get(LIST)
-    assert codes(response) == []
+    assert numbers(response) == []
     assert 'href="/admin/importers/importrun/upload/"' in response.content.decode()
     assert "/admin/importers/importrun/upload/" not in client_for(staff["a"]).get(LIST).content.decode()
 
@@ -47,9 +47,9 @@ def test_the_list_shows_only_the_users_departments_tickets(make_ticket, departme
 def test_sorted_by_deadline_soonest_first_or_latest_first(make_ticket, staff, client_for):
     late, soon, middle = (make_ticket(deadline_in=timedelta(days=d)) for d in (9, 1, 5))
     client = client_for(staff["a"])
-    assert codes(client.get(LIST)) == [soon.tracking_code, middle.tracking_code, late.tracking_code]
-    assert codes(client.get(LIST, {"sort": "-deadline"})) == [late.tracking_code, middle.tracking_code,
-                                                               soon.tracking_code]
+    assert numbers(client.get(LIST)) == [soon.pk, middle.pk, late.pk]
+    assert numbers(client.get(LIST, {"sort": "-deadline"})) == [late.pk, middle.pk,
+                                                               soon.pk]
     # The column header toggles the order and keeps the filters.
     page = client.get(LIST, {"state": "all"}).content.decode()
     assert re.search(r'href="\?state=all&amp;sort=-deadline" id="sort-deadline"', page)
@@ -62,10 +62,10 @@ def test_filter_by_state(make_ticket, staff, client_for):
     resolved = make_ticket(state=State.RESOLVED)
     client = client_for(staff["a"])
     # By default: the tickets still to work on.
-    assert set(codes(client.get(LIST))) == {assigned.tracking_code, in_progress.tracking_code}
-    assert codes(client.get(LIST, {"state": "answered"})) == [answered.tracking_code]
-    assert len(codes(client.get(LIST, {"state": "all"}))) == 4
-    assert codes(client.get(LIST, {"state": "resolved"})) == [resolved.tracking_code]
+    assert set(numbers(client.get(LIST))) == {assigned.pk, in_progress.pk}
+    assert numbers(client.get(LIST, {"state": "answered"})) == [answered.pk]
+    assert len(numbers(client.get(LIST, {"state": "all"}))) == 4
+    assert numbers(client.get(LIST, {"state": "resolved"})) == [resolved.pk]
 
 
 def test_filter_by_category_and_district(make_ticket, staff, client_for, categories, districts):
@@ -73,13 +73,13 @@ def test_filter_by_category_and_district(make_ticket, staff, client_for, categor
     car = make_ticket(category=categories["yard-abandoned-car"])
     arbat = make_ticket(area=districts["Арбат"])
     client = client_for(staff["a"])
-    assert codes(client.get(LIST, {"category": "yard-abandoned-car"})) == [car.tracking_code]
-    assert codes(client.get(LIST, {"district": districts["Арбат"].pk})) == [arbat.tracking_code]
-    assert set(codes(client.get(LIST, {"category": "yard-rubbish", "district": districts["Тверской"].pk}))) == {
-        yard.tracking_code}
+    assert numbers(client.get(LIST, {"category": "yard-abandoned-car"})) == [car.pk]
+    assert numbers(client.get(LIST, {"district": districts["Арбат"].pk})) == [arbat.pk]
+    assert set(numbers(client.get(LIST, {"category": "yard-rubbish", "district": districts["Тверской"].pk}))) == {
+        yard.pk}
     # A value that is not a choice is a message beside the filter, and the other filters still apply.
     response = client.get(LIST, {"category": "no-such-thing", "district": districts["Арбат"].pk})
-    assert codes(response) == [arbat.tracking_code]
+    assert numbers(response) == [arbat.pk]
     assert "Select a valid choice" in response.content.decode()
 
 
@@ -89,20 +89,20 @@ def test_overdue_tickets_are_highlighted_and_can_be_filtered(make_ticket, staff,
     make_ticket(state=State.ANSWERED, deadline_in=timedelta(days=-2))  # answered in time: not overdue
     client = client_for(staff["a"])
     page = client.get(LIST).content.decode()
-    assert f'<tr class="overdue" data-code="{overdue.tracking_code}">' in page
+    assert f'<tr class="overdue" data-number="{overdue.pk}">' in page
     assert page.count('class="overdue"') == 1
-    assert codes(client.get(LIST, {"overdue": "on", "state": "all"})) == [overdue.tracking_code]
+    assert numbers(client.get(LIST, {"overdue": "on", "state": "all"})) == [overdue.pk]
 
 
 def test_paginated_with_the_filters_kept(make_ticket, staff, client_for):
     tickets = [make_ticket(deadline_in=timedelta(days=1, minutes=i)) for i in range(30)]
     client = client_for(staff["a"])
     first = client.get(LIST, {"sort": "deadline"})
-    assert codes(first) == [t.tracking_code for t in tickets[:25]]
+    assert numbers(first) == [t.pk for t in tickets[:25]]
     assert 'href="?sort=deadline&amp;page=2"' in first.content.decode()
     second = client.get(LIST, {"sort": "deadline", "page": 2})
-    assert codes(second) == [t.tracking_code for t in tickets[25:]]
-    assert codes(client.get(LIST, {"page": "999"})) == codes(second)  # past the end: the last page
+    assert numbers(second) == [t.pk for t in tickets[25:]]
+    assert numbers(client.get(LIST, {"page": "999"})) == numbers(second)  # past the end: the last page
 
 
 def test_csv_export_of_the_filtered_list(make_ticket, departments, staff, client_for, categories):
@@ -114,12 +114,12 @@ def test_csv_export_of_the_filtered_list(make_ticket, departments, staff, client
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="tickets-')
     header, *rows = csv_rows(response)
-    assert header[:3] == ["Tracking code", "Submitted", "Deadline"]
-    assert [r[0] for r in rows] == [wanted.tracking_code]
+    assert header[:3] == ["Number", "Submitted", "Deadline"]
+    assert [r[0] for r in rows] == [str(wanted.pk)]
     row = dict(zip(header, rows[0]))
     assert row["Description"] == "Мусор у подъезда" and row["Address"] == "Тверская ул., 1"
     assert row["Department"] == "Test department a (TA-a)" and row["District"] == "Тверской"
-    assert row["Link"] == f"http://testserver/staff/t/{wanted.tracking_code}/"
+    assert row["Link"] == f"http://testserver/staff/t/{wanted.pk}/"
     text = ";".join(rows[0])
     assert "resident@example.com" not in text and "900" not in text and "Иван" not in text
 
@@ -145,6 +145,6 @@ def test_pages_cost_a_fixed_number_of_queries(make_ticket, staff, client_for, dj
     client = client_for(staff["a"])
     client.get(LIST)  # the session and the user's permissions, once
     with django_assert_max_num_queries(15):
-        assert len(codes(client.get(LIST))) == 25
+        assert len(numbers(client.get(LIST))) == 25
     with django_assert_max_num_queries(20):
-        assert client.get(f"/staff/t/{tickets[0].tracking_code}/").status_code == 200
+        assert client.get(f"/staff/t/{tickets[0].pk}/").status_code == 200
