@@ -37,7 +37,8 @@ class Dataset(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        if self.target == self.Target.FACILITIES and not self.partition_table:
+        if self.target == self.Target.FACILITIES and not self.partition_table and not getattr(
+                self, "defer_partition", False):
             self.partition_table = create_facility_partition(self.pk)
             Dataset.objects.filter(pk=self.pk).update(partition_table=self.partition_table)
 

@@ -245,10 +245,14 @@ def _reroute(run, target, counts, notes):
 
 
 def _dataset(spec):
-    dataset, created = Dataset.objects.get_or_create(
-        code=spec.dataset, defaults={"target": spec.target, "name": spec.dataset_name or spec.dataset,
-                                     "source_url": str(spec.raw.get("source_url") or ""),
-                                     "licence": str(spec.raw.get("licence") or "")})
+    dataset = Dataset.objects.filter(code=spec.dataset).first()
+    if dataset is None:
+        dataset = Dataset(code=spec.dataset, target=spec.target, name=spec.dataset_name or spec.dataset,
+                          source_url=str(spec.raw.get("source_url") or ""), licence=str(spec.raw.get("licence") or ""))
+        # A new facility dataset gets its partition from the import itself (an attached generation): creating
+        # an empty one here would lock the whole facilities table for the length of the run.
+        dataset.defer_partition = True
+        dataset.save()
     if dataset.target != spec.target:
         raise ImportFailure(f"dataset {spec.dataset} holds {dataset.target}, not {spec.target}: use another dataset code")
     return dataset

@@ -6,7 +6,7 @@ registry holds, and rebuilt only if something changed, so a no-change re-import 
 """
 import pyogrio
 
-from facilities.models import FacilityType
+from facilities.models import FacilityType, create_facility_partition
 
 from . import load, stream
 from .errors import ImportFailure
@@ -51,14 +51,19 @@ class FacilityJob:
         spec, progress = self.spec, self.progress
         self.create_types()
         type_ids = dict(FacilityType.objects.values_list("code", "id"))
-        partition = dataset.partition_table
-        # Readers go on; writers to this dataset (admin edits) wait until the new generation is in.
-        cur.execute(f"LOCK TABLE {partition} IN SHARE MODE")
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})")
-        fresh = not cur.fetchone()[0]
+        partition = dataset.partition_table  # "" for a dataset this run creates
+        fresh = True
+        if partition:
+            # Readers go on; writers to this dataset (admin edits) wait until the new generation is in.
+            cur.execute(f"LOCK TABLE {partition} IN SHARE MODE")
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})")
+            fresh = not cur.fetchone()[0]
         owner = spec.options.get("owner")
         by_area = bool(owner and owner["match"] == "area")
         direct = fresh and not by_area
+        if not partition and not direct:  # owners found by area go through the stage: it needs a partition
+            partition = dataset.partition_table = create_facility_partition(dataset.pk)
+            dataset.save(update_fields=["partition_table"])
         validator = stream.FacilityValidator(spec, self.stream, type_ids=type_ids, owners=self.owners,
                                              city=self.city, crs=self.crs, with_row_no=not direct)
         full = spec.mode == "full"
@@ -73,9 +78,12 @@ class FacilityJob:
                            owner_id bigint, name text, address text, attrs jsonb, geom geometry(Geometry, 4326))
                            ON COMMIT DROP""")
             target, columns = "import_stage", ["row_no"] + COLUMNS
-        reader = stream.ChunkReader(validator.csv_batches(progress))
+        reader = stream.ChunkReader(stream.ahead(validator.csv_batches(progress)))
         try:
-            cur.copy_expert(f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", reader,
+            # FREEZE (the generation table is new in this transaction): rows are written frozen, so the index
+            # builds and the first readers don't rewrite every page to set hint bits.
+            freeze = ", FREEZE" if direct else ""
+            cur.copy_expert(f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{freeze})", reader,
                             size=COPY_READ_SIZE)
         except Exception:
             if reader.error is not None:  # the real cause (a bad file), not the cancelled COPY
@@ -93,9 +101,12 @@ class FacilityJob:
                             "WHERE a.source_key = b.source_key AND a.ctid > b.ctid")
             counts = {"created": accepted, "updated": 0, "unchanged": 0, "retired": 0}
             if commit and accepted:
-                load.index_and_switch(cur, dataset.pk, partition, new_name, progress)
+                load.index_and_switch(cur, dataset.pk, partition, new_name, progress, analyze=False)
             else:
                 cur.execute(f"DROP TABLE {new_name}")
+                if commit and not partition:  # a new dataset with nothing in it still needs its partition
+                    dataset.partition_table = create_facility_partition(dataset.pk)
+                    dataset.save(update_fields=["partition_table"])
         else:
             if duplicates:
                 cur.execute("DELETE FROM import_stage WHERE row_no = ANY(%s)", [[r for r, _, _ in duplicates]])

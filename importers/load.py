@@ -129,22 +129,26 @@ def create_generation(cur, dataset_id, new_name):
     cur.execute(f"ALTER TABLE {new_name} ALTER COLUMN dataset_id SET DEFAULT {ds}")
 
 
-def index_and_switch(cur, dataset_id, partition, new_name, progress=None):
+def index_and_switch(cur, dataset_id, partition, new_name, progress=None, analyze=True):
     """Index a filled generation like the parent's partitioned indexes, then swap it in for `partition`."""
     ds = int(dataset_id)
     step = progress.step if progress else (lambda name: None)
     step("indexing the new generation")
     # Same definitions as the parent's partitioned indexes, so ATTACH adopts them instead of building new ones.
-    cur.execute(f"CREATE UNIQUE INDEX {new_name}_key ON {new_name} (dataset_id, source_key)")
+    # A constraint, not just a unique index: the parent's uniqueness is the constraint facility_source_unique,
+    # and ATTACH adopts only a matching constraint (with a bare index it would build a second one).
+    cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_key UNIQUE (dataset_id, source_key)")
     cur.execute(f"CREATE INDEX {new_name}_geom ON {new_name} USING gist (geom)")
     cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
-    cur.execute(f"ANALYZE {new_name}")
+    if analyze:  # a generation filled by one COPY is left to autovacuum, which analyzes it soon after COMMIT
+        cur.execute(f"ANALYZE {new_name}")
     step("switching generations")
     # The old generation is detached and renamed, not dropped: dropping a table with foreign keys takes an
     # exclusive lock on the tables it references (authorities, types, datasets), which would stall every reader
     # until COMMIT. It is dropped after the commit, by drop_retired_generations().
-    cur.execute(f"ALTER TABLE facilities_facility DETACH PARTITION {partition}")
-    cur.execute(f"ALTER TABLE {partition} RENAME TO {RETIRED_PREFIX}{new_name.removeprefix('facilities_facility_')}")
+    if partition:  # a new dataset has none yet
+        cur.execute(f"ALTER TABLE facilities_facility DETACH PARTITION {partition}")
+        cur.execute(f"ALTER TABLE {partition} RENAME TO {RETIRED_PREFIX}{new_name.removeprefix('facilities_facility_')}")
     cur.execute(f"ALTER TABLE facilities_facility ATTACH PARTITION {new_name} FOR VALUES IN ({ds})")
     cur.execute(f"ALTER TABLE {new_name} DROP CONSTRAINT {new_name}_ds")
     cur.execute(f"ALTER TABLE {new_name} ALTER COLUMN dataset_id DROP DEFAULT")

@@ -10,6 +10,8 @@ Rejects are collected with their row numbers, as in prepare.py (which serves the
 """
 import io
 import json
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -372,7 +374,10 @@ class FacilityValidator:
 
         if not self.result.keys:
             return []
-        keys = pd.Series(pa.chunked_array(self.result.keys, pa.string()).to_numpy())
+        chunked = pa.chunked_array(self.result.keys, pa.string())
+        if pc.count_distinct(chunked).as_py() == len(chunked):  # the usual case, found by hashing in C++
+            return []
+        keys = pd.Series(chunked.to_numpy())
         rows = np.concatenate(self.result.first_rows)
         dup = keys.duplicated(keep="first").to_numpy()
         if not dup.any():
@@ -386,6 +391,45 @@ def pd_isna(values):
     import pandas as pd
 
     return pd.isna(values)
+
+
+def ahead(chunks, depth=2):
+    """Produce the chunks in a thread, `depth` ahead of the consumer.
+
+    While COPY sends a batch (psycopg2 releases the GIL while it waits on the socket, i.e. on the server's
+    parsing), the thread validates the next one: Python and PostgreSQL work on the two cores at once.
+    """
+    box = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                box.put(chunk)
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="import-validate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
 class ChunkReader(io.RawIOBase):

@@ -107,3 +107,24 @@ def test_two_imports_of_one_dataset_do_not_interleave(demo_city, tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_a_new_datasets_first_import_does_not_block_readers(demo_city, tmp_path):
+    spec = {**SPEC, "dataset": "atomic-new-lights"}
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(__import__("json").dumps(spec), encoding="utf-8")
+    env = {**os.environ, PAUSE_ENV: "60", "OURCITY_DB_NAME": settings.DATABASES["default"]["NAME"]}
+    proc = subprocess.Popen([sys.executable, "manage.py", "import_dataset", str(lamps(tmp_path / "v1.geojson", 300)),
+                             "--spec", str(spec_path), "--commit", "--quiet"],
+                            cwd=settings.BASE_DIR, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "paused before commit" in proc.stderr.readline()
+        # the run has copied, indexed and attached its generation and holds its transaction open
+        with connection.cursor() as cur:
+            cur.execute("SET statement_timeout = '3s'")
+            cur.execute("SELECT count(*) FROM facilities_facility")  # would time out behind an exclusive lock
+            cur.execute("SET statement_timeout = 0")
+        assert not Facility.objects.filter(dataset__code="atomic-new-lights").exists()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -84,6 +84,14 @@ def test_valid_rows_are_imported_and_bad_rows_rejected_with_row_and_reason(tmp_p
     assert stored["9"].geom.valid
 
 
+def test_attrs_keep_any_text_intact(tmp_path):
+    odd = 'line\u2028sep "quoted" back\\slash\ttab\u0085next'
+    path = lights(tmp_path, [("1", "Lamp", odd, "mos", point(*ARBAT))])
+    result = run_import(path, {**SPEC, "type": "streetlight"}, commit=True)
+    assert result.counts["created"] == 1
+    assert Facility.objects.get(dataset__code="test-lights", source_key="1").attrs == {"kind": odd}
+
+
 def test_unknown_type_value_is_rejected(tmp_path):
     path = lights(tmp_path, [("1", "Bench", "bench", "mos", point(*ARBAT)), ("2", "Lamp", "lamp", "mos", point(*ARBAT))])
     result = run_import(path, SPEC, commit=True)
