@@ -380,6 +380,8 @@ def measure_reroute(n, rng, max_wait):
                                                                      WHERE code = 'bench-owner-0')
                        WHERE f.owner_id IN (SELECT id FROM facilities_authority WHERE code LIKE 'bench-owner-%'
                                             AND substring(code from 13)::int % 10 = 1)""")
+        # An import builds a fresh, analysed generation of the dataset; an UPDATE in place leaves dead rows.
+        cur.execute("VACUUM ANALYZE facilities_facility")
     result["full_owners_changed"] = timed("full, 10 % of owners changed")
     result["quick_unchanged"] = timed("no spatial search, nothing changed", spatial=False)
     # The routing table: another 10 % of the contractors get a default department, and every district council's
@@ -468,6 +470,26 @@ def table(result):
     return "\n".join(rows)
 
 
+def miss_note(result):
+    """What a missed target missed by, and why (the why is from EXPLAIN ANALYZE of the pass on this data)."""
+    rr, notes = result["reroute"], []
+    full = rr["full_owners_changed"]["per_s"]
+    if full < TARGET_REROUTE_PER_S:
+        notes.append(
+            f"The full re-decision misses the {TARGET_REROUTE_PER_S:,}/s target by {TARGET_REROUTE_PER_S / full:.1f}x "
+            f"({full:,}/s). It is ~{1e6 / full:.0f} µs of single-backend work per complaint (PostgreSQL runs the "
+            "statement in one process): the area lookup on the subdivided pieces (~13 µs), and for the facility "
+            "categories the box search in every facility partition (~40-60 µs: the demo's education organisations "
+            "are city-wide MultiPolygons, so their partition answers most probes), geography distances, the "
+            "routing-table lookups, and the executor's per-row cost of the lateral steps. Ways past it, not taken: "
+            "restrict the spatial search to the categories whose facility types an import touched, split the pass "
+            "over several connections (one per core), or keep per-facility change times so that only complaints "
+            "near changed facilities are searched again.")
+    if result["route"]["p99_ms"] > TARGET_ROUTE_P99_MS:
+        notes.append(f"`route()` misses its p99 target by {result['route']['p99_ms'] - TARGET_ROUTE_P99_MS:.2f} ms.")
+    return " ".join(notes) or "All targets met."
+
+
 def write_readme(result):
     """Replace this benchmark's section of bench/README.md (between its markers), leaving the others alone."""
     m = result["machine"]
@@ -497,6 +519,8 @@ def write_readme(result):
         "routing table) a hash join finds the complaints whose department may change and only those are decided "
         "again. Imports of areas, facilities and categories re-route with the full re-decision; imports of "
         "authorities and the routing table, and admin edits of them, without the spatial search.",
+        "",
+        miss_note(result),
         "<!-- routing:end -->",
     ])
     text = (README.read_text(encoding="utf-8") if README.exists()

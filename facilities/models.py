@@ -19,6 +19,9 @@ class Dataset(models.Model):
         AREAS = "areas", "admin areas"
         AUTHORITIES = "authorities", "authorities"
         FACILITIES = "facilities", "facilities"
+        CATEGORIES = "categories", "service catalogue"
+        ASSIGNMENTS = "assignments", "routing table"
+        HOLIDAYS = "holidays", "holidays"
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=300, blank=True)

@@ -76,22 +76,20 @@ def resolve_owners_by_area(cur, level):
 
 
 def diff_facilities(cur, partition, full):
+    """Created, updated, unchanged and retired, in one pass (one hash join of the stage and the partition)."""
     cur.execute("ANALYZE import_stage")
     cur.execute(f"""
         SELECT count(*) FILTER (WHERE f.id IS NULL),
-               count(*) FILTER (WHERE f.id IS NOT NULL AND (f.valid_to IS NOT NULL OR
+               count(*) FILTER (WHERE s.source_key IS NOT NULL AND f.id IS NOT NULL AND (f.valid_to IS NOT NULL OR
                    ROW(s.type_id, s.owner_id, s.name, s.address, s.attrs, s.geom)
                    IS DISTINCT FROM ROW(f.type_id, f.owner_id, f.name, f.address, f.attrs, f.geom))),
-               count(*)
-        FROM import_stage s LEFT JOIN {partition} f ON f.source_key = s.source_key""")
-    created, updated, total = cur.fetchone()
-    retired = 0
-    if full:
-        cur.execute(f"""SELECT count(*) FROM {partition} f WHERE f.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = f.source_key)
-                        {KEEP.format(alias="f")}""")
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+               count(*) FILTER (WHERE s.source_key IS NOT NULL),
+               count(*) FILTER (WHERE s.source_key IS NULL AND f.valid_to IS NULL AND k.source_key IS NULL)
+        FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
+        LEFT JOIN import_keep k ON k.source_key = f.source_key AND s.source_key IS NULL""")
+    created, updated, total, missing = cur.fetchone()
+    return {"created": created, "updated": updated, "unchanged": total - created - updated,
+            "retired": missing if full else 0}
 
 
 def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
