@@ -120,6 +120,7 @@ def child_env(db_name):
 
 
 def moscow_union():
+    import numpy as np
     import pyogrio
     import shapely
 
@@ -128,8 +129,6 @@ def moscow_union():
         meta, table = pyogrio.read_arrow(str(ROOT / "data" / "moscow" / name))
         wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
         parts.append(shapely.from_wkb(wkb))
-    import numpy as np
-
     city = shapely.union_all(np.concatenate(parts))
     shapely.prepare(city)
     return city
@@ -335,14 +334,18 @@ def server_versions(db):
 
 
 def source_revision():
-    """Which code was measured: the checkout's commit and whether the importer's code differs from it. A tree
-    that is not a git checkout (an exported commit) can name itself in BENCH_SOURCE_COMMIT."""
+    """Which code was measured: BENCH_SOURCE_COMMIT when set (e.g. a commit exported with `git archive` to
+    measure it while the checkout moves on), else the checkout's commit and whether the importer's code differs
+    from it."""
+    if os.environ.get("BENCH_SOURCE_COMMIT"):
+        return {"commit": os.environ["BENCH_SOURCE_COMMIT"]}
     git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True)  # noqa: E731
-    head = git("rev-parse", "HEAD")
-    if head.returncode != 0:
-        return {"commit": os.environ.get("BENCH_SOURCE_COMMIT") or "unknown (not a git checkout)"}
+    top = git("rev-parse", "--show-toplevel").stdout.strip()
+    if not top or Path(top).resolve() != ROOT:  # not a checkout of its own (maybe inside another one)
+        return {"commit": "unknown (not a git checkout; set BENCH_SOURCE_COMMIT)"}
     dirty = git("status", "--porcelain", "--", "importers", "facilities", "geo_ourcity").stdout.split("\n")
-    return {"commit": head.stdout.strip(), "uncommitted_changes": sorted(line[3:] for line in dirty if line)}
+    return {"commit": git("rev-parse", "HEAD").stdout.strip(),
+            "uncommitted_changes": sorted(line[3:] for line in dirty if line)}
 
 
 def machine():
@@ -489,7 +492,10 @@ def worker_ours(argv):
 
 
 class PeakSampler:
-    """Samples the process's RSS every 20 ms in a thread and keeps the main thread's stack at the highest."""
+    """Samples the process's RSS every 20 ms in a thread and keeps the main thread's stack at the highest.
+
+    A hint, not a measurement: the allocator keeps freed memory for a while, so the highest sample can come
+    a little after the allocation that caused it."""
 
     def __init__(self):
         import threading
@@ -518,7 +524,8 @@ class PeakSampler:
         self.thread.join()
 
     def report(self):
-        return f"Peak RSS sampled: {self.peak:.0f} MB, main thread at:\n" + "".join(self.stack)
+        return (f"Peak RSS sampled: {self.peak:.0f} MB, main thread at (a hint: see PeakSampler):\n"
+                + "".join(self.stack))
 
 
 def worker_layermapping(argv):
@@ -732,7 +739,7 @@ def main(argv=None):
         return generate(int(argv[1]), Path(argv[2]))
     if argv and argv[0] == "_worker_slice":
         return write_slice(Path(argv[1]), int(argv[2]), Path(argv[3]))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="facilities to generate and import (1,000,000)")
     parser.add_argument("--layermapping-n", type=int, default=20_000, help="size of LayerMapping's slice (20,000)")
