@@ -36,6 +36,7 @@ migrate: db
 
 demo-data: migrate
 	@$(PY) manage.py load_demo
+	@$(PY) manage.py load_demo_complaints
 
 demo: demo-data
 	@$(PY) manage.py collectstatic --noinput -v 0
