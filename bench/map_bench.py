@@ -111,7 +111,6 @@ def generate_complaints(n):
     """n complaints as a COPY text stream: uniform over the city's districts, a year of history."""
     import numpy as np
     import shapely
-    from django.db import connection
 
     from facilities.models import AdminArea, Department
     from routing.models import Category, RoutingDecision

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -300,7 +301,7 @@ class FacilityValidator:
             info = simple_wkb_info(pc.fill_null(batch.wkb, b"\x01\x01\x00\x00\x00" + b"\x00" * 16)) \
                 if self.transformer is None else None
         else:
-            present = ~pd_isna(batch.geoms)
+            present = ~pd.isna(batch.geoms)
             info = None
         points_only = info is not None and (info[0] == 1).all() and (np.diff(info[1]) == 21).all()
         if points_only:
@@ -321,7 +322,7 @@ class FacilityValidator:
         geoms = batch.geoms if batch.geoms is not None else \
             shapely.from_wkb(batch.wkb.to_numpy(zero_copy_only=False), on_invalid="warn")
         geoms = np.array(geoms, dtype=object)
-        missing = pd_isna(geoms)
+        missing = pd.isna(geoms)
         safe = np.where(missing, shapely.Point(), geoms)
         reject(missing | shapely.is_empty(safe), "empty geometry")
         ok = alive()
@@ -370,8 +371,6 @@ class FacilityValidator:
 
     def duplicates(self):
         """Rows whose key an earlier row already had: [(row_no, key, reason)], over all batches."""
-        import pandas as pd
-
         if not self.result.keys:
             return []
         chunked = pa.chunked_array(self.result.keys, pa.string())
@@ -385,12 +384,6 @@ class FacilityValidator:
         dup_keys = set(keys[dup])
         first = {k: r for k, r in zip(keys[~dup], rows[~dup]) if k in dup_keys}
         return [(int(r), k, f"duplicate key {k!r} (first at row {first[k]})") for k, r in zip(keys[dup], rows[dup])]
-
-
-def pd_isna(values):
-    import pandas as pd
-
-    return pd.isna(values)
 
 
 def ahead(chunks, depth=2):

@@ -60,6 +60,7 @@ def test_changing_a_schools_owner_by_reimport_moves_exactly_its_open_complaints(
     after = {c.pk: c for c in Complaint.objects.select_related("decision", "department")}
     moved = {pk for pk, c in after.items() if (c.department_id, c.decision_id) != before[pk]}
     assert moved == {c.pk for c in moving}
+    assert not moved & {c.pk for c in closed + elsewhere}
     for c in moving:
         now = after[c.pk]
         assert now.department.authority_id == other.owner_id
