@@ -65,6 +65,7 @@ class ImportResult:
     rejects: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     report_text: str = ""
+    reroute: object = None  # routing.services.RerouteResult of the re-route after the commit, if one ran
 
 
 def file_sha256(path):
@@ -218,27 +219,31 @@ def _run(run, path, spec, commit, progress, reroute=True):
             transaction.set_rollback(True)
     if commit and not connection.in_atomic_block:
         load.drop_retired_generations(connection)
+    rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")
-        _reroute(run, spec.target, counts, job.notes)
+        rerouted = _reroute(run, spec.target, counts, job.notes, around=getattr(job, "moved_facility_ids", None))
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
                                                    dataset=Dataset.objects.filter(code=spec.dataset).first(),
                                                    file_sha256=_sha256(run))
-    return ImportResult(run=run, counts=counts, rejects=rejects, notes=job.notes)
+    return ImportResult(run=run, counts=counts, rejects=rejects, notes=job.notes, reroute=rerouted)
 
 
-def _reroute(run, target, counts, notes):
+def _reroute(run, target, counts, notes, around=None):
     """Re-route the open complaints this commit moved. The import stands even if this fails: say so."""
     try:
         from routing.services import complaints_reroute
 
         # Authorities and the routing table move no geometry: the facilities and areas each complaint's decision
-        # found still stand, and only who answers for them is decided again (much faster).
+        # found still stand, and only who answers for them is decided again (much faster). A facilities import
+        # says which facilities it created, moved, retyped or retired: only complaints near those search again.
         spatial = target not in ("authorities", "assignments")
-        counts["rerouted"] = complaints_reroute(reason=f"import run #{run.pk} ({run.dataset_code})",
-                                                spatial=spatial).moved
+        result = complaints_reroute(reason=f"import run #{run.pk} ({run.dataset_code})", spatial=spatial,
+                                    around=around if target == "facilities" else None)
+        counts["rerouted"] = result.moved
+        return result
     except Exception as exc:  # noqa: BLE001 - the data is committed; re-routing can be run again
         log.exception("re-routing after import run %s failed", run.pk)
         notes.append(f"re-routing failed ({exc.__class__.__name__}: {exc}); run `manage.py reroute`")

@@ -20,6 +20,8 @@ class FacilityJob:
         self.spec, self.progress = spec, progress
         self.create_types = create_types  # creates the spec's declared types, inside the transaction
         self.notes = []
+        # The facilities the re-route must search around (load.moved_facilities); None: all of them.
+        self.moved_facility_ids = None
         progress.step("reading")
         self.stream = stream.open_stream(path, spec.source)
         missing = sorted(f for f in spec.source_fields() if f not in self.stream.columns)
@@ -101,6 +103,7 @@ class FacilityJob:
                             "WHERE a.source_key = b.source_key AND a.ctid > b.ctid")
             counts = {"created": accepted, "updated": 0, "unchanged": 0, "retired": 0}
             if commit and accepted:
+                self.moved_facility_ids = load.moved_facilities(cur, new_name)  # all of them are new
                 load.index_and_switch(cur, dataset.pk, partition, new_name, progress, analyze=False)
             else:
                 cur.execute(f"DROP TABLE {new_name}")
@@ -116,7 +119,7 @@ class FacilityJob:
             progress.step("comparing with the registry")
             counts = load.diff_facilities(cur, partition, full)
             if commit and counts["created"] + counts["updated"] + counts["retired"]:
-                load.swap_facilities(cur, dataset.pk, partition, new_name, full, progress)
+                self.moved_facility_ids = load.swap_facilities(cur, dataset.pk, partition, new_name, full, progress)
         counts = {**counts, "read": result.rows, "repaired": result.repaired}
         if result.reprojected_from:
             counts["reprojected_from"] = result.reprojected_from

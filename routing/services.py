@@ -6,7 +6,7 @@ from django.db import connection, transaction
 
 from complaints.models import OPEN_STATES
 
-from .engine import ENGINE_VERSION, decide_sql
+from .engine import ENGINE_VERSION, METRES_PER_DEGREE, decide_sql
 
 # The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
 # A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the district
@@ -51,19 +51,65 @@ MAY_MOVE_SQL = """
        OR CASE WHEN b.rule = 'department' THEN b.category_department
                ELSE coalesce(re.department_id, rn.department_id, dm.id) END IS DISTINCT FROM b.department_id"""
 
-# Moves: the complaints whose department changed. (Their new decisions' ids are drawn afterwards: nextval() in
-# this statement would keep it from running in parallel.)
+# With `around` (the facilities an import or an edit created, moved, retyped, retired or revived): the complaints
+# that must search again. Those whose decision names one of them (chosen, runner-up or picked: with it gone or
+# moved, the next one in line may win), and those of a category over its type within the category's radius of
+# where it now lies (it may win now). No other complaint's best few facilities can have changed; for them the
+# quick path (known facilities, MAY_MOVE_SQL) is exact. The search window is generous (a box around the circle, a
+# metre wider, the widest radius of the type's categories): a few complaints decided again for nothing cost
+# little, one missed would keep a stale answer.
+SEARCH_SQL = """
+    CREATE TEMP TABLE routing_search ON COMMIT DROP AS
+    SELECT c.id FROM complaints_complaint c
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    CROSS JOIN LATERAL (SELECT rd.facility_id UNION ALL SELECT c.facility_id
+                        UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e) r(id)
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only} AND r.id IN (SELECT id FROM routing_around)
+    UNION
+    SELECT c.id FROM routing_around a
+    CROSS JOIN LATERAL (  -- by id in each partition's index (a hash join would read every facility)
+        SELECT f.type_id, f.geom FROM facilities_facility f WHERE f.id = a.id AND f.valid_to IS NULL OFFSET 0) f
+    CROSS JOIN LATERAL (  -- the categories over its type, and the widest of their radii
+        SELECT array_agg(k.id) AS ids, max(k.radius_m) AS radius_m
+        FROM routing_category_facility_types m JOIN routing_category k ON k.id = m.category_id
+        WHERE m.facilitytype_id = f.type_id AND k.rule = 'facility') k
+    CROSS JOIN LATERAL (  -- the complaints in the degree window of that radius, from the location index only (OFFSET
+                          -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves).
+                          -- The window holds the circle: a complaint in a corner is decided again for nothing.
+        SELECT c.id, c.category_id, c.decision_id FROM complaints_complaint c
+        WHERE c.location && ST_Expand(f.geom, (k.radius_m + 1) / ({mpd} * greatest(cos(radians(least(
+                                      greatest(abs(ST_YMin(f.geom)), abs(ST_YMax(f.geom))) + 1, 89))), 0.01)))
+          AND c.state = ANY(%(open)s) {only}
+        OFFSET 0) c
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE c.category_id = ANY(k.ids) AND rd.rule <> 'manual'"""
+
+# What a decision found, for telling whether a new one found the same: the rule, the facility, the area and the
+# best few facilities with their distances (their names and owners' names are for reading only).
+FOUND = """ROW({t}.rule, {t}.facility_id, {t}.area_id, round({t}.distance_m::numeric, 1), (
+    SELECT jsonb_agg(jsonb_build_array(e->'facility_id', e->'distance_m') ORDER BY n)
+    FROM jsonb_array_elements({t}.candidates) WITH ORDINALITY AS q(e, n)))"""
+
+# The new decisions that differ: those whose department changed (moves), and those whose department stays but
+# which found other facilities or distances (refreshes: a facility was added or moved near them). A refresh keeps
+# the stored decision current, which the quick path relies on: it trusts each decision's best few facilities.
+# (Their new decisions' ids are drawn afterwards: nextval() in this statement would keep it from running in
+# parallel.)
 MOVES_SQL = """
     CREATE TEMP TABLE routing_moves ON COMMIT DROP AS
     WITH d AS ({decide})
     SELECT d.*, c.department_id AS from_department_id, c.decision_id AS from_decision_id,
            CASE WHEN rd.rule = 'facility_picked' AND d.rule <> 'facility_picked' THEN c.facility_id END
-               AS kept_facility_id
+               AS kept_facility_id,
+           d.department_id IS DISTINCT FROM c.department_id AS moves
     FROM d JOIN complaints_complaint c ON c.id = d.key JOIN routing_routingdecision rd ON rd.id = c.decision_id
-    WHERE d.department_id IS DISTINCT FROM c.department_id"""
+    WHERE d.department_id IS DISTINCT FROM c.department_id OR """ + FOUND.format(t="d") + """
+          IS DISTINCT FROM """ + FOUND.format(t="rd")
 
-# Apply the moves in one statement. A complaint that changed since the moves were computed (a member of staff
-# acted on it meanwhile) no longer matches its from_* columns and is skipped: the person's change stands.
+# Apply the moves and refreshes in one statement. A complaint that changed since they were computed (a member of
+# staff acted on it meanwhile) no longer matches its from_* columns and is skipped: the person's change stands.
+# A move gets a public history entry; a refresh a staff-only one (the same department, another facility or
+# distance in the explanation).
 # complaints.decision is a deferred foreign key, so the decisions may be inserted after the update.
 APPLY_SQL = """
     WITH moved AS (
@@ -84,9 +130,11 @@ APPLY_SQL = """
         INSERT INTO complaints_complaintevent (complaint_id, at, actor_label, kind, from_state, to_state,
                                                from_department_id, to_department_id, decision_id, reason, public)
         SELECT m.key, now(), 'system:reroute', 'routed', '', '', m.from_department_id, m.department_id,
-               m.decision_id, %(reason)s || m.explanation_ru, true
+               m.decision_id, %(reason)s || CASE WHEN m.moves THEN '' ELSE %(refreshed)s END || m.explanation_ru,
+               m.moves
         FROM routing_moves m JOIN moved ON moved.id = m.key)
-    SELECT count(*) FROM moved"""
+    SELECT count(*) FILTER (WHERE m.moves), count(*) FILTER (WHERE NOT m.moves)
+    FROM routing_moves m JOIN moved ON moved.id = m.key"""
 
 PREVIEW_SQL = """
     SELECT m.key, c.tracking_code, fd.id, fd.name, fa.short_name, td.id, td.name, ta.short_name, m.rule,
@@ -94,7 +142,7 @@ PREVIEW_SQL = """
     FROM routing_moves m JOIN complaints_complaint c ON c.id = m.key
     JOIN facilities_department fd ON fd.id = m.from_department_id JOIN facilities_authority fa ON fa.id = fd.authority_id
     JOIN facilities_department td ON td.id = m.department_id JOIN facilities_authority ta ON ta.id = td.authority_id
-    ORDER BY m.key"""
+    WHERE m.moves ORDER BY m.key"""
 
 
 @dataclass
@@ -115,34 +163,54 @@ class RerouteResult:
     dry_run: bool
     seconds: float
     moves: list = field(default_factory=list)  # Move, filled in a dry run
+    refreshed: int = 0  # same department, but the decision found other facilities (a new decision, no move)
+    searched: int | None = None  # with `around`: the complaints that searched again
 
 
 def _display(name, short_name):
     return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
 
 
-def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True) -> RerouteResult:
-    """Decide every open complaint again, in one set-based pass; move those whose department changed.
+def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, around=None) -> RerouteResult:
+    """Decide the open complaints again, in one set-based pass; move those whose department changed.
 
-    `spatial=False` is for changes that move no geometry (an owner, an area's authority, the routing table, a
-    department): each complaint keeps the facilities and the district its decision found, and only who answers
-    for them is decided again, with no spatial search. After anything else (facilities or areas added, moved or
-    retired, a category's types or radius changed) the default searches again.
+    What changed decides how much is searched again:
+    - `spatial=True` (the default; after areas or a category's types or radius changed): every complaint searches
+      again;
+    - `around=[facility ids]` (after an import or edit of facilities): the facilities created, moved, retyped,
+      retired or revived. Only complaints whose decision names one of them, or that lie within their category's
+      radius of one, search again; the others are decided as with `spatial=False`. Owners that changed need no
+      id here: that is who answers, not what was found.
+    - `spatial=False` (owners' departments, an area's authority, the routing table, a department): no search; each
+      complaint keeps the facilities and the district its decision found, and only who answers for them is
+      decided again, for those that may move.
 
-    Each moved complaint gets a new RoutingDecision and a ComplaintEvent (kind `routed`, actor
-    `system:reroute`, `reason` before the explanation). Closed complaints, and complaints whose current decision
-    a person made (rule `manual`: a transfer to a named department), keep theirs. `complaint_ids` limits the pass.
-    A dry run changes nothing and lists the moves.
+    Each moved complaint gets a new RoutingDecision and a ComplaintEvent (kind `routed`, actor `system:reroute`,
+    `reason` before the explanation). One whose department stays but whose decision found other facilities or
+    distances gets a new decision too, with a staff-only event (`refreshed`). Closed complaints, and complaints
+    whose current decision a person made (rule `manual`: a transfer to a named department), keep theirs.
+    `complaint_ids` limits the pass. A dry run changes nothing and lists the moves.
     """
     started = time.perf_counter()
     open_states = [str(s) for s in OPEN_STATES]
+    targeted = around is not None
+    spatial = spatial and not targeted
     only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
-    decide_only = only if spatial else only + " AND c.id IN (SELECT id FROM routing_may_move)"
-    source = REROUTE_INPUT.format(
-        only=decide_only, known_facilities="NULL::jsonb" if spatial else KNOWN_FACILITIES,
-        known_area="NULL::bigint" if spatial else "rd.area_id")
+    if spatial:
+        decide_only, known_facilities, known_area = only, "NULL::jsonb", "NULL::bigint"
+    elif targeted:
+        decide_only = (only + " AND (c.id IN (SELECT id FROM routing_may_move) "
+                              "OR c.id IN (SELECT id FROM routing_search))")
+        known_facilities = (f"CASE WHEN c.id IN (SELECT id FROM routing_search) THEN NULL::jsonb "
+                            f"ELSE {KNOWN_FACILITIES} END")
+        known_area = "rd.area_id"  # a facility changed, not an area
+    else:
+        decide_only = only + " AND c.id IN (SELECT id FROM routing_may_move)"
+        known_facilities, known_area = KNOWN_FACILITIES, "rd.area_id"
+    source = REROUTE_INPUT.format(only=decide_only, known_facilities=known_facilities, known_area=known_area)
     params = {"open": open_states, "ids": [int(i) for i in complaint_ids or []], "version": ENGINE_VERSION,
-              "reason": f"{reason}: " if reason else ""}
+              "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "}
+    searched = None
     with transaction.atomic(), connection.cursor() as cur:
         # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
         cur.execute("SET LOCAL jit = off")
@@ -152,11 +220,19 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         cur.execute(f"SELECT count(*) FROM ({REROUTE_INPUT.format(only=only, known_facilities='NULL', known_area='NULL')}) i",
                     params)
         considered = cur.fetchone()[0]
+        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move, routing_search, routing_around")
+        if targeted:
+            cur.execute("CREATE TEMP TABLE routing_around (id bigint PRIMARY KEY) ON COMMIT DROP")
+            cur.execute("INSERT INTO routing_around SELECT DISTINCT unnest(%s::bigint[])", [[int(i) for i in around]])
+            cur.execute("ANALYZE routing_around")
+            cur.execute(SEARCH_SQL.format(only=only, mpd=METRES_PER_DEGREE), params)
+            cur.execute("ALTER TABLE routing_search ADD PRIMARY KEY (id)")
+            cur.execute("ANALYZE routing_search")
+            cur.execute("SELECT count(*) FROM routing_search")
+            searched = cur.fetchone()[0]
         if not spatial:
-            cur.execute("DROP TABLE IF EXISTS routing_may_move")
             cur.execute(MAY_MOVE_SQL.format(only=only), params)
             cur.execute("ANALYZE routing_may_move")
-        cur.execute("DROP TABLE IF EXISTS routing_moves")
         cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
         cur.execute("ALTER TABLE routing_moves ADD COLUMN decision_id bigint "
                     "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
@@ -168,9 +244,12 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
             moves = [Move(r[0], r[1], _display(r[3], r[4]), _display(r[6], r[7]), r[8], r[9], r[10])
                      for r in cur.fetchall()]
             moved = len(moves)
+            cur.execute("SELECT count(*) FROM routing_moves WHERE NOT moves")
+            refreshed = cur.fetchone()[0]
         else:
             cur.execute(APPLY_SQL, params)
-            moved = cur.fetchone()[0]
-        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move")
+            moved, refreshed = cur.fetchone()
+        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move, routing_search, routing_around")
     return RerouteResult(considered=considered, moved=moved, dry_run=dry_run,
-                         seconds=round(time.perf_counter() - started, 3), moves=moves)
+                         seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,
+                         searched=searched)

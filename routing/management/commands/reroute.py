@@ -36,6 +36,9 @@ class Command(BaseCommand):
         verb = "would move" if result.dry_run else "moved"
         self.stdout.write(f"{result.considered} open complaints decided again in {result.seconds} s; "
                           f"{result.moved} {verb}.")
+        if result.refreshed:
+            self.stdout.write(f"{result.refreshed} keep their department; their decisions found other facilities "
+                              f"and {'would be' if result.dry_run else 'were'} refreshed.")
         if result.moves:
             for (source, target), n in Counter((m.from_department, m.to_department) for m in result.moves).most_common():
                 self.stdout.write(f"  {n:>6}  {source} -> {target}")
