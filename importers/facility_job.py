@@ -103,7 +103,8 @@ class FacilityJob:
                             "WHERE a.source_key = b.source_key AND a.ctid > b.ctid")
             counts = {"created": accepted, "updated": 0, "unchanged": 0, "retired": 0}
             if commit and accepted:
-                self.moved_facility_ids = load.moved_facilities(cur, new_name)  # all of them are new
+                if accepted <= load.AROUND_CAP:  # all of them are new
+                    self.moved_facility_ids = load.moved_facilities(cur, new_name)
                 load.index_and_switch(cur, dataset.pk, partition, new_name, progress, analyze=False)
             else:
                 cur.execute(f"DROP TABLE {new_name}")
