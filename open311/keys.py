@@ -1,9 +1,11 @@
 """API keys for integrators: issued once in clear text, stored only as a SHA-256 digest."""
 import datetime
+import functools
 import hashlib
 import secrets
+import weakref
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import ApiKey
@@ -34,11 +36,41 @@ def api_key_issue(*, name):
 
 def api_key_check(raw):
     """The active ApiKey for a clear key, or None."""
-    if not raw:
-        return None
-    key = ApiKey.objects.filter(key_hash=key_digest(raw), active=True).first()
-    if key is not None:
+    return api_key_check_with_catalogue(raw)[0]
+
+
+def api_key_check_with_catalogue(raw):
+    """(the active ApiKey for a clear key or None, the service catalogue's change stamp or None), in one statement.
+
+    A POST needs both: the key, checked against the database on every request (a deactivated key is refused at
+    once), and the stamp that tells whether the catalogue it read before is still current (open311.selectors).
+    """
+    with connection.cursor() as cur:
+        # Prepared once per database connection (as routing.engine does): PostgreSQL plans it once, not per POST.
+        if connection.connection not in _prepared:
+            cur.execute("PREPARE open311_key_check(text) AS " + _check_sql().replace("%s", "$1"))
+            _prepared[connection.connection] = True
+        cur.execute("EXECUTE open311_key_check(%s)", [key_digest(raw) if raw else None])
+        *key_row, version = cur.fetchone()
+    key = None
+    if key_row[0] is not None:
+        key = ApiKey.from_db(connection.alias, _KEY_FIELDS, key_row)
         now = timezone.now()
         if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return key
+    return key, version
+
+
+_KEY_FIELDS = [f.attname for f in ApiKey._meta.concrete_fields]
+_prepared = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _check_sql():
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"k.{quote(f.column)}" for f in ApiKey._meta.concrete_fields)
+    # One row always: the key's columns (NULLs when there is no such active key) and the stamp. Hand-written:
+    # the ORM spends more time building a query than PostgreSQL spends running this one.
+    return (f"SELECT {columns}, (SELECT v.version FROM open311_catalogue_version v WHERE v.id = 1) "
+            f"FROM (SELECT 1) one LEFT JOIN {quote(ApiKey._meta.db_table)} k "
+            f"ON k.{quote('key_hash')} = %s AND k.{quote('active')}")

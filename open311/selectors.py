@@ -46,9 +46,8 @@ UPDATE_KINDS = [ComplaintEvent.Kind.STATE, ComplaintEvent.Kind.ANSWER, Complaint
 def open311_service(code):
     """The active category with this service_code, its attributes loaded (in their order), in ONE query; or None.
 
-    A POST needs both. There is no change stamp on the catalogue that a cache could be checked against, so they
-    are read every time, as cheaply as can be: one hand-written statement (the ORM spends more time building the
-    same query than PostgreSQL spends running it) and model instances made from its rows.
+    A POST needs both: read as cheaply as can be, one hand-written statement (the ORM spends more time building
+    the same query than PostgreSQL spends running it) and model instances made from its rows.
     """
     with connection.cursor() as cur:
         cur.execute(_service_sql(), [code])
@@ -71,6 +70,28 @@ def open311_service(code):
 
 
 _SERVICE_FIELDS = (Category._meta.concrete_fields, CategoryAttribute._meta.concrete_fields)
+
+
+# What open311_service_current() read, per process: code -> (the catalogue's change stamp read before, category or
+# None). The stamp (migration open311 0002) changes with every write of a category or an attribute, whoever makes
+# it (the admin, an importer's SQL, another process), and the POST reads it in the statement that checks its key:
+# so a POST never validates against a catalogue older than the one it would have read itself.
+_services = {}
+SERVICE_CACHE_MAX = 1000
+
+
+def open311_service_current(code, version):
+    """open311_service(code), reused while the catalogue's change stamp is still `version` (None: read it)."""
+    if version is None:
+        return open311_service(code)
+    cached = _services.get(code)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    category = open311_service(code)  # read after the stamp: as new as the stamp says, or newer
+    if len(_services) >= SERVICE_CACHE_MAX:  # codes that are not services: never keep many of them
+        _services.clear()
+    _services[code] = (version, category)
+    return category
 
 
 @functools.cache

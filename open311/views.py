@@ -18,7 +18,7 @@ from routing.models import Category
 
 from . import selectors
 from .errors import exception_handler, open311_error
-from .keys import api_key_check
+from .keys import api_key_check_with_catalogue
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 from .serializers import (RequestCreatedOutput, RequestCreateInput, RequestOutput, RequestsQueryInput,
                           ServiceDefinitionOutput, ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput,
@@ -55,13 +55,14 @@ class Open311View(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        translation.activate(language(request))  # `locale` wins over Accept-Language, for messages too
+        self.lang = language(request)
+        translation.activate(self.lang)  # `locale` wins over Accept-Language, for messages too
         # An id or code in the path can't hold a NUL (PostgreSQL refuses it in any string): it names nothing.
         if any("\x00" in value for value in kwargs.values()):
             raise NotFound("No such Open311 resource.")
 
     def context(self):
-        return {"request": self.request, "lang": language(self.request)}
+        return {"request": self.request, "lang": self.lang}
 
     def query(self, serializer_class):
         serializer, _params = serializer_class.from_params(self.request.query_params)
@@ -127,13 +128,14 @@ class RequestListView(Open311View):
     def post(self, request, fmt):
         if content_length(request) > settings.OPEN311_MAX_BODY_BYTES:
             return open311_error(400, f"The request is larger than {settings.OPEN311_MAX_BODY_BYTES / 2**20:.1f} MB.")
-        key = api_key_check((request.POST.get("api_key") or request.query_params.get("api_key") or "").strip())
+        key, catalogue_version = api_key_check_with_catalogue(
+            (request.POST.get("api_key") or request.query_params.get("api_key") or "").strip())
         if key is None:
             raise PermissionDenied("api_key is missing, wrong or no longer active.")
-        data = RequestCreateInput.from_request(request)
+        data = RequestCreateInput.from_request(request, context={"catalogue_version": catalogue_version})
         data.is_valid(raise_exception=True)
         complaint = complaint_create(**data.complaint_fields(), source=key.name)
-        return Response(RequestCreatedOutput([complaint], many=True, context=self.context()).data, status=201)
+        return Response(RequestCreatedOutput.answer(complaint, self.lang), status=201)
 
 
 class RequestDetailView(Open311View):

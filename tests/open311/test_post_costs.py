@@ -1,0 +1,228 @@
+"""What makes a POST cheap must not change what it does: the key is checked against the database every time, the
+service catalogue is reused only while its change stamp stays the same (whoever changes it, however), the lean
+validation accepts exactly what the serializer accepts, and the answer is the serializer's.
+"""
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
+
+from complaints.models import Complaint, ComplaintEvent
+from open311 import selectors
+from open311.keys import api_key_check, api_key_check_with_catalogue
+from open311.models import ApiKey
+from open311.serializers import RequestCreatedOutput, RequestCreateInput, _prototype_fields
+from routing.models import Category, CategoryAttribute
+
+from .conftest import SERVICE, form, image_file
+
+pytestmark = pytest.mark.django_db
+URL = "/open311/v2/requests.json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def post(client, data):
+    return client.post(URL, urlencode(data, doseq=True), content_type=FORM)
+
+
+def stamp():
+    with connection.cursor() as cur:
+        cur.execute("SELECT version FROM open311_catalogue_version")
+        return cur.fetchone()[0]
+
+
+def sql(statement, params=()):
+    """A write that sends no signal, as the importers and other processes make them."""
+    with connection.cursor() as cur:
+        cur.execute(statement, params)
+
+
+# ---- the key --------------------------------------------------------------------------------------------
+
+
+def test_a_key_deactivated_without_signals_is_refused_at_once(client, service, api_key):
+    assert post(client, form(api_key)).status_code == 201
+    sql("UPDATE open311_apikey SET active = false")  # as the admin in another process would
+    response = post(client, form(api_key))
+    assert response.status_code == 403 and "api_key" in response.json()[0]["description"]
+    sql("UPDATE open311_apikey SET active = true")
+    assert post(client, form(api_key)).status_code == 201
+
+
+def test_a_key_deleted_is_refused_and_the_check_returns_the_stamp(service, api_key):
+    key, version = api_key_check_with_catalogue(api_key)
+    assert key == ApiKey.objects.get() and key.name == "test-integrator" and version == stamp()
+    assert api_key_check_with_catalogue("") == (None, version)
+    assert api_key_check_with_catalogue(api_key + "x") == (None, version)
+    ApiKey.objects.all().delete()
+    assert api_key_check(api_key) is None
+
+
+def test_the_key_check_refreshes_last_used_at_rarely(service, api_key):
+    assert ApiKey.objects.get().last_used_at is None
+    api_key_check(api_key)
+    first = ApiKey.objects.get().last_used_at
+    assert first is not None
+    api_key_check(api_key)
+    assert ApiKey.objects.get().last_used_at == first
+
+
+# ---- the catalogue --------------------------------------------------------------------------------------
+
+
+def test_every_write_of_the_catalogue_changes_the_stamp(service):
+    seen = [stamp()]
+
+    def changed():
+        seen.append(stamp())
+        return seen[-1] != seen[-2]
+
+    service.name_en = "Hole"
+    service.save()
+    assert changed()
+    attribute = CategoryAttribute.objects.create(category=service, code="extra", datatype="string", order=9)
+    assert changed()
+    sql("UPDATE routing_categoryattribute SET required = true WHERE id = %s", [attribute.pk])
+    assert changed()
+    attribute.delete()
+    assert changed()
+    sql("UPDATE routing_category SET active = false WHERE code = 'no-such-service'")  # a statement, even of 0 rows
+    assert changed()
+    assert len(set(seen)) == len(seen)  # never the same stamp twice
+
+
+def test_the_service_is_read_once_while_the_catalogue_does_not_change(client, service, api_key):
+    selectors._services.clear()
+    assert post(client, form(api_key)).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, form(api_key)).status_code == 201
+    assert not [q for q in queries if "routing_categoryattribute" in q["sql"]]
+    service.keywords = "яма, выбоина"
+    service.save()
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, form(api_key)).status_code == 201
+    assert len([q for q in queries if "routing_categoryattribute" in q["sql"]]) == 1
+
+
+def test_a_service_deactivated_by_sql_is_refused_by_the_next_post(client, service, api_key):
+    assert post(client, form(api_key)).status_code == 201  # the service is now cached
+    sql("UPDATE routing_category SET active = false WHERE code = %s", [SERVICE])
+    before = Complaint.objects.count()
+    response = post(client, form(api_key))
+    assert response.status_code == 400 and "service_code" in response.json()[0]["description"]
+    assert Complaint.objects.count() == before
+
+
+def test_a_new_required_attribute_applies_to_the_next_post(client, service, api_key):
+    assert post(client, form(api_key)).status_code == 201
+    sql("INSERT INTO routing_categoryattribute (category_id, code, datatype, required, variable, \"order\", "
+        "description_ru, description_en, datatype_description, \"values\") "
+        "VALUES (%s, 'width', 'number', true, true, 8, '', '', '', '[]')", [service.pk])
+    response = post(client, form(api_key))
+    assert response.status_code == 400 and "width" in response.json()[0]["description"]
+    assert post(client, form(api_key, **{"attribute[width]": "3"})).status_code == 201
+    assert Complaint.objects.latest("pk").attributes["width"] == 3
+
+
+def test_a_service_created_after_an_unknown_code_was_asked_for(client, service, api_key):
+    assert post(client, form(api_key, service_code="o311-later")).status_code == 400  # None is cached
+    Category.objects.create(code="o311-later", name_ru="Позже", name_en="Later", group_ru="Прочее",
+                            group_en="Other")
+    assert post(client, form(api_key, service_code="o311-later", **{"attribute[kind]": None})).status_code == 201
+
+
+def test_without_a_stamp_nothing_is_reused(service):
+    selectors._services.clear()
+    assert selectors.open311_service_current(SERVICE, None).code == SERVICE
+    assert selectors._services == {}
+    first = selectors.open311_service_current(SERVICE, 12345)
+    assert selectors.open311_service_current(SERVICE, 12345) is first
+    assert selectors.open311_service_current(SERVICE, 12346) is not first
+
+
+# ---- validation and the answer --------------------------------------------------------------------------
+
+
+VALID = [
+    {},
+    {"attribute[lanes][]": ["left", "right"], "attribute[depth_cm]": "12.5", "address_string": "Красная пл.",
+     "attribute[seen_at]": "2026-11-20T08:30:00+03:00", "jurisdiction_id": "x", "media_url": "http://e.org/p"},
+    {"description": "", "email": "", "phone": " ", "attribute[plate]": "A1", "whatever": "ignored"},
+    {"lat": " 55.7539 ", "long": "37.6208", "locale": "en", "address_id": "77-1"},
+]
+
+
+@pytest.mark.parametrize("extra", VALID)
+def test_the_lean_validation_gives_what_drf_gives(rf, service, api_key, extra):
+    request = rf.post(URL, urlencode(form(api_key, **extra), doseq=True), content_type=FORM)
+    from rest_framework.parsers import FormParser
+    from rest_framework.request import Request
+
+    drf_request = Request(request, parsers=[FormParser()])
+    lean = RequestCreateInput.from_request(drf_request)
+    reference = RequestCreateInput.from_request(drf_request)
+    assert lean.is_valid() and lean.valid_data() is not None
+    reference._validated_data = reference.run_validation(reference.initial_data)  # DRF's own path
+    assert lean.validated_data == reference._validated_data
+    assert list(lean.validated_data) == list(reference._validated_data)
+
+
+def test_the_lean_validation_hands_every_error_to_drf(rf, service, api_key):
+    serializer = RequestCreateInput(data={"service_code": SERVICE, "lat": "91", "long": "37.6"})
+    assert serializer.valid_data() is None
+    assert not serializer.is_valid() and "lat" in serializer.errors
+    # The fields it checks with are one instance's, made once: never re-bound to another serializer.
+    fields = _prototype_fields(RequestCreateInput)
+    assert fields is _prototype_fields(RequestCreateInput)
+    assert all(field.parent is fields[0].parent for field in fields)
+
+
+def test_a_photo_goes_through_the_lean_validation(client, service, api_key):
+    response = client.post(URL, form(api_key, media=image_file()))
+    assert response.status_code == 201, response.content
+    assert Complaint.objects.get(pk=response.json()[0]["service_request_id"]).photos.count() == 1
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_answer_is_the_serializers(client, service, api_key, lang):
+    complaint_pk = post(client, form(api_key)).json()[0]["service_request_id"]
+    complaint = Complaint.objects.select_related("decision").get(pk=complaint_pk)
+    complaint.decision.explanation_ru = complaint.decision.explanation_en = "Код K7M2-Q9XR-TP4D и текст"
+    for decision_text in ("Код K7M2-Q9XR-TP4D и текст", ""):
+        setattr(complaint.decision, f"explanation_{lang}", decision_text)
+        expected = RequestCreatedOutput([complaint], many=True, context={"lang": lang}).data
+        assert RequestCreatedOutput.answer(complaint, lang) == expected
+
+
+# ---- storage ----------------------------------------------------------------------------------------------
+
+
+def test_the_complaint_and_its_history_are_one_statement(client, service, api_key):
+    post(client, form(api_key))  # statements prepared, the service read
+    with CaptureQueriesContext(connection) as queries:
+        body = post(client, form(api_key)).json()
+    inserts = [q["sql"] for q in queries if "complaints_create" in q["sql"] or "INSERT" in q["sql"]]
+    assert len(inserts) == 1 and inserts[0].startswith("EXECUTE complaints_create_2(")
+    complaint = Complaint.objects.get(pk=body[0]["service_request_id"])
+    created, routed = complaint.events.all()
+    assert (created.kind, routed.kind) == ("created", "routed") and created.pk < routed.pk
+    assert created.actor_label == "api:test-integrator" and routed.decision_id == complaint.decision_id
+
+
+def test_a_listener_of_complaint_saves_gets_the_orms_saves(client, service, api_key):
+    heard = []
+
+    def listener(sender, instance, created, **kwargs):
+        heard.append((instance.pk, created))
+
+    post_save.connect(listener, sender=Complaint, dispatch_uid="test-listener")
+    try:
+        body = post(client, form(api_key)).json()
+    finally:
+        post_save.disconnect(dispatch_uid="test-listener", sender=Complaint)
+    pk = int(body[0]["service_request_id"])
+    assert heard == [(pk, True)]
+    assert list(ComplaintEvent.objects.filter(complaint_id=pk).values_list("kind", flat=True)) == [
+        "created", "routed"]
