@@ -93,11 +93,12 @@ FOUND = """ROW({t}.rule, {t}.facility_id, {t}.area_id, round({t}.distance_m::num
 # The new decisions that differ: those whose department changed (moves), and those whose department stays but
 # which found other facilities or distances (refreshes: a facility was added or moved near them). A refresh keeps
 # the stored decision current, which the quick path relies on: it trusts each decision's best few facilities.
-# (Their new decisions' ids are drawn afterwards: nextval() in this statement would keep it from running in
-# parallel.)
+# MATERIALIZED: the comparison reads the decision's columns, and an inlined subquery would compute them again for
+# it (three times the cost). (Their new decisions' ids are drawn afterwards: nextval() in this statement would keep
+# it from running in parallel.)
 MOVES_SQL = """
     CREATE TEMP TABLE routing_moves ON COMMIT DROP AS
-    WITH d AS ({decide})
+    WITH d AS MATERIALIZED ({decide})
     SELECT d.*, c.department_id AS from_department_id, c.decision_id AS from_decision_id,
            CASE WHEN rd.rule = 'facility_picked' AND d.rule <> 'facility_picked' THEN c.facility_id END
                AS kept_facility_id,
