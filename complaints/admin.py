@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ComplaintError
-from .models import Answer, Complaint, ComplaintEvent, Photo
+from .models import Answer, Complaint, ComplaintEvent, Photo, TrackingMail
 from .services import complaint_hide
 
 
@@ -40,6 +40,12 @@ class PhotoInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class TrackingMailInline(ReadOnlyInline):
+    model = TrackingMail
+    fields = ["to", "sent_at", "attempts", "last_error", "updated_at"]
+    readonly_fields = fields
+
+
 @admin.register(Complaint)
 class ComplaintAdmin(admin.ModelAdmin):
     list_display = ["tracking_code", "category", "state", "department", "submitted_at", "deadline", "reopen_count"]
@@ -47,7 +53,7 @@ class ComplaintAdmin(admin.ModelAdmin):
     search_fields = ["tracking_code", "token", "description", "address_string"]
     list_select_related = ["category", "department__authority"]
     date_hierarchy = "submitted_at"
-    inlines = [EventInline, AnswerInline, PhotoInline]
+    inlines = [EventInline, AnswerInline, PhotoInline, TrackingMailInline]
     actions = ["hide"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -125,3 +125,16 @@ class Photo(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class TrackingMail(models.Model):
+    """The e-mail that gives a resident their complaint's tracking code: sent (or tried) once per complaint, by
+    complaints.mail (manage.py send_tracking_codes), for complaints that came with an e-mail address. Staff-only."""
+
+    complaint = models.OneToOneField(Complaint, primary_key=True, on_delete=models.CASCADE,
+                                     related_name="tracking_mail")
+    to = models.EmailField(max_length=254)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -121,6 +121,26 @@ OPEN311_CONTACT = env_str("OPEN311_CONTACT", "Open311 support of the city: open3
 OPEN311_KEY_SERVICE = env_str("OPEN311_KEY_SERVICE", "Ask the city's Open311 support for an api_key.")
 OPEN311_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024
 
+# E-mail: the tracking code goes to residents who gave an address (complaints.mail, `manage.py
+# send_tracking_codes`). By default messages are written to files under var/mail (the demo); set
+# OURCITY_EMAIL_HOST to send them through an SMTP server. OURCITY_SITE_URL is the public address the links in them
+# point at.
+SITE_URL = env_str("OURCITY_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env_str("OURCITY_EMAIL_FROM", "Наш город <no-reply@example.org>")
+EMAIL_HOST = env_str("OURCITY_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(env_str("OURCITY_EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = env_str("OURCITY_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("OURCITY_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("OURCITY_EMAIL_TLS", True)
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env_str("OURCITY_EMAIL_DIR", str(BASE_DIR / "var" / "mail"))
+TRACKING_MAIL_MAX_AGE_DAYS = 7  # a code mailed later than this is no use: such complaints are left alone
+TRACKING_MAIL_MAX_ATTEMPTS = 5
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

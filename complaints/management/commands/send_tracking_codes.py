@@ -1,0 +1,32 @@
+"""Mail residents their complaints' tracking codes (complaints.mail). Run it every minute (cron), or with --loop."""
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from complaints.mail import tracking_mail_send_pending
+
+
+class Command(BaseCommand):
+    help = ("Mail the tracking code of each recent complaint that came with an e-mail address and has not had it. "
+            "Exits 1 if some could not be sent (they are tried again on the next run).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--limit", type=int, default=500, help="at most this many per run (default 500)")
+        parser.add_argument("--loop", type=float, metavar="SECONDS",
+                            help="keep running, a round every SECONDS (a worker process instead of cron)")
+
+    def handle(self, *args, **options):
+        if options["limit"] < 1:
+            raise CommandError("--limit must be at least 1")
+        while True:
+            run = tracking_mail_send_pending(limit=options["limit"])
+            if run.skipped_busy:
+                self.stdout.write("Another sender is running; nothing done.")
+            elif run.sent or run.failed or not options["loop"]:
+                self.stdout.write(f"{run.sent} sent, {run.failed} failed.")
+            if not options["loop"]:
+                break
+            time.sleep(options["loop"])
+        if run.failed:
+            raise CommandError(f"{run.failed} tracking-code mails could not be sent; see the TrackingMail records "
+                               "in the admin (they are tried again on the next run)")
