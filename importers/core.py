@@ -165,6 +165,7 @@ class _RowJob:
 
     def __init__(self, path, spec, progress):
         self.spec, self.progress = spec, progress
+        self.changed_ids = None  # areas or categories: the ids the commit changed or retired (for the re-route)
         progress.step("reading")
         source = read_source(path, spec.source)
         prepare.check_fields(spec, source)
@@ -176,7 +177,8 @@ class _RowJob:
 
     def load(self, cur, dataset, commit, run):
         load.stage_rejected_keys(cur, [key for _, key, _ in self.prepared.rejects])
-        counts, sql_rejects = _load(cur, self.spec, dataset, self.prepared, self.extra, commit, run, self.progress)
+        counts, sql_rejects, self.changed_ids = _load(cur, self.spec, dataset, self.prepared, self.extra, commit,
+                                                      run, self.progress)
         return {**self.prepared.counts, **counts}, sorted(self.prepared.rejects + sql_rejects)
 
 
@@ -222,7 +224,8 @@ def _run(run, path, spec, commit, progress, reroute=True):
     rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")
-        rerouted = _reroute(run, spec.target, counts, job.notes, around=getattr(job, "moved_facility_ids", None))
+        changed_ids = getattr(job, "moved_facility_ids", None) if spec.target == "facilities" else job.changed_ids
+        rerouted = _reroute(run, spec.target, counts, job.notes, changed_ids)
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
@@ -231,17 +234,22 @@ def _run(run, path, spec, commit, progress, reroute=True):
     return ImportResult(run=run, counts=counts, rejects=rejects, notes=job.notes, reroute=rerouted)
 
 
-def _reroute(run, target, counts, notes, around=None):
-    """Re-route the open complaints this commit moved. The import stands even if this fails: say so."""
+def _reroute(run, target, counts, notes, changed_ids=None):
+    """Re-route the open complaints this commit moved. The import stands even if this fails: say so.
+
+    Authorities and the routing table move no geometry: the facilities and areas each complaint's decision found
+    still stand, and only who answers for them is decided again. Facilities, areas and categories: the import
+    says which it changed, and only the complaints those can concern search again (None: it could not say, e.g.
+    a first import of a million facilities; then every complaint does)."""
     try:
         from routing.services import complaints_reroute
 
-        # Authorities and the routing table move no geometry: the facilities and areas each complaint's decision
-        # found still stand, and only who answers for them is decided again (much faster). A facilities import
-        # says which facilities it created, moved, retyped or retired: only complaints near those search again.
-        spatial = target not in ("authorities", "assignments")
-        result = complaints_reroute(reason=f"import run #{run.pk} ({run.dataset_code})", spatial=spatial,
-                                    around=around if target == "facilities" else None)
+        reason = f"import run #{run.pk} ({run.dataset_code})"
+        if target in ("authorities", "assignments"):
+            result = complaints_reroute(reason=reason, spatial=False)
+        else:
+            key = {"facilities": "around", "areas": "areas", "categories": "categories"}[target]
+            result = complaints_reroute(reason=reason, **({key: changed_ids} if changed_ids is not None else {}))
         counts["rerouted"] = result.moved
         return result
     except Exception as exc:  # noqa: BLE001 - the data is committed; re-routing can be run again
@@ -337,13 +345,13 @@ def _prepare(spec, source):
 
 def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
     full = spec.mode == "full"
-    sql_rejects = []
+    sql_rejects, changed_ids = [], None
     if spec.target == "categories":
         _create_declared_types(extra["declared_types"])
         load.stage_categories(cur, prepared, progress)
         counts = load.diff_categories(cur, dataset.pk, full)
         if commit:
-            load.upsert_categories(cur, dataset.pk, full=full)
+            changed_ids = load.upsert_categories(cur, dataset.pk, full=full)
     elif spec.target == "assignments":
         sql_rejects = load.stage_assignments(cur, prepared, progress)
         counts = load.diff_assignments(cur, dataset.pk, full)
@@ -367,8 +375,9 @@ def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
         counts = load.diff_areas(cur, dataset.pk, level, full)
         if commit:
             juris = spec.options.get("jurisdiction")
-            load.upsert_areas(cur, dataset.pk, level, full=full, jurisdiction_kind=juris["kind"] if juris else None)
-    return counts, sql_rejects
+            changed_ids = load.upsert_areas(cur, dataset.pk, level, full=full,
+                                            jurisdiction_kind=juris["kind"] if juris else None)
+    return counts, sql_rejects, changed_ids
 
 
 def _create_declared_types(declared):

@@ -307,6 +307,7 @@ def diff_areas(cur, dataset_id, level, full):
 
 
 def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
+    """Insert, update and (in full mode) retire; return the ids of the areas changed or retired."""
     if jurisdiction_kind:
         cur.execute("""CREATE TEMP VIEW import_stage_juris AS
                        SELECT j_code AS code, j_name AS name, j_short_name AS short_name, ''::text AS inn,
@@ -342,6 +343,7 @@ def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
         retired = [row[0] for row in cur.fetchall()]
         cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [retired])
     subdivide_areas(changed)
+    return changed + (retired if full else [])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -406,6 +408,7 @@ def diff_categories(cur, dataset_id, full):
 
 
 def upsert_categories(cur, dataset_id, *, full):
+    """Insert, update and (in full mode) retire; return the ids of the categories changed or retired."""
     fields = ", ".join(CATEGORY_FIELDS)
     cur.execute(f"""
         INSERT INTO routing_category (code, {fields}, active, dataset_id, source_key)
@@ -429,11 +432,15 @@ def upsert_categories(cur, dataset_id, *, full):
                a->'values'
         FROM import_stage s JOIN routing_category c ON c.code = s.code CROSS JOIN jsonb_array_elements(s.attributes) a
         WHERE s.state <> 'unchanged'""")
+    cur.execute(changed)
+    changed_ids = [row[0] for row in cur.fetchall()]
     if full:
         # Retired, never deleted: complaints keep pointing at the category they were filed under.
         cur.execute(f"""UPDATE routing_category c SET active = false WHERE c.dataset_id = %s AND c.active
                         AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
-                        {KEEP.format(alias="c")}""", [dataset_id])
+                        {KEEP.format(alias="c")} RETURNING c.id""", [dataset_id])
+        changed_ids += [row[0] for row in cur.fetchall()]
+    return changed_ids
 
 
 ASSIGNMENT_COLUMNS = ["row_no", "source_key", "authority_match", "authority_ref", "category_match", "category_ref",

@@ -51,22 +51,21 @@ MAY_MOVE_SQL = """
        OR CASE WHEN b.rule = 'department' THEN b.category_department
                ELSE coalesce(re.department_id, rn.department_id, dm.id) END IS DISTINCT FROM b.department_id"""
 
-# With `around` (the facilities an import or an edit created, moved, retyped, retired or revived): the complaints
-# that must search again. Those whose decision names one of them (chosen, runner-up or picked: with it gone or
-# moved, the next one in line may win), and those of a category over its type within the category's radius of
-# where it now lies (it may win now). No other complaint's best few facilities can have changed; for them the
-# quick path (known facilities, MAY_MOVE_SQL) is exact. The search window is generous (a box around the circle, a
-# metre wider, the widest radius of the type's categories): a few complaints decided again for nothing cost
-# little, one missed would keep a stale answer.
-SEARCH_SQL = """
-    CREATE TEMP TABLE routing_search ON COMMIT DROP AS
+# The complaints that must search again after a change to some facilities, areas or categories (the `changed_*`
+# temporary tables); for every other complaint the quick path (known facilities and district, MAY_MOVE_SQL) is
+# exact, since nothing it relies on has changed. Facilities (created, moved, retyped, retired or revived): the
+# complaints whose decision names one of them (chosen, runner-up or picked: with it gone or moved, the next one in
+# line may win), and those of a category over its type around where it now lies (it may win now). The window is
+# generous (a box around the circle, a metre wider, the widest radius of the type's categories): a few complaints
+# decided again for nothing cost little, one missed would keep a stale answer.
+SEARCH_FACILITIES = """
     SELECT c.id FROM complaints_complaint c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     CROSS JOIN LATERAL (SELECT rd.facility_id UNION ALL SELECT c.facility_id
                         UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e) r(id)
-    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only} AND r.id IN (SELECT id FROM routing_around)
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only} AND r.id IN (SELECT id FROM changed_facilities)
     UNION
-    SELECT c.id FROM routing_around a
+    SELECT c.id FROM changed_facilities a
     CROSS JOIN LATERAL (  -- by id in each partition's index (a hash join would read every facility)
         SELECT f.type_id, f.geom FROM facilities_facility f WHERE f.id = a.id AND f.valid_to IS NULL OFFSET 0) f
     CROSS JOIN LATERAL (  -- the categories over its type, and the widest of their radii
@@ -74,8 +73,7 @@ SEARCH_SQL = """
         FROM routing_category_facility_types m JOIN routing_category k ON k.id = m.category_id
         WHERE m.facilitytype_id = f.type_id AND k.rule = 'facility') k
     CROSS JOIN LATERAL (  -- the complaints in the degree window of that radius, from the location index only (OFFSET
-                          -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves).
-                          -- The window holds the circle: a complaint in a corner is decided again for nothing.
+                          -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves)
         SELECT c.id, c.category_id, c.decision_id FROM complaints_complaint c
         WHERE c.location && ST_Expand(f.geom, (k.radius_m + 1) / ({mpd} * greatest(cos(radians(least(
                                       greatest(abs(ST_YMin(f.geom)), abs(ST_YMax(f.geom))) + 1, 89))), 0.01)))
@@ -83,6 +81,30 @@ SEARCH_SQL = """
         OFFSET 0) c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.category_id = ANY(k.ids) AND rd.rule <> 'manual'"""
+
+# Areas (created, reshaped, re-parented, retired or revived): the complaints whose decision named one of them (or
+# a district of one), and those its new outline covers.
+SEARCH_AREAS = """
+    SELECT c.id FROM complaints_complaint c
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    LEFT JOIN facilities_adminarea da ON da.id = rd.area_id
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
+      AND (rd.area_id IN (SELECT id FROM changed_areas) OR da.parent_id IN (SELECT id FROM changed_areas))
+    UNION
+    SELECT c.id FROM changed_areas x
+    JOIN facilities_adminareapiece p ON p.area_id = x.id
+    JOIN complaints_complaint c ON c.location && p.geom AND ST_Covers(p.geom, c.location)
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
+
+# Categories (their rule, radius, facility types, fallback or department changed): all their complaints.
+SEARCH_CATEGORIES = """
+    SELECT c.id FROM complaints_complaint c
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
+      AND c.category_id IN (SELECT id FROM changed_categories)"""
+
+SEARCHES = {"facilities": SEARCH_FACILITIES, "areas": SEARCH_AREAS, "categories": SEARCH_CATEGORIES}
 
 # What a decision found, for telling whether a new one found the same: the rule, the facility, the area and the
 # best few facilities with their distances (their names and owners' names are for reading only).
@@ -165,26 +187,27 @@ class RerouteResult:
     seconds: float
     moves: list = field(default_factory=list)  # Move, filled in a dry run
     refreshed: int = 0  # same department, but the decision found other facilities (a new decision, no move)
-    searched: int | None = None  # with `around`: the complaints that searched again
+    searched: int | None = None  # with changed facilities, areas or categories: the complaints that searched again
 
 
 def _display(name, short_name):
     return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
 
 
-def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, around=None) -> RerouteResult:
+def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, around=None, areas=None,
+                       categories=None) -> RerouteResult:
     """Decide the open complaints again, in one set-based pass; move those whose department changed.
 
     What changed decides how much is searched again:
-    - `spatial=True` (the default; after areas or a category's types or radius changed): every complaint searches
-      again;
-    - `around=[facility ids]` (after an import or edit of facilities): the facilities created, moved, retyped,
-      retired or revived. Only complaints whose decision names one of them, or that lie within their category's
-      radius of one, search again; the others are decided as with `spatial=False`. Owners that changed need no
-      id here: that is who answers, not what was found.
+    - `around=[facility ids]` (facilities created, moved, retyped, retired or revived), `areas=[area ids]`
+      (created, reshaped, re-parented, retired or revived), `categories=[category ids]` (rule, radius, types,
+      fallback or department changed), any of them: only the complaints these can concern search again (see
+      SEARCHES); the others are decided as with `spatial=False`. Owners, authorities and the routing table need no
+      ids here: that is who answers, which every pass looks up anyway.
     - `spatial=False` (owners' departments, an area's authority, the routing table, a department): no search; each
       complaint keeps the facilities and the district its decision found, and only who answers for them is
       decided again, for those that may move.
+    - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again.
 
     Each moved complaint gets a new RoutingDecision and a ComplaintEvent (kind `routed`, actor `system:reroute`,
     `reason` before the explanation). One whose department stays but whose decision found other facilities or
@@ -194,23 +217,26 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
     """
     started = time.perf_counter()
     open_states = [str(s) for s in OPEN_STATES]
-    targeted = around is not None
+    changed = {name: ids for name, ids in (("facilities", around), ("areas", areas), ("categories", categories))
+               if ids is not None}
+    targeted = bool(changed)
     spatial = spatial and not targeted
     only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
     if spatial:
         decide_only, known_facilities, known_area = only, "NULL::jsonb", "NULL::bigint"
     elif targeted:
-        decide_only = (only + " AND (c.id IN (SELECT id FROM routing_may_move) "
-                              "OR c.id IN (SELECT id FROM routing_search))")
-        known_facilities = (f"CASE WHEN c.id IN (SELECT id FROM routing_search) THEN NULL::jsonb "
-                            f"ELSE {KNOWN_FACILITIES} END")
-        known_area = "rd.area_id"  # a facility changed, not an area
+        searched_again = "c.id IN (SELECT id FROM routing_search)"
+        decide_only = only + f" AND (c.id IN (SELECT id FROM routing_may_move) OR {searched_again})"
+        known_facilities = f"CASE WHEN {searched_again} THEN NULL::jsonb ELSE {KNOWN_FACILITIES} END"
+        known_area = f"CASE WHEN {searched_again} THEN NULL::bigint ELSE rd.area_id END"
     else:
         decide_only = only + " AND c.id IN (SELECT id FROM routing_may_move)"
         known_facilities, known_area = KNOWN_FACILITIES, "rd.area_id"
     source = REROUTE_INPUT.format(only=decide_only, known_facilities=known_facilities, known_area=known_area)
     params = {"open": open_states, "ids": [int(i) for i in complaint_ids or []], "version": ENGINE_VERSION,
               "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "}
+    temp_tables = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, " \
+                  "changed_categories"
     searched = None
     with transaction.atomic(), connection.cursor() as cur:
         # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
@@ -221,12 +247,14 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         cur.execute(f"SELECT count(*) FROM ({REROUTE_INPUT.format(only=only, known_facilities='NULL', known_area='NULL')}) i",
                     params)
         considered = cur.fetchone()[0]
-        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move, routing_search, routing_around")
+        cur.execute(f"DROP TABLE IF EXISTS {temp_tables}")
         if targeted:
-            cur.execute("CREATE TEMP TABLE routing_around (id bigint PRIMARY KEY) ON COMMIT DROP")
-            cur.execute("INSERT INTO routing_around SELECT DISTINCT unnest(%s::bigint[])", [[int(i) for i in around]])
-            cur.execute("ANALYZE routing_around")
-            cur.execute(SEARCH_SQL.format(only=only, mpd=METRES_PER_DEGREE), params)
+            for name, ids in changed.items():
+                cur.execute(f"CREATE TEMP TABLE changed_{name} (id bigint PRIMARY KEY) ON COMMIT DROP")
+                cur.execute(f"INSERT INTO changed_{name} SELECT DISTINCT unnest(%s::bigint[])", [[int(i) for i in ids]])
+                cur.execute(f"ANALYZE changed_{name}")
+            union = "\n    UNION\n".join(SEARCHES[name].format(only=only, mpd=METRES_PER_DEGREE) for name in changed)
+            cur.execute(f"CREATE TEMP TABLE routing_search ON COMMIT DROP AS {union}", params)
             cur.execute("ALTER TABLE routing_search ADD PRIMARY KEY (id)")
             cur.execute("ANALYZE routing_search")
             cur.execute("SELECT count(*) FROM routing_search")
@@ -250,7 +278,7 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         else:
             cur.execute(APPLY_SQL, params)
             moved, refreshed = cur.fetchone()
-        cur.execute("DROP TABLE IF EXISTS routing_moves, routing_may_move, routing_search, routing_around")
+        cur.execute(f"DROP TABLE IF EXISTS {temp_tables}")
     return RerouteResult(considered=considered, moved=moved, dry_run=dry_run,
                          seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,
                          searched=searched)

@@ -1,10 +1,10 @@
 """Edits of what routing reads (by hand, in the admin) re-route the open complaints once the edit is committed.
 
 Imports re-route from importers.core (they write with SQL, not the ORM). The re-route is scheduled once per
-transaction however many rows the edit saves; with a task queue it would be a Celery task instead. Edits that can
-move geometry search again: around the edited facilities only, or everywhere after an area or a category's types or
-radius changed. The others (authorities, departments, the routing table) only decide again who answers for what
-each complaint's decision found.
+transaction however many rows the edit saves; with a task queue it would be a Celery task instead. It searches
+again only around what the edit touched: the facilities, areas and categories saved or deleted (see
+routing.services.complaints_reroute). Edits of authorities, departments and the routing table need no search: only
+who answers for what each complaint's decision found is decided again.
 """
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -13,7 +13,7 @@ from facilities.models import AdminArea, Authority, Department, Facility
 
 from .models import Category, RoutingAssignment
 
-SPATIAL = (AdminArea, Category)
+TOUCHED = {Facility: "around", AdminArea: "areas", Category: "categories"}
 NOT_SPATIAL = (Authority, Department, RoutingAssignment)
 
 
@@ -21,29 +21,35 @@ def _reroute_after_commit():
     from .services import complaints_reroute
 
     conn = transaction.get_connection()
-    spatial, conn.routing_reroute_spatial = getattr(conn, "routing_reroute_spatial", True), False
-    around, conn.routing_reroute_around = getattr(conn, "routing_reroute_around", set()), set()
-    complaints_reroute(reason="registry edited", spatial=spatial,
-                       around=sorted(around) if around and not spatial else None)
+    touched, conn.routing_reroute_touched = getattr(conn, "routing_reroute_touched", {}), {}
+    if touched.pop("all", False):
+        complaints_reroute(reason="registry edited")
+    else:
+        complaints_reroute(reason="registry edited", spatial=False,
+                           **{key: sorted(ids) for key, ids in touched.items()})
 
 
 def schedule_reroute(sender=None, raw=False, instance=None, **kwargs):
     if raw:  # loaddata
         return
     conn = transaction.get_connection()
-    spatial = sender in SPATIAL or sender is Category.facility_types.through
-    facility = {instance.pk} if sender is Facility and instance is not None and instance.pk is not None else set()
-    if any(func is _reroute_after_commit for _, func, _ in conn.run_on_commit):
-        conn.routing_reroute_spatial = conn.routing_reroute_spatial or spatial
-        conn.routing_reroute_around |= facility
-        return
-    conn.routing_reroute_spatial, conn.routing_reroute_around = spatial, facility
-    # robust: the edit is committed whatever happens to the re-route (it can be run again: manage.py reroute)
-    transaction.on_commit(_reroute_after_commit, robust=True)
+    scheduled = any(func is _reroute_after_commit for _, func, _ in conn.run_on_commit)
+    if not scheduled:
+        conn.routing_reroute_touched = {}
+    if sender is Category.facility_types.through:  # a category's types: from either side of the relation
+        if kwargs.get("reverse") and kwargs.get("pk_set") is None:  # a type's categories cleared: which ones?
+            conn.routing_reroute_touched["all"] = True
+        ids = set(kwargs.get("pk_set") or ()) if kwargs.get("reverse") else {instance.pk}
+        conn.routing_reroute_touched.setdefault("categories", set()).update(ids)
+    elif sender in TOUCHED and instance is not None and instance.pk is not None:
+        conn.routing_reroute_touched.setdefault(TOUCHED[sender], set()).add(instance.pk)
+    if not scheduled:
+        # robust: the edit is committed whatever happens to the re-route (it can be run again: manage.py reroute)
+        transaction.on_commit(_reroute_after_commit, robust=True)
 
 
 def connect():
-    for model in (Facility,) + SPATIAL + NOT_SPATIAL:
+    for model in tuple(TOUCHED) + NOT_SPATIAL:
         post_save.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.save.{model.__name__}")
         post_delete.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.delete.{model.__name__}")
     m2m_changed.connect(schedule_reroute, sender=Category.facility_types.through,

@@ -151,3 +151,74 @@ def test_moving_a_facility_in_the_admin_reroutes_around_it(tmp_path, spec, owner
     near_l2.refresh_from_db()
     assert near_l2.decision.rule == "department" and near_l2.decision.facility_id is None
     assert_a_full_redecision_agrees()
+
+
+def test_an_areas_import_reroutes_around_the_areas_it_changed(tmp_path):
+    """Тверской loses a 150 m strip along its edge: the complaints there move (no district covers them now), and a
+    full re-decision afterwards finds nothing more to do."""
+    import json
+
+    import shapely
+    from django.conf import settings
+
+    from facilities.models import AdminArea
+
+    source = settings.BASE_DIR / "data" / "moscow" / "mo.geojson"
+    spec = settings.BASE_DIR / "data" / "specs" / "moscow_districts.yaml"
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    [feature] = [f for f in doc["features"] if f["properties"]["NAME"] == "Тверской"]
+    shape = shapely.geometry.shape(feature["geometry"])
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = shape.bounds
+    near_edge = []
+    while len(near_edge) < 25:
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        p = shapely.Point(x, y)
+        if shape.contains(p) and shape.boundary.distance(p) < 0.0012:
+            near_edge.append(make_complaint((round(x, 6), round(y, 6)), "yard-pothole"))
+    inner = make_complaint(RED_SQUARE, "yard-pothole")
+    elsewhere = [make_complaint((37.70, 55.80), "yard-pothole"), make_complaint((37.50, 55.70), "road-pothole")]
+    assert {c.area.name for c in near_edge + [inner]} == {"Тверской"}
+
+    feature["geometry"] = shapely.geometry.mapping(shapely.MultiPolygon(
+        [g for g in shapely.get_parts(shape.buffer(-0.0015))]))
+    changed = tmp_path / "mo.geojson"
+    changed.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = run_import(changed, spec, commit=True)
+    assert result.counts["updated"] == 1
+    r = result.reroute
+    assert r.searched is not None and 0 < r.searched < r.considered
+    assert r.moved >= 1
+    for c in near_edge:
+        c.refresh_from_db()
+    assert any(c.area.level == "okrug" for c in near_edge)  # the strip: only the okrug covers it now
+    inner.refresh_from_db()
+    assert inner.area == AdminArea.objects.get(level="district", name="Тверской", valid_to=None)
+    assert all(Complaint.objects.get(pk=c.pk).decision_id == c.decision_id for c in elsewhere)
+    assert_a_full_redecision_agrees()
+
+    # Back as it was: the strip's complaints name the okrug now, not Тверской; its outline finds them.
+    result = run_import(source, spec, commit=True)
+    assert result.reroute.moved >= 1
+    assert {Complaint.objects.get(pk=c.pk).area.name for c in near_edge} == {"Тверской"}
+    assert_a_full_redecision_agrees()
+
+
+def test_changing_a_categorys_radius_in_the_admin_reroutes_its_complaints(tmp_path, spec, owners,
+                                                                       django_capture_on_commit_callbacks):
+    from routing.models import Category
+
+    a, b = owners
+    rows = {"L1": ("streetlight", a, RED_SQUARE)}
+    run_import(write(tmp_path, rows, "v1"), spec, commit=True)
+    at_50m = make_complaint((RED_SQUARE[0] + 0.0008, RED_SQUARE[1]), "streetlight-out")  # about 50 m east
+    pothole = make_complaint(RED_SQUARE, "yard-pothole")
+    assert at_50m.decision.rule == "department"  # nothing within 30 m
+    with django_capture_on_commit_callbacks(execute=True):
+        lights = Category.objects.get(code="streetlight-out")
+        lights.radius_m = 80
+        lights.save()
+    at_50m.refresh_from_db()
+    assert at_50m.decision.rule == "facility_nearest" and at_50m.decision.facility.source_key == "L1"
+    assert Complaint.objects.get(pk=pothole.pk).decision_id == pothole.decision_id
+    assert_a_full_redecision_agrees()
