@@ -224,8 +224,7 @@ def _run(run, path, spec, commit, progress, reroute=True):
     rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")
-        changed_ids = getattr(job, "moved_facility_ids", None) if spec.target == "facilities" else job.changed_ids
-        rerouted = _reroute(run, spec.target, counts, job.notes, changed_ids)
+        rerouted = _reroute(run, spec.target, counts, job.notes, job.changed_ids)
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
@@ -248,8 +247,8 @@ def _reroute(run, target, counts, notes, changed_ids=None):
         if target in ("authorities", "assignments"):
             result = complaints_reroute(reason=reason, spatial=False)
         else:
-            key = {"facilities": "around", "areas": "areas", "categories": "categories"}[target]
-            result = complaints_reroute(reason=reason, **({key: changed_ids} if changed_ids is not None else {}))
+            # the keyword is the target's name: facilities=, areas=, categories=
+            result = complaints_reroute(reason=reason, **({target: changed_ids} if changed_ids is not None else {}))
         counts["rerouted"] = result.moved
         return result
     except Exception as exc:  # noqa: BLE001 - the data is committed; re-routing can be run again

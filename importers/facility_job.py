@@ -20,8 +20,9 @@ class FacilityJob:
         self.spec, self.progress = spec, progress
         self.create_types = create_types  # creates the spec's declared types, inside the transaction
         self.notes = []
-        # The facilities the re-route must search around (load.moved_facilities); None: all of them.
-        self.moved_facility_ids = None
+        # The facilities the commit created, moved, retyped or retired, for the re-route (load.moved_facilities);
+        # None: too many to name, so every complaint searches again.
+        self.changed_ids = None
         progress.step("reading")
         self.stream = stream.open_stream(path, spec.source)
         missing = sorted(f for f in spec.source_fields() if f not in self.stream.columns)
@@ -103,8 +104,8 @@ class FacilityJob:
                             "WHERE a.source_key = b.source_key AND a.ctid > b.ctid")
             counts = {"created": accepted, "updated": 0, "unchanged": 0, "retired": 0}
             if commit and accepted:
-                if accepted <= load.AROUND_CAP:  # all of them are new
-                    self.moved_facility_ids = load.moved_facilities(cur, new_name)
+                if accepted <= load.MOVED_CAP:  # all of them are new
+                    self.changed_ids = load.moved_facilities(cur, new_name)
                 load.index_and_switch(cur, dataset.pk, partition, new_name, progress, analyze=False)
             else:
                 cur.execute(f"DROP TABLE {new_name}")
@@ -120,7 +121,7 @@ class FacilityJob:
             progress.step("comparing with the registry")
             counts = load.diff_facilities(cur, partition, full)
             if commit and counts["created"] + counts["updated"] + counts["retired"]:
-                self.moved_facility_ids = load.swap_facilities(cur, dataset.pk, partition, new_name, full, progress)
+                self.changed_ids = load.swap_facilities(cur, dataset.pk, partition, new_name, full, progress)
         counts = {**counts, "read": result.rows, "repaired": result.repaired}
         if result.reprojected_from:
             counts["reprojected_from"] = result.reprojected_from

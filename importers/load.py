@@ -125,24 +125,24 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
 
 # Up to this many moved facilities, the re-route after an import searches around them only; beyond, it decides
 # every open complaint again (one probe per complaint costs less than one per facility then).
-AROUND_CAP = 100_000
+MOVED_CAP = 100_000
 
 
 def moved_facilities(cur, new_name, partition=None):
     """The facilities of generation `new_name` that are new, or whose geometry, type or validity differ from the
     old generation `partition`: where the answer to "which facility is this complaint about?" may have changed.
     An owner's change is not a move (re-routing looks up who answers for the facilities it found anyway). None
-    when there are more than AROUND_CAP."""
+    when there are more than MOVED_CAP."""
     if partition:
         cur.execute(f"""
             SELECT n.id FROM {new_name} n LEFT JOIN {partition} f ON f.id = n.id
             WHERE f.id IS NULL OR n.type_id IS DISTINCT FROM f.type_id OR (n.valid_to IS NULL) <> (f.valid_to IS NULL)
                OR (n.valid_to IS NULL AND n.geom IS DISTINCT FROM f.geom)
-            LIMIT {AROUND_CAP + 1}""")
+            LIMIT {MOVED_CAP + 1}""")
     else:
-        cur.execute(f"SELECT id FROM {new_name} LIMIT {AROUND_CAP + 1}")
+        cur.execute(f"SELECT id FROM {new_name} LIMIT {MOVED_CAP + 1}")
     ids = [r[0] for r in cur.fetchall()]
-    return ids if len(ids) <= AROUND_CAP else None
+    return ids if len(ids) <= MOVED_CAP else None
 
 
 def create_generation(cur, dataset_id, new_name):

@@ -194,13 +194,13 @@ def _display(name, short_name):
     return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
 
 
-def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, around=None, areas=None,
+def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, facilities=None, areas=None,
                        categories=None) -> RerouteResult:
     """Decide the open complaints again, in one set-based pass; move those whose department changed.
 
     What changed decides how much is searched again:
-    - `around=[facility ids]` (facilities created, moved, retyped, retired or revived), `areas=[area ids]`
-      (created, reshaped, re-parented, retired or revived), `categories=[category ids]` (rule, radius, types,
+    - `facilities=[ids]` (facilities created, moved, retyped, retired or revived), `areas=[ids]`
+      (created, reshaped, re-parented, retired or revived), `categories=[ids]` (rule, radius, types,
       fallback or department changed), any of them: only the complaints these can concern search again (see
       SEARCHES); the others are decided as with `spatial=False`. Owners, authorities and the routing table need no
       ids here: that is who answers, which every pass looks up anyway.
@@ -217,7 +217,7 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
     """
     started = time.perf_counter()
     open_states = [str(s) for s in OPEN_STATES]
-    changed = {name: ids for name, ids in (("facilities", around), ("areas", areas), ("categories", categories))
+    changed = {name: ids for name, ids in (("facilities", facilities), ("areas", areas), ("categories", categories))
                if ids is not None}
     targeted = bool(changed)
     spatial = spatial and not targeted

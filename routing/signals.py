@@ -13,7 +13,7 @@ from facilities.models import AdminArea, Authority, Department, Facility
 
 from .models import Category, RoutingAssignment
 
-TOUCHED = {Facility: "around", AdminArea: "areas", Category: "categories"}
+TOUCHED = {Facility: "facilities", AdminArea: "areas", Category: "categories"}
 NOT_SPATIAL = (Authority, Department, RoutingAssignment)
 
 

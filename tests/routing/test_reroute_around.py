@@ -1,6 +1,6 @@
-"""Re-routing after a change to some facilities searches again only around them (`around`), and must come to
-exactly what deciding every open complaint again would: checked by a full re-decision afterwards finding nothing
-to move and nothing to refresh."""
+"""Re-routing after a change to some facilities, areas or categories searches again only around them, and must
+come to exactly what deciding every open complaint again would: checked by a full re-decision afterwards finding
+nothing to move and nothing to refresh."""
 import csv
 
 import numpy as np
@@ -110,7 +110,7 @@ def test_a_facilities_import_reroutes_around_what_it_changed_and_agrees_with_a_f
         assert event.from_department_id == event.to_department_id and "decision refreshed" in event.reason
 
 
-def test_around_gives_the_same_moves_as_a_full_pass_after_edits_behind_the_engines_back(tmp_path, spec, owners):
+def test_searching_around_moved_facilities_gives_the_same_moves_as_a_full_pass_after_edits_behind_the_engines_back(tmp_path, spec, owners):
     a, b = owners
     grid = lights()
     rows = {key: ("streetlight", a if n % 3 else b, p) for n, (key, p) in enumerate(sorted(grid.items()))}
@@ -126,14 +126,14 @@ def test_around_gives_the_same_moves_as_a_full_pass_after_edits_behind_the_engin
         Facility.objects.filter(pk=f.pk).update(geom=f.geom, owner=owner)
         moved_ids.append(f.pk)
     full = complaints_reroute(dry_run=True)
-    around = complaints_reroute(dry_run=True, around=moved_ids)
+    targeted = complaints_reroute(dry_run=True, facilities=moved_ids)
     assert full.moved > 0
-    assert around.searched < around.considered
-    assert [(m.complaint_id, m.to_department, m.explanation_ru) for m in around.moves] == \
+    assert targeted.searched < targeted.considered
+    assert [(m.complaint_id, m.to_department, m.explanation_ru) for m in targeted.moves] == \
         [(m.complaint_id, m.to_department, m.explanation_ru) for m in full.moves]
-    assert around.refreshed == full.refreshed > 0
+    assert targeted.refreshed == full.refreshed > 0
     # Without the ids of what moved, the quick path sees only the owners: it would miss moves.
-    blind = complaints_reroute(dry_run=True, around=[])
+    blind = complaints_reroute(dry_run=True, facilities=[])
     assert blind.searched == 0 and blind.moved < full.moved
 
 
