@@ -12,10 +12,9 @@ from django.utils import timezone, translation
 from complaints.models import Complaint, State
 from complaints.selectors import DISPATCHERS_GROUP
 from complaints.tracking import new_tracking_code
-from facilities.models import Authority, Department
 from routing.models import Category, CategoryAttribute, RoutingDecision
 
-from .factories import MOSCOW, make_user
+from .factories import MOSCOW, make_departments, make_user
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +43,7 @@ def media(settings, tmp_path):
 @pytest.fixture
 def departments(db):
     """Two departments of two test authorities: "a" and "b"."""
-    result = {}
-    for key in "ab":
-        authority = Authority.objects.create(code=f"t-cmp-auth-{key}", name=f"Test authority {key}",
-                                             short_name=f"TA-{key}", kind=Authority.Kind.OTHER)
-        result[key] = Department.objects.create(authority=authority, name=f"Test department {key}")
-    return result
+    return make_departments("t-cmp")
 
 
 @pytest.fixture

@@ -9,6 +9,18 @@ from PIL import Image
 MOSCOW = (37.6056, 55.7655)
 
 
+def make_departments(prefix):
+    """Two departments of two test authorities, {"a": ..., "b": ...}; codes start with `prefix`."""
+    from facilities.models import Authority, Department
+
+    result = {}
+    for key in "ab":
+        authority = Authority.objects.create(code=f"{prefix}-auth-{key}", name=f"Test authority {key}",
+                                             short_name=f"TA-{key}", kind=Authority.Kind.OTHER)
+        result[key] = Department.objects.create(authority=authority, name=f"Test department {key}")
+    return result
+
+
 def make_user(username, *, departments=(), superuser=False, groups=()):
     # No password: hashing one costs about half a second per user.
     user = get_user_model().objects.create_user(username=username, is_staff=True, is_superuser=superuser)

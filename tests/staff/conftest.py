@@ -13,20 +13,15 @@ from django.utils import timezone
 from complaints.models import Complaint, State
 from complaints.selectors import DISPATCHERS_GROUP
 from complaints.tracking import new_tracking_code
-from facilities.models import AdminArea, Authority, Department
+from facilities.models import AdminArea
 from importers.permissions import ensure_data_staff_group
 from routing.models import Category, RoutingDecision
-from tests.complaints.factories import MOSCOW, make_user
+from tests.complaints.factories import MOSCOW, make_departments, make_user
 
 
 @pytest.fixture
 def departments(db):
-    result = {}
-    for key in "ab":
-        authority = Authority.objects.create(code=f"t-stf-auth-{key}", name=f"Test authority {key}",
-                                             short_name=f"TA-{key}", kind=Authority.Kind.OTHER)
-        result[key] = Department.objects.create(authority=authority, name=f"Test department {key}")
-    return result
+    return make_departments("t-stf")
 
 
 @pytest.fixture
