@@ -42,7 +42,7 @@ class PhotoInline(ReadOnlyInline):
 
 class TrackingMailInline(ReadOnlyInline):
     model = TrackingMail
-    fields = ["to", "sent_at", "attempts", "last_error", "updated_at"]
+    fields = ["to", "sent_at", "with_key", "attempts", "last_error", "updated_at"]
     readonly_fields = fields
 
 
@@ -56,8 +56,11 @@ class ComplaintAdmin(admin.ModelAdmin):
     inlines = [EventInline, AnswerInline, PhotoInline, TrackingMailInline]
     actions = ["hide"]
 
+    # The confirmation secret stays off every page: with SECRET_KEY it makes the resident's confirmation key.
+    exclude = ["confirmation_secret"]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Complaint._meta.fields]
+        return [f.name for f in Complaint._meta.fields if f.name not in self.exclude]
 
     def has_add_permission(self, request):
         return False  # complaints come from residents through complaint_create

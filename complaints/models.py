@@ -1,10 +1,18 @@
 """Complaints: a geotagged problem, its routing, its state and its append-only history."""
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 
 from facilities.models import AdminArea, Department, Facility
 from routing.models import Category, RoutingDecision
+
+from .tracking import new_confirmation_secret
+
+# A new confirmation secret made by PostgreSQL (gen_random_uuid: 122 random bits from its strong random source): for
+# rows that are not written through the ORM, and for each complaint stored before the column was added.
+CONFIRMATION_SECRET_SQL = Replace(Cast(models.Func(function="gen_random_uuid", output_field=models.UUIDField()),
+                                       models.CharField()), models.Value("-"), models.Value(""))
 
 
 class State(models.TextChoices):
@@ -28,6 +36,9 @@ CLOSED_STATES = (State.RESOLVED, State.DUPLICATE, State.HIDDEN)
 class Complaint(models.Model):
     tracking_code = models.CharField(max_length=16, unique=True, help_text="public code the resident follows")
     token = models.CharField(max_length=36, unique=True, help_text="Open311 token")
+    # What the resident's confirmation key is derived from (complaints.tracking.confirmation_key): never shown.
+    confirmation_secret = models.CharField(max_length=32, default=new_confirmation_secret,
+                                           db_default=CONFIRMATION_SECRET_SQL, editable=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="complaints")
     location = models.PointField(srid=4326)
     address_string = models.CharField(max_length=500, blank=True)
@@ -138,3 +149,6 @@ class TrackingMail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Did the mail that was sent carry the confirmation key? Mails sent before there were keys did not: such a
+    # complaint, while its resident may still confirm or deny, is mailed again (complaints.mail).
+    with_key = models.BooleanField(default=False)

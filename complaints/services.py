@@ -30,7 +30,7 @@ from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenie
 from .models import Answer, Complaint, ComplaintEvent, Photo, State
 from .photos import clean_photo
 from .selectors import user_may_act
-from .tracking import new_tracking_code, normalize_tracking_code
+from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
 from .validation import DESCRIPTION_MAX, clean_attributes, clean_contact, clean_location, clean_text
 
@@ -52,6 +52,9 @@ def complaint_create(*, category, point, description="", attributes=None, email=
                      last_name="", device_id="", account_id="", address_string="", facility=None, photos=(),
                      source="web", actor=None):
     """Store a resident's complaint, routed and `assigned`, with its deadline, tracking code and token.
+
+    The returned complaint carries `confirmation_key` (not stored: derived from its secret), for the resident's
+    eyes only: the web shows it once after filing; the tracking mail sends it.
 
     The history gets `created` (-> new) and `routed` (new -> assigned). The event's actor is `actor` if given,
     else "resident" for the web and "api:<source>" for an integrator.
@@ -80,8 +83,11 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     for attempt in range(CODE_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _create_routed(category=category, location=location, facility=facility, fields=fields,
-                                      source=source, actor=actor, label=label, photos=cleaned_photos)
+                complaint = _create_routed(category=category, location=location, facility=facility,
+                                           fields=fields, source=source, actor=actor, label=label,
+                                           photos=cleaned_photos)
+            complaint.confirmation_key = confirmation_key(complaint)
+            return complaint
         except IntegrityError as exc:
             if attempt == CODE_ATTEMPTS - 1 or not _is_code_clash(exc):
                 raise
@@ -296,21 +302,24 @@ def complaint_hide(*, complaint, user, reason):
 
 # --- resident actions -----------------------------------------------------------------------------------
 
-def complaint_confirm(*, tracking_code):
+# The tracking code names the complaint; the confirmation key (sent to its resident only) proves that it is its
+# resident who confirms or denies. A wrong or missing key changes nothing.
+
+def complaint_confirm(*, tracking_code, key):
     """The resident confirms the answer: the problem is solved (-> resolved)."""
     with transaction.atomic():
-        complaint = _lock_by_code(tracking_code)
+        complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "confirm", actor=None, label=RESIDENT)
         complaint.resolved_at = timezone.now()
         complaint.save(update_fields=["state", "resolved_at", "updated_at"])
     return complaint
 
 
-def complaint_deny(*, tracking_code, reason=""):
+def complaint_deny(*, tracking_code, key, reason=""):
     """The resident denies the answer: back to the same department (-> reopened), counted."""
     reason = clean_text(reason, field="reason", limit=DESCRIPTION_MAX)
     with transaction.atomic():
-        complaint = _lock_by_code(tracking_code)
+        complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "deny", actor=None, label=RESIDENT, reason=reason)
         complaint.reopen_count += 1
         complaint.save(update_fields=["state", "reopen_count", "updated_at"])
@@ -328,11 +337,16 @@ def _lock_for(user, complaint):
     return locked
 
 
-def _lock_by_code(tracking_code):
+def _lock_by_code(tracking_code, key):
+    """The complaint's row, locked, if `key` is its confirmation key (checked before its state: a wrong key learns
+    nothing)."""
     code = normalize_tracking_code(tracking_code)
     locked = Complaint.objects.select_for_update().filter(tracking_code=code).first() if code else None
     if locked is None:
         raise ComplaintNotFound(_("No complaint with this tracking code."))
+    if not confirmation_key_matches(locked, key):
+        raise ComplaintPermissionDenied(
+            _("The confirmation key is missing or wrong. It was sent to you with the tracking code."), field="key")
     return locked
 
 

@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from complaints.models import CLOSED_STATES, ComplaintEvent
-from complaints.tracking import ALPHABET
+from complaints.tracking import redact
 
 from .selectors import open311_service_current, parse_request_id
 
@@ -28,12 +28,6 @@ LANGUAGES = ("ru", "en")
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 # Characters XML 1.0 can't carry: refused in text input so that the XML and JSON answers always agree.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# A tracking code as the site and the staff pages write it (K7M2-Q9XR-TP4D, in any case), e.g. quoted by staff in
-# an answer or a hand-over reason. It is a resident's key: free text is shown without it. (Only the dashed form:
-# with spaces, "than that year" would be a code.)
-_SYMBOL = f"[{ALPHABET}{ALPHABET.lower()}]"
-_TRACKING_CODE = re.compile(rf"{_SYMBOL}{{4}}-{_SYMBOL}{{4}}-{_SYMBOL}{{4}}")  # also inside longer runs
-CODE_REMOVED = {"ru": "[код обращения скрыт]", "en": "[tracking code removed]"}
 DUPLICATE_OF = {"ru": "Дубликат обращения {id}", "en": "Duplicate of request {id}"}
 
 
@@ -64,10 +58,11 @@ def w3c_datetime(value):
 
 
 def public_text(value, lang="ru"):
-    """Free text for public output: None if empty, and never with a tracking code in it."""
+    """Free text for public output: None if empty, and never with a tracking code or key in it, however spelt
+    (complaints.tracking.redact)."""
     if not value:
         return None
-    return _TRACKING_CODE.sub(CODE_REMOVED.get(lang, CODE_REMOVED["en"]), value)
+    return redact(value, lang if lang in LANGUAGES else "en")
 
 
 # ---- input fields -----------------------------------------------------------------------------------------

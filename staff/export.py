@@ -5,6 +5,7 @@ import csv
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from complaints.tracking import redact
 from web.labels import localized, state_label
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
@@ -35,5 +36,6 @@ def ticket_csv_rows(tickets, ticket_url):
         yield writer.writerow([csv_cell(v) for v in (
             t.pk, _when(t.submitted_at), _when(t.deadline), _("yes") if t.is_overdue else "",
             state_label(t.state), localized(t.category, "name"), t.district_name or "",
-            t.department.display_name, t.address_string, t.description, _when(t.answered_at),
+            # A CSV leaves the workspace (files, mail): free text without tracking codes or keys.
+            t.department.display_name, redact(t.address_string), redact(t.description), _when(t.answered_at),
             ticket_url(t.pk))])

@@ -21,7 +21,7 @@ from complaints.models import ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
                                  complaint_deny)
-from complaints.tracking import normalize_tracking_code
+from complaints.tracking import normalize_tracking_code, redact
 from complaints.transitions import allowed_actions
 
 from . import selectors, tiles
@@ -188,13 +188,19 @@ def complaint_popup(request, pk):
 
 
 def _complaint_context(complaint):
+    """What the complaint page and the map popup show. Free text (the description, answers, the explanation, which
+    may quote a hand-over reason) only through complaints.tracking.redact: tracking codes and keys never show."""
     decision = complaint.decision
+    answers = list(complaint.answers.all())
+    for answer in answers:
+        answer.public_text = redact(answer.text)
     return {
         "state_label": STATE_LABELS.get(complaint.state, complaint.state),
         "state_colour": STATE_COLOURS.get(complaint.state, "#000"),
         "category_name": localized(complaint.category, "name"),
-        "explanation": localized(decision, "explanation") if decision else "",
-        "answers": list(complaint.answers.all()),
+        "description": redact(complaint.description),
+        "explanation": redact(localized(decision, "explanation")) if decision else "",
+        "answers": answers,
         # The resident's photos; a department's come with its answer (answer.photos).
         "photos": [p for p in complaint.photos.all() if p.answer_id is None],
     }
@@ -229,7 +235,9 @@ def report(request):
             key = f"attribute[{field}]" if field in codes else ERROR_FIELDS.get(field, "__all__")
             errors[key] = [str(exc)]
         else:
-            return _json(_report_result(complaint))
+            response = _json(_report_result(complaint))
+            patch_cache_control(response, no_store=True, private=True)  # it carries the confirmation key
+            return response
     else:
         errors = {("location" if k in ("lat", "lon") else k): [str(m) for m in v] for k, v in form.errors.items()}
     return _json({"errors": errors}, status=400)
@@ -239,10 +247,12 @@ def _report_result(complaint):
     decision = complaint.decision
     return {
         "tracking_code": complaint.tracking_code,
+        # Shown to the resident this once (and mailed, if they gave an address): it confirms or denies the fix.
+        "confirmation_key": complaint.confirmation_key,
         "url": reverse("web:complaint", args=[complaint.tracking_code]),
         "department": complaint.department.display_name,
         "facility": decision.facility.name if decision.facility_id and decision.facility else "",
-        "explanation": localized(decision, "explanation"),
+        "explanation": redact(localized(decision, "explanation")),
         "state": str(STATE_LABELS[complaint.state]),
         "deadline": complaint.deadline.isoformat(),
     }
@@ -280,14 +290,14 @@ def _event_row(event):
     reason = event.reason
     if event.kind == ComplaintEvent.Kind.ROUTED and event.decision_id:
         reason = localized(event.decision, "explanation")
-    return {"event": event, "label": EVENT_LABELS.get(event.kind, event.kind), "reason": reason,
+    return {"event": event, "label": EVENT_LABELS.get(event.kind, event.kind), "reason": redact(reason),
             "to_state": STATE_LABELS.get(event.to_state, event.to_state)}
 
 
 @require_POST
 def complaint_confirm_view(request, code):
     try:
-        complaint_confirm(tracking_code=code)
+        complaint_confirm(tracking_code=code, key=request.POST.get("key", ""))
     except ComplaintError as exc:
         messages.error(request, str(exc))
     else:
@@ -298,7 +308,7 @@ def complaint_confirm_view(request, code):
 @require_POST
 def complaint_deny_view(request, code):
     try:
-        complaint_deny(tracking_code=code, reason=request.POST.get("reason", ""))
+        complaint_deny(tracking_code=code, key=request.POST.get("key", ""), reason=request.POST.get("reason", ""))
     except ComplaintError as exc:
         messages.error(request, str(exc))
     else:

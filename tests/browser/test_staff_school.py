@@ -66,6 +66,7 @@ def test_the_school_answers_and_the_resident_confirms(demo_city, page, shots, an
                    photo=answer_photo, email="resident@example.com")
     expect(page.locator("#result-department")).to_contain_text(school.short_name)
     code = page.locator("#result-code").inner_text().strip()
+    key = page.locator("#result-key").inner_text().strip()  # shown once: the resident keeps it
     number = Complaint.objects.get(tracking_code=code).pk
 
     # The school's staff member logs in and finds it at the top of the list, by its number (never its code).
@@ -101,6 +102,7 @@ def test_the_school_answers_and_the_resident_confirms(demo_city, page, shots, an
     # The resident confirms on the complaint's page, and the map shows the resolved colour.
     page.goto(f"/c/{code}/")
     expect(page.locator("main")).to_contain_text("Дверь отремонтирована.")
+    page.fill("#confirm-key", key)
     page.click(f"form[action$='/c/{code}/confirm/'] button")
     shots("resident-confirmed")
     assert Complaint.objects.get(tracking_code=code).state == State.RESOLVED

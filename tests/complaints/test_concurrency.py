@@ -13,6 +13,7 @@ from django.db import connection
 from complaints import services
 from complaints.errors import TransitionNotAllowed
 from complaints.models import Complaint, ComplaintEvent, State
+from complaints.tracking import confirmation_key
 from complaints.transitions import TRANSITIONS
 from routing.models import RoutingDecision
 
@@ -128,9 +129,9 @@ def test_transfer_and_answer_at_once(make_complaint, staff, departments, slow_lo
 
 def test_resident_confirms_and_denies_at_once(make_complaint, slow_locked_section):
     complaint = make_complaint(state=State.ANSWERED)
-    code = complaint.tracking_code
-    results = run_at_once(lambda: services.complaint_confirm(tracking_code=code),
-                          lambda: services.complaint_deny(tracking_code=code, reason="No"))
+    code, key = complaint.tracking_code, confirmation_key(complaint)
+    results = run_at_once(lambda: services.complaint_confirm(tracking_code=code, key=key),
+                          lambda: services.complaint_deny(tracking_code=code, key=key, reason="No"))
     assert outcome(results) == ["TransitionNotAllowed", "ok"]
     assert_consistent_history(complaint)
     assert complaint.reopen_count == (1 if complaint.state == State.REOPENED else 0)

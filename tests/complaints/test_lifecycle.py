@@ -6,6 +6,7 @@ from PIL import Image
 from complaints import services
 from complaints.errors import ComplaintError, ComplaintNotFound, TransitionNotAllowed
 from complaints.models import Answer, ComplaintEvent, Photo, State
+from complaints.tracking import confirmation_key
 from complaints.selectors import complaint_by_tracking_code, complaint_history, complaints_public
 from routing.models import RoutingDecision
 
@@ -22,10 +23,12 @@ def test_full_history_with_a_denied_answer(make_complaint, staff, media):
     services.complaint_take(complaint=complaint, user=a)
     photo = SimpleUploadedFile("after.jpg", image_bytes("JPEG"), content_type="image/jpeg")
     services.complaint_answer(complaint=complaint, user=a, text="The bench is repaired.", photo=photo)
-    services.complaint_deny(tracking_code=complaint.tracking_code, reason="It is still broken")
+    services.complaint_deny(tracking_code=complaint.tracking_code, key=confirmation_key(complaint),
+                            reason="It is still broken")
     services.complaint_take(complaint=complaint, user=a)
     services.complaint_answer(complaint=complaint, user=a, text="Replaced the whole bench.")
-    done = services.complaint_confirm(tracking_code=complaint.tracking_code.lower().replace("-", " "))
+    done = services.complaint_confirm(tracking_code=complaint.tracking_code.lower().replace("-", " "),
+                                      key=confirmation_key(complaint).lower())
 
     assert history(complaint) == [
         ("state", "assigned", "in_progress", a.username),
@@ -162,6 +165,6 @@ def test_tracking_code_lookups(make_complaint):
     assert complaint_by_tracking_code("ZZZZ-ZZZZ-ZZZZ") is None
     assert complaint_by_tracking_code("nonsense") is None
     with pytest.raises(ComplaintNotFound):
-        services.complaint_confirm(tracking_code="ZZZZ-ZZZZ-ZZZZ")
+        services.complaint_confirm(tracking_code="ZZZZ-ZZZZ-ZZZZ", key="")
     with pytest.raises(ComplaintNotFound):
-        services.complaint_deny(tracking_code="")
+        services.complaint_deny(tracking_code="", key="")

@@ -5,6 +5,7 @@ import pytest
 from complaints import services
 from complaints.errors import TransitionNotAllowed
 from complaints.models import ComplaintEvent, State
+from complaints.tracking import confirmation_key
 from complaints.transitions import TRANSITIONS, allowed_actions
 
 S = State
@@ -36,9 +37,11 @@ def act(action, complaint, *, user, departments, make_complaint):
     if action == "hide":
         return services.complaint_hide(complaint=complaint, user=user, reason="Abusive language")
     if action == "confirm":
-        return services.complaint_confirm(tracking_code=complaint.tracking_code)
+        return services.complaint_confirm(tracking_code=complaint.tracking_code,
+                                          key=confirmation_key(complaint))
     if action == "deny":
-        return services.complaint_deny(tracking_code=complaint.tracking_code, reason="Still broken")
+        return services.complaint_deny(tracking_code=complaint.tracking_code, key=confirmation_key(complaint),
+                                       reason="Still broken")
     raise AssertionError(action)
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from complaints.models import Complaint
 from complaints.services import (complaint_answer, complaint_confirm, complaint_create, complaint_deny,
                                  complaint_hide, complaint_take)
+from complaints.tracking import confirmation_key
 
 from .conftest import ARBAT, SERVICE, TVERSKOY, as_xml_text, image_file, xml_data
 
@@ -135,7 +136,7 @@ def test_status_and_status_notes_follow_the_lifecycle(client, service, dispatche
     complaint_answer(complaint=complaint, user=dispatcher, text="Яму заделали 24 ноября.")
     row = get_json(client, f"requests/{rid(complaint)}")[1][0]
     assert row["status"] == "open" and row["status_notes"] == "Яму заделали 24 ноября."
-    complaint_confirm(tracking_code=complaint.tracking_code)
+    complaint_confirm(tracking_code=complaint.tracking_code, key=confirmation_key(complaint))
     assert get_json(client, f"requests/{rid(complaint)}")[1][0]["status"] == "closed"
 
 
@@ -205,7 +206,7 @@ def test_requests_filters(client, service, dispatcher):
     c = complaint_create(category=other_service, point=TVERSKOY, source="test")
     complaint_take(complaint=b, user=dispatcher)
     complaint_answer(complaint=b, user=dispatcher, text="Сделано")
-    complaint_confirm(tracking_code=b.tracking_code)
+    complaint_confirm(tracking_code=b.tracking_code, key=confirmation_key(b))
 
     def ids(**params):
         status, data = get_json(client, "requests", **params)
@@ -274,7 +275,7 @@ def test_updates_feed(client, service, dispatcher):
     since = timezone.now().isoformat()
     complaint_take(complaint=complaint, user=dispatcher)
     complaint_answer(complaint=complaint, user=dispatcher, text="Заделали", photo=image_file("answer.png", "PNG"))
-    complaint_deny(tracking_code=complaint.tracking_code, reason="Яма на месте")
+    complaint_deny(tracking_code=complaint.tracking_code, key=confirmation_key(complaint), reason="Яма на месте")
     status, data = get_json(client, "servicerequestupdates", start_date=since)
     assert status == 200
     mine = [u for u in data if u["service_request_id"] == rid(complaint)]

@@ -11,6 +11,7 @@ import pytest
 from complaints.models import Complaint
 from complaints.services import (complaint_answer, complaint_confirm, complaint_create, complaint_deny,
                                  complaint_mark_duplicate, complaint_take, complaint_transfer)
+from complaints.tracking import confirmation_key
 from facilities.models import Department
 
 from .conftest import ARBAT, SERVICE, TVERSKOY, form, image_file
@@ -52,10 +53,10 @@ def history(service, dispatcher):
     complaint_take(complaint=first, user=dispatcher)
     complaint_answer(complaint=first, user=dispatcher, text=f"По обращению {code}: яму заделали.",
                      photo=image_file("answer.png", "PNG"))
-    complaint_deny(tracking_code=code, reason=f"Мой код {code.lower()}, яма на месте")
+    complaint_deny(tracking_code=code, key=confirmation_key(first), reason=f"Мой код {code.lower()}, яма на месте")
     complaint_take(complaint=first, user=dispatcher)
     complaint_answer(complaint=first, user=dispatcher, text=f"Ответ на {code}, теперь точно.")
-    complaint_confirm(tracking_code=code)
+    complaint_confirm(tracking_code=code, key=confirmation_key(first))
     return Complaint.objects.get(pk=first.pk), Complaint.objects.get(pk=second.pk)
 
 

@@ -2,6 +2,7 @@
 from django.test import Client
 
 from complaints.models import ComplaintEvent, State
+from complaints.tracking import confirmation_key
 
 
 def test_the_page_shows_where_it_went_and_its_public_history(client, report):
@@ -56,28 +57,29 @@ def test_no_popup_for_hidden_or_unknown_complaints(client, report):
 def test_the_resident_confirms_the_fix(client, answered):
     page = client.get(f"/c/{answered.tracking_code}/").content.decode()
     assert "Да, решена" in page and "Нет, не решена" in page
-    response = client.post(f"/c/{answered.tracking_code}/confirm/", follow=True)
+    response = client.post(f"/c/{answered.tracking_code}/confirm/", {"key": confirmation_key(answered)}, follow=True)
     answered.refresh_from_db()
     assert answered.state == State.RESOLVED
     assert "Спасибо" in response.content.decode()
 
 
 def test_the_resident_says_it_is_not_fixed(client, answered):
-    client.post(f"/c/{answered.tracking_code}/deny/", {"reason": "Мусор снова лежит"})
+    client.post(f"/c/{answered.tracking_code}/deny/", {"reason": "Мусор снова лежит", "key": confirmation_key(answered)})
     answered.refresh_from_db()
     assert answered.state == State.REOPENED and answered.reopen_count == 1
     assert "Мусор снова лежит" in client.get(f"/c/{answered.tracking_code}/").content.decode()
 
 
 def test_confirming_twice_is_a_message_not_an_error(client, answered):
-    client.post(f"/c/{answered.tracking_code}/confirm/")
-    response = client.post(f"/c/{answered.tracking_code}/confirm/", follow=True)
+    key = {"key": confirmation_key(answered)}
+    client.post(f"/c/{answered.tracking_code}/confirm/", key)
+    response = client.post(f"/c/{answered.tracking_code}/confirm/", key, follow=True)
     assert response.status_code == 200 and "alert-danger" in response.content.decode()
 
 
 def test_the_buttons_need_the_csrf_token(answered):
     client = Client(enforce_csrf_checks=True)
-    assert client.post(f"/c/{answered.tracking_code}/confirm/").status_code == 403
+    assert client.post(f"/c/{answered.tracking_code}/confirm/", {"key": confirmation_key(answered)}).status_code == 403
     assert client.get(f"/c/{answered.tracking_code}/confirm/").status_code == 405
     answered.refresh_from_db()
     assert answered.state == State.ANSWERED

@@ -13,6 +13,7 @@ from django.utils import timezone
 from complaints import services
 from complaints.errors import ComplaintError
 from complaints.models import Complaint
+from complaints.tracking import confirmation_key
 from facilities.models import AdminArea, Facility
 from routing.models import Category
 
@@ -69,9 +70,11 @@ class Command(BaseCommand):
                 if step >= 2:
                     complaint = services.complaint_answer(complaint=complaint, user=dispatcher, text=ANSWER)
                 if step == 3:
-                    services.complaint_confirm(tracking_code=complaint.tracking_code)
+                    services.complaint_confirm(tracking_code=complaint.tracking_code,
+                                               key=confirmation_key(complaint))
                 if step == 4:
-                    services.complaint_deny(tracking_code=complaint.tracking_code, reason="Проблема осталась.")
+                    services.complaint_deny(tracking_code=complaint.tracking_code, key=confirmation_key(complaint),
+                                            reason="Проблема осталась.")
                 made += 1
             except ComplaintError as exc:
                 self.stderr.write(f"skipped a demo complaint: {exc}")

@@ -309,6 +309,7 @@
       document.getElementById("result-department").textContent = r.department;
       document.getElementById("result-why").textContent = r.explanation;
       document.getElementById("result-code").textContent = r.tracking_code;
+      document.getElementById("result-key").textContent = r.confirmation_key;
       document.getElementById("result-link").setAttribute("href", r.url);
       result.hidden = false;
       reporting = false;
