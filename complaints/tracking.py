@@ -14,7 +14,8 @@ combining marks, control characters) anywhere; letters in compatibility forms (f
 "ſ") or with accents; and Cyrillic or Greek letters that look like Latin ones ("К" for "K"). `fold()` says what a
 text reads as; the lookup (`normalize_tracking_code`) and the redaction (`redact`) both read text through it, so
 every spelling the complaint page accepts is also one that public output removes. The redaction takes more than
-the lookup: also a confirmation key, and a code inside a longer run of symbols.
+the lookup: any run of three or more groups (so a confirmation key, and codes written one after another, go
+whole), also inside a longer run of symbols.
 
 The price is a few false positives: any 12 letters and digits of the code alphabet in three groups of four look
 like a code ("than that year", "strengthened"), and are shown as "[tracking code removed]". Public text is kept as
@@ -45,8 +46,9 @@ SEP, INVISIBLE = "-", "\x00"
 _SYMBOL = f"[{ALPHABET}]"
 _GROUP = rf"{_SYMBOL}(?:{INVISIBLE}*{_SYMBOL}){{{GROUP_LEN - 1}}}"
 _BETWEEN = f"[{SEP}{INVISIBLE}]*"
-# In folded text: a code (3 groups) or a key (4 groups), also inside a longer run of symbols.
-_SECRET_IN_TEXT = re.compile(rf"{_GROUP}(?:{_BETWEEN}{_GROUP}){{{GROUPS - 1},{KEY_GROUPS - 1}}}")
+# In folded text: three or more groups in a row (a code, a key, or several of them one after another: each would
+# leave part of the next visible if the match stopped at 3 or 4 groups), also inside a longer run of symbols.
+_SECRET_IN_TEXT = re.compile(rf"{_GROUP}(?:{_BETWEEN}{_GROUP}){{{GROUPS - 1},}}{INVISIBLE}*")
 _CODE = re.compile(rf"({_SYMBOL}{{{GROUP_LEN}}})" + rf"{SEP}*({_SYMBOL}{{{GROUP_LEN}}})" * (GROUPS - 1))
 _KEY = re.compile(rf"({_SYMBOL}{{{GROUP_LEN}}})" + rf"{SEP}*({_SYMBOL}{{{GROUP_LEN}}})" * (KEY_GROUPS - 1))
 
@@ -127,7 +129,7 @@ def _raw_patterns():
     sym, inv = _char_class(symbols), _char_class(invisible)
     between = _char_class(separators | invisible) + "*"
     group = rf"{sym}(?:{inv}*{sym}){{{GROUP_LEN - 1}}}"
-    return (re.compile(rf"{group}(?:{between}{group}){{{GROUPS - 1},{KEY_GROUPS - 1}}}"),
+    return (re.compile(rf"{group}(?:{between}{group}){{{GROUPS - 1},}}{inv}*"),
             re.compile(_char_class(several) + "|[\U00010000-\U0010FFFF]"))
 
 
