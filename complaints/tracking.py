@@ -24,9 +24,9 @@ which covers text stored before this rule too.
 """
 import functools
 import hmac
+import itertools
 import re
 import secrets
-import sys
 import unicodedata
 
 from django.conf import settings
@@ -82,14 +82,24 @@ def _fold_char(ch):
     return ch
 
 
+# The planes that hold characters which fold to something else: the BMP, the Supplementary Multilingual Plane
+# (mathematical letters, enclosed alphanumerics), the Supplementary Ideographic Plane (compatibility ideographs) and
+# the Supplementary Special-purpose Plane (tags, variation selectors: invisible). The others hold only ideographs,
+# unassigned and private-use code points, which read as themselves.
+_PLANES = (range(0x00000, 0x30000), range(0xE0000, 0xE1000))
+
+
 @functools.cache
 def _table():
     """str.translate's table: every character whose fold is not the character itself (built on first use, about
-    a second: unassigned and private-use code points are left out, they read as themselves)."""
+    0.1 s)."""
     table = {}
-    for cp in range(sys.maxunicode + 1):
+    for cp in itertools.chain(*_PLANES):
         ch = chr(cp)
-        if unicodedata.category(ch) in ("Cn", "Co", "Cs"):
+        category = unicodedata.category(ch)
+        if category in ("Cn", "Co", "Cs"):  # unassigned, private use, surrogates: read as themselves
+            continue
+        if category == "Lo" and unicodedata.is_normalized("NFKD", ch):  # ideographs, syllables: no case, no form
             continue
         folded = _fold_char(ch)
         if folded != ch:

@@ -2,12 +2,15 @@
 that finds a complaint is one that public text never shows (complaints.tracking.redact). Confirmation keys: the
 same, and only the complaint's own key counts."""
 import re
+import sys
+import unicodedata
 
 import pytest
 from django.test import override_settings
 
-from complaints.tracking import (ALPHABET, confirmation_key_matches, fold, new_confirmation_secret,
-                                 new_tracking_code, normalize_tracking_code, redact, secret_spans)
+from complaints.tracking import (_PLANES, ALPHABET, LOOK_ALIKES, confirmation_key_matches, fold,
+                                 new_confirmation_secret, new_tracking_code, normalize_tracking_code, redact,
+                                 secret_spans)
 from complaints.tracking import confirmation_key as key_of
 
 from .spellings import all_spellings, case_and_separator_spellings
@@ -80,6 +83,16 @@ def test_characters_that_read_as_several_symbols():
         assert redact(f"код {spelling}!", "en") == f"код {MARK}!"
     assert secret_spans("x ſtpß q9xr k7m2") == [(3, 16)]  # "ſ" reads as "S": the run is longer than a code
     assert redact("x ſtpß q9xr k7m2", "en") == f"x ſ{MARK}"
+
+
+def test_the_fold_table_leaves_out_only_characters_that_read_as_themselves():
+    """Outside the planes it scans, this Python's Unicode has only ideographs and unassigned or private code points;
+    the ideographs it skips inside them have no case and no other form, and no look-alike is one."""
+    scanned = set().union(*_PLANES)
+    outside = [cp for cp in range(sys.maxunicode + 1) if cp not in scanned]
+    assert len(outside) > 800_000
+    assert {unicodedata.category(chr(cp)) for cp in outside} <= {"Cn", "Co", "Cs", "Lo"}
+    assert all(unicodedata.category(c) == "Lu" for c in LOOK_ALIKES)
 
 
 @pytest.mark.parametrize("text", [
