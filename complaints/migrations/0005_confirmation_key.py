@@ -20,7 +20,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='complaint',
             name='confirmation_secret',
-            field=models.CharField(db_default=django.db.models.functions.text.Replace(django.db.models.functions.comparison.Cast(models.Func(function='gen_random_uuid', output_field=models.UUIDField()), models.CharField()), models.Value('-'), models.Value('')), default=complaints.tracking.new_confirmation_secret, editable=False, max_length=32),
+            field=models.CharField(
+                db_default=django.db.models.functions.text.Replace(
+                    django.db.models.functions.comparison.Cast(
+                        models.Func(function='gen_random_uuid', output_field=models.UUIDField()), models.CharField()),
+                    models.Value('-'), models.Value('')),
+                default=complaints.tracking.new_confirmation_secret, editable=False, max_length=32),
         ),
         migrations.AddField(
             model_name='trackingmail',

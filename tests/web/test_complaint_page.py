@@ -64,7 +64,8 @@ def test_the_resident_confirms_the_fix(client, answered):
 
 
 def test_the_resident_says_it_is_not_fixed(client, answered):
-    client.post(f"/c/{answered.tracking_code}/deny/", {"reason": "Мусор снова лежит", "key": confirmation_key(answered)})
+    client.post(f"/c/{answered.tracking_code}/deny/",
+                {"reason": "Мусор снова лежит", "key": confirmation_key(answered)})
     answered.refresh_from_db()
     assert answered.state == State.REOPENED and answered.reopen_count == 1
     assert "Мусор снова лежит" in client.get(f"/c/{answered.tracking_code}/").content.decode()
