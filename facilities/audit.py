@@ -26,7 +26,8 @@ _actor = contextvars.ContextVar("membership_audit_actor", default=None)
 
 @contextlib.contextmanager
 def audit_actor(actor):
-    """Record changes made inside this block as made by `actor` (a user, or a label such as "importer")."""
+    """Record changes made inside this block as made by `actor` (a user, a label such as "importer", or a
+    function returning a user or None)."""
     token = _actor.set(actor)
     try:
         yield
@@ -41,10 +42,8 @@ class AuditActorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return self.get_response(request)
-        with audit_actor(user):
+        # Lazy: the user is looked up only if the request changes a membership.
+        with audit_actor(lambda: getattr(request, "user", None)):
             return self.get_response(request)
 
 
@@ -62,6 +61,10 @@ def _process_label():
 
 def _actor_fields():
     actor = _actor.get()
+    if callable(actor):
+        actor = actor()
+        if actor is not None and not actor.is_authenticated:
+            actor = None
     if actor is None:
         return {"actor": None, "actor_label": _process_label()}
     if isinstance(actor, str):

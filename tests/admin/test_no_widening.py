@@ -10,7 +10,6 @@ every list action but deletion is run on a sample. After each request the role's
 permissions, groups, departments, dispatcher standing, tickets) and every other account's password must be as
 before; no page a demo role reaches may show a resident's contact data.
 """
-import re
 from html.parser import HTMLParser
 
 import pytest
