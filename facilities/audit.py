@@ -2,9 +2,9 @@
 
 Recorded from Django's signals, so every ORM path is covered: admin forms, `add`/`remove`/`set`/`clear` on either
 side of the many-to-many relations (department.staff / user.departments, user.groups / group.user_set,
-user.user_permissions, group.permissions), `User.save()` and `create_user`, commands and the shell. The actor is
-the request's user (AuditActorMiddleware), else the process ("manage.py load_demo, os user web"); `audit_actor()`
-names one explicitly. Not seen (as for any signal): raw SQL, `QuerySet.update()` and `bulk_create()` on these
+user.user_permissions, group.permissions), deleting a department or a group (its members leave it), `User.save()`
+and `create_user`, commands and the shell. The actor is the request's user (AuditActorMiddleware), else the
+process ("manage.py load_demo (os user web)"); `audit_actor()` names one explicitly. Not seen (as for any signal): raw SQL, `QuerySet.update()` and `bulk_create()` on these
 tables; the project has no such writes.
 """
 import contextlib
@@ -15,7 +15,7 @@ import sys
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from .models import Department, MembershipChange
 
@@ -129,14 +129,40 @@ def _on_m2m_changed(sender, instance, action, pk_set, **kwargs):
         stash[key] = (subjects, _memberships(sender, subject_field, object_field, labels, subjects))
         return
     subjects, before = stash.pop(key, ([], {}))
-    if not subjects:
-        return
-    after = _memberships(sender, subject_field, object_field, labels, subjects)
+    if subjects:
+        _record(sender, subjects, before)
+
+
+def _record(through, subjects, before):
+    """Rows for each subject whose memberships in `through` differ now from `before`."""
+    subject_model, subject_field, object_field, kind, labels = _relations()[through]
+    after = _memberships(through, subject_field, object_field, labels, subjects)
     subject_labels = {s.pk: str(s) for s in subject_model.objects.filter(pk__in=subjects)}
     rows = [MembershipChange(kind=kind, **{subject_field + "_id": pk}, subject_label=subject_labels.get(pk, f"#{pk}"),
                              before=before.get(pk, []), after=after[pk], **_actor_fields())
             for pk in subjects if before.get(pk, []) != after[pk]]
     MembershipChange.objects.bulk_create(rows)
+
+
+def _deleted_relation(sender):
+    """Deleting a department or a group takes its members out of it (no m2m signal says so)."""
+    User = get_user_model()
+    return {Department: (Department.staff.through, "department"), Group: (User.groups.through, "group")}[sender]
+
+
+def _on_pre_delete(sender, instance, **kwargs):
+    through, object_field = _deleted_relation(sender)
+    _, subject_field, _, _, labels = _relations()[through]
+    subjects = list(through.objects.filter(**{f"{object_field}_id": instance.pk})
+                    .values_list(f"{subject_field}_id", flat=True))
+    instance.__dict__["_membership_audit_delete"] = (
+        subjects, _memberships(through, subject_field, object_field, labels, subjects))
+
+
+def _on_post_delete(sender, instance, **kwargs):
+    subjects, before = instance.__dict__.pop("_membership_audit_delete", ([], {}))
+    if subjects:
+        _record(_deleted_relation(sender)[0], subjects, before)
 
 
 def _on_user_pre_save(sender, instance, update_fields=None, raw=False, **kwargs):
@@ -162,5 +188,8 @@ def connect():
     User = get_user_model()
     for through in _relations():
         m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"membership_audit_{through._meta.label}")
+    for model in (Department, Group):
+        pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=f"membership_audit_delete_{model._meta.label}")
+        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=f"membership_audit_deleted_{model._meta.label}")
     pre_save.connect(_on_user_pre_save, sender=User, dispatch_uid="membership_audit_user_pre")
     post_save.connect(_on_user_post_save, sender=User, dispatch_uid="membership_audit_user_post")

@@ -262,3 +262,16 @@ def test_the_audit_is_read_only_and_for_administrators(client, admin_client, dat
     client.force_login(data_staff)
     assert client.get(changelist).status_code == 403
     assert MembershipChange.objects.get(pk=record.pk).after == record.after
+
+
+def test_deleting_a_department_or_a_group_records_that_its_members_left(departments):
+    user = User.objects.create_user("t-mem-subject")
+    group = Group.objects.create(name="t-mem-group")
+    user.groups.add(group)
+    user.departments.set(departments)
+    MembershipChange.objects.all().delete()
+    kept, both = labels(departments[1:]), sorted(labels(departments))
+    departments[0].delete()
+    group.delete()
+    rows = [(r.kind, r.before, r.after) for r in MembershipChange.objects.filter(user=user).order_by("id")]
+    assert rows == [("departments", both, kept), ("groups", ["t-mem-group"], [])]
