@@ -3,7 +3,8 @@
 For every non-superuser role of the demo (geo_ourcity.demo) and two stronger made-up ones (a staff login holding
 every permission but superuser, and a holder of the department-membership permission), log in and walk every
 admin URL, generated from the admin registry (so a model registered later is walked too): the index, each model's
-list, add form, and the change, history and delete pages of sample objects. Every add and change form is
+list, add form, the change, history and delete pages of sample objects, and the pages a ModelAdmin adds (the
+import upload, reports, commit). Every add and change form is
 submitted as the page shows it, plus crafted fields that would widen the role (staff, departments, groups,
 permissions, the superuser and staff flags, a group renamed to the dispatchers'), all at once and one by one;
 every list action but deletion is run on a sample. After each request the role's effective access (its flags,
@@ -18,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.gis.geos import Point
 from django.urls import reverse
+from django.urls.converters import IntConverter
 
 from complaints.selectors import DISPATCHERS_GROUP, is_dispatcher, tickets_for_user
 from complaints.services import complaint_create
@@ -204,6 +206,24 @@ def samples(model, me, complaint):
     return list(dict.fromkeys(pks))
 
 
+STANDARD_PAGES = ("changelist", "add", "change", "history", "delete")
+
+
+def custom_pages(model_admin, objects):
+    """URLs of the pages a ModelAdmin adds in get_urls(), an integer argument filled with a sample's pk."""
+    info = f"{model_admin.opts.app_label}_{model_admin.opts.model_name}"
+    urls = []
+    for pattern in model_admin.get_urls():
+        name = getattr(pattern, "name", None)
+        if not name or name in {f"{info}_{page}" for page in STANDARD_PAGES}:
+            continue
+        converters = pattern.pattern.converters
+        if any(type(c) is not IntConverter for c in converters.values()) or (converters and not objects):
+            continue
+        urls.append(reverse(f"admin:{name}", kwargs={key: objects[0] for key in converters}))
+    return urls
+
+
 @pytest.fixture
 def complaint(db):
     category = Category.objects.filter(active=True).order_by("code").first()
@@ -267,6 +287,12 @@ def test_no_admin_form_widens_the_role(client, login, complaint):
                 client.post(reverse(f"{info}_changelist"), {"action": action, "_selected_action": [str(pk)],
                                                             "index": "0"})
                 check("POST", reverse(f"{info}_changelist"), f"action {action}")
+
+        for url in custom_pages(model_admin, objects):  # pages a ModelAdmin adds (the import upload, ...)
+            response = get(url)
+            visible = form_data(response.content.decode())[0] if response.status_code == 200 else {}
+            client.post(url, {**visible, **widening_values(me)})
+            check("POST", url, "widening fields")
 
     listed = {m["admin_url"] for app in app_list for m in app["models"] if m.get("admin_url")}
     assert listed <= walked, "an admin page of the index was not walked"
