@@ -1,12 +1,17 @@
 """Admin pages for the registry. Maps use LocalOSMWidget (OpenLayers from our static files, no CDN)."""
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.contrib.gis.admin import GISModelAdmin
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from .models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
+from .access import may_change_department_staff, may_change_own_membership, may_change_users_and_groups
+from .models import AdminArea, Authority, Dataset, Department, Facility, FacilityType, MembershipChange
 from .widgets import LocalOSMWidget
 
 
@@ -119,6 +124,29 @@ class DepartmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["authority"]
     filter_horizontal = ["staff"]
 
+    def get_fields(self, request, obj=None):
+        # Without the membership permission the form has no staff field: it is neither shown nor read from a POST.
+        fields = super().get_fields(request, obj)
+        return fields if may_change_department_staff(request.user) else [f for f in fields if f != "staff"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "staff" not in form.base_fields or may_change_own_membership(request.user):
+            return form
+        actor = request.user
+
+        class DepartmentForm(form):
+            def clean_staff(self):
+                staff = self.cleaned_data["staff"]
+                was = self.instance.pk is not None and self.instance.staff.filter(pk=actor.pk).exists()
+                if staff.filter(pk=actor.pk).exists() != was:
+                    raise forms.ValidationError(
+                        _("You can not add yourself to a department or remove yourself from one: an administrator "
+                          "does that."), code="own_membership")
+                return staff
+
+        return DepartmentForm
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(staff_count=Count("staff"))
 
@@ -193,3 +221,52 @@ class FacilityAdmin(MapAdmin):
     sortable_by = []
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+
+@admin.register(MembershipChange)
+class MembershipChangeAdmin(admin.ModelAdmin):
+    """The membership audit (facilities.audit), read-only; `view_membershipchange` (administrators) reads it."""
+
+    list_display = ["at", "actor_label", "kind", "subject_label", "before", "after"]
+    list_filter = ["kind"]
+    search_fields = ["subject_label", "actor_label"]
+    date_hierarchy = "at"
+    fields = ["at", "actor", "actor_label", "kind", "user", "group", "subject_label", "before", "after"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# Accounts and groups: who belongs to which group, who is staff or superuser, who holds which permission. Only
+# superusers change them (facilities.access): whoever else holds auth.change_user could otherwise make
+# themselves a superuser, join the dispatchers, or reset another's password and log in as them.
+class UsersAndGroupsWrites:
+    def has_add_permission(self, request):
+        return may_change_users_and_groups(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return may_change_users_and_groups(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return may_change_users_and_groups(request.user)
+
+
+class AccessUserAdmin(UsersAndGroupsWrites, UserAdmin):
+    pass
+
+
+class AccessGroupAdmin(UsersAndGroupsWrites, GroupAdmin):
+    pass
+
+
+for _model, _admin_class in ((get_user_model(), AccessUserAdmin), (Group, AccessGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin_class)

@@ -113,6 +113,9 @@ class Department(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["authority", "code"], name="department_code_unique")]
+        # Who works a department's tickets (and so reads its residents' contact data) is given by administrators:
+        # `change_department` edits a department, this permission its staff (facilities.access).
+        permissions = [("change_department_membership", "Can change who belongs to a department")]
 
     def __str__(self):
         return self.display_name
@@ -234,3 +237,37 @@ class Facility(models.Model):
 
     def __str__(self):
         return self.name or f"{self.type_id}:{self.source_key}"
+
+
+class MembershipChange(models.Model):
+    """One change of who belongs where: a user's departments, groups, permissions or flags, or a group's
+    permissions. Written by facilities.audit on every path through the ORM (admin, staff pages, commands, shell);
+    never edited."""
+
+    class Kind(models.TextChoices):
+        DEPARTMENTS = "departments", "departments"
+        GROUPS = "groups", "groups"
+        PERMISSIONS = "permissions", "user permissions"
+        FLAGS = "flags", "active / staff / superuser"
+        GROUP_PERMISSIONS = "group_permissions", "group permissions"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Who made the change: the logged-in user of the request, else the process (a command, a shell).
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_label = models.CharField(max_length=300)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Whose access changed: a user, or (for group permissions) a group; the label keeps the name at the time.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject_label = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True, help_text="Before the change (empty for a new user)")
+    after = models.JSONField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "-at"], name="membership_user_at")]
+
+    def __str__(self):
+        return f"{self.subject_label}: {self.get_kind_display()}"
