@@ -4,8 +4,8 @@
   (OURCITY_TRUSTED_PROXIES); a client can not choose its own address by sending the header.
 - `rate_limited(request, group=, rate=, key=)`: counts one request against a limit kept in the shared cache (Redis;
   django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait when over it.
-- `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before it is
-  read: a declared Content-Length at once, a streamed (chunked) upload as soon as it passes the cap.
+- `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before a
+  byte of it is read.
 
 The answers (429, 413) are each app's own, in its format: the apps name them in settings (dotted paths).
 """
@@ -15,7 +15,6 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.module_loading import import_string
 from django_ratelimit.core import get_usage
 
@@ -72,32 +71,6 @@ def rate_limited(request, *, group, rate, key):
 
 # --- request body caps ----------------------------------------------------------------------------------
 
-class BodyTooLarge(Exception):
-    """A request body passed the cap of its URL."""
-
-    def __init__(self, limit):
-        super().__init__(f"request body larger than {limit} bytes")
-        self.limit = limit
-
-
-class CappedUploadHandler(FileUploadHandler):
-    """First of a request's upload handlers: stops the parse as soon as the file data passes the cap, before
-    the handlers after it (memory, temporary file) get the chunk that passes it."""
-
-    def __init__(self, request, limit):
-        super().__init__(request)
-        self.limit, self.received = limit, 0
-
-    def receive_data_chunk(self, raw_data, start):
-        self.received += len(raw_data)
-        if self.received > self.limit:
-            raise BodyTooLarge(self.limit)
-        return raw_data
-
-    def file_complete(self, file_size):
-        return None
-
-
 @lru_cache(maxsize=1)
 def _limits(spec):
     return [(re.compile(pattern), limit, responder) for pattern, limit, responder in spec]
@@ -117,50 +90,24 @@ class BodySizeLimitMiddleware:
     """Refuse a body over its URL's cap with 413 before any of it is read; put before anything that reads the
     body (CSRF does) and after LocaleMiddleware (the answer is in the visitor's language).
 
-    A declared Content-Length over the cap is refused unread. Otherwise Django reads at most Content-Length
-    bytes, and form fields are capped by DATA_UPLOAD_MAX_MEMORY_SIZE; files are not, so a multipart body is
-    parsed here, with CappedUploadHandler first, and stops at the cap (this covers a chunked body, which has no
-    Content-Length to check).
+    The declared Content-Length is all there is to check: Django reads at most that many bytes of a body
+    (WSGIRequest's LimitedStream), and a body without one (chunked) as empty; so nothing past the cap is ever read,
+    neither form fields (also bounded by DATA_UPLOAD_MAX_MEMORY_SIZE) nor files (which that setting does not
+    cover, and which the upload handlers would otherwise write to a temporary file first).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method in ("POST", "PUT", "PATCH"):
-            limit, responder = body_limit(request.path_info)
-            if limit is not None:
-                refused = self._check(request, limit, responder)
-                if refused is not None:
-                    return refused
+        limit, responder = body_limit(request.path_info)
+        if limit is not None and _declared_length(request) > limit:
+            return import_string(responder)(request, limit)
         return self.get_response(request)
 
-    def _check(self, request, limit, responder):
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            return import_string(responder)(request, limit)
-        if request.content_type == "multipart/form-data":
-            request.upload_handlers.insert(0, CappedUploadHandler(request, limit))
-            try:
-                request.FILES  # noqa: B018 (parse now, inside the cap)
-            except BodyTooLarge:
-                request._mark_post_parse_error()  # nothing of the partial parse is kept
-                return import_string(responder)(request, limit)
-            except Exception as exc:  # noqa: BLE001
-                _raise_later(request, exc)
-        return None
 
-
-def _raise_later(request, exc):
-    """Leave any other parse error (a malformed body, too many fields) to whoever reads the body next, as if
-    this middleware had not parsed it: each app answers it in its own format."""
-    for name in ("_post", "_files"):
-        request.__dict__.pop(name, None)
-
-    def load():
-        raise exc
-
-    request._load_post_and_files = load
+def _declared_length(request):
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # as Django reads it: no body
