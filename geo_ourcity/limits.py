@@ -10,6 +10,7 @@
 The answers (429, 413) are each app's own, in its format: the apps name them in settings (dotted paths).
 """
 import ipaddress
+import logging
 import re
 from functools import lru_cache
 
@@ -17,6 +18,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+FAIL_CLOSED_WAIT = 60  # seconds: the Retry-After while the cache is down and limits fail closed
 
 # --- who the client is ----------------------------------------------------------------------------------
 
@@ -63,7 +68,13 @@ def client_ip(request):
 def rate_limited(request, *, group, rate, key):
     """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
     within it, else the seconds until the window ends (at least 1: the Retry-After)."""
-    usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=True)
+    try:
+        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=True)
+    except (RedisError, OSError) as exc:
+        # The shared cache is down: by default the service keeps taking requests (login lockouts live in the
+        # database and still hold); RATELIMIT_FAIL_OPEN = False refuses them instead.
+        log.error("rate limit %s not counted, the cache is unreachable: %s", group, exc)
+        return None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT
     if usage is None or not usage["should_limit"]:
         return None
     return max(1, int(usage["time_left"]))

@@ -170,6 +170,7 @@ CACHES = {
 # Rate limits (django-ratelimit, counted in that cache; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
+RATELIMIT_FAIL_OPEN = env_bool("OURCITY_RATELIMIT_FAIL_OPEN", True)  # cache down: serve (True) or answer 429
 LIMIT_WEB_REPORTS = env_rate("OURCITY_LIMIT_WEB_REPORTS", "5/m")
 LIMIT_OPEN311_POSTS = env_rate("OURCITY_LIMIT_OPEN311_POSTS", "60/m")
 LIMIT_CODE_LOOKUPS = env_rate("OURCITY_LIMIT_CODE_LOOKUPS", "20/m")

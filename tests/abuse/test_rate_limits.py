@@ -12,7 +12,7 @@ from django.db import connection
 
 from complaints.models import Complaint
 from geo_ourcity.limits import client_ip
-from tests.open311.conftest import SERVICE, make_service
+from tests.open311.conftest import make_service
 from tests.open311.conftest import form as open311_form
 
 from .conftest import TVERSKAYA
@@ -177,4 +177,26 @@ def test_the_open311_limit_is_per_key_not_per_client(client, service, key_pair, 
     _key, raw = key_pair
     answers = [client.post(OPEN311, open311_form(raw), REMOTE_ADDR=f"192.0.2.{i}").status_code for i in range(3)]
     assert answers == [201, 201, 429]
-    assert SERVICE
+
+
+
+def test_create_api_key_takes_a_rate_limit(db):
+    from django.core.management import CommandError, call_command
+
+    from open311.models import ApiKey
+
+    call_command("create_api_key", "abuse-cli", "--rate-limit", "120/m", stdout=open("/dev/null", "w"),
+                 stderr=open("/dev/null", "w"))
+    assert ApiKey.objects.get(name="abuse-cli").rate_limit == "120/m"
+    with pytest.raises(CommandError, match="rate"):
+        call_command("create_api_key", "abuse-cli-2", "--rate-limit", "lots", stdout=open("/dev/null", "w"))
+    assert not ApiKey.objects.filter(name="abuse-cli-2").exists()
+
+
+@pytest.mark.parametrize("fail_open, expected", [(True, 200), (False, 429)])
+def test_an_unreachable_cache_fails_as_configured(client, db, settings, tmp_path, fail_open, expected):
+    settings.LIMIT_WEB_REPORTS = "1/h"
+    settings.RATELIMIT_FAIL_OPEN = fail_open
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"unix://{tmp_path}/no-redis.sock"}}
+    answers = [client.post("/report/", REPORT, HTTP_ACCEPT="application/json").status_code for _ in range(2)]
+    assert answers == [expected, expected]
