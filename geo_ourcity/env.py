@@ -1,4 +1,5 @@
 """Settings read from the environment (one place, so every setting has a documented variable)."""
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,17 @@ def env_rate(name, default):
     if not RATE_RE.match(value):
         raise ImproperlyConfigured(f"{name} must be a rate like 5/m, 100/h or 10/5m, got {value!r}")
     return value
+
+
+def env_networks(name):
+    """A comma-separated list of IP addresses or networks (10.0.0.0/8); a bad entry stops the start with one line."""
+    items = env_list(name)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return items
 
 
 def database_config():

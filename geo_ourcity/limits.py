@@ -63,6 +63,15 @@ def client_ip(request):
     return str(client)
 
 
+def client_key(request):
+    """What a per-client rate limit counts: the client's address; for IPv6 its /64, which one subscriber holds
+    whole (a client hopping between the addresses of its own /64 is still one client)."""
+    address = ipaddress.ip_address(client_ip(request))
+    if address.version == 6 and not address.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped or address)
+
+
 # --- rate limits ----------------------------------------------------------------------------------------
 
 def rate_limited(request, *, group, rate, key):

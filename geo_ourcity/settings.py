@@ -1,7 +1,7 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
 import datetime
 
-from .env import BASE_DIR, database_config, env_bool, env_list, env_rate, env_str
+from .env import BASE_DIR, database_config, env_bool, env_list, env_networks, env_rate, env_str
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
@@ -176,7 +176,7 @@ LIMIT_OPEN311_POSTS = env_rate("OURCITY_LIMIT_OPEN311_POSTS", "60/m")
 LIMIT_CODE_LOOKUPS = env_rate("OURCITY_LIMIT_CODE_LOOKUPS", "20/m")
 # Which client a request comes from: REMOTE_ADDR, unless it is one of these proxies (addresses or networks, e.g.
 # 127.0.0.1,10.0.0.0/8); then the address X-Forwarded-For names past them. Empty: the header is never read.
-TRUSTED_PROXIES = env_list("OURCITY_TRUSTED_PROXIES", "")
+TRUSTED_PROXIES = env_networks("OURCITY_TRUSTED_PROXIES")
 # Failed logins (django-axes, kept in the database): after this many failures for one user name, or from one
 # client, logins are refused for the cool-off (429, staff.lockout); an administrator lifts a lockout in the admin
 # (Axes > Access attempts) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from geo_ourcity.limits import client_ip, rate_limited
+from geo_ourcity.limits import client_key, rate_limited
 
 
 def _wants_json(request):
@@ -39,7 +39,7 @@ def limited_per_client(group, rate_setting):
     def decorator(view):
         @functools.wraps(view)
         def wrapped(request, *args, **kwargs):
-            wait = rate_limited(request, group=group, rate=getattr(settings, rate_setting), key=client_ip(request))
+            wait = rate_limited(request, group=group, rate=getattr(settings, rate_setting), key=client_key(request))
             if wait is not None:
                 return too_many_requests(request, wait)
             return view(request, *args, **kwargs)

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from complaints.models import Complaint
-from geo_ourcity.limits import client_ip
+from geo_ourcity.limits import client_ip, client_key
 from tests.open311.conftest import make_service
 from tests.open311.conftest import form as open311_form
 
@@ -82,6 +82,20 @@ def test_behind_a_trusted_proxy_the_client_is_the_address_it_saw(client, db, set
 def test_client_address(rf, settings, remote, chain, trusted, expected):
     settings.TRUSTED_PROXIES = trusted
     assert client_ip(rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=chain)) == expected
+
+
+@pytest.mark.parametrize("remote, expected", [
+    ("192.0.2.1", "192.0.2.1"), ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"), ("::ffff:192.0.2.9", "192.0.2.9")])
+def test_a_per_client_limit_counts_an_ipv6_subscriber_once(rf, remote, expected):
+    assert client_key(rf.get("/", REMOTE_ADDR=remote)) == expected
+
+
+def test_hopping_within_an_ipv6_64_does_not_escape(client, db, settings):
+    settings.LIMIT_WEB_REPORTS = "2/h"
+    answers = [client.post("/report/", REPORT, HTTP_ACCEPT="application/json",
+                           REMOTE_ADDR=f"2001:db8:5:6::{i:x}").status_code for i in range(1, 4)]
+    assert answers == [200, 200, 429]
 
 
 # --- tracking-code lookups ----------------------------------------------------------------------------
@@ -200,3 +214,15 @@ def test_an_unreachable_cache_fails_as_configured(client, db, settings, tmp_path
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"unix://{tmp_path}/no-redis.sock"}}
     answers = [client.post("/report/", REPORT, HTTP_ACCEPT="application/json").status_code for _ in range(2)]
     assert answers == [expected, expected]
+
+
+@pytest.mark.parametrize("name, value", [("OURCITY_LIMIT_WEB_REPORTS", "5 per minute"), ("OURCITY_LIMIT_WEB_REPORTS", "5"),
+                                         ("OURCITY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")])
+def test_a_bad_limit_setting_is_refused_naming_the_variable(monkeypatch, name, value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from geo_ourcity.env import env_networks, env_rate
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=name):
+        env_networks(name) if name.endswith("PROXIES") else env_rate(name, "5/m")
