@@ -67,9 +67,11 @@ def client_key(request):
     """What a per-client rate limit counts: the client's address; for IPv6 its /64, which one subscriber holds
     whole (a client hopping between the addresses of its own /64 is still one client)."""
     address = ipaddress.ip_address(client_ip(request))
-    if address.version == 6 and not address.ipv4_mapped:
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address.ipv4_mapped or address)
+    return str(address)
 
 
 # --- rate limits ----------------------------------------------------------------------------------------
