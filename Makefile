@@ -5,7 +5,7 @@ PY := .venv/bin/python
 PORT ?= 8000
 STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
 
-.PHONY: setup system venv assets db db-stop migrate demo demo-data test bench clean
+.PHONY: setup system venv assets db db-stop redis redis-stop migrate demo demo-data test bench clean
 
 setup: system venv assets
 
@@ -31,6 +31,13 @@ db: setup
 db-stop:
 	@scripts/pg.sh stop
 
+# The embedded Redis under var/redis (a unix socket, no TCP): the shared cache (rate limits), unless REDIS_URL.
+redis: setup
+	@scripts/redis.sh start
+
+redis-stop:
+	@scripts/redis.sh stop
+
 migrate: db
 	@$(PY) manage.py migrate --noinput -v 0
 
@@ -38,16 +45,16 @@ demo-data: migrate
 	@$(PY) manage.py load_demo
 	@$(PY) manage.py load_demo_complaints
 
-demo: demo-data
+demo: demo-data redis
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) manage.py demo_banner --port $(PORT)
 	@exec .venv/bin/gunicorn geo_ourcity.wsgi --bind 127.0.0.1:$(PORT) --workers 3 --access-logfile - 
 
-test: db
+test: db redis
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: db
+bench: db redis
 	@$(PY) bench/run.py
 
-clean: db-stop
+clean: db-stop redis-stop
 	rm -rf var/

@@ -1,4 +1,11 @@
-"""Photo uploads: only real JPEG/PNG/WebP images of bounded size, re-encoded so EXIF (and GPS) never reach disk."""
+"""Photo uploads: only real JPEG/PNG/WebP images of bounded size, re-encoded so EXIF (and GPS) never reach disk.
+
+What a photo may cost is bounded before a pixel is decoded: the file's size (PHOTO_MAX_BYTES), and its dimensions
+as the header declares them (PHOTO_MAX_PIXELS, also Pillow's own MAX_IMAGE_PIXELS), read by Image.open, which
+decodes nothing. A JPEG is then decoded in draft mode (libjpeg scales by 1/2, 1/4 or 1/8 while decoding) near the
+stored size; a PNG or WebP is decoded whole (at most PHOTO_MAX_PIXELS) and reduced. The stored photo is at most
+PHOTO_MAX_SIDE pixels on its long side, so the re-encode never works on more than that.
+"""
 import io
 import uuid
 import warnings
@@ -28,21 +35,26 @@ def clean_photo(uploaded_file):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = settings.PHOTO_MAX_PIXELS  # Pillow's own guard, at the same limit
             image = Image.open(io.BytesIO(data), formats=list(FORMATS))
             # Image.open reads only the header: refuse decompression bombs before decoding a pixel.
-            if image.width * image.height > settings.PHOTO_MAX_PIXELS:
-                raise ComplaintError(_("The photo is too large: at most %(mp).0f megapixels.")
-                                     % {"mp": settings.PHOTO_MAX_PIXELS / 1e6}, field="photo")
+            check_dimensions(image.width, image.height)
+            fmt = image.format
+            side = settings.PHOTO_MAX_SIDE
+            if fmt == "JPEG":
+                image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (side, side))
             image.load()
     except ComplaintError:
         raise
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's check of the header
+        raise _too_many_pixels() from None
+    except Image.UnidentifiedImageError:
         raise ComplaintError(_("The photo must be a JPEG, PNG or WebP image."), field="photo") from None
     except (OSError, ValueError, SyntaxError, EOFError):  # what Pillow raises for broken or truncated files
         raise ComplaintError(_("The photo file is damaged and can not be read."), field="photo") from None
 
-    content_type, ext = FORMATS[image.format]
-    fmt = image.format
+    content_type, ext = FORMATS[fmt]
+    image = _bounded(image, settings.PHOTO_MAX_SIDE)
     image = ImageOps.exif_transpose(image)  # keep the photo upright once its EXIF orientation is gone
     image = _for_format(image, fmt)
     # No EXIF, XMP, ICC, comments or text chunks: Pillow falls back to `info` for some of them. Only a
@@ -53,6 +65,34 @@ def clean_photo(uploaded_file):
     image.save(out, format=fmt, **options[fmt])
     return CleanPhoto(out.getvalue(), name=f"{uuid.uuid4().hex}.{ext}", content_type=content_type,
                       width=image.width, height=image.height)
+
+
+def check_dimensions(width, height):
+    """Refuse an image whose declared size passes PHOTO_MAX_PIXELS (or is empty), before it is decoded."""
+    if width <= 0 or height <= 0:
+        raise ComplaintError(_("The photo file is damaged and can not be read."), field="photo")
+    if width * height > settings.PHOTO_MAX_PIXELS:
+        raise _too_many_pixels()
+
+
+def _too_many_pixels():
+    return ComplaintError(_("The photo is too large: at most %(mp).0f megapixels.")
+                          % {"mp": settings.PHOTO_MAX_PIXELS / 1e6}, field="photo")
+
+
+def _bounded(image, side):
+    """The image scaled to at most `side` pixels on its long side: reduce() by a whole factor (cheap), then a
+    proper resample the rest of the way."""
+    longest = max(image.size)
+    if longest <= side:
+        return image
+    factor = longest // side
+    if factor >= 2 and image.mode not in ("P", "1"):
+        image = image.reduce(factor)
+    if max(image.size) > side:
+        image = image.copy() if image.mode in ("P", "1") else image
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
 
 
 def _read_limited(uploaded_file, limit):

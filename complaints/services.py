@@ -32,7 +32,8 @@ from .photos import clean_photo
 from .selectors import user_may_act
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
-from .validation import DESCRIPTION_MAX, clean_attributes, clean_contact, clean_location, clean_text
+from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean_facility, clean_location,
+                         clean_text)
 
 __all__ = [
     "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
@@ -62,6 +63,7 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     if not category.active:
         raise ComplaintError(_("This service is not available."), field="service_code")
     lon, lat = clean_location(point)
+    facility = clean_facility(category, (lon, lat), facility)
     fields = {
         "description": clean_text(description, field="description", limit=DESCRIPTION_MAX),
         "address_string": clean_text(address_string, field="address_string", limit=500),

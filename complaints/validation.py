@@ -1,4 +1,5 @@
-"""Input checks for a new complaint that need no database lock: attributes, text fields, contact, location."""
+"""Input checks for a new complaint that need no database lock: attributes, text fields, contact, location, the
+facility the resident picked."""
 import math
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -8,6 +9,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from routing.engine import FacilityNotAllowed, picked_facility_check
 from routing.models import CategoryAttribute
 
 from .errors import ComplaintError
@@ -137,3 +139,29 @@ def clean_location(point):
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise ComplaintError(_("The location is not a valid longitude and latitude."), field="location")
     return lon, lat
+
+
+def clean_facility(category, location, facility):
+    """The id of the facility the resident picked (a Facility, an id or None), if routing accepts it for this
+    point and category (routing.engine.picked_facility_check: it covers the point or lies within the category's
+    radius); else a ComplaintError on the `facility` field that says why."""
+    if facility in (None, ""):
+        return None
+    try:
+        facility = int(getattr(facility, "pk", facility))
+    except (TypeError, ValueError):
+        raise ComplaintError(_("The facility must be given by its number."), field="facility") from None
+    try:
+        return picked_facility_check(location, category, facility)
+    except FacilityNotAllowed as exc:
+        if exc.reason == "too_far":
+            message = _("The facility you picked is %(distance)d m from the point: for this problem it must be at "
+                        "the point or within %(radius)d m of it.") % {"distance": round(exc.distance_m),
+                                                                    "radius": exc.radius_m}
+        else:
+            message = {
+                "unknown": _("There is no such facility."),
+                "retired": _("This facility is no longer in the registry."),
+                "wrong_type": _("This facility is not one that this kind of problem is about."),
+            }[exc.reason]
+        raise ComplaintError(message, field="facility") from None

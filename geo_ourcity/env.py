@@ -1,7 +1,11 @@
 """Settings read from the environment (one place, so every setting has a documented variable)."""
+import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,6 +23,28 @@ def env_bool(name, default=False):
 
 def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
+
+
+def env_rate(name, default):
+    """A rate limit as django-ratelimit reads it (5/m, 100/h, 10/5m); a bad value stops the start with one line."""
+    value = os.environ.get(name, "").strip() or default
+    if not RATE_RE.match(value):
+        raise ImproperlyConfigured(f"{name} must be a rate like 5/m, 100/h or 10/5m, got {value!r}")
+    return value
+
+
+def env_networks(name):
+    """A comma-separated list of IP addresses or networks (10.0.0.0/8); a bad entry stops the start with one line."""
+    items = env_list(name)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return items
 
 
 def database_config():

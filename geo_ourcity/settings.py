@@ -1,5 +1,7 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
-from .env import BASE_DIR, database_config, env_bool, env_list, env_str
+import datetime
+
+from .env import BASE_DIR, database_config, env_bool, env_list, env_networks, env_rate, env_str
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
@@ -86,8 +88,11 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
 
 # Complaint photos (complaints.photos): largest upload, largest image (decompression bombs), photos per complaint.
+# 50 MP takes the largest photos phones make (12 MP usual; 48-50 MP sensors in full-resolution mode), and is read
+# from the header before anything is decoded; photos are stored at most PHOTO_MAX_SIDE px on the long side.
 PHOTO_MAX_BYTES = int(env_str("OURCITY_PHOTO_MAX_MB", "10")) * 1024 * 1024
-PHOTO_MAX_PIXELS = int(env_str("OURCITY_PHOTO_MAX_MEGAPIXELS", "40")) * 1_000_000
+PHOTO_MAX_PIXELS = int(env_str("OURCITY_PHOTO_MAX_MEGAPIXELS", "50")) * 1_000_000
+PHOTO_MAX_SIDE = int(env_str("OURCITY_PHOTO_MAX_SIDE", "2560"))
 PHOTO_MAX_PER_COMPLAINT = int(env_str("OURCITY_PHOTO_MAX_PER_COMPLAINT", "5"))
 
 # Where import reports, rejects files and uploaded datasets are kept.
@@ -149,3 +154,56 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]  # GDAL 3.6 (Debian 12); uploads are read by pyogrio, see docs/importing.md
+
+# --- Abuse limits (issue 8 §4): the shared cache, rate limits, login lockouts, request body caps ----------
+# The shared cache of every app server: the project's own Redis under var/redis (scripts/redis.sh), or REDIS_URL
+# (redis://host:port/db, rediss://..., unix:///path/redis.sock?db=N). Keys are prefixed with the database name, so
+# two projects (or a test run and the demo) sharing one Redis never read each other's counts.
+REDIS_URL = env_str("REDIS_URL", "") or f"unix://{BASE_DIR}/var/redis/redis.sock"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": DATABASES["default"]["NAME"],
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
+}
+# Rate limits (django-ratelimit, counted in that cache; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CACHE_PREFIX = "rl:"
+RATELIMIT_FAIL_OPEN = env_bool("OURCITY_RATELIMIT_FAIL_OPEN", True)  # cache down: serve (True) or answer 429
+LIMIT_WEB_REPORTS = env_rate("OURCITY_LIMIT_WEB_REPORTS", "5/m")
+LIMIT_OPEN311_POSTS = env_rate("OURCITY_LIMIT_OPEN311_POSTS", "60/m")
+LIMIT_CODE_LOOKUPS = env_rate("OURCITY_LIMIT_CODE_LOOKUPS", "20/m")
+# Which client a request comes from: REMOTE_ADDR, unless it is one of these proxies (addresses or networks, e.g.
+# 127.0.0.1,10.0.0.0/8); then the address X-Forwarded-For names past them. Empty: the header is never read.
+TRUSTED_PROXIES = env_networks("OURCITY_TRUSTED_PROXIES")
+# Failed logins (django-axes, kept in the database): after this many failures for one user name, or from one
+# client, logins are refused for the cool-off (429, staff.lockout); an administrator lifts a lockout in the admin
+# (Axes > Access attempts) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(env_str("OURCITY_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(env_str("OURCITY_LOGIN_COOLOFF_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "geo_ourcity.limits.client_ip"
+AXES_LOCKOUT_CALLABLE = "staff.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Request bodies: the first pattern that matches the path gives the cap (the setting named), refused with 413
+# before the body is read (geo_ourcity.limits.BodySizeLimitMiddleware) and answered by the app's own view (None:
+# the residents' short page, web.limits).
+REQUEST_BODY_LIMITS = [
+    (r"^/open311/", "OPEN311_MAX_BODY_BYTES", "open311.errors.body_too_large"),
+    (r"^/admin/importers/importrun/upload/$", "IMPORT_REQUEST_MAX_BYTES", None),
+    (r"^/report/$", "REPORT_MAX_BODY_BYTES", None),
+    (r"", "REQUEST_MAX_BODY_BYTES", None),
+]
+IMPORT_REQUEST_MAX_BYTES = IMPORT_UPLOAD_MAX_BYTES + 1024 * 1024  # the dataset and the form around it
+REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES + 1024 * 1024  # the map's form: one photo
+REQUEST_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # anything else (staff answers)
+REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1,
+                  "geo_ourcity.limits.BodySizeLimitMiddleware")
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # after AuthenticationMiddleware
+SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]  # Django's own RedisCache: atomic incr, shared; not on its list

@@ -1,11 +1,26 @@
 """Every Open311 error, whatever raised it, is answered as the spec's list of {code, description}."""
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from complaints.errors import ComplaintError, ComplaintNotFound, ComplaintPermissionDenied
+
+from .renderers import Open311JSONRenderer, Open311XMLRenderer
+
+
+def open311_plain_error(request, code, description):
+    """An Open311 error answered outside a DRF view (from a middleware): JSON, or XML for a `.xml` URL."""
+    data = [{"code": code, "description": str(description)}]
+    renderer = Open311XMLRenderer() if request.path.endswith(".xml") else Open311JSONRenderer()
+    body = renderer.render(data, renderer_context={"response": HttpResponse(status=code)})
+    return HttpResponse(body, status=code, content_type=f"{renderer.media_type}; charset=utf-8")
+
+
+def body_too_large(request, limit):
+    """settings.REQUEST_BODY_LIMITS' answer for /open311/: a body over the cap, refused before it is read."""
+    return open311_plain_error(request, 413, f"The request is larger than {limit / 2**20:.1f} MB (photos included).")
 
 
 def open311_error(code, description):

@@ -26,9 +26,10 @@ def new_secret(key):
 
 
 @transaction.atomic
-def api_key_issue(*, name):
-    """Create a key; return (ApiKey, the clear key). The clear key is not stored and can't be shown again."""
-    key = ApiKey(name=name)
+def api_key_issue(*, name, rate_limit=""):
+    """Create a key; return (ApiKey, the clear key). The clear key is not stored and can't be shown again.
+    `rate_limit` (e.g. "120/m") overrides the default limit of its POSTs (settings.LIMIT_OPEN311_POSTS)."""
+    key = ApiKey(name=name, rate_limit=rate_limit)
     raw = new_secret(key)
     key.save()
     return key, raw

@@ -1,4 +1,7 @@
+from django.core.validators import RegexValidator
 from django.db import models
+
+from geo_ourcity.env import RATE_RE
 
 
 class ApiKey(models.Model):
@@ -10,6 +13,9 @@ class ApiKey(models.Model):
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    rate_limit = models.CharField(
+        max_length=20, blank=True, validators=[RegexValidator(RATE_RE, "a rate like 60/m, 1000/h or 10/5m")],
+        help_text="POSTs this key may make, e.g. 60/m or 1000/h; blank: the default (OURCITY_LIMIT_OPEN311_POSTS)")
 
     class Meta:
         verbose_name = "API key"

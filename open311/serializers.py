@@ -178,6 +178,9 @@ class RequestCreateInput(FormSerializer):
     media = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False,
                                   error_messages={"not_a_list": "must be a file uploaded as multipart/form-data."})
     jurisdiction_id = serializers.CharField(required=False)  # one jurisdiction: ignored, as the spec allows
+    # Our extension: the registry facility the request is about (it must cover the point or lie within the
+    # service's radius: complaints.validation.clean_facility, a 400 otherwise).
+    facility_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
 
     @classmethod
     def from_request(cls, request, **kwargs):
@@ -234,7 +237,8 @@ class RequestCreateInput(FormSerializer):
         contact = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "address_string")
         return {"category": data["service_code"], "point": (data["long"], data["lat"]),
                 "description": data.get("description", ""), "attributes": data["attributes"],
-                "photos": data.get("media", ()), **{name: data.get(name, "") for name in contact}}
+                "photos": data.get("media", ()), "facility": data.get("facility_id"),
+                **{name: data.get(name, "") for name in contact}}
 
     def validate(self, data):
         data["attributes"] = self.initial_data.get("attributes", {})

@@ -7,17 +7,18 @@ from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as s
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from complaints.services import complaint_create
+from geo_ourcity.limits import rate_limited
 from routing.models import Category
 
 from . import selectors
-from .errors import exception_handler, open311_error
+from .errors import exception_handler
 from .keys import api_key_check_with_catalogue
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 from .serializers import (RequestCreatedOutput, RequestCreateInput, RequestOutput, RequestsQueryInput,
@@ -124,14 +125,17 @@ class RequestListView(Open311View):
     @schema("open311_request_create", [],
             request={"application/x-www-form-urlencoded": RequestCreateInput,
                      "multipart/form-data": RequestCreateInput},
-            responses={201: RequestCreatedOutput(many=True), 400: ERRORS, 403: ERRORS})
+            responses={201: RequestCreatedOutput(many=True), 400: ERRORS, 403: ERRORS, 413: ERRORS, 429: ERRORS})
     def post(self, request, fmt):
-        if content_length(request) > settings.OPEN311_MAX_BODY_BYTES:
-            return open311_error(400, f"The request is larger than {settings.OPEN311_MAX_BODY_BYTES / 2**20:.1f} MB.")
+        # The body's size is capped before it is read (settings.REQUEST_BODY_LIMITS: 413, open311.errors).
         key, catalogue_version = api_key_check_with_catalogue(
             (request.POST.get("api_key") or request.query_params.get("api_key") or "").strip())
         if key is None:
             raise PermissionDenied("api_key is missing, wrong or no longer active.")
+        wait = rate_limited(request, group="open311-post", rate=key.rate_limit or settings.LIMIT_OPEN311_POSTS,
+                            key=key.pk)
+        if wait is not None:  # 429 with Retry-After, in the Open311 error format (open311.errors)
+            raise Throttled(wait, "Too many requests for this api_key.")
         data = RequestCreateInput.from_request(request, context={"catalogue_version": catalogue_version})
         data.is_valid(raise_exception=True)
         complaint = complaint_create(**data.complaint_fields(), source=key.name)
@@ -168,13 +172,6 @@ class UpdateListView(Open311View):
     def get(self, request, fmt):
         updates = selectors.open311_updates(**self.query(UpdatesQueryInput).validated_data)
         return Response(UpdateOutput(updates, many=True, context=self.context()).data)
-
-
-def content_length(request):
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0  # as Django reads it: no body
 
 
 @extend_schema(exclude=True)

@@ -41,6 +41,50 @@ class OutsideCity(ValueError):
         self.lon, self.lat = lon, lat
 
 
+class FacilityNotAllowed(ValueError):
+    """The facility a resident picked can not decide the routing; `reason` says why (PICKED_REASONS)."""
+
+    def __init__(self, reason, *, distance_m=None, radius_m=None):
+        super().__init__(f"picked facility refused: {reason}")
+        self.reason, self.distance_m, self.radius_m = reason, distance_m, radius_m
+
+
+# The rule for a facility the resident picked: it must cover the point or lie within the category's radius (true
+# distance in metres). One SQL condition over `f` (the facility), `i.g` (the point) and `c` (the category), used by
+# DECIDE_SQL (so route() and every re-route apply it) and by picked_facility_check() (which says why not).
+PICKED_FITS = "(ST_Covers(f.geom, i.g) OR ST_DWithin(f.geom::geography, i.g::geography, c.radius_m))"
+PICKED_REASONS = ("unknown", "retired", "wrong_type", "too_far")
+
+PICKED_CHECK_SQL = f"""
+SELECT f.valid_to IS NULL,
+       f.type_id IN (SELECT m.facilitytype_id FROM routing_category_facility_types m WHERE m.category_id = c.id),
+       {PICKED_FITS}, ST_Distance(f.geom::geography, i.g::geography), c.radius_m
+FROM facilities_facility f, routing_category c, (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g) i
+WHERE f.id = %s AND c.id = %s
+"""
+
+
+def picked_facility_check(point, category, facility):
+    """Check a facility a resident picked for a complaint at `point` ((lon, lat)) in `category`: it must be a
+    current facility of one of the category's facility types that covers the point or lies within the category's
+    radius. Returns its id; raises FacilityNotAllowed (reason: unknown, retired, wrong_type, too_far) otherwise."""
+    facility_id = getattr(facility, "pk", facility)
+    lon, lat = (float(v) for v in point)
+    with connection.cursor() as cur:
+        cur.execute(PICKED_CHECK_SQL, [lon, lat, int(facility_id), category.pk])
+        row = cur.fetchone()
+    if row is None:
+        raise FacilityNotAllowed("unknown")
+    current, of_type, fits, distance_m, radius_m = row
+    if not current:
+        raise FacilityNotAllowed("retired")
+    if not of_type:
+        raise FacilityNotAllowed("wrong_type")
+    if not fits:
+        raise FacilityNotAllowed("too_far", distance_m=distance_m, radius_m=radius_m)
+    return facility_id
+
+
 # Explanations. Arguments: 1 who (the organisation; for a facility, its type and owner), 2 distance in metres,
 # 3 area name, 4 facility name, 5 the category's radius in metres, 6 the department's display name.
 EXPLANATIONS = {
@@ -106,6 +150,7 @@ LEFT JOIN LATERAL (  -- the facility the resident picked, if it is of the catego
            ({dept_picked}) AS department_id
     FROM facilities_facility f JOIN facilities_authority o ON o.id = f.owner_id AND o.valid_to IS NULL
     WHERE i.picked_id IS NOT NULL AND f.id = i.picked_id AND f.valid_to IS NULL AND f.type_id = ANY(ct.type_ids)
+      AND {picked_fits}
     OFFSET 0) pk ON true
 LEFT JOIN LATERAL (  -- facilities_near_point: the best few of the category's types, covering first, then nearest
     SELECT jsonb_agg(jsonb_build_object('facility_id', n.id, 'name', n.name, 'owner', o.short_name,
@@ -201,7 +246,7 @@ def _lit(text):
 def decide_sql(input_sql):
     """DECIDE_SQL over the rows `input_sql` gives; %-placeholders in input_sql stay for the caller's params."""
     return DECIDE_SQL.format(
-        input=input_sql, mpd=METRES_PER_DEGREE, window_cap=WINDOW_CAP, kept=KEPT_CANDIDATES,
+        input=input_sql, mpd=METRES_PER_DEGREE, window_cap=WINDOW_CAP, kept=KEPT_CANDIDATES, picked_fits=PICKED_FITS,
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_district=DEPARTMENT_FOR_ACTIVE.format(authority="da.authority_id", category="c.id"),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only when one is missing.
-# PostgreSQL 15 + PostGIS 3 for the embedded cluster, GDAL/GEOS/PROJ for GeoDjango, gdal-bin for ogr2ogr.
+# PostgreSQL 15 + PostGIS 3 for the embedded cluster, GDAL/GEOS/PROJ for GeoDjango, gdal-bin for ogr2ogr,
+# redis-server for the embedded Redis (the shared cache: rate limits, login lockouts).
 set -euo pipefail
-PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25 chromium)
+PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25 chromium redis-server)
 PKGS+=(${EXTRA_DEBS:-})
 missing=()
 for p in "${PKGS[@]}"; do

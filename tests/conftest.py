@@ -7,7 +7,10 @@ the database is emptied after each; those that need the city ask for `demo_city`
 import json
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import override_settings
 
 from facilities.models import AdminArea
 
@@ -16,6 +19,39 @@ from facilities.models import AdminArea
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         call_command("load_demo", stdout=open("/dev/null", "w"))
+
+
+# Rate limits that the tests not about limits never reach (tests/abuse sets real ones); the cache is the real
+# Redis (make test starts it), its keys prefixed with the test database's name and emptied after every test.
+GENEROUS = "100000/m"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache(django_db_setup):
+    prefix = connection.settings_dict["NAME"]  # the test database's name (test_<name>)
+    with override_settings(CACHES={"default": {**settings_caches(), "KEY_PREFIX": prefix}},
+                           LIMIT_WEB_REPORTS=GENEROUS, LIMIT_OPEN311_POSTS=GENEROUS, LIMIT_CODE_LOOKUPS=GENEROUS):
+        yield prefix
+
+
+def settings_caches():
+    from django.conf import settings
+
+    return dict(settings.CACHES["default"])
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(shared_cache):
+    yield
+    flush_cache_prefix(shared_cache)
+
+
+def flush_cache_prefix(prefix):
+    """Delete this test run's keys only (another run, or the demo, may share the Redis)."""
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

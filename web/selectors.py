@@ -75,13 +75,6 @@ def report_options(point):
     return PointOptions(district=district, areas=areas, facilities=facilities, categories=offered)
 
 
-def facility_for_report(facility_id):
-    """The active facility a resident picked, or None."""
-    if not facility_id:
-        return None
-    return Facility.objects.active().filter(pk=facility_id).first()
-
-
 # --- the map --------------------------------------------------------------------------------------------
 
 def districts_version():

@@ -28,6 +28,7 @@ from . import selectors, tiles
 from .folium_map import rendered_map
 from .forms import ReportForm, attributes_from
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
+from .limits import limited_per_client
 
 TILE_MAX_AGE = 30  # seconds: with the triggers' exact counts, a change shows on the map within this
 DISTRICTS_MAX_AGE = 3600
@@ -210,10 +211,11 @@ def _complaint_context(complaint):
 
 # complaint_create's error `field` -> the form field the message is shown beside.
 ERROR_FIELDS = {"service_code": "category", "location": "location", "description": "description",
-                "photo": "photo", "email": "email"}
+                "photo": "photo", "email": "email", "facility": "facility"}
 
 
 @require_POST
+@limited_per_client("web-report", "LIMIT_WEB_REPORTS")  # every submission counts, per client address
 def report(request):
     """Submit a report (the map's form, as JSON): the routed complaint, or messages per field (400)."""
     form = ReportForm(request.POST, request.FILES)
@@ -225,7 +227,7 @@ def report(request):
             complaint = complaint_create(
                 category=category, point=(data["lon"], data["lat"]), description=data["description"],
                 attributes=attributes_from(request.POST), email=data["email"],
-                facility=selectors.facility_for_report(data["facility"]),
+                facility=data["facility"],
                 photos=[data["photo"]] if data["photo"] else [], source="web")
         except OutsideCityError:
             errors["location"] = [_outside_city_message()]
@@ -260,6 +262,11 @@ def _report_result(complaint):
 
 # --- following a complaint ------------------------------------------------------------------------------
 
+# Every lookup of a tracking code counts against one limit per client: a guesser meets a 429 soon.
+LOOKUPS = limited_per_client("code-lookup", "LIMIT_CODE_LOOKUPS")
+
+
+@LOOKUPS
 def find_complaint(request):
     code = normalize_tracking_code(request.GET.get("code", ""))
     if code and complaint_by_tracking_code(code):
@@ -271,6 +278,7 @@ def find_complaint(request):
     return redirect(back)
 
 
+@LOOKUPS
 def complaint_page(request, code):
     complaint = complaint_by_tracking_code(code)
     if complaint is None:
@@ -295,6 +303,7 @@ def _event_row(event):
 
 
 @require_POST
+@LOOKUPS
 def complaint_confirm_view(request, code):
     try:
         complaint_confirm(tracking_code=code, key=request.POST.get("key", ""))
@@ -306,6 +315,7 @@ def complaint_confirm_view(request, code):
 
 
 @require_POST
+@LOOKUPS
 def complaint_deny_view(request, code):
     try:
         complaint_deny(tracking_code=code, key=request.POST.get("key", ""), reason=request.POST.get("reason", ""))

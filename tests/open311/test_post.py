@@ -195,10 +195,11 @@ def test_json_body_is_refused(client, service, api_key):
 
 
 @override_settings(OPEN311_MAX_BODY_BYTES=10_000)
-def test_oversize_body_is_400(client, service, api_key):
+def test_oversize_body_is_413(client, service, api_key):
     response = post(client, form(api_key, description="x" * 3000, **{"attribute[details]": "y" * 4000,
                                                                     "device_id": "z" * 4000}))
-    assert response.status_code == 400 and "larger" in response.json()[0]["description"]
+    assert response.status_code == 413 and "larger" in response.json()[0]["description"]
+    assert response.json()[0]["code"] == 413
 
 
 def test_no_input_gives_a_500(client, service, api_key):

@@ -146,13 +146,17 @@ def test_every_demo_category_is_served_by_its_rule():
 
 def test_a_picked_facility_decides_and_a_picked_facility_of_another_type_does_not():
     school = Facility.objects.filter(type__code="school").select_related("owner").order_by("source_key").first()
-    decision = route(RED_SQUARE, category("school-building"), facility=school)
+    cat = category("school-building")
+    inside = shape(school.geom).point_on_surface()
+    near = (inside.x, inside.y + 0.8 * cat.radius_m / 111_320)  # within the category's radius of the school
+    decision = route(near, cat, facility=school)
     assert decision.rule == RoutingDecision.Rule.FACILITY_PICKED
     assert decision.facility_id == school.pk and decision.authority_id == school.owner_id
-    assert decision.distance_m > 100
     assert school.name in decision.explanation_ru
     hospital = Facility.objects.filter(type__code="hospital").first()
-    assert route(RED_SQUARE, category("school-building"), facility=hospital).rule != RoutingDecision.Rule.FACILITY_PICKED
+    assert route(near, cat, facility=hospital).rule != RoutingDecision.Rule.FACILITY_PICKED
+    # Far from the point (routing.engine.PICKED_FITS): a picked facility decides nothing.
+    assert route(RED_SQUARE, cat, facility=school).facility_id != school.pk
 
 
 def test_the_decision_is_stored_with_candidates_and_version():

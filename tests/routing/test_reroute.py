@@ -174,7 +174,7 @@ def test_a_reroute_without_spatial_search_agrees_with_a_full_one():
     complaints = [make_complaint(inside(school), code) for code in ("school-territory", "school-building")]
     complaints += [make_complaint((h.x, h.y + 0.001), "hospital-access"), make_complaint(RED_SQUARE, "yard-pothole"),
                    make_complaint(RED_SQUARE, "illegal-trade"), make_complaint(inside(other), "kindergarten-territory"),
-                   make_complaint(RED_SQUARE, "school-territory", facility=school)]  # picked
+                   make_complaint(inside(school), "school-territory", facility=school)]  # picked (it covers the point)
     # Owners, jurisdiction and the routing table change behind the engine's back (no geometry moves).
     Facility.objects.filter(pk__in=[school.pk, hospital.pk]).update(owner=other.owner)
     acting = Authority.objects.create(code="acting", name="Временная управа", short_name="Временная управа")

@@ -1,0 +1,135 @@
+"""Limits against abuse that every app shares: who the client is, rate limits in the shared cache, request body caps.
+
+- `client_ip(request)`: REMOTE_ADDR, or the X-Forwarded-For address that the last trusted proxy saw
+  (OURCITY_TRUSTED_PROXIES); a client can not choose its own address by sending the header.
+- `rate_limited(request, group=, rate=, key=)`: counts one request against a limit kept in the shared cache (Redis;
+  django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait when over it.
+- `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before a
+  byte of it is read.
+
+The answers (429, 413) are each app's own, in its format: the apps name them in settings (dotted paths).
+"""
+import ipaddress
+import logging
+import re
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+FAIL_CLOSED_WAIT = 60  # seconds: the Retry-After while the cache is down and limits fail closed
+
+# --- who the client is ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _networks(proxies):
+    nets = []
+    for item in proxies:
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"OURCITY_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+    return tuple(nets)
+
+
+def _address(text):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(request):
+    """The client's address: REMOTE_ADDR, unless that is a trusted proxy; then X-Forwarded-For is read from the
+    right, past every trusted proxy, and the first address that is not one is the client's. What a client sends
+    in the header before the first untrusted hop is ignored, so it can not pick its own address."""
+    remote = _address(request.META.get("REMOTE_ADDR", "")) or ipaddress.ip_address("0.0.0.0")
+    trusted = _networks(tuple(settings.TRUSTED_PROXIES))
+    if not trusted or not any(remote in net for net in trusted):
+        return str(remote)
+    hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    client = remote
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:  # garbage in the header: stop at the last address a trusted proxy vouched for
+            break
+        client = address
+        if not any(address in net for net in trusted):
+            break
+    return str(client)
+
+
+def client_key(request):
+    """What a per-client rate limit counts: the client's address; for IPv6 its /64, which one subscriber holds
+    whole (a client hopping between the addresses of its own /64 is still one client)."""
+    address = ipaddress.ip_address(client_ip(request))
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+# --- rate limits ----------------------------------------------------------------------------------------
+
+def rate_limited(request, *, group, rate, key):
+    """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
+    within it, else the seconds until the window ends (at least 1: the Retry-After)."""
+    try:
+        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=True)
+    except (RedisError, OSError) as exc:
+        # The shared cache is down: by default the service keeps taking requests (login lockouts live in the
+        # database and still hold); RATELIMIT_FAIL_OPEN = False refuses them instead.
+        log.error("rate limit %s not counted, the cache is unreachable: %s", group, exc)
+        return None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT
+    if usage is None or not usage["should_limit"]:
+        return None
+    return max(1, int(usage["time_left"]))
+
+
+# --- request body caps ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _limits(spec):
+    return [(re.compile(pattern), limit, responder) for pattern, limit, responder in spec]
+
+
+def body_limit(path):
+    """(the cap in bytes, the dotted path of the view that answers 413) of the first REQUEST_BODY_LIMITS entry
+    whose pattern matches the path; an entry names its cap in bytes or by the setting that holds it."""
+    for pattern, limit, responder in _limits(tuple(tuple(e) for e in settings.REQUEST_BODY_LIMITS)):
+        if pattern.search(path):
+            return getattr(settings, limit) if isinstance(limit, str) else limit, \
+                responder or settings.REQUEST_LIMIT_RESPONDER
+    return None, None
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a body over its URL's cap with 413 before any of it is read; put before anything that reads the
+    body (CSRF does) and after LocaleMiddleware (the answer is in the visitor's language).
+
+    The declared Content-Length is all there is to check: Django reads at most that many bytes of a body
+    (WSGIRequest's LimitedStream), and a body without one (chunked) as empty; so nothing past the cap is ever read,
+    neither form fields (also bounded by DATA_UPLOAD_MAX_MEMORY_SIZE) nor files (which that setting does not
+    cover, and which the upload handlers would otherwise write to a temporary file first).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit, responder = body_limit(request.path_info)
+        if limit is not None and _declared_length(request) > limit:
+            return import_string(responder)(request, limit)
+        return self.get_response(request)
+
+
+def _declared_length(request):
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # as Django reads it: no body
