@@ -32,7 +32,8 @@ from .photos import clean_photo
 from .selectors import user_may_act
 from .tracking import new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
-from .validation import DESCRIPTION_MAX, clean_attributes, clean_contact, clean_location, clean_text
+from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean_location, clean_media_url,
+                         clean_text)
 
 __all__ = [
     "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
@@ -50,7 +51,7 @@ CODE_ATTEMPTS = 3  # tries at a complaint's tracking code and token
 
 def complaint_create(*, category, point, description="", attributes=None, email="", phone="", first_name="",
                      last_name="", device_id="", account_id="", address_string="", facility=None, photos=(),
-                     source="web", actor=None):
+                     media_url="", source="web", actor=None):
     """Store a resident's complaint, routed and `assigned`, with its deadline, tracking code and token.
 
     The history gets `created` (-> new) and `routed` (new -> assigned). The event's actor is `actor` if given,
@@ -62,6 +63,7 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     fields = {
         "description": clean_text(description, field="description", limit=DESCRIPTION_MAX),
         "address_string": clean_text(address_string, field="address_string", limit=500),
+        "media_url": clean_media_url(media_url),
         "attributes": clean_attributes(category, attributes),
         **clean_contact(email=email, phone=phone, first_name=first_name, last_name=last_name,
                         device_id=device_id, account_id=account_id),
