@@ -116,6 +116,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},  # Swagger UI would otherwise call validator.swagger.io
     "ENABLE_LIST_MECHANICS_ON_NON_2XX": True,  # Open311 errors are a list of {code, description}
+    "SERVE_INCLUDE_SCHEMA": False,  # /api/schema/ does not describe itself
 }
 
 # Open311 (open311/): what discovery tells integrators, and the largest POST body read (photos included).

@@ -84,8 +84,9 @@ def errors(description):
 def schema(operation_id, parameters, responses, **kwargs):
     """The OpenAPI description of an Open311 operation: every one takes the format suffix, and may answer 400 (a
     request it can't read) and 503 (the database unreachable, with Retry-After) in the spec's error list."""
-    responses = {**responses, 400: errors("bad input: the description names the parameter"),
-                 503: errors("temporarily unavailable: try again after Retry-After seconds")}
+    responses = {400: errors("bad input: the description names the parameter"),
+                 404: errors("no such resource, or a format other than json and xml"),
+                 503: errors("temporarily unavailable: try again after Retry-After seconds"), **responses}
     return extend_schema(operation_id=operation_id, tags=["open311"],
                          parameters=[FORMAT, NO_FORMAT_QUERY, RETRY_AFTER, *parameters], responses=responses,
                          **kwargs)
