@@ -59,12 +59,13 @@ def test_a_charset_that_is_not_a_text_encoding_is_a_400_everywhere(method, url, 
 
 
 @pytest.mark.parametrize("charset", ["base64", "rot13", "undefined"])
-@pytest.mark.parametrize("url", ["/open311/v2/requests.json?x=1", "/report/"])
+@pytest.mark.parametrize("url", ["/open311/v2/requests.json", "/report/", "/staff/login/"])
 def test_django_s_test_client_is_refused_too(url, charset):
     """Requests built by another handler (Django's test client, ASGI) are checked by the middleware alone."""
+    body = b"--XyZ\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nx\r\n--XyZ--\r\n"
     response = Client(raise_request_exception=False).generic(
-        "POST", url.split("?")[0], BODY, content_type=f"application/x-www-form-urlencoded; charset={charset}")
-    assert response.status_code == 400
+        "POST", url, body, content_type=f"multipart/form-data; boundary=XyZ; charset={charset}")
+    assert response.status_code == 400, response.content[:300]
 
 
 @pytest.mark.parametrize("charset", ["base64", "rot13", "zlib", "idna", "undefined"])
