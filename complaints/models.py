@@ -44,6 +44,8 @@ class Complaint(models.Model):
     address_string = models.CharField(max_length=500, blank=True)
     description = models.TextField(max_length=4000, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # A photo the integrator hosts itself (Open311 `media_url`): shown back as given, never fetched by the server.
+    media_url = models.URLField(max_length=1000, blank=True)
     # Contact data: never in public output.
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=50, blank=True)

@@ -33,6 +33,7 @@ from .selectors import user_may_act
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
 from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean_facility, clean_location,
+                         clean_media_url,
                          clean_text)
 
 __all__ = [
@@ -51,7 +52,7 @@ CODE_ATTEMPTS = 3  # tries at a complaint's tracking code and token
 
 def complaint_create(*, category, point, description="", attributes=None, email="", phone="", first_name="",
                      last_name="", device_id="", account_id="", address_string="", facility=None, photos=(),
-                     source="web", actor=None):
+                     media_url="", source="web", actor=None):
     """Store a resident's complaint, routed and `assigned`, with its deadline, tracking code and token.
 
     The returned complaint carries `confirmation_key` (not stored: derived from its secret), for the resident's
@@ -67,6 +68,7 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     fields = {
         "description": clean_text(description, field="description", limit=DESCRIPTION_MAX),
         "address_string": clean_text(address_string, field="address_string", limit=500),
+        "media_url": clean_media_url(media_url),
         "attributes": clean_attributes(category, attributes),
         **clean_contact(email=email, phone=phone, first_name=first_name, last_name=last_name,
                         device_id=device_id, account_id=account_id),

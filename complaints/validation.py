@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,6 +19,12 @@ DESCRIPTION_MAX = 4000
 STRING_MAX = 1000  # a one-line answer; `text` attributes may be as long as a description
 
 Datatype = CategoryAttribute.Datatype
+SHOWN_MAX = 60  # of a value repeated in an error message: never kilobytes of the input echoed back
+
+
+def shown(value):
+    value = str(value)
+    return value if len(value) <= SHOWN_MAX else value[:SHOWN_MAX - 1] + "…"
 
 
 def clean_attributes(category, raw):
@@ -41,7 +47,8 @@ def clean_attributes(category, raw):
         result[attribute.code] = _clean_value(attribute, value)
     if raw:
         code = sorted(raw)[0]
-        raise ComplaintError(_("Unknown attribute “%(code)s” for this service.") % {"code": code}, field=code)
+        raise ComplaintError(_("Unknown attribute “%(code)s” for this service.") % {"code": shown(code)},
+                             field=shown(code))
     return result
 
 
@@ -60,7 +67,7 @@ def _clean_value(attribute, value):
         unknown = [v for v in values if v not in keys]
         if unknown:
             raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."),
-                       value=unknown[0])
+                       value=shown(unknown[0]))
         return list(dict.fromkeys(values))
 
     if isinstance(value, (list, tuple)):
@@ -73,7 +80,7 @@ def _clean_value(attribute, value):
 
     if datatype == Datatype.SINGLE:
         if value not in _keys(attribute):
-            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."), value=value)
+            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."), value=shown(value))
         return value
     if datatype == Datatype.NUMBER:
         try:
@@ -112,6 +119,26 @@ def clean_text(value, *, field, limit):
     return value
 
 
+def clean_media_url(value):
+    """A photo's address as the reporter's app gives it (Open311 `media_url`): an absolute http(s) URL of at most
+    1,000 characters, or "". It is stored and shown back, never fetched (the server makes no request to it)."""
+    value = str(value or "").strip()
+    if not value:
+        return ""
+    limit = Complaint._meta.get_field("media_url").max_length
+    if len(value) > limit:
+        raise ComplaintError(_("“%(field)s” is longer than %(limit)d characters.")
+                             % {"field": "media_url", "limit": limit}, field="media_url")
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        raise ComplaintError(_("“media_url” must be an http or https address of a photo."),
+                             field="media_url") from None
+    if "@" in value.split("/", 3)[2]:  # no user name or password in a URL that everyone will see
+        raise ComplaintError(_("“media_url” must be an http or https address of a photo."), field="media_url")
+    return value
+
+
 def clean_contact(**fields):
     """The resident's contact fields, checked against the lengths of the Complaint model."""
     cleaned = {name: clean_text(value, field=name, limit=Complaint._meta.get_field(name).max_length)
@@ -120,7 +147,7 @@ def clean_contact(**fields):
         try:
             validate_email(cleaned["email"])
         except ValidationError:
-            raise ComplaintError(_("“%(value)s” is not a valid e-mail address.") % {"value": cleaned["email"]},
+            raise ComplaintError(_("“%(value)s” is not a valid e-mail address.") % {"value": shown(cleaned["email"])},
                                  field="email") from None
     return cleaned
 

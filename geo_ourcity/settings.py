@@ -29,6 +29,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "geo_ourcity.faults.RequestFaultsMiddleware",  # first: before anything reads the request (see the Faults block)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,12 +121,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},  # Swagger UI would otherwise call validator.swagger.io
+    "ENABLE_LIST_MECHANICS_ON_NON_2XX": True,  # Open311 errors are a list of {code, description}
+    "SERVE_INCLUDE_SCHEMA": False,  # /api/schema/ does not describe itself
 }
 
 # Open311 (open311/): what discovery tells integrators, and the largest POST body read (photos included).
 OPEN311_CONTACT = env_str("OPEN311_CONTACT", "Open311 support of the city: open311@example.org")
 OPEN311_KEY_SERVICE = env_str("OPEN311_KEY_SERVICE", "Ask the city's Open311 support for an api_key.")
 OPEN311_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024
+
+# Faults (geo_ourcity/faults.py): a protocol that owns a path prefix answers its errors in its own format there;
+# while the database is unreachable every request is answered 503 with this Retry-After.
+FAULT_RESPONDERS = {"/open311/": "open311.errors.fault_response"}
+RETRY_AFTER_SECONDS = int(env_str("OURCITY_RETRY_AFTER_SECONDS", "5"))
 
 # E-mail: the tracking code goes to residents who gave an address (complaints.mail, `manage.py
 # send_tracking_codes`). By default messages are written to files under var/mail (the demo); set

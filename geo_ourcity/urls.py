@@ -1,10 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("open311/v2/", include("open311.urls")),
+    re_path(r"^open311(?:/|$)", include("open311.fallback_urls")),  # the rest under /open311: Open311's 404 list
     # The project's REST API: OpenAPI 3 schema and its Swagger UI page (assets from drf-spectacular-sidecar).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -16,3 +17,9 @@ urlpatterns = [
     # The residents' map, reporting, complaint pages and statistics (last: it owns "/").
     path("", include("web.urls")),
 ]
+
+# The project's own error pages, in the visitor's language (or a protocol's error list: geo_ourcity/faults.py).
+handler400 = "geo_ourcity.faults.bad_request"
+handler403 = "geo_ourcity.faults.permission_denied"
+handler404 = "geo_ourcity.faults.page_not_found"
+handler500 = "geo_ourcity.faults.server_error"

@@ -10,6 +10,15 @@ from complaints.errors import ComplaintError, ComplaintNotFound, ComplaintPermis
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 
 
+# No error description repeats more of the input than this: an answer never echoes kilobytes of what was sent.
+DESCRIPTION_MAX = 300
+
+
+def short(text):
+    text = str(text)
+    return text if len(text) <= DESCRIPTION_MAX else text[:DESCRIPTION_MAX - 1] + "…"
+
+
 def open311_plain_error(request, code, description):
     """An Open311 error answered outside a DRF view (from a middleware): JSON, or XML for a `.xml` URL."""
     data = [{"code": code, "description": str(description)}]
@@ -24,7 +33,7 @@ def body_too_large(request, limit):
 
 
 def open311_error(code, description):
-    return Response([{"code": code, "description": str(description)}], status=code)
+    return Response([{"code": code, "description": short(description)}], status=code)
 
 
 def exception_handler(exc, context):
@@ -55,4 +64,17 @@ def _messages(detail, field=None):
                 for m in _messages(value, None if key in ("non_field_errors", "detail") else key)]
     if isinstance(detail, list):
         return [m for item in detail for m in _messages(item, field)]
-    return [f"{field}: {detail}" if field else str(detail)]
+    return [short(f"{field[:80]}: {detail}" if field else detail)]
+
+
+def fault_response(request, status, description, headers):
+    """An error the project answers outside any Open311 view (settings.FAULT_RESPONDERS: a path under /open311/
+    that names no resource, a body in a charset that can't be read, the database unreachable): the spec's list, in
+    the format the URL's suffix names (JSON unless it ends in .xml)."""
+    renderer = Open311XMLRenderer() if request.path_info.endswith(".xml") else Open311JSONRenderer()
+    errors = [{"code": status, "description": short(description)}]
+    body = renderer.render(errors, renderer_context={"response": HttpResponse(status=status)})
+    response = HttpResponse(body, status=status, content_type=f"{renderer.media_type}; charset=utf-8")
+    for name, value in headers.items():
+        response[name] = value
+    return response

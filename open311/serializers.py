@@ -97,22 +97,46 @@ class Coordinate(serializers.Field):
         return value
 
 
+# PostgreSQL's timestamptz takes offsets up to ±15:59:59; no time zone on Earth is further from UTC than +14:00.
+OFFSET_MAX = timedelta(hours=15, minutes=59, seconds=59)
+
+
+def parse_w3c_datetime(text):
+    """The one parser of every Open311 date parameter: ISO 8601 -> an aware datetime, or ValidationError.
+
+    A date alone means its start, local time; a date-time without a zone is local time. An offset must be one a
+    time zone can have (within ±15:59), and the moment must lie in the calendar (years 1 to 9999).
+    """
+    text = str(text).strip()
+    try:
+        # Python's parser takes a trailing NUL, and reads 5,000 digits as a date: neither is one.
+        if len(text) > 64 or not text.isascii() or _CONTROL.search(text):
+            raise ValueError(text)
+        moment = parse_datetime(text)
+        if moment is None and (day := parse_date(text)) is not None:
+            moment = datetime.combine(day, time())
+    except ValueError:  # well formed but impossible, e.g. 2026-02-30 or an offset of 24 hours
+        moment = None
+    if moment is None:
+        raise serializers.ValidationError(
+            f"“{text[:40]}” is not an ISO 8601 date-time, e.g. 2026-11-01T00:00:00+03:00.")
+    if timezone.is_naive(moment):
+        try:
+            moment = timezone.make_aware(moment)
+        except (OverflowError, ValueError):
+            raise serializers.ValidationError(f"“{text[:40]}” is outside the calendar.") from None
+    if abs(moment.utcoffset()) > OFFSET_MAX:
+        raise serializers.ValidationError(
+            f"the time-zone offset of “{text[:40]}” is beyond ±15:59: no time zone is that far from UTC.")
+    return moment
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class W3CDateTime(serializers.Field):
-    """ISO 8601 date-time (a zone is expected; a date alone means its start, local time)."""
+    """ISO 8601 date-time (a zone is expected; a date alone means its start, local time): parse_w3c_datetime."""
 
     def to_internal_value(self, data):
-        data = str(data).strip()
-        try:
-            moment = parse_datetime(data)
-            if moment is None and (day := parse_date(data)) is not None:
-                moment = datetime.combine(day, time())
-        except ValueError:  # well formed but impossible, e.g. 2026-02-30
-            moment = None
-        if moment is None:
-            raise serializers.ValidationError(
-                f"“{data[:40]}” is not an ISO 8601 date-time, e.g. 2026-11-01T00:00:00+03:00.")
-        return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        return parse_w3c_datetime(data)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -152,12 +176,26 @@ class RequestIdList(CommaList):
 
 
 class FormSerializer(serializers.Serializer):
-    """Reads a QueryDict: single-valued parameters take their last value, empty ones count as absent."""
+    """Reads a QueryDict. A list parameter (comma-separated) may also be repeated: every value counts
+    (`status=open&status=closed` is `status=open,closed`). A single-valued parameter sent twice with different values
+    is a 400, never a silent choice of one. Empty values count as absent."""
 
     @classmethod
     def from_params(cls, data, **kwargs):
         params = present_params(data)
-        return cls(data={key: values[-1] for key, values in params.items()}, **kwargs), params
+        fields = _prototype_fields(cls)
+        lists = {f.field_name for f in fields if isinstance(f, CommaList)}
+        known = {f.field_name for f in fields}
+        single = {}
+        for key, values in params.items():
+            if key in lists:
+                single[key] = ",".join(str(v) for v in values)
+            elif key in known and len(set(values)) > 1:
+                raise serializers.ValidationError({key: "was sent more than once with different values: send it "
+                                                        "once."})
+            else:
+                single[key] = values[-1]
+        return cls(data=single, **kwargs), params
 
 
 class RequestCreateInput(FormSerializer):
@@ -173,8 +211,8 @@ class RequestCreateInput(FormSerializer):
     phone = Text(max_length=50, required=False)
     device_id = Text(max_length=100, required=False)
     account_id = Text(max_length=100, required=False)
-    # Accepted for compatibility and not stored: media is uploaded as the `media` file (our extension).
-    media_url = serializers.CharField(max_length=2000, required=False)
+    # A photo the integrator hosts (the spec's field): stored and shown back, never fetched. complaints checks it.
+    media_url = Text(max_length=1000, required=False)
     media = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False,
                                   error_messages={"not_a_list": "must be a file uploaded as multipart/form-data."})
     jurisdiction_id = serializers.CharField(required=False)  # one jurisdiction: ignored, as the spec allows
@@ -234,7 +272,8 @@ class RequestCreateInput(FormSerializer):
     def complaint_fields(self):
         """The validated input as complaints.services.complaint_create's arguments."""
         data = self.validated_data
-        contact = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "address_string")
+        contact = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "address_string",
+                   "media_url")
         return {"category": data["service_code"], "point": (data["long"], data["lat"]),
                 "description": data.get("description", ""), "attributes": data["attributes"],
                 "photos": data.get("media", ()), "facility": data.get("facility_id"),
@@ -250,6 +289,50 @@ class RequestCreateInput(FormSerializer):
                 raise serializers.ValidationError("geocoding is not available; send lat and long.")
             raise serializers.ValidationError("a location is required: send lat and long.")
         return data
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class PhotoFile(serializers.FileField):
+    """A photo file part of a multipart body (for the OpenAPI schema: a file, not a URL)."""
+
+
+class RequestCreateForm(RequestCreateInput):
+    """The POST body as the OpenAPI schema describes it (RequestCreateInput reads it; the key and the point are read
+    by the view and by validate(), so they are declared here). `attribute[CODE]` fields answer the service's
+    attributes: one value, or `attribute[CODE][]` repeated for a multivaluelist."""
+
+    api_key = serializers.CharField(help_text="the key the city issued to the integrator")
+    lat = Coordinate(90, help_text="WGS84 latitude, -90 to 90")
+    long = Coordinate(180, help_text="WGS84 longitude, -180 to 180")
+    locale = serializers.ChoiceField(choices=LANGUAGES, required=False, help_text="language of service_notice")
+    media = None  # files travel in multipart bodies only
+
+
+class RequestCreateMultipart(RequestCreateForm):
+    media = serializers.ListField(child=PhotoFile(), required=False, max_length=5,
+                                  help_text="photos (JPEG, PNG or WebP): our extension")
+
+
+class ErrorOutput(serializers.Serializer):
+    """One error of the spec's list: the HTTP status and a sentence naming what was wrong."""
+
+    code = serializers.IntegerField()
+    description = serializers.CharField()
+
+
+class EndpointOutput(serializers.Serializer):
+    specification = serializers.CharField()
+    url = serializers.CharField()
+    changeset = serializers.CharField()
+    type = serializers.CharField()
+    formats = serializers.ListField(child=serializers.CharField())
+
+
+class DiscoveryOutput(serializers.Serializer):
+    changeset = serializers.CharField()
+    contact = serializers.CharField()
+    key_service = serializers.CharField()
+    endpoints = EndpointOutput(many=True)
 
 
 @functools.cache
@@ -332,10 +415,16 @@ def window(data):
         if end - start > MAX_WINDOW:
             raise serializers.ValidationError("start_date and end_date may not span more than 90 days.")
         return start, end
-    if start:
-        return start, start + MAX_WINDOW
-    if end:
-        return end - MAX_WINDOW, end
+    try:
+        if start:
+            return start, start + MAX_WINDOW
+        if end:
+            return end - MAX_WINDOW, end
+    except OverflowError:
+        message = ("start_date: the default window, 90 days from it, ends past 9999-12-31: send end_date too."
+                   if start else
+                   "end_date: the default window, 90 days up to it, starts before 0001-01-01: send start_date too.")
+        raise serializers.ValidationError(message) from None
     if data.get("updated_after") or data.get("updated_before"):
         return None, None
     now = timezone.now()
@@ -523,7 +612,8 @@ class RequestOutput(LocalizedSerializer):
         return obj.location.x
 
     def get_media_url(self, obj) -> str | None:
-        return media_url(self.context.get("request"), obj.photo_id)
+        """The first photo uploaded with it (served by us), else the `media_url` the integrator gave."""
+        return media_url(self.context.get("request"), obj.photo_id) or obj.media_url or None
 
 
 class TokenOutput(serializers.Serializer):

@@ -4,9 +4,7 @@ calls one service or selector, and answers with an output serializer, in the for
 from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers as s
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -21,9 +19,9 @@ from . import selectors
 from .errors import exception_handler
 from .keys import api_key_check_with_catalogue
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
-from .serializers import (RequestCreatedOutput, RequestCreateInput, RequestOutput, RequestsQueryInput,
-                          ServiceDefinitionOutput, ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput,
-                          language)
+from .serializers import (DiscoveryOutput, ErrorOutput, RequestCreatedOutput, RequestCreateForm, RequestCreateInput,
+                          RequestCreateMultipart, RequestOutput, RequestsQueryInput, ServiceDefinitionOutput,
+                          ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput, language)
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this API last changed in a way an integrator should notice (discovery's `changeset`).
@@ -73,18 +71,35 @@ class Open311View(APIView):
 
 FORMAT = OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["json", "xml"], description="response format")
 LOCALE = OpenApiParameter("locale", str, description="ru or en (else Accept-Language; default ru)")
-ERRORS = inline_serializer("Open311Error", {"code": s.IntegerField(), "description": s.CharField()}, many=True)
+# DRF's `?format=` is not read here: the suffix alone decides (SuffixNegotiation).
+NO_FORMAT_QUERY = OpenApiParameter("format", exclude=True)
+RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
+                               description="seconds to wait before trying again")
 
 
-def schema(operation_id, parameters, **kwargs):
-    """The OpenAPI description of an Open311 operation (every one takes the format suffix)."""
-    return extend_schema(operation_id=operation_id, tags=["open311"], parameters=[FORMAT, *parameters], **kwargs)
+def errors(description):
+    """An error answer as the spec gives it: a list of {code, description}."""
+    return OpenApiResponse(ErrorOutput(many=True), description=description)
+
+
+def schema(operation_id, parameters, responses, **kwargs):
+    """The OpenAPI description of an Open311 operation: every one takes the format suffix, and may answer 400 (a
+    request it can't read) and 503 (the database unreachable, with Retry-After) in the spec's error list."""
+    responses = {400: errors("bad input: the description names the parameter"),
+                 404: errors("no such resource, or a format other than json and xml"),
+                 503: errors("temporarily unavailable: try again after Retry-After seconds"), **responses}
+    return extend_schema(operation_id=operation_id, tags=["open311"],
+                         parameters=[FORMAT, NO_FORMAT_QUERY, RETRY_AFTER, *parameters], responses=responses,
+                         **kwargs)
+
+
+NOT_FOUND = {404: errors("no such resource")}
 
 
 class DiscoveryView(Open311View):
     xml_root = "discovery"
 
-    @schema("open311_discovery", [], responses={200: OpenApiTypes.OBJECT})
+    @schema("open311_discovery", [], {200: DiscoveryOutput})
     def get(self, request, fmt):
         url = request.build_absolute_uri(reverse("open311:discovery", kwargs={"fmt": "json"})).rsplit("/", 1)[0]
         return Response({
@@ -99,7 +114,7 @@ class DiscoveryView(Open311View):
 class ServiceListView(Open311View):
     xml_root = "services"
 
-    @schema("open311_services", [LOCALE], responses={200: ServiceOutput(many=True)})
+    @schema("open311_services", [LOCALE], {200: ServiceOutput(many=True)})
     def get(self, request, fmt):
         categories = Category.objects.filter(active=True).prefetch_related("attributes")
         return Response(ServiceOutput(categories, many=True, context=self.context()).data)
@@ -108,7 +123,7 @@ class ServiceListView(Open311View):
 class ServiceDefinitionView(Open311View):
     xml_root = "service_definition"
 
-    @schema("open311_service_definition", [LOCALE], responses={200: ServiceDefinitionOutput, 404: ERRORS})
+    @schema("open311_service_definition", [LOCALE], {200: ServiceDefinitionOutput, **NOT_FOUND})
     def get(self, request, service_code, fmt):
         category = selectors.open311_service(service_code)
         if category is None:
@@ -117,15 +132,18 @@ class ServiceDefinitionView(Open311View):
 
 
 class RequestListView(Open311View):
-    @schema("open311_requests", [LOCALE, RequestsQueryInput], responses={200: RequestOutput(many=True), 400: ERRORS})
+    @schema("open311_requests", [LOCALE, RequestsQueryInput], {200: RequestOutput(many=True)})
     def get(self, request, fmt):
         requests = selectors.open311_request_search(**self.query(RequestsQueryInput).search_arguments())
         return Response(RequestOutput(requests, many=True, context=self.context()).data)
 
     @schema("open311_request_create", [],
-            request={"application/x-www-form-urlencoded": RequestCreateInput,
-                     "multipart/form-data": RequestCreateInput},
-            responses={201: RequestCreatedOutput(many=True), 400: ERRORS, 403: ERRORS, 413: ERRORS, 429: ERRORS})
+            {201: RequestCreatedOutput(many=True), 403: errors("api_key missing, wrong or deactivated"),
+             413: errors("the body is larger than the cap (photos included)"),
+             415: errors("the body is neither form-urlencoded nor multipart"),
+             429: errors("too many requests for this api_key: see Retry-After")},
+            request={"application/x-www-form-urlencoded": RequestCreateForm,
+                     "multipart/form-data": RequestCreateMultipart})
     def post(self, request, fmt):
         # The body's size is capped before it is read (settings.REQUEST_BODY_LIMITS: 413, open311.errors).
         key, catalogue_version = api_key_check_with_catalogue(
@@ -143,7 +161,7 @@ class RequestListView(Open311View):
 
 
 class RequestDetailView(Open311View):
-    @schema("open311_request", [LOCALE], responses={200: RequestOutput(many=True), 404: ERRORS})
+    @schema("open311_request", [LOCALE], {200: RequestOutput(many=True), **NOT_FOUND})
     def get(self, request, service_request_id, fmt):
         complaint = selectors.open311_request(service_request_id)
         if complaint is None:
@@ -155,7 +173,7 @@ class RequestDetailView(Open311View):
 
 
 class TokenView(Open311View):
-    @schema("open311_token", [], responses={200: TokenOutput(many=True), 404: ERRORS})
+    @schema("open311_token", [], {200: TokenOutput(many=True), **NOT_FOUND})
     def get(self, request, token, fmt):
         complaint = selectors.open311_token(token)
         if complaint is None:
@@ -168,7 +186,7 @@ class UpdateListView(Open311View):
 
     xml_root = "service_requests_updates"
 
-    @schema("open311_updates", [UpdatesQueryInput], responses={200: UpdateOutput(many=True)})
+    @schema("open311_updates", [LOCALE, UpdatesQueryInput], {200: UpdateOutput(many=True)})
     def get(self, request, fmt):
         updates = selectors.open311_updates(**self.query(UpdatesQueryInput).validated_data)
         return Response(UpdateOutput(updates, many=True, context=self.context()).data)
