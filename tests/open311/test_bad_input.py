@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from complaints.models import Complaint
 from complaints.services import complaint_answer, complaint_confirm, complaint_create, complaint_take
+from complaints.tracking import confirmation_key
 
 from .conftest import SERVICE, TVERSKOY, form, image_file, make_service, stored_counts
 
@@ -124,7 +125,7 @@ def test_repeated_list_parameters_are_all_honoured(client, service, dispatcher):
     a, b, c = make(service), make(service), make(other)
     complaint_take(complaint=c, user=dispatcher)
     complaint_answer(complaint=c, user=dispatcher, text="Заделали")
-    complaint_confirm(tracking_code=c.tracking_code)
+    complaint_confirm(tracking_code=c.tracking_code, key=confirmation_key(c))
 
     def get(query):
         response = client.get(f"{BASE}/requests.json?{query}")
