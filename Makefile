@@ -41,7 +41,7 @@ demo-data: migrate
 demo: demo-data
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) manage.py demo_banner --port $(PORT)
-	@exec .venv/bin/gunicorn geo_ourcity.wsgi --bind 127.0.0.1:$(PORT) --workers 3 --access-logfile - 
+	@exec $(PY) scripts/serve.py --port $(PORT)  # nginx front + gunicorn, as an unprivileged user: docs/deployment.md
 
 test: db
 	@$(PY) -m pytest $(PYTEST_ARGS)
