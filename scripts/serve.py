@@ -124,6 +124,10 @@ def serve(args):
     lock = take_lock(run_dir / "serve.lock")
 
     env = child_env(account)
+    if not args.no_front:
+        # Behind this front every request comes over the unix socket, where REMOTE_ADDR is empty (0.0.0.0 to the
+        # client-address detection), with X-Forwarded-For set by nginx alone: that detection may trust it.
+        env.setdefault("OURCITY_TRUSTED_PROXIES", "0.0.0.0")
     socket_path = run_dir / "gunicorn.sock"
     bind = args.bind if args.no_front else f"unix:{socket_path}"
     if not args.no_front:
@@ -191,25 +195,28 @@ def app_facts():
     from django.urls import reverse
 
     django.setup()
-    from importers.uploads import SPEC_MAX_BYTES
-
     writable = [settings.MEDIA_ROOT, settings.IMPORTS_DIR]
     if getattr(settings, "EMAIL_FILE_PATH", None):
         writable.append(settings.EMAIL_FILE_PATH)
-    discovery = reverse("open311:discovery", kwargs={"fmt": "json"})
-    return {
-        "static_root": str(settings.STATIC_ROOT),
-        "writable": [str(p) for p in writable],
-        "open311_prefix": discovery.rsplit("/", 1)[0] + "/",
-        "upload_path": reverse("admin:importers_importrun_upload"),
-        "limits": {
-            # A report with its photos: the largest body of the web form and of Open311.
-            "default": settings.OPEN311_MAX_BODY_BYTES,
-            "open311": settings.OPEN311_MAX_BODY_BYTES,
-            # A dataset and its mapping spec, with room for the form's other fields and the multipart framing.
-            "upload": settings.IMPORT_UPLOAD_MAX_BYTES + SPEC_MAX_BYTES + MIB,
-        },
-    }
+    paths = {"open311": reverse("open311:discovery", kwargs={"fmt": "json"}).rsplit("/", 1)[0] + "/",
+             "upload": reverse("admin:importers_importrun_upload"), "report": reverse("web:report"), "default": "/"}
+    return {"static_root": str(settings.STATIC_ROOT), "writable": [str(p) for p in writable], "paths": paths,
+            "limits": {name: body_limit(settings, path, name) for name, path in paths.items()}}
+
+
+def body_limit(settings, path, name):
+    """The largest body the app takes on this path: its per-path caps (REQUEST_BODY_LIMITS: the first pattern
+    that matches names the setting) where the settings have them, else the limits of the forms behind it."""
+    import re as regex
+
+    for pattern, setting, *_responder in getattr(settings, "REQUEST_BODY_LIMITS", ()):
+        if regex.search(pattern, path):
+            return getattr(settings, setting)
+    if name == "upload":  # a dataset and its mapping spec, with room for the form's other fields
+        from importers.uploads import SPEC_MAX_BYTES
+
+        return settings.IMPORT_UPLOAD_MAX_BYTES + SPEC_MAX_BYTES + MIB
+    return settings.OPEN311_MAX_BODY_BYTES  # a report with its photos: the web form's and Open311's largest
 
 
 def facts_as(account):
@@ -247,8 +254,10 @@ def front_config(host, port, config, facts, run_dir, tmp_dir, log_dir, socket_pa
         "MAX_BODY_DEFAULT": str(limits["default"]),
         "MAX_BODY_OPEN311": str(limits["open311"]),
         "MAX_BODY_UPLOAD": str(limits["upload"]),
-        "OPEN311_PREFIX": facts["open311_prefix"],
-        "UPLOAD_PATH": facts["upload_path"],
+        "MAX_BODY_REPORT": str(limits["report"]),
+        "OPEN311_PREFIX": facts["paths"]["open311"],
+        "UPLOAD_PATH": facts["paths"]["upload"],
+        "REPORT_PATH": facts["paths"]["report"],
         "OPEN311_413": f"The request is larger than {limits['open311'] / MIB:.1f} MB.",
         "OPEN311_429": "Too many connections from this address at once; try again in a moment.",
         "OPEN311_503": "The service is unavailable for a moment; try again shortly.",
@@ -437,9 +446,6 @@ def child_env(account):
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "geo_ourcity.settings")
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the code is read-only to the service user
-    # Behind this front every request comes from nginx over the unix socket (REMOTE_ADDR is empty there) and
-    # carries the client's address in X-Forwarded-For, set by nginx alone: the address detection may trust it.
-    env.setdefault("OURCITY_TRUSTED_PROXIES", "unix,127.0.0.1,::1")
     if account is not None:
         env.update(HOME=str(ROOT / "var" / "serve"), USER=account.pw_name, LOGNAME=account.pw_name)
     return env
