@@ -125,19 +125,21 @@ def _block(where, raw, allowed):
     return raw
 
 
-def load_spec(path_or_dict):
+def load_spec(path_or_dict, name=None):
+    """A spec from a file (YAML, or JSON by its suffix) or a mapping; `name`: the file as its user knows it."""
     if isinstance(path_or_dict, dict):
         raw = path_or_dict
     else:
         path = Path(path_or_dict)
+        name = name or str(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ImportFailure(f"spec {path}: can not read it ({exc.strerror or exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImportFailure(f"spec {name}: can not read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
         try:
             raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
-            raise ImportFailure(f"spec {path}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+            raise ImportFailure(f"spec {name}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
     return parse_spec(raw)
 
 

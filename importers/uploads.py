@@ -81,12 +81,12 @@ def store_upload(uploaded):
 def upload_dry_run(*, file, user, spec_name="", spec_file=None):
     """Store the upload (and an uploaded spec) and dry-run it. Raises ImportFailure; changes nothing."""
     if spec_file is not None:
-        spec = store_upload(spec_file)
+        spec, shown = store_upload(spec_file), spec_file.name
     elif spec_name in spec_names():
-        spec = specs_dir() / spec_name
+        spec, shown = specs_dir() / spec_name, spec_name
     else:
         raise ImportFailure(_("choose a mapping spec or upload one"))
-    return run_import(store_upload(file), spec, commit=False, user=user, original_name=file.name)
+    return run_import(store_upload(file), spec, commit=False, user=user, original_name=file.name, spec_name=shown)
 
 
 def upload_commit(*, run, user):
