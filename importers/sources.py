@@ -269,8 +269,7 @@ def _work_root():
 
 def limits():
     """(largest total inflated size in bytes, largest inflated/compressed ratio) for archives."""
-    return (int(getattr(settings, "IMPORT_UNPACKED_MAX_BYTES", 1024 * 1024 * 1024)),
-            float(getattr(settings, "IMPORT_UNPACK_MAX_RATIO", 100)))
+    return int(settings.IMPORT_UNPACKED_MAX_BYTES), float(settings.IMPORT_UNPACK_MAX_RATIO)
 
 
 def _member_problem(info):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from . import limits
 from .errors import ImportFailure
 
 TARGETS = ("areas", "authorities", "facilities", "categories", "assignments", "holidays")
@@ -174,6 +175,10 @@ def parse_spec(raw):
                 source=source, invalid_geometry=invalid,
                 require_in_city=bool(raw.get("require_in_city", target == "facilities")),
                 dataset_name=str(raw.get("dataset_name") or ""))
+    for key, label in (("dataset_name", "name"), ("source_url", "source_url"), ("licence", "licence")):
+        problem = limits.too_long(f"facilities.Dataset.{label}", str(raw.get(key) or ""))
+        if problem:
+            raise ImportFailure(f"spec: {key!r} {problem}")
     derived = raw.get("derived") or {}
     if not isinstance(derived, dict):
         raise ImportFailure("spec: 'derived' must map a new column name to a field with a map, or a template")
@@ -290,6 +295,10 @@ def _declared_types(raw):
         names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
         declared[str(code)] = {"ru": str(names.get("ru") or code), "en": str(names.get("en") or code),
                                "description": str(names.get("description") or "")}
+        for key, label in (("ru", "name_ru"), ("en", "name_en"), ("description", "description")):
+            problem = limits.too_long(f"facilities.FacilityType.{label}", declared[str(code)][key])
+            if problem:
+                raise ImportFailure(f"spec: types.{code}.{key} {problem}")
     return declared
 
 

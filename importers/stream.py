@@ -23,7 +23,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from . import prepare
+from . import limits, prepare
 from .errors import ImportFailure
 from .readers import _first_line, gdal_kwargs, read_source
 from .sources import check_driver, lock_down
@@ -263,7 +263,10 @@ class FacilityValidator:
             alive &= ~mask
 
         reject(pc.equal(keys, "").to_numpy(zero_copy_only=False), "missing key")
-        reject(pc.greater(pc.utf8_length(keys), 200).to_numpy(zero_copy_only=False), "key longer than 200 characters")
+        reject(pc.match_substring(keys, "\x00").to_numpy(zero_copy_only=False), "the key holds a NUL character")
+        key_limit = limits.max_length(limits.SOURCE_KEY_FIELDS["facilities"])
+        reject(pc.greater(pc.utf8_length(keys), key_limit).to_numpy(zero_copy_only=False),
+               f"key longer than {key_limit} characters")
         geom_hex = self.geometry(batch, n, reject, lambda: alive)
 
         type_value = spec.values["type"]
@@ -286,8 +289,15 @@ class FacilityValidator:
             owner_id = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
             reject(pc.is_null(owner_id).to_numpy(zero_copy_only=False),
                    lambda i: f"unknown owner: no authority with {owner['match']} {refs_np[i]!r}")
-        names = pc.utf8_slice_codeunits(evaluate(spec.values.get("name"), batch.table, n), 0, 500)
-        addresses = pc.utf8_slice_codeunits(evaluate(spec.values.get("address"), batch.table, n), 0, 500)
+        names = evaluate(spec.values.get("name"), batch.table, n)
+        addresses = evaluate(spec.values.get("address"), batch.table, n)
+        for label, column in (("name", names), ("address", addresses)):
+            limit = limits.max_length(f"facilities.Facility.{label}")
+            reject(pc.match_substring(column, "\x00").to_numpy(zero_copy_only=False),
+                   f"{label} holds a NUL character, which the database can not store")
+            lengths = pc.utf8_length(column).to_numpy(zero_copy_only=False)
+            reject(lengths > limit, lambda i, ln=lengths, lb=label, lm=limit:
+                   f"{lb} is {ln[i]} characters long; its column holds {lm}")
         attrs = attrs_json(batch.table, spec.options["attrs"], n)
 
         mask = pa.array(alive)
