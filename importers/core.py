@@ -106,8 +106,7 @@ def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None
         message = public_text(exc, names)
         _record_failure(path, {"spec": spec_name or "?"}, "?", actor, user, commit, message, name)
         raise ImportFailure(message) from None
-    if not path.is_file():
-        raise ImportFailure(public_text(f"{name}: no such file", names))
+    sources.check_path(path, name)  # a local regular file (no /vsi... path): before anything is recorded
     mark_abandoned_runs()
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
