@@ -42,7 +42,7 @@ def read_source(source, source_spec):
     except ImportFailure:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ImportFailure(f"{name}: can not be read as a vector dataset ({source.scrub(_first_line(exc))})") from None
+        raise ImportFailure(f"{name}: can not be read as {source.driver} ({source.scrub(_first_line(exc))})") from None
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise ImportFailure(f"{name}: can not be read ({source.scrub(_first_line(exc))})") from None
 

@@ -163,7 +163,8 @@ class SourceFile:
 
     def scrub(self, text):
         """A GDAL or OS message with this server's paths replaced by the name the user knows."""
-        text = str(text)
+        # GDAL's hint to force a driver with a "DRIVER:" prefix: such names are refused here.
+        text = re.sub(r"\.?;? *It might help to specify the correct driver.*$", "", str(text))
         for where in sorted({str(self.path), str(self.path.resolve()), str(self.folder or "")}, key=len,
                             reverse=True):
             if where:

@@ -76,7 +76,7 @@ def open_stream(source, source_spec, batch_rows=BATCH_ROWS):
         with pyogrio.open_arrow(source.gdal_path, **kwargs) as (meta, _reader):
             pass
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.CRSError) as exc:
-        raise ImportFailure(f"{source.name}: can not be read as a vector dataset "
+        raise ImportFailure(f"{source.name}: can not be read as {source.driver} "
                             f"({source.scrub(_first_line(exc))})") from None
     geom_name = meta.get("geometry_name") or "wkb_geometry"
 
