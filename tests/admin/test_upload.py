@@ -274,7 +274,8 @@ def test_hostile_uploads_are_refused_with_one_line(admin_client, imports_dir, se
     run = ImportRun.objects.latest("pk")
     assert run.status == ImportRun.Status.FAILED and run.file_name == name
     report = admin_client.get(run_url("report", run)).content.decode()
-    for page in (response.content.decode(), report, run.error):
+    change = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
+    for page in (response.content.decode(), report, change, run.error):
         assert SECRET not in page
         for where in (str(imports_dir), str(settings.BASE_DIR), str(server_secret.parent)):
             assert where not in page
@@ -324,3 +325,14 @@ def test_a_dry_run_rejects_what_the_commit_could_not_store(admin_client, imports
     assert (run.counts["created"], run.counts["rejected"]) == (1, 1)
     assert Category.objects.filter(code="t-upload-ok").exists()
     assert not Category.objects.filter(code="t-upload-long").exists()
+
+
+def test_the_run_page_shows_no_traceback_and_no_file_of_the_server(admin_client, imports_dir):
+    run = ImportRun.objects.create(
+        dataset_code="t", actor="t", file_name="x.geojson", file_sha256="0" * 64, spec={},
+        status=ImportRun.Status.FAILED, report_path=str(imports_dir / "run-1" / "report.txt"),
+        rejects_path=str(imports_dir / "run-1" / "rejects.csv"),
+        error=f'RuntimeError: disk full\n\nTraceback (most recent call last):\n  File "{settings.BASE_DIR}/importers/core.py"')
+    page = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
+    assert "disk full" in page
+    assert str(settings.BASE_DIR) not in page and str(imports_dir) not in page
