@@ -313,7 +313,8 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
                    lambda i: f"jurisdiction authority code {j['j_code'][i]!r} is already the one of row "
                              f"{first[j['j_code'][i]]}")
         if juris["kind"] not in authority_kinds():
-            raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of {', '.join(authority_kinds())}")
+            raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of "
+                                f"{', '.join(authority_kinds())}")
         if juris["parent_code"] is not None:
             pc = evaluate(juris["parent_code"], frame, n).to_numpy()
             j["j_parent_code"] = pc

@@ -19,6 +19,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import pyogrio
 import pyogrio._ogr
+import pyogrio.util
 import pyproj
 from django.conf import settings
 
@@ -65,6 +67,7 @@ NETWORK_OFF = {
 
 _lock = threading.Lock()
 _locked = False
+_unsafe = set()  # every driver name ever unregistered
 refused_urls = []  # the URLs GDAL tried to fetch and was refused (the last few; for tests and logs)
 
 
@@ -115,12 +118,13 @@ def lock_down():
         if _locked and set(pyogrio.list_drivers()) <= set(SAFE_DRIVERS):
             return
         _LIB = _LIB or _gdal()
-        unsafe = [d for d in pyogrio.list_drivers() if d not in SAFE_DRIVERS]
+        _unsafe.update(d for d in pyogrio.list_drivers() if d not in SAFE_DRIVERS)
         # GDAL_SKIP also holds if anything registers the drivers again; it splits names on spaces, so the few
-        # names with a space are unregistered by handle.
-        pyogrio.set_gdal_config_options({**NETWORK_OFF, "GDAL_SKIP": ",".join(d for d in unsafe if " " not in d)})
+        # names with a space are unregistered by handle (and again by the next lock_down() if they come back).
+        skip = ",".join(sorted(d for d in _unsafe if " " not in d))
+        pyogrio.set_gdal_config_options({**NETWORK_OFF, "GDAL_SKIP": skip})
         pyogrio._ogr._register_drivers()
-        for name in unsafe:
+        for name in sorted(_unsafe):
             handle = _LIB.GDALGetDriverByName(name.encode())
             if handle:
                 _LIB.GDALDeregisterDriver(handle)
@@ -157,10 +161,6 @@ class SourceFile:
     def gdal_path(self):
         return str(self.path)
 
-    @property
-    def suffix(self):
-        return self.path.suffix.lower()
-
     def scrub(self, text):
         """A GDAL or OS message with this server's paths replaced by the name the user knows."""
         # GDAL's hint to force a driver with a "DRIVER:" prefix: such names are refused here.
@@ -178,7 +178,7 @@ _SYNTAX = re.compile(r"[:!;?#\\\x00-\x1f]")
 
 
 def check_path(path, name):
-    """A local regular file whose path GDAL and pyogrio take as a plain file name; else ImportFailure."""
+    """The given path, resolved, if it is a local regular file (and no GDAL virtual path); else ImportFailure."""
     path = Path(path)
     if str(path).startswith("/vsi") or str(path.resolve()).startswith("/vsi"):
         raise ImportFailure(f"{name}: a GDAL virtual file system path (/vsi...) is refused: give a local file")
@@ -262,9 +262,20 @@ def prepared(path, source_spec, *, name=None):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+STALE_SECONDS = 24 * 3600
+
+
 def _work_root():
+    """IMPORTS_DIR/tmp, where archives are unpacked; folders a killed run left there a day ago are removed."""
     root = Path(settings.IMPORTS_DIR) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for folder in root.glob("unpacked-*"):
+        try:
+            if now - folder.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
     return root
 
 

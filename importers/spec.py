@@ -136,7 +136,8 @@ def load_spec(path_or_dict, name=None):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ImportFailure(f"spec {name}: can not read it ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+            why = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise ImportFailure(f"spec {name}: can not read it ({why})") from None
         try:
             raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:

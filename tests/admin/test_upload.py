@@ -332,7 +332,8 @@ def test_the_run_page_shows_no_traceback_and_no_file_of_the_server(admin_client,
         dataset_code="t", actor="t", file_name="x.geojson", file_sha256="0" * 64, spec={},
         status=ImportRun.Status.FAILED, report_path=str(imports_dir / "run-1" / "report.txt"),
         rejects_path=str(imports_dir / "run-1" / "rejects.csv"),
-        error=f'RuntimeError: disk full\n\nTraceback (most recent call last):\n  File "{settings.BASE_DIR}/importers/core.py"')
+        error=f'RuntimeError: disk full\n\nTraceback (most recent call last):\n  File '
+              f'"{settings.BASE_DIR}/importers/core.py"')
     page = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
     assert "disk full" in page
     assert str(settings.BASE_DIR) not in page and str(imports_dir) not in page
