@@ -320,9 +320,17 @@ def unpack(path, folder, name):
             problem = _member_problem(info)
             if problem:
                 raise ImportFailure(f"{name}: member {info.filename!r} {problem}; refused")
+        # What the headers claim is checked first (an honest bomb is refused before a byte is inflated); the
+        # copy below stops a member at the size its header claims, so a header that lies only breaks its CRC.
         claimed = sum(i.file_size for i in infos)
         if claimed > max_bytes:
             raise ImportFailure(f"{name}: unpacks to {_mb(claimed)}, more than the {_mb(max_bytes)} allowed; refused")
+        for info in infos:
+            if info.file_size > RATIO_FLOOR_BYTES and info.file_size / max(info.compress_size, 1) > max_ratio:
+                raise ImportFailure(f"{name}: member {info.filename!r} inflates more than {max_ratio:g} times "
+                                    "(a zip bomb?); refused")
+        if claimed > RATIO_FLOOR_BYTES and claimed / archive_size > max_ratio:
+            raise ImportFailure(f"{name}: inflates more than {max_ratio:g} times its size (a zip bomb?); refused")
         total = 0
         for info in infos:
             if info.is_dir():
