@@ -48,7 +48,7 @@ demo-data: migrate
 demo: demo-data redis
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) manage.py demo_banner --port $(PORT)
-	@exec .venv/bin/gunicorn geo_ourcity.wsgi --bind 127.0.0.1:$(PORT) --workers 3 --access-logfile - 
+	@exec $(PY) scripts/serve.py --port $(PORT)  # nginx front + gunicorn, as an unprivileged user: docs/deployment.md
 
 test: db redis
 	@$(PY) -m pytest $(PYTEST_ARGS)

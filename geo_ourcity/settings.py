@@ -100,6 +100,10 @@ PHOTO_MAX_PER_COMPLAINT = int(env_str("OURCITY_PHOTO_MAX_PER_COMPLAINT", "5"))
 IMPORTS_DIR = env_str("OURCITY_IMPORTS_DIR", str(BASE_DIR / "var" / "imports"))
 # Largest dataset file the admin upload page accepts.
 IMPORT_UPLOAD_MAX_BYTES = int(env_str("OURCITY_IMPORT_UPLOAD_MAX_MB", "512")) * 1024 * 1024
+# Archives (.zip, .kmz) an import unpacks: the most all members may inflate to, and the largest ratio of inflated
+# to compressed size (of a member, and of the whole archive) before the import refuses it (importers.sources).
+IMPORT_UNPACKED_MAX_BYTES = int(env_str("OURCITY_IMPORT_UNPACKED_MAX_MB", "1024")) * 1024 * 1024
+IMPORT_UNPACK_MAX_RATIO = float(env_str("OURCITY_IMPORT_UNPACK_MAX_RATIO", "100"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -18,7 +18,10 @@ class ImportRunAdmin(admin.ModelAdmin):
     search_fields = ["file_name", "=file_sha256", "dataset_code", "actor"]
     list_select_related = ["dataset"]
     date_hierarchy = "started_at"
-    readonly_fields = ["report_link"]
+    # The run's page names no file of the server: its report and rejects are behind "report"; the traceback of a
+    # failed run stays in the server's log.
+    exclude = ["report_path", "rejects_path", "backend_pid", "error"]
+    readonly_fields = ["report_link", "error_line"]
 
     def get_urls(self):
         def route(pattern, view, name):
@@ -61,3 +64,7 @@ class ImportRunAdmin(admin.ModelAdmin):
     def report_link(self, run):
         return format_html('<a href="{}">{}</a>', reverse("admin:importers_importrun_report", args=[run.pk]),
                            _("report"))
+
+    @admin.display(description=_("error"))
+    def error_line(self, run):
+        return run.error.split("\n\n")[0]

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from facilities.models import AdminArea, Authority, Dataset, Department, FacilityType
 
-from . import load, prepare
-from .errors import ImportFailure
+from . import load, prepare, sources
+from .errors import ImportFailure, public_text
 from .facility_job import FacilityJob
 from .models import ImportRun
 from .readers import read_source
@@ -87,17 +87,26 @@ def mark_abandoned_runs():
                                     FOR UPDATE SKIP LOCKED)""")
 
 
-def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None, reroute=True):
+def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None, original_name=None, reroute=True,
+               spec_name=None):
+    """Import `path` as `spec` says. `original_name` and `spec_name` are the names the user knows the file and
+    the spec by (an upload's names; default: the paths as given): every message names them, never a path of
+    this server."""
     progress = progress or Progress()
+    name = original_name or str(path)
     path = Path(path)
     actor = actor or (user.get_username() if user else None) or _os_user()
+    names = {str(path): name, str(path.resolve()): name}
+    if not isinstance(spec, dict):
+        spec_name = spec_name or str(spec)
+        names.update({str(spec): spec_name, str(Path(spec).resolve()): spec_name})
     try:
-        spec_obj = load_spec(spec)
+        spec_obj = load_spec(spec, name=spec_name)
     except ImportFailure as exc:
-        _record_failure(path, {"spec": str(spec)}, "?", actor, user, commit, str(exc), original_name)
-        raise
-    if not path.is_file():
-        raise ImportFailure(f"{path}: no such file")
+        message = public_text(exc, names)
+        _record_failure(path, {"spec": spec_name or "?"}, "?", actor, user, commit, message, name)
+        raise ImportFailure(message) from None
+    sources.check_path(path, name)  # a local regular file (no /vsi... path): before anything is recorded
     mark_abandoned_runs()
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
@@ -113,16 +122,19 @@ def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None
     run.sha256_future = sha256
     started = time.monotonic()
     try:
-        result = _run(run, path, spec_obj, commit, progress, reroute)
+        # The file checked (and an archive unpacked within its caps) before any reader sees it.
+        with sources.prepared(path, spec_obj.source, name=name) as source:
+            result = _run(run, source, spec_obj, commit, progress, reroute)
     except ImportFailure as exc:
-        _finish_failed(run, str(exc))
-        raise
+        message = public_text(exc, names)
+        _finish_failed(run, message)
+        raise ImportFailure(message) from None
     except Exception as exc:  # a bug or a database error: the run is recorded with its traceback
         log.exception("import run %s failed", run.pk)
-        _finish_failed(run, f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-                       detail=traceback.format_exc())
-        raise ImportFailure(f"import failed: {exc.__class__.__name__}: "
-                            f"{(str(exc).strip().splitlines() or [''])[0]} (run #{run.pk}; nothing was changed)") from exc
+        first = public_text((str(exc).strip().splitlines() or [""])[0], names)
+        _finish_failed(run, f"{exc.__class__.__name__}: {first}", detail=traceback.format_exc())
+        raise ImportFailure(f"import failed: {exc.__class__.__name__}: {first} (run #{run.pk}; nothing was changed)"
+                            ) from exc
     finally:
         progress.close()
     result.counts["seconds"] = round(time.monotonic() - started, 2)
@@ -427,10 +439,19 @@ def format_report(result, spec):
             lines.append(f"  row {row_no}: {key!s:.40} — {reason}")
         if len(result.rejects) > 20:
             lines.append(f"  ... and {len(result.rejects) - 20} more")
-    lines.append(f"Report: {run.report_path}")
-    lines.append(f"Rejects: {run.rejects_path}")
+    # Named inside the imports folder only: the report is shown on the upload page too.
+    lines.append(f"Report: {_in_imports(run.report_path)}")
+    lines.append(f"Rejects: {_in_imports(run.rejects_path)}")
     if run.commit:
         lines.append("Committed." if run.status == ImportRun.Status.COMMITTED else "Committed: nothing to change.")
     else:
         lines.append("Dry run: nothing was changed. Run again with --commit to apply.")
     return "\n".join(lines) + "\n"
+
+
+def _in_imports(path):
+    """A file of the imports folder, named from that folder (e.g. run-7/report.txt)."""
+    try:
+        return str(Path(path).relative_to(Path(settings.IMPORTS_DIR)))
+    except ValueError:
+        return Path(path).name

@@ -4,8 +4,6 @@ A dataset whose partition is empty gets its rows COPYed straight into a new gene
 indexed and attached: no staging copy and no join. A dataset that has rows is staged, compared with what the
 registry holds, and rebuilt only if something changed, so a no-change re-import writes nothing.
 """
-import pyogrio
-
 from facilities.models import FacilityType, create_facility_partition
 
 from . import load, stream
@@ -35,11 +33,8 @@ class FacilityJob:
         self.city, self.owners = city, owners
         if spec.require_in_city and city is None:
             self.notes.append("no admin areas are loaded, so the in-city check was skipped")
-        try:
-            total = int(pyogrio.read_info(str(path)).get("features") or 0)
-        except Exception:  # noqa: BLE001 - only the progress bar's total; formats without a count have none
-            total = 0
-        progress.start(total or None)
+        # Only the progress bar's total (the stream's own open counted it; formats without a count have none).
+        progress.start(stream.feature_count(self.stream))
 
     def _with_derived(self, batches):
         for batch in batches:

@@ -13,10 +13,33 @@ import pandas as pd
 import pyproj
 import shapely
 
+from . import limits
 from .errors import ImportFailure
+from .limits import reject_unstorable
 from .spec import TEMPLATE_RE, Value
 
-AUTHORITY_KINDS = {"city", "city_department", "prefecture", "district_council", "institution", "contractor", "other"}
+
+def authority_kinds():
+    return limits.choices("facilities.Authority.kind")
+
+
+# What each target's columns are stored in (checked with limits.reject_unstorable before anything is staged).
+AUTHORITY_FIELDS = {"code": "facilities.Authority.code", "name": "facilities.Authority.name",
+                    "short_name": "facilities.Authority.short_name", "inn": "facilities.Authority.inn",
+                    "ogrn": "facilities.Authority.ogrn", "parent_code": "facilities.Authority.code",
+                    "department": "facilities.Department.name"}
+AREA_FIELDS = {"name": "facilities.AdminArea.name", "okato": "facilities.AdminArea.okato",
+               "oktmo": "facilities.AdminArea.oktmo", "j_code": "facilities.Authority.code",
+               "j_name": "facilities.Authority.name", "j_short_name": "facilities.Authority.short_name",
+               "j_parent_code": "facilities.Authority.code", "j_department": "facilities.Department.name"}
+CATEGORY_FIELDS = {"code": "routing.Category.code", "name_ru": "routing.Category.name_ru",
+                   "name_en": "routing.Category.name_en", "group_ru": "routing.Category.group_ru",
+                   "group_en": "routing.Category.group_en", "description_ru": "routing.Category.description_ru",
+                   "description_en": "routing.Category.description_en", "keywords": "routing.Category.keywords",
+                   "rule": "routing.Category.rule", "fallback_level": "routing.Category.fallback_level"}
+ASSIGNMENT_FIELDS = {"department_code": "facilities.Department.code",
+                     "department_name": "facilities.Department.name"}
+HOLIDAY_FIELDS = {"name": "routing.Holiday.name"}
 
 
 @dataclass
@@ -187,8 +210,11 @@ def prepare_keys(spec, source):
         for i, k in enumerate(keys):
             first_row.setdefault(k, i + 1)
         rej.reject(dup, lambda i: f"duplicate key {keys[i]!r} (first at row {first_row[keys[i]]})")
-    too_long = np.array([len(k) > 200 for k in keys], dtype=bool)
-    rej.reject(too_long, "key longer than 200 characters")
+    rej.reject(np.array(["\x00" in k for k in keys], dtype=bool), "the key holds a NUL character")
+    key_field = limits.SOURCE_KEY_FIELDS.get(spec.target)
+    if key_field:
+        limit = limits.max_length(key_field)
+        rej.reject(np.array([len(k) > limit for k in keys], dtype=bool), f"key longer than {limit} characters")
     return keys, rej
 
 
@@ -222,7 +248,7 @@ def prepare_authorities(spec, source, *, known_codes):
     short = evaluate(v["short_name"], frame, n).to_numpy()
     short = np.where(short == "", names, short)
     kinds = mapped(v["kind"], evaluate(v["kind"], frame, n)).to_numpy()
-    rej.reject(np.array([k not in AUTHORITY_KINDS for k in kinds]), lambda i: f"unknown authority kind {kinds[i]!r}")
+    rej.reject(np.array([k not in authority_kinds() for k in kinds]), lambda i: f"unknown authority kind {kinds[i]!r}")
     inn = evaluate(v.get("inn"), frame, n).to_numpy()
     ogrn = evaluate(v.get("ogrn"), frame, n).to_numpy()
     rej.reject(np.array([bool(x) and not (x.isdigit() and len(x) in (10, 12)) for x in inn]),
@@ -248,6 +274,7 @@ def prepare_authorities(spec, source, *, known_codes):
     triage = evaluate(v.get("triage"), frame, n).str.lower().isin(["1", "true", "yes", "да"]).to_numpy()
     columns = {"triage": triage, "source_key": keys, "code": codes, "name": names, "short_name": short, "kind": kinds,
                "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department}
+    reject_unstorable(rej, columns, AUTHORITY_FIELDS)
     return finish(rej, columns, {})
 
 
@@ -277,13 +304,23 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
         j["j_short_name"] = evaluate(juris["short_name"], frame, n).to_numpy()
         j["j_department"] = evaluate(juris["department"], frame, n).to_numpy()
         rej.reject(j["j_code"] == "", "empty jurisdiction authority code")
-        if juris["kind"] not in AUTHORITY_KINDS:
-            raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of {', '.join(sorted(AUTHORITY_KINDS))}")
+        # One authority per area: a code given twice would be written twice by one INSERT (load.upsert_areas).
+        first = {}
+        for i, c in enumerate(j["j_code"]):
+            if rej.alive[i] and c:
+                first.setdefault(c, i + 1)
+        rej.reject(np.array([bool(c) and first.get(c, i + 1) != i + 1 for i, c in enumerate(j["j_code"])]),
+                   lambda i: f"jurisdiction authority code {j['j_code'][i]!r} is already the one of row "
+                             f"{first[j['j_code'][i]]}")
+        if juris["kind"] not in authority_kinds():
+            raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of "
+                                f"{', '.join(authority_kinds())}")
         if juris["parent_code"] is not None:
             pc = evaluate(juris["parent_code"], frame, n).to_numpy()
             j["j_parent_code"] = pc
             rej.reject(np.array([bool(c) and c not in authority_codes for c in pc]),
                        lambda i: f"unknown parent authority {pc[i]!r} for the jurisdiction authority")
+    reject_unstorable(rej, {"name": names, "okato": okato, "oktmo": oktmo, **j}, AREA_FIELDS)
     ok = rej.alive
     geom_hex = np.full(n, None, dtype=object)
     geom_hex[ok] = hex_ewkb(geoms[ok])
@@ -296,9 +333,6 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
 # the service catalogue (routing): categories with their questions, the routing table, holidays
 # These files have tens or hundreds of rows, so the checks are plain per-row functions.
 
-CATEGORY_RULES = ("facility", "district", "okrug", "department")
-CATEGORY_FALLBACKS = ("district", "okrug", "department")
-ATTRIBUTE_DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
 SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
@@ -347,8 +381,9 @@ def normalise_attributes(text):
             raise ValueError(f"attribute {n}: code {code!r} is empty, not a slug or repeated")
         seen.add(code)
         datatype = str(item.get("datatype") or "").strip()
-        if datatype not in ATTRIBUTE_DATATYPES:
-            raise ValueError(f"attribute {code}: datatype {datatype!r} is not one of {', '.join(ATTRIBUTE_DATATYPES)}")
+        datatypes = limits.choices("routing.CategoryAttribute.datatype")
+        if datatype not in datatypes:
+            raise ValueError(f"attribute {code}: datatype {datatype!r} is not one of {', '.join(datatypes)}")
         description = str(item.get("description") or "")
         values = []
         for v in item.get("values") or []:
@@ -366,11 +401,15 @@ def normalise_attributes(text):
             "code": code, "datatype": datatype,
             "required": parse_bool(item.get("required")), "variable": parse_bool(item.get("variable"), True),
             "order": parse_int(str(item.get("order", "")), n, 0, 32767),
-            "description_ru": str(item.get("description_ru") or description)[:500],
-            "description_en": str(item.get("description_en") or description)[:500],
-            "datatype_description": str(item.get("datatype_description") or "")[:200],
+            "description_ru": str(item.get("description_ru") or description),
+            "description_en": str(item.get("description_en") or description),
+            "datatype_description": str(item.get("datatype_description") or ""),
             "values": values,
         })
+        for name in ("description_ru", "description_en", "datatype_description"):
+            problem = limits.too_long(f"routing.CategoryAttribute.{name}", out[-1][name])
+            if problem:
+                raise ValueError(f"attribute {code}: {name} {problem}")
         if not out[-1]["description_ru"] or not out[-1]["description_en"]:
             raise ValueError(f"attribute {code}: description_ru and description_en (or description) are required")
     return sorted(out, key=lambda a: (a["order"], a["code"]))
@@ -391,11 +430,13 @@ def prepare_categories(spec, source, *, type_codes, departments):
     for name in ("name_ru", "name_en", "group_ru", "group_en"):
         rej.reject(col[name] == "", f"empty {name}")
     rules = np.array([r.lower() for r in col["rule"]], dtype=object)
-    rej.reject(np.array([r not in CATEGORY_RULES for r in rules]),
-               lambda i: f"rule {col['rule'][i]!r} is not one of {', '.join(CATEGORY_RULES)}")
+    rule_choices = limits.choices("routing.Category.rule")
+    fallback_choices = limits.choices("routing.Category.fallback_level")
+    rej.reject(np.array([r not in rule_choices for r in rules]),
+               lambda i: f"rule {col['rule'][i]!r} is not one of {', '.join(rule_choices)}")
     fallbacks = np.array([(f.lower() or "district") for f in col["fallback"]], dtype=object)
-    rej.reject(np.array([f not in CATEGORY_FALLBACKS for f in fallbacks]),
-               lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(CATEGORY_FALLBACKS)}")
+    rej.reject(np.array([f not in fallback_choices for f in fallbacks]),
+               lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(fallback_choices)}")
     out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
                                          "keywords")}
 
@@ -434,14 +475,16 @@ def prepare_categories(spec, source, *, type_codes, departments):
         return None
 
     reject_each(rej, n, check)
+    keywords = np.array([k or "" for k in out["keywords"]], dtype=object)
+    reject_unstorable(rej, {**col, "rule": rules, "fallback_level": fallbacks, "keywords": keywords},
+                      CATEGORY_FIELDS)
     columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks,
-               "keywords": np.array([(k or "")[:500] for k in out["keywords"]], dtype=object),
+               "keywords": keywords,
                "radius_m": pd.array(out["radius_m"], dtype="Int64"),
                "deadline_days": pd.array(out["deadline_days"], dtype="Int64"),
                "department_id": pd.array(out["department_id"], dtype="Int64"),
                "type_codes": out["type_codes"], "attributes": out["attributes"],
-               **{name: np.array([v[:200] for v in col[name]], dtype=object)
-                  for name in ("name_ru", "name_en", "group_ru", "group_en")},
+               **{name: col[name] for name in ("name_ru", "name_en", "group_ru", "group_en")},
                "description_ru": col["description_ru"], "description_en": col["description_en"]}
     return finish(rej, columns, {})
 
@@ -463,9 +506,9 @@ def prepare_assignments(spec, source):
     rej.reject(columns["authority_ref"] == "", "empty authority")
     department = evaluate(spec.values.get("department"), frame, n).to_numpy()
     department = np.where(department == "", "main", department)
-    rej.reject(np.array([len(d) > 64 for d in department]), "department code longer than 64 characters")
     columns["department_code"] = department
-    columns["department_name"] = evaluate(spec.values.get("department_name"), frame, n).str.slice(0, 300).to_numpy()
+    columns["department_name"] = evaluate(spec.values.get("department_name"), frame, n).to_numpy()
+    reject_unstorable(rej, columns, ASSIGNMENT_FIELDS)
     return finish(rej, columns, {})
 
 
@@ -479,5 +522,6 @@ def prepare_holidays(spec, source):
     rej.reject(dates.duplicated(keep="first").to_numpy() & dates.notna().to_numpy(),
                lambda i: f"duplicate date {raw.iloc[i]}")
     columns = {"source_key": keys, "date": dates.dt.strftime("%Y-%m-%d").to_numpy(),
-               "name": evaluate(spec.values.get("name"), frame, n).str.slice(0, 200).to_numpy()}
+               "name": evaluate(spec.values.get("name"), frame, n).to_numpy()}
+    reject_unstorable(rej, columns, HOLIDAY_FIELDS)
     return finish(rej, columns, {})

@@ -6,9 +6,7 @@ array of shapely objects (None where a row has none), and the CRS the file decla
 """
 import ast
 import json
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +14,7 @@ import pyogrio
 import shapely
 
 from .errors import ImportFailure
+from .sources import check_driver, lock_down
 
 
 @dataclass
@@ -29,29 +28,23 @@ class SourceData:
         return len(self.frame)
 
 
-def read_source(path, source_spec):
-    path = Path(path)
-    if not path.exists():
-        raise ImportFailure(f"{path}: no such file")
-    if path.is_dir():
-        raise ImportFailure(f"{path}: is a directory, not a dataset file")
-    fmt = source_spec.get("format", "auto")
-    if fmt == "auto":
-        fmt = _detect(path)
+def read_source(source, source_spec):
+    """Read a SourceFile (importers.sources.prepared) whole, with the reader its format names."""
+    path, name = source.path, source.name
     try:
-        if fmt == "datamos":
-            return read_datamos(path, member=source_spec.get("member"))
-        if fmt == "csv":
-            return read_csv(path, source_spec)
-        if fmt == "yaml":
-            return read_yaml(path)
-        return read_gdal(path, layer=source_spec.get("layer"), encoding=source_spec.get("encoding"))
+        if source.format == "datamos":
+            return read_datamos(path, name=name)
+        if source.format == "csv":
+            return read_csv(path, source_spec, name=name)
+        if source.format == "yaml":
+            return read_yaml(path, name=name)
+        return read_gdal(source, layer=source_spec.get("layer"), encoding=source_spec.get("encoding"))
     except ImportFailure:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ImportFailure(f"{path.name}: can not be read as a vector dataset ({_first_line(exc)})") from None
-    except (UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ImportFailure(f"{path.name}: can not be read ({_first_line(exc)})") from None
+        raise ImportFailure(f"{name}: can not be read as {source.driver} ({source.scrub(_first_line(exc))})") from None
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise ImportFailure(f"{name}: can not be read ({source.scrub(_first_line(exc))})") from None
 
 
 def _first_line(exc):
@@ -59,32 +52,23 @@ def _first_line(exc):
     return text[0] if text else exc.__class__.__name__
 
 
-def _detect(path):
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".yaml", ".yml"):
-        return "yaml"
-    if suffix == ".json":
-        with open(path, "rb") as fh:
-            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        # A GeoJSON file is an object; a data.mos.ru export is a top-level array of records.
-        return "datamos" if head.startswith(b"[") else "gdal"
-    if suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            names = [n.lower() for n in zf.namelist()]
-        if any(n.endswith(".json") for n in names) and not any(n.endswith((".shp", ".geojson", ".gpkg")) for n in names):
-            return "datamos"
-    return "gdal"
-
-
-def read_gdal(path, layer=None, encoding=None):
+def gdal_kwargs(source_spec):
     kwargs = {}
-    if layer is not None:
-        kwargs["layer"] = layer
-    if encoding:
-        kwargs["encoding"] = encoding
-    meta, table = pyogrio.read_arrow(str(path), **kwargs)
+    if source_spec.get("layer") is not None:
+        kwargs["layer"] = source_spec["layer"]
+    if source_spec.get("encoding"):
+        kwargs["encoding"] = source_spec["encoding"]
+    return kwargs
+
+
+def read_gdal(source, layer=None, encoding=None):
+    """Read with the one driver the file's name allows (see importers.sources); anything else is refused."""
+    lock_down()
+    kwargs = gdal_kwargs({"layer": layer, "encoding": encoding})
+    # read_info names the driver that opened the file (read_arrow's metadata does not).
+    info = pyogrio.read_info(source.gdal_path, **kwargs)
+    check_driver(info, source)
+    meta, table = pyogrio.read_arrow(source.gdal_path, **kwargs)
     geom_col = meta.get("geometry_name") or "wkb_geometry"
     geoms = None
     if geom_col in table.column_names:
@@ -92,10 +76,11 @@ def read_gdal(path, layer=None, encoding=None):
         geoms = shapely.from_wkb(wkb, on_invalid="warn")
         table = table.drop_columns([geom_col])
     frame = table.to_pandas()
-    return SourceData(frame=frame, geoms=geoms, crs=meta.get("crs"), format=meta.get("driver") or "gdal")
+    return SourceData(frame=frame, geoms=geoms, crs=meta.get("crs"), format=info["driver"])
 
 
-def read_csv(path, source_spec):
+def read_csv(path, source_spec, name=None):
+    name = name or path.name
     encoding = source_spec.get("encoding") or "utf-8-sig"
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
     geoms = None
@@ -103,7 +88,7 @@ def read_csv(path, source_spec):
     if lon:
         for col in (lon, lat):
             if col not in frame.columns:
-                raise ImportFailure(f"{path.name}: no column {col!r} for coordinates (columns: {', '.join(frame.columns)})")
+                raise ImportFailure(f"{name}: no column {col!r} for coordinates (columns: {', '.join(frame.columns)})")
         x = pd.to_numeric(frame[lon].str.replace(",", ".", regex=False), errors="coerce").to_numpy()
         y = pd.to_numeric(frame[lat].str.replace(",", ".", regex=False), errors="coerce").to_numpy()
         ok = np.isfinite(x) & np.isfinite(y)
@@ -112,16 +97,17 @@ def read_csv(path, source_spec):
     return SourceData(frame=frame, geoms=geoms, crs=None, format="CSV")
 
 
-def read_yaml(path):
+def read_yaml(path, name=None):
     """A YAML list of records (mappings), no geometry. Nested lists and mappings become JSON text, as in CSV."""
     import yaml
 
+    name = name or path.name
     try:
         records = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ImportFailure(f"{path.name}: not valid YAML ({_first_line(exc)})") from None
+        raise ImportFailure(f"{name}: not valid YAML ({_first_line(exc)})") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ImportFailure(f"{path.name}: expected a YAML list of records (mappings)")
+        raise ImportFailure(f"{name}: expected a YAML list of records (mappings)")
 
     def cell(value):
         if value is None:
@@ -134,23 +120,14 @@ def read_yaml(path):
     return SourceData(frame=frame, geoms=None, crs=None, format="YAML")
 
 
-def _records_from(path, member):
-    if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.lower().endswith(".json")]
-            if member:
-                names = [n for n in names if n == member]
-            if not names:
-                raise ImportFailure(f"{path.name}: no JSON file inside the zip")
-            data = zf.read(names[0])
-    else:
-        data = path.read_bytes()
+def _records_from(path, name):
+    """The records of a data.mos.ru export (a plain file: an archive was unpacked, within its caps, before)."""
     try:
-        records = json.loads(data.decode("utf-8-sig"))
+        records = json.loads(path.read_bytes().decode("utf-8-sig"))
     except ValueError as exc:
-        raise ImportFailure(f"{path.name}: not valid JSON ({_first_line(exc)})") from None
+        raise ImportFailure(f"{name}: not valid JSON ({_first_line(exc)})") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ImportFailure(f"{path.name}: a data.mos.ru export is a JSON array of objects")
+        raise ImportFailure(f"{name}: a data.mos.ru export is a JSON array of objects")
     return records
 
 
@@ -185,8 +162,8 @@ def _flatten(record):
     return out
 
 
-def read_datamos(path, member=None):
-    records = _records_from(path, member)
+def read_datamos(path, name=None):
+    records = _records_from(path, name or path.name)
     rows, geoms = [], np.full(len(records), None, dtype=object)
     for i, record in enumerate(records):
         rows.append(_flatten(record))

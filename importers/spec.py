@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from . import limits
 from .errors import ImportFailure
 
 TARGETS = ("areas", "authorities", "facilities", "categories", "assignments", "holidays")
@@ -125,19 +126,22 @@ def _block(where, raw, allowed):
     return raw
 
 
-def load_spec(path_or_dict):
+def load_spec(path_or_dict, name=None):
+    """A spec from a file (YAML, or JSON by its suffix) or a mapping; `name`: the file as its user knows it."""
     if isinstance(path_or_dict, dict):
         raw = path_or_dict
     else:
         path = Path(path_or_dict)
+        name = name or str(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ImportFailure(f"spec {path}: can not read it ({exc.strerror or exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise ImportFailure(f"spec {name}: can not read it ({why})") from None
         try:
             raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
-            raise ImportFailure(f"spec {path}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+            raise ImportFailure(f"spec {name}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
     return parse_spec(raw)
 
 
@@ -172,6 +176,10 @@ def parse_spec(raw):
                 source=source, invalid_geometry=invalid,
                 require_in_city=bool(raw.get("require_in_city", target == "facilities")),
                 dataset_name=str(raw.get("dataset_name") or ""))
+    for key, label in (("dataset_name", "name"), ("source_url", "source_url"), ("licence", "licence")):
+        problem = limits.too_long(f"facilities.Dataset.{label}", str(raw.get(key) or ""))
+        if problem:
+            raise ImportFailure(f"spec: {key!r} {problem}")
     derived = raw.get("derived") or {}
     if not isinstance(derived, dict):
         raise ImportFailure("spec: 'derived' must map a new column name to a field with a map, or a template")
@@ -288,6 +296,10 @@ def _declared_types(raw):
         names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
         declared[str(code)] = {"ru": str(names.get("ru") or code), "en": str(names.get("en") or code),
                                "description": str(names.get("description") or "")}
+        for key, label in (("ru", "name_ru"), ("en", "name_en"), ("description", "description")):
+            problem = limits.too_long(f"facilities.FacilityType.{label}", declared[str(code)][key])
+            if problem:
+                raise ImportFailure(f"spec: types.{code}.{key} {problem}")
     return declared
 
 

@@ -23,9 +23,10 @@ import pyogrio
 import pyproj
 import shapely
 
-from . import prepare
+from . import limits, prepare
 from .errors import ImportFailure
-from .readers import _detect, _first_line, read_source
+from .readers import _first_line, gdal_kwargs, read_source
+from .sources import check_driver, lock_down
 from .spec import TEMPLATE_RE
 
 BATCH_ROWS = 100_000
@@ -51,38 +52,37 @@ class Stream:
     format: str
     columns: list
     batches: object  # iterator of Batch
+    total: int | None = None  # the rows it holds, when the format says
 
 
-def open_stream(path, source_spec, batch_rows=BATCH_ROWS):
-    fmt = source_spec.get("format", "auto")
-    if fmt == "auto":
-        fmt = _detect(path)
-    if fmt != "gdal":
-        source = read_source(path, source_spec)
-        table = pa.Table.from_pandas(source.frame.astype(str).where(source.frame.notna(), None), preserve_index=False)
+def open_stream(source, source_spec, batch_rows=BATCH_ROWS):
+    """Batches of a SourceFile (importers.sources.prepared): streamed by GDAL, or read whole and sliced."""
+    if source.format != "gdal":
+        data = read_source(source, source_spec)
+        table = pa.Table.from_pandas(data.frame.astype(str).where(data.frame.notna(), None), preserve_index=False)
 
         def slices():
-            for start in range(0, len(source), batch_rows):
-                geoms = None if source.geoms is None else source.geoms[start:start + batch_rows]
+            for start in range(0, len(data), batch_rows):
+                geoms = None if data.geoms is None else data.geoms[start:start + batch_rows]
                 yield Batch(start, table.slice(start, batch_rows), None, geoms)
 
-        return Stream(source.crs, source.format, list(source.frame.columns), slices())
-    kwargs = {"batch_size": batch_rows}
-    if source_spec.get("layer") is not None:
-        kwargs["layer"] = source_spec["layer"]
-    if source_spec.get("encoding"):
-        kwargs["encoding"] = source_spec["encoding"]
+        return Stream(data.crs, data.format, list(data.frame.columns), slices(), total=len(data))
+    kwargs = {"batch_size": batch_rows, **gdal_kwargs(source_spec)}
+    lock_down()
     try:
         # Opened once to read the metadata (cheap); the batches come from a second open inside the generator.
-        with pyogrio.open_arrow(str(path), **kwargs) as (meta, _reader):
+        info = pyogrio.read_info(source.gdal_path, **gdal_kwargs(source_spec))
+        check_driver(info, source)
+        with pyogrio.open_arrow(source.gdal_path, **kwargs) as (meta, _reader):
             pass
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ImportFailure(f"{path.name}: can not be read as a vector dataset ({_first_line(exc)})") from None
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.CRSError) as exc:
+        raise ImportFailure(f"{source.name}: can not be read as {source.driver} "
+                            f"({source.scrub(_first_line(exc))})") from None
     geom_name = meta.get("geometry_name") or "wkb_geometry"
 
     def batches():
         offset = 0
-        with pyogrio.open_arrow(str(path), **kwargs) as (_meta, reader):
+        with pyogrio.open_arrow(source.gdal_path, **kwargs) as (_meta, reader):
             for record_batch in pa.RecordBatchReader.from_stream(reader):
                 table = pa.Table.from_batches([record_batch])
                 wkb = None
@@ -93,7 +93,14 @@ def open_stream(path, source_spec, batch_rows=BATCH_ROWS):
                 yield Batch(offset, table, wkb)
                 offset += record_batch.num_rows
 
-    return Stream(meta.get("crs"), meta.get("driver") or "gdal", list(meta.get("fields", [])), batches())
+    total = int(info.get("features") or 0)
+    return Stream(meta.get("crs"), info["driver"], list(meta.get("fields", [])), batches(),
+                  total=total if total > 0 else None)
+
+
+def feature_count(stream):
+    """The rows a stream will yield, when the format says (for the progress bar), else None."""
+    return stream.total
 
 
 # ---- columns ---------------------------------------------------------------------------------------------------
@@ -256,7 +263,10 @@ class FacilityValidator:
             alive &= ~mask
 
         reject(pc.equal(keys, "").to_numpy(zero_copy_only=False), "missing key")
-        reject(pc.greater(pc.utf8_length(keys), 200).to_numpy(zero_copy_only=False), "key longer than 200 characters")
+        reject(pc.match_substring(keys, "\x00").to_numpy(zero_copy_only=False), "the key holds a NUL character")
+        key_limit = limits.max_length(limits.SOURCE_KEY_FIELDS["facilities"])
+        reject(pc.greater(pc.utf8_length(keys), key_limit).to_numpy(zero_copy_only=False),
+               f"key longer than {key_limit} characters")
         geom_hex = self.geometry(batch, n, reject, lambda: alive)
 
         type_value = spec.values["type"]
@@ -279,8 +289,15 @@ class FacilityValidator:
             owner_id = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
             reject(pc.is_null(owner_id).to_numpy(zero_copy_only=False),
                    lambda i: f"unknown owner: no authority with {owner['match']} {refs_np[i]!r}")
-        names = pc.utf8_slice_codeunits(evaluate(spec.values.get("name"), batch.table, n), 0, 500)
-        addresses = pc.utf8_slice_codeunits(evaluate(spec.values.get("address"), batch.table, n), 0, 500)
+        names = evaluate(spec.values.get("name"), batch.table, n)
+        addresses = evaluate(spec.values.get("address"), batch.table, n)
+        for label, column in (("name", names), ("address", addresses)):
+            limit = limits.max_length(f"facilities.Facility.{label}")
+            reject(pc.match_substring(column, "\x00").to_numpy(zero_copy_only=False),
+                   f"{label} holds a NUL character, which the database can not store")
+            lengths = pc.utf8_length(column).to_numpy(zero_copy_only=False)
+            reject(lengths > limit, lambda i, ln=lengths, lb=label, lm=limit:
+                   f"{lb} is {ln[i]} characters long; its column holds {lm}")
         attrs = attrs_json(batch.table, spec.options["attrs"], n)
 
         mask = pa.array(alive)

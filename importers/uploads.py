@@ -20,7 +20,7 @@ from .core import file_sha256, run_import
 from .errors import ImportFailure
 from .models import ImportRun
 
-DATASET_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".csv", ".yaml", ".yml")
+DATASET_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".kmz", ".csv", ".yaml", ".yml")
 SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
 SPEC_MAX_BYTES = 1024 * 1024
 REJECTS_SHOWN = 100
@@ -81,12 +81,12 @@ def store_upload(uploaded):
 def upload_dry_run(*, file, user, spec_name="", spec_file=None):
     """Store the upload (and an uploaded spec) and dry-run it. Raises ImportFailure; changes nothing."""
     if spec_file is not None:
-        spec = store_upload(spec_file)
+        spec, shown = store_upload(spec_file), spec_file.name
     elif spec_name in spec_names():
-        spec = specs_dir() / spec_name
+        spec, shown = specs_dir() / spec_name, spec_name
     else:
         raise ImportFailure(_("choose a mapping spec or upload one"))
-    return run_import(store_upload(file), spec, commit=False, user=user, original_name=file.name)
+    return run_import(store_upload(file), spec, commit=False, user=user, original_name=file.name, spec_name=shown)
 
 
 def upload_commit(*, run, user):

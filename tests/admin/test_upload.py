@@ -1,4 +1,7 @@
 """The data-staff upload page: dry run, then commit of the same stored file; bad input changes nothing."""
+import io
+import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -9,8 +12,9 @@ from django.contrib.messages import ERROR, SUCCESS
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from facilities.models import AdminArea, Authority
+from facilities.models import AdminArea, Authority, Facility
 from importers.models import ImportRun
+from routing.models import Category
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +212,128 @@ def test_permission_is_required(client, admin_client, city, imports_dir):
     assert ImportRun.objects.latest("pk").pk == dry.pk
     changelist = client.get(reverse("admin:importers_importrun_changelist"))
     assert changelist.status_code == 403
+
+
+# ---- hostile uploads: the page refuses them with one line, names them as uploaded, shows no server path -------
+
+LIGHTS_SPEC = {"dataset": "t-upload-lights", "target": "facilities", "key": "id", "type": "streetlight",
+               "types": {"streetlight": {"ru": "Фонарь", "en": "Street light"}}, "owner": "mos", "name": "name",
+               "source": {"crs": "EPSG:4326"}}
+SECRET = "TOP-SECRET-upload-91c2"
+
+
+def uploaded_spec(spec):
+    return SimpleUploadedFile("мой spec.yaml", yaml.safe_dump(spec, allow_unicode=True).encode())
+
+
+def lights(name="Lamp"):
+    return json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "id": "1", "name": name}, "geometry": {"type": "Point", "coordinates": [37.593, 55.7494]}}]})
+
+
+def zipped(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def server_secret(tmp_path):
+    path = tmp_path / "server-secret.csv"
+    path.write_text(f"id,name,lon,lat\ns1,{SECRET},37.593,55.7494\n", encoding="utf-8")
+    return path
+
+
+def vrt(secret):
+    return (f'<OGRVRTDataSource><OGRVRTLayer name="server-secret"><SrcDataSource>{secret}</SrcDataSource>'
+            '<GeometryType>wkbPoint</GeometryType><GeometryField encoding="PointFromColumns" x="lon" y="lat"/>'
+            '</OGRVRTLayer></OGRVRTDataSource>').encode()
+
+
+HOSTILE = {
+    "OGR VRT named .geojson": ("Фонари.geojson", lambda s: vrt(s), "GeoJSON"),
+    "OGR VRT inside a zip": ("Фонари.zip", lambda s: zipped({"lights.geojson": vrt(s)}), "GeoJSON"),
+    "zip bomb": ("Фонари.zip", lambda s: zipped({"lights.geojson": lights().encode() + b" " * (3 << 20)}), "times"),
+    "nested zip": ("Фонари.zip", lambda s: zipped({"lights.geojson": lights(), "more.zip": zipped({"a": "b"})}),
+                   "nested"),
+    "member outside the folder": ("Фонари.zip", lambda s: zipped({"../../lights.geojson": lights()}), "'..'"),
+    "zip named .kml": ("Фонари.kml", lambda s: zipped({"doc.kml": "<kml/>"}), "archive"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_uploads_are_refused_with_one_line(admin_client, imports_dir, server_secret, case):
+    name, content, reason = HOSTILE[case]
+    response = admin_client.post(UPLOAD, {"file": SimpleUploadedFile(name, content(server_secret)),
+                                          "spec_file": uploaded_spec(LIGHTS_SPEC)})
+    assert response.status_code == 200 and ERROR in levels(response)
+    message = str([m for m in response.context["messages"]][0])
+    assert "\n" not in message and message.startswith(name) and reason in message
+    run = ImportRun.objects.latest("pk")
+    assert run.status == ImportRun.Status.FAILED and run.file_name == name
+    report = admin_client.get(run_url("report", run)).content.decode()
+    change = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
+    for page in (response.content.decode(), report, change, run.error):
+        assert SECRET not in page
+        for where in (str(imports_dir), str(settings.BASE_DIR), str(server_secret.parent)):
+            assert where not in page
+    assert not Facility.objects.filter(dataset__code="t-upload-lights").exists()
+
+
+@pytest.mark.parametrize("place", ["unreadable file", "broken spec", "report"])
+def test_the_upload_pages_name_files_as_uploaded_and_show_no_server_path(admin_client, imports_dir, place):
+    data = {"file": SimpleUploadedFile("Мой файл.geojson", b"{not GeoJSON" if place == "unreadable file"
+                                       else lights().encode()),
+            "spec_file": (SimpleUploadedFile("мой spec.yaml", b"dataset: [unclosed\n") if place == "broken spec"
+                          else uploaded_spec(LIGHTS_SPEC))}
+    response = admin_client.post(UPLOAD, data, follow=True)
+    run = ImportRun.objects.latest("pk")
+    pages = [response.content.decode(), admin_client.get(run_url("report", run)).content.decode()]
+    if place == "report":
+        assert run.status == ImportRun.Status.DRY_RUN
+        pages.append(b"".join(admin_client.get(run_url("download", run, "report")).streaming_content).decode())
+        assert "Мой файл.geojson" in pages[-1]
+    else:
+        shown = str(list(response.context["messages"])[0])
+        assert ("Мой файл.geojson" if place == "unreadable file" else "мой spec.yaml") in shown
+    for page in pages:
+        assert str(imports_dir) not in page and str(settings.BASE_DIR) not in page
+
+
+def test_a_dry_run_rejects_what_the_commit_could_not_store(admin_client, imports_dir):
+    """The reported case: a category group of 150 characters passed the dry run, then aborted the commit."""
+    group = "г" * 150
+    assert group and len(group) > Category._meta.get_field("group_ru").max_length
+    rows = [{"code": "t-upload-ok", "name_ru": "Яма", "name_en": "Pothole", "group_ru": "Дороги",
+             "group_en": "Roads", "rule": "district"},
+            {"code": "t-upload-long", "name_ru": "Яма", "name_en": "Pothole", "group_ru": group,
+             "group_en": "Roads", "rule": "district"}]
+    spec = {"dataset": "t-upload-cats", "target": "categories", "key": "code",
+            **{k: k for k in ("code", "name_ru", "name_en", "group_ru", "group_en", "rule")}}
+    admin_client.post(UPLOAD, {"file": SimpleUploadedFile("cats.yaml", yaml.safe_dump(rows, allow_unicode=True)
+                                                          .encode()), "spec_file": uploaded_spec(spec)})
+    dry = ImportRun.objects.latest("pk")
+    assert dry.status == ImportRun.Status.DRY_RUN, dry.error
+    assert (dry.counts["created"], dry.counts["rejected"]) == (1, 1)
+    report = admin_client.get(run_url("report", dry))
+    assert [r[0] for r in report.context["rejects"]] == ["2"] and "group_ru" in report.context["rejects"][0][2]
+    committed = admin_client.post(run_url("commit", dry), follow=True)
+    run = ImportRun.objects.latest("pk")
+    assert SUCCESS in levels(committed) and run.status == ImportRun.Status.COMMITTED
+    assert (run.counts["created"], run.counts["rejected"]) == (1, 1)
+    assert Category.objects.filter(code="t-upload-ok").exists()
+    assert not Category.objects.filter(code="t-upload-long").exists()
+
+
+def test_the_run_page_shows_no_traceback_and_no_file_of_the_server(admin_client, imports_dir):
+    run = ImportRun.objects.create(
+        dataset_code="t", actor="t", file_name="x.geojson", file_sha256="0" * 64, spec={},
+        status=ImportRun.Status.FAILED, report_path=str(imports_dir / "run-1" / "report.txt"),
+        rejects_path=str(imports_dir / "run-1" / "rejects.csv"),
+        error=f'RuntimeError: disk full\n\nTraceback (most recent call last):\n  File '
+              f'"{settings.BASE_DIR}/importers/core.py"')
+    page = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
+    assert "disk full" in page
+    assert str(settings.BASE_DIR) not in page and str(imports_dir) not in page

@@ -197,7 +197,7 @@ def test_reads_shapefile_zip_kml_and_csv(tmp_path):
     assert run_import(zipped, SPEC).counts["created"] == 2
 
     kml = tmp_path / "lights.kml"
-    frame.rename(columns={"name": "Name"}).to_file(kml, driver="KML", engine="pyogrio")
+    frame.rename(columns={"name": "Name"}).to_file(kml, driver="LIBKML", engine="pyogrio")
     kml_spec = {**SPEC, "name": "Name"}
     assert run_import(kml, kml_spec).counts["created"] == 2
 
