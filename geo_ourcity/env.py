@@ -4,6 +4,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The embedded cluster's role for the application (scripts/pg.sh creates it; it is not a superuser).
+EMBEDDED_DB_USER = "geo_ourcity"
 
 
 def env_str(name, default=""):
@@ -28,7 +30,7 @@ def database_config():
         return {
             "ENGINE": "django.contrib.gis.db.backends.postgis",
             "NAME": env_str("OURCITY_DB_NAME", "geo_ourcity"),
-            "USER": "postgres",
+            "USER": env_str("OURCITY_DB_USER", EMBEDDED_DB_USER),
             "HOST": str(BASE_DIR / "var" / "pg" / "run"),
             "PORT": "5432",
         }
