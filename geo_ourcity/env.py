@@ -1,7 +1,7 @@
 """Settings read from the environment (one place, so every setting has a documented variable)."""
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The embedded cluster's role for the application (scripts/pg.sh creates it; it is not a superuser).
@@ -54,3 +54,12 @@ def libpq_dsn(db):
     pairs = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
              "host": db.get("HOST"), "port": db.get("PORT")}
     return " ".join(f"{k}={v}" for k, v in pairs.items() if v)
+
+
+def csp_source_of(url):
+    """The Content-Security-Policy source expression of a tile URL template's origin
+    ("https://{s}.tile.example.org/{z}/{x}/{y}.png" -> "https://*.tile.example.org"); None for a relative URL."""
+    parts = urlsplit(url.replace("{s}", "*"))
+    if not parts.scheme or not parts.netloc or "{" in parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,5 +1,5 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
-from .env import BASE_DIR, database_config, env_bool, env_list, env_str
+from .env import BASE_DIR, csp_source_of, database_config, env_bool, env_list, env_str
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI as static files: the API docs page loads nothing from a CDN
+    "csp",
     "facilities",
     "importers",
     "routing",
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before WhiteNoise: static files get the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -56,6 +58,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} for the few inline scripts and styles
             ]
         },
     }
@@ -148,3 +151,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]  # GDAL 3.6 (Debian 12); uploads are read by pyogrio, see docs/importing.md
+
+# Content-Security-Policy (django-csp 4) on every response. Every script, style sheet, font and data request is
+# the site's own; the only other origin is the base map's tile server (images), from OURCITY_TILE_URL. Inline
+# scripts and <style> elements run only with the response's nonce (folium's map set-up; web/folium_map.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402 (the policy's keywords, for this block only)
+
+_TILE_SOURCE = csp_source_of(TILE_URL)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", *([_TILE_SOURCE] if _TILE_SOURCE else [])],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
