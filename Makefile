@@ -5,9 +5,13 @@ PY := .venv/bin/python
 PORT ?= 8000
 STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
 
-.PHONY: setup system venv assets db db-stop redis redis-stop migrate demo demo-data test bench clean
+.PHONY: setup system venv assets secret db db-stop redis redis-stop migrate demo demo-data test bench clean
 
-setup: system venv assets
+setup: system venv assets secret
+
+# This checkout's own SECRET_KEY in var/secret_key (0600): DEBUG is off in the demo and the tests.
+secret:
+	@scripts/secret-key.sh
 
 assets:
 	@scripts/static-assets.sh

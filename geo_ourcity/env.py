@@ -2,12 +2,17 @@
 import ipaddress
 import os
 import re
+import sys
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The secret key that `make setup` (scripts/secret-key.sh) generates for this checkout, mode 0600.
+CHECKOUT_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+# The embedded cluster's role for the application (scripts/pg.sh creates it; it is not a superuser).
+EMBEDDED_DB_USER = "geo_ourcity"
 
 
 def env_str(name, default=""):
@@ -54,7 +59,7 @@ def database_config():
         return {
             "ENGINE": "django.contrib.gis.db.backends.postgis",
             "NAME": env_str("OURCITY_DB_NAME", "geo_ourcity"),
-            "USER": "postgres",
+            "USER": env_str("OURCITY_DB_USER", EMBEDDED_DB_USER),
             "HOST": str(BASE_DIR / "var" / "pg" / "run"),
             "PORT": "5432",
         }
@@ -78,3 +83,38 @@ def libpq_dsn(db):
     pairs = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
              "host": db.get("HOST"), "port": db.get("PORT")}
     return " ".join(f"{k}={v}" for k, v in pairs.items() if v)
+
+
+def refuse_to_start(message):
+    """Stop a process whose settings must not run: one line on stderr, no traceback.
+
+    Exit status 3 is gunicorn's "worker failed to boot", so gunicorn stops too instead of restarting workers
+    that can never start; manage.py exits with it as well.
+    """
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(3)
+
+
+def secret_key():
+    """SECRET_KEY from the environment, else the file SECRET_KEY_FILE names, else this checkout's
+    var/secret_key; "" when there is none. Never a default known to anyone else."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if key:
+        return key
+    named = os.environ.get("SECRET_KEY_FILE", "").strip()
+    path = Path(named) if named else CHECKOUT_SECRET_KEY_FILE
+    if not named and not path.exists():
+        return ""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        refuse_to_start(f"can not read the secret key file {path}: {exc.strerror}")
+
+
+def csp_source_of(url):
+    """The Content-Security-Policy source expression of a tile URL template's origin
+    ("https://{s}.tile.example.org/{z}/{x}/{y}.png" -> "https://*.tile.example.org"); None for a relative URL."""
+    parts = urlsplit(url.replace("{s}", "*"))
+    if not parts.scheme or not parts.netloc or "{" in parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"

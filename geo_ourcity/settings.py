@@ -1,10 +1,20 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
 import datetime
 
-from .env import BASE_DIR, database_config, env_bool, env_list, env_networks, env_rate, env_str
+from .env import (BASE_DIR, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
+                  refuse_to_start, secret_key)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
+# No key known to anyone else, ever: SECRET_KEY, SECRET_KEY_FILE or this checkout's var/secret_key (made by
+# `make setup`). Without one, DEBUG gets a random key per process and anything else refuses to start.
+SECRET_KEY = secret_key()
+if not SECRET_KEY or SECRET_KEY.startswith(("django-insecure-", "dev-only-insecure-")):
+    if not DEBUG:
+        refuse_to_start("SECRET_KEY is not set: set SECRET_KEY or SECRET_KEY_FILE "
+                        "(or run scripts/secret-key.sh for this checkout's own key in var/secret_key)")
+    from django.core.management.utils import get_random_secret_key
+
+    SECRET_KEY = get_random_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 INSTALLED_APPS = [
@@ -19,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI as static files: the API docs page loads nothing from a CDN
+    "csp",
     "facilities",
     "importers",
     "routing",
@@ -31,6 +42,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "geo_ourcity.faults.RequestFaultsMiddleware",  # first: before anything reads the request (see the Faults block)
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before WhiteNoise: static files get the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -60,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} for the few inline scripts and styles
             ]
         },
     }
@@ -219,3 +232,45 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") 
                   "geo_ourcity.limits.BodySizeLimitMiddleware")
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # after AuthenticationMiddleware
 SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]  # Django's own RedisCache: atomic incr, shared; not on its list
+
+# --- Security when deployed (README "Deploying") -------------------------------------------------------------
+# OURCITY_HTTPS=1 when the site is served over HTTPS: cookies only over HTTPS, HTTP redirected to HTTPS, HSTS.
+# Behind a TLS-terminating proxy set OURCITY_BEHIND_PROXY=1 too, and only if that proxy sets X-Forwarded-Proto
+# itself (overwriting the client's): Django then takes "https" from it.
+HTTPS = env_bool("OURCITY_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("OURCITY_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = int(env_str("OURCITY_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OURCITY_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("OURCITY_HSTS_PRELOAD", True)
+if env_bool("OURCITY_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("OURCITY_CSRF_TRUSTED_ORIGINS", "")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp 4) on every response. Every script, style sheet, font and data request is
+# the site's own; the only other origin is the base map's tile server (images), from OURCITY_TILE_URL. Inline
+# scripts and <style> elements run only with the response's nonce (folium's map set-up; web/folium_map.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402 (the policy's keywords, for this block only)
+
+_TILE_SOURCE = csp_source_of(TILE_URL)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", *([_TILE_SOURCE] if _TILE_SOURCE else [])],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"upgrade-insecure-requests": True} if HTTPS else {}),
+    },
+}

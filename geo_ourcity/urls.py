@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("open311/v2/", include("open311.urls")),
     re_path(r"^open311(?:/|$)", include("open311.fallback_urls")),  # the rest under /open311: Open311's 404 list
-    # The project's REST API: OpenAPI 3 schema and its Swagger UI page (assets from drf-spectacular-sidecar).
+    # The project's REST API: OpenAPI 3 schema and its Swagger UI page (assets from drf-spectacular-sidecar; the
+    # split view serves its start-up script as a file of its own, within the Content-Security-Policy).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
+         name="api-docs"),
     # Language switch (POST language=ru|en) for the residents' pages.
     path("i18n/", include("django.conf.urls.i18n")),
     # The department staff workspace: ticket lists, ticket pages and their actions (staff/).

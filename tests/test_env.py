@@ -7,8 +7,10 @@ from geo_ourcity.env import BASE_DIR, database_config, libpq_dsn
 def test_without_database_url_the_embedded_cluster_is_used(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("OURCITY_DB_NAME", raising=False)
+    monkeypatch.delenv("OURCITY_DB_USER", raising=False)
     db = database_config()
-    assert (db["NAME"], db["USER"], db["HOST"]) == ("geo_ourcity", "postgres", str(BASE_DIR / "var" / "pg" / "run"))
+    # The application's own role (scripts/pg.sh), not the superuser.
+    assert (db["NAME"], db["USER"], db["HOST"]) == ("geo_ourcity", "geo_ourcity", str(BASE_DIR / "var" / "pg" / "run"))
     assert db["ENGINE"] == "django.contrib.gis.db.backends.postgis"
 
 

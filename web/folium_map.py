@@ -6,6 +6,7 @@ plugin can not bring a CDN back unnoticed. The map's behaviour (filters, legend,
 web/static/web/map.js; this module only lays out the Leaflet objects it works with.
 """
 import functools
+import re
 
 import folium
 from django.conf import settings
@@ -99,3 +100,12 @@ def rendered_map(tiles_url, districts_url, tile_url, attribution):
     figure = m.get_root()
     figure.render()
     return figure.header.render(), figure.html.render(), figure.script.render(), m.js_names
+
+
+_INLINE_TAG = re.compile(r"<(script|style)>")
+
+
+def with_nonce(fragment, nonce):
+    """folium's inline <script> and <style> elements with the response's Content-Security-Policy nonce, the only
+    way they may run (folium writes them without attributes; those with a src are our static files)."""
+    return _INLINE_TAG.sub(lambda m: f'<{m[1]} nonce="{nonce}">', fragment)

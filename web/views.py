@@ -25,7 +25,7 @@ from complaints.tracking import normalize_tracking_code, redact
 from complaints.transitions import allowed_actions
 
 from . import selectors, tiles
-from .folium_map import rendered_map
+from .folium_map import rendered_map, with_nonce
 from .forms import ReportForm, attributes_from
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
 from .limits import limited_per_client
@@ -90,7 +90,8 @@ def map_page(request):
         "text": _map_texts(),
     }
     return render(request, "web/map.html", {
-        "folium_header": header, "folium_html": html, "folium_script": script, "config": config,
+        "folium_header": with_nonce(header, request.csp_nonce), "folium_html": html, "folium_script": script,
+        "config": config,
         "states": config["states"], "groups": _category_groups(), "districts": selectors.districts_for_filter(),
         "form": ReportForm(),
     })

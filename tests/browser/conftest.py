@@ -2,7 +2,8 @@
 
 Each test gets a fresh page in a Russian-speaking browser (the city's language) whose requests may reach only
 the live test server: anything else is aborted and recorded, and a test fails if its page tried any other host
-than the base-map tiles' (which the tests never need). JavaScript errors on the page fail the test too.
+than the base-map tiles' (which the tests never need). JavaScript errors on the page fail the test too, and so
+does anything the page's Content-Security-Policy refused (a `securitypolicyviolation` event).
 Screenshots of each step go to test-output/browser/<test name>/ (git-ignored).
 """
 import os
@@ -20,6 +21,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 VIEWPORT = {"width": 1280, "height": 800}
+# Reports every Content-Security-Policy violation of every page (before any of the page's own scripts runs).
+CSP_PREFIX = "CSP violation:"
+CSP_WATCH = """document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("%s " + JSON.stringify({directive: e.violatedDirective, blocked: e.blockedURI,
+    source: e.sourceFile, line: e.lineNumber, sample: e.sample, page: document.location.pathname}));
+});""" % CSP_PREFIX
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +59,11 @@ class PageWatch:
         self.allowed_netloc = allowed_netloc
         self.blocked = []
         self.errors = []
+        self.csp_violations = []
+
+    def console(self, message):
+        if message.text.startswith(CSP_PREFIX):
+            self.csp_violations.append(message.text)
 
     def route(self, route):
         if urlsplit(route.request.url).netloc == self.allowed_netloc:
@@ -65,14 +77,17 @@ class PageWatch:
 def page(browser, live_server):
     context = browser.new_context(locale="ru-RU", viewport=VIEWPORT, base_url=live_server.url)
     context.set_default_timeout(10_000)
+    context.add_init_script(CSP_WATCH)
     page = context.new_page()
     watch = PageWatch(urlsplit(live_server.url).netloc)
     page.route("**/*", watch.route)
     page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+    page.on("console", watch.console)
     page.watch = watch
     yield page
     context.close()
     assert not watch.errors, f"JavaScript errors on the page: {watch.errors}"
+    assert not watch.csp_violations, f"the Content-Security-Policy refused: {watch.csp_violations}"
     tile_host = urlsplit(settings.TILE_URL.replace("{s}", "a")).netloc
     elsewhere = [u for u in watch.blocked if urlsplit(u).netloc.replace("a.", "", 1) not in
                  (tile_host, tile_host.replace("a.", "", 1))]

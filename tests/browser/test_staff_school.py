@@ -81,6 +81,8 @@ def test_the_school_answers_and_the_resident_confirms(demo_city, page, shots, an
     # The small map outlines the building (drawn from the page's data: no tiles needed), the photo shows.
     page.wait_for_function("() => window.OurCityStaff && "
                            "document.querySelectorAll('#ticket-map .leaflet-overlay-pane path').length >= 2")
+    # Waited for, not read at once: on a loaded machine the photo may still be on its way (seen once).
+    page.wait_for_function("() => document.querySelector('.photos img').complete")
     assert page.evaluate("() => document.querySelector('.photos img').naturalWidth") > 0
     shots("staff-ticket")
 

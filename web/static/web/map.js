@@ -116,8 +116,9 @@
     var list = el("ul", {"class": "cell-counts"});
     config.states.forEach(function (s) {
       if (p[s.code]) {
-        list.appendChild(el("li", {}, [el("span", {"class": "swatch", style: "background:" + s.colour}),
-                                       document.createTextNode(s.label + ": " + p[s.code])]));
+        var swatch = el("span", {"class": "swatch"});
+        swatch.style.background = s.colour;  // through the CSSOM: the Content-Security-Policy allows no style attribute
+        list.appendChild(el("li", {}, [swatch, document.createTextNode(s.label + ": " + p[s.code])]));
       }
     });
     var zoom = el("button", {type: "button", "class": "btn btn-sm btn-outline-primary", text: text.zoomIn});
@@ -363,4 +364,7 @@
   }
 
   window.OurCity = {complaintStyle: complaintStyle, init: init};
+  // folium's script (after this file, web/map.html) makes the map with OurCity.complaintStyle; once the page is
+  // parsed, both have run.
+  document.addEventListener("DOMContentLoaded", init);
 }());
