@@ -15,6 +15,8 @@ SOCK=$DIR/redis.sock
 PIDFILE=$DIR/redis.pid
 LOG=$DIR/redis.log
 RUSER=redis
+# The group whose members may use the socket: the service user of scripts/serve.py is in it (as for pg.sh).
+GROUP=${OURCITY_DB_GROUP:-ourcity}
 
 if [ -n "${REDIS_URL:-}" ]; then
   echo "REDIS_URL is set: using that server, not the embedded Redis"; exit 0
@@ -35,11 +37,13 @@ prepare_dirs() {
       mkdir -p "$alt"; chown "$RUSER": "$alt"
       ln -sfn "$alt" "$DIR"
     fi
-    mkdir -p "$DIR"; chown "$RUSER": "$DIR" "$(readlink -f "$DIR")"
+    getent group "$GROUP" >/dev/null || groupadd --system "$GROUP"
+    mkdir -p "$DIR"; chown "$RUSER:$GROUP" "$DIR" "$(readlink -f "$DIR")"
+    # setgid: the socket Redis creates belongs to the group, and --unixsocketperm 770 lets its members in.
+    chmod 2750 "$(readlink -f "$DIR")"
   else
-    mkdir -p "$DIR"
+    mkdir -p "$DIR"; chmod 750 "$(readlink -f "$DIR")"
   fi
-  chmod 750 "$(readlink -f "$DIR")"
 }
 
 running() { [ -S "$SOCK" ] && redis-cli -s "$SOCK" ping >/dev/null 2>&1; }

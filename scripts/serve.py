@@ -116,6 +116,7 @@ def serve(args):
     account = service_account()
     if account is not None:
         expose_runtime(account)
+        share_secret_key(account)
     facts = facts_as(account)
     writable = [serve_dir, run_dir, tmp_dir, log_dir] + [Path(p) for p in facts["writable"]]
     prepare_dirs(writable, account)
@@ -401,6 +402,20 @@ def expose_runtime(account):
             os.close(handle)
     print(f"user {account.pw_name} sees only {', '.join(str(p) for ps in blocked.values() for p in ps)} of "
           f"{', '.join(str(a) for a in blocked)} (a mount namespace of the launcher's)", flush=True)
+
+
+def share_secret_key(account):
+    """This checkout's var/secret_key (scripts/secret-key.sh: root's, 0600) becomes readable by the service user's
+    group (0640, still root's, so the web tier can read it but not replace it). A key given by SECRET_KEY or by a
+    SECRET_KEY_FILE outside var/ is left as it is."""
+    if os.environ.get("SECRET_KEY", "").strip():
+        return
+    var = (ROOT / "var").resolve()
+    path = Path(os.environ.get("SECRET_KEY_FILE", "").strip() or var / "secret_key").resolve()
+    if var not in path.parents or not path.is_file() or path.is_symlink():
+        return
+    os.chown(path, 0, account.pw_gid)
+    os.chmod(path, 0o640)
 
 
 def prepare_dirs(paths, account):
