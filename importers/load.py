@@ -12,6 +12,7 @@ under a short lock_timeout and retried: a switch that would have to queue behind
 lets the readers queued behind it through) instead of stalling every reader behind itself.
 """
 import io
+import logging
 import random
 import time
 
@@ -22,6 +23,8 @@ from django.db import OperationalError, transaction
 from facilities.models import subdivide_areas
 
 from .errors import ImportFailure
+
+log = logging.getLogger(__name__)
 
 COPY_CHUNK = 200_000
 
@@ -193,9 +196,10 @@ def index_generation(cur, dataset_id, new_name, progress=None, analyze=True):
     them). Only the new table, which no reader knows of yet, is locked.
 
     The parent's foreign keys are not added here: ATTACH would adopt them, and adopting a foreign key drops its
-    triggers on the referenced tables (authorities, types, datasets) under an ACCESS EXCLUSIVE lock held to
-    COMMIT, which every routing query would wait for. ATTACH clones and checks them itself, holding no more than
-    SHARE ROW EXCLUSIVE on those tables (writers wait, readers do not)."""
+    triggers on the referenced tables (authorities, types, datasets) under ACCESS EXCLUSIVE locks held to COMMIT,
+    which every routing query and the import log would wait for. ATTACH clones and checks them itself (a scan of
+    the new generation), holding no more than SHARE ROW EXCLUSIVE on those tables (writers wait, readers do not).
+    When an old generation is replaced that check runs inside DETACH's lock: readers of facilities wait for it."""
     step = progress.step if progress else (lambda name: None)
     step("indexing the new generation")
     # A constraint, not just a unique index: the parent's uniqueness is the constraint facility_source_unique,
@@ -263,27 +267,32 @@ def _switch(cur, ds, partition, new_name):
 RETIRED_PREFIX = "facilities_facility_old_"
 
 
-def drop_retired_generations(connection, tries=5):
+def drop_retired_generations(connection, tries=8):
     """Drop detached old generations, each in a short transaction of its own (also mops up after a crash).
 
     DROP TABLE of a generation takes ACCESS EXCLUSIVE locks on the tables its foreign keys reference (it removes
-    their triggers), which every routing query reads: so each drop waits at most SWITCH_LOCK_TIMEOUT_MS, and one
-    that can not have its locks after a few tries is left for the next import's commit."""
+    their triggers), which every routing query reads: so each try waits at most SWITCH_LOCK_TIMEOUT_MS and gives
+    way, and only after `tries` (about 5 s) does a last one wait longer (a retired table left behind would make
+    the referenced tables impossible to truncate, and the next commit would have to drop it anyway)."""
     with connection.cursor() as cur:
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
                     [RETIRED_PREFIX.replace("_", r"\_") + "%"])
         names = [name for (name,) in cur.fetchall()]
     for name in names:
-        for attempt in range(tries):
+        for attempt in range(tries + 1):
+            timeout = SWITCH_LOCK_TIMEOUT_MS if attempt < tries else 10 * 1000
             try:
                 with transaction.atomic(using=connection.alias), connection.cursor() as cur:
-                    cur.execute(f"SET LOCAL lock_timeout = '{int(SWITCH_LOCK_TIMEOUT_MS)}ms'")
+                    cur.execute(f"SET LOCAL lock_timeout = '{int(timeout)}ms'")
                     cur.execute(f'DROP TABLE IF EXISTS "{name}"')
                 break
             except OperationalError as exc:
                 if getattr(exc.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
                     raise
-                time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+                if attempt == tries:  # the data is committed: the next commit drops it
+                    log.warning("could not drop the retired generation %s (its tables stayed locked)", name)
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 1.0) * (0.5 + random.random()))
 
 
 # --------------------------------------------------------------------------------------------------------------
