@@ -33,7 +33,6 @@ import concurrent.futures
 import datetime
 import json
 import os
-import platform
 import random
 import secrets
 import signal
