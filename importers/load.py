@@ -224,7 +224,9 @@ def switch_generation(cur, dataset_id, partition, new_name, progress=None):
     Each try is a savepoint with a short lock_timeout: a try that can not have its locks at once is rolled back
     (releasing what it took), and the next one comes after a pause. ATTACH alone (a new dataset) takes SHARE
     UPDATE EXCLUSIVE on facilities_facility, which blocks no reader or writer; DETACH of the old generation takes
-    ACCESS EXCLUSIVE, which readers then wait for until COMMIT (the next statements and the run record: a moment).
+    ACCESS EXCLUSIVE, which readers then wait for until COMMIT: the rest of the switch (ATTACH, which checks the
+    new rows against the tables the foreign keys reference, one scan; 0.7 s for 300,000 rows on a loaded 2-core
+    machine) and the run record.
     """
     ds = int(dataset_id)
     step = progress.step if progress else (lambda name: None)
