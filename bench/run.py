@@ -8,6 +8,7 @@ results gathered in one file.
 
     .venv/bin/python bench/run.py                       # all benchmarks, default sizes
     .venv/bin/python bench/run.py -k import -- --n 100000 --skip-layermapping
+    .venv/bin/python bench/run.py -k intake_during_import    # complaint intake while a facilities import runs
 Arguments after `--` go to every selected benchmark.
 """
 import argparse

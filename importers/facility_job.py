@@ -1,10 +1,13 @@
 """Importing facilities: the streaming path (stream.py) wired to the dataset's partition generations (load.py).
 
 A dataset whose partition is empty gets its rows COPYed straight into a new generation table, which is then
-indexed and attached: no staging copy and no join. A dataset that has rows is staged, compared with what the
-registry holds, and rebuilt only if something changed, so a no-change re-import writes nothing.
+indexed and attached: no staging copy and no join. A dataset that has rows, or whose owners are found by area, is
+staged, compared with what the registry holds, and rebuilt only if something changed, so a no-change re-import
+writes nothing. Either way the registry's facilities table sees no DDL until the switch (load.switch_generation):
+a dataset new to the registry gets its partition then, not at the start of the run (creating a partition takes an
+ACCESS EXCLUSIVE lock on facilities_facility, which would hold every complaint's routing for the whole run).
 """
-from facilities.models import FacilityType, create_facility_partition
+from facilities.models import FacilityType
 
 from . import load, stream
 from .errors import ImportFailure
@@ -58,10 +61,7 @@ class FacilityJob:
             fresh = not cur.fetchone()[0]
         owner = spec.options.get("owner")
         by_area = bool(owner and owner["match"] == "area")
-        direct = fresh and not by_area
-        if not partition and not direct:  # owners found by area go through the stage: it needs a partition
-            partition = dataset.partition_table = create_facility_partition(dataset.pk)
-            dataset.save(update_fields=["partition_table"])
+        direct = fresh and not by_area  # owners found by area go through the stage (partition may be "")
         validator = stream.FacilityValidator(spec, self.stream, type_ids=type_ids, owners=self.owners,
                                              city=self.city, crs=self.crs, with_row_no=not direct)
         full = spec.mode == "full"
@@ -105,8 +105,7 @@ class FacilityJob:
             else:
                 cur.execute(f"DROP TABLE {new_name}")
                 if commit and not partition:  # a new dataset with nothing in it still needs its partition
-                    dataset.partition_table = create_facility_partition(dataset.pk)
-                    dataset.save(update_fields=["partition_table"])
+                    load.attach_empty_generation(cur, dataset.pk, new_name, progress)
         else:
             if duplicates:
                 cur.execute("DELETE FROM import_stage WHERE row_no = ANY(%s)", [[r for r, _, _ in duplicates]])
@@ -117,6 +116,8 @@ class FacilityJob:
             counts = load.diff_facilities(cur, partition, full)
             if commit and counts["created"] + counts["updated"] + counts["retired"]:
                 self.changed_ids = load.swap_facilities(cur, dataset.pk, partition, new_name, full, progress)
+            elif commit and not partition:  # a new dataset with nothing in it still needs its partition
+                load.attach_empty_generation(cur, dataset.pk, new_name, progress)
         counts = {**counts, "read": result.rows, "repaired": result.repaired}
         if result.reprojected_from:
             counts["reprojected_from"] = result.reprojected_from
