@@ -117,6 +117,8 @@ IMPORT_UPLOAD_MAX_BYTES = int(env_str("OURCITY_IMPORT_UPLOAD_MAX_MB", "512")) * 
 # to compressed size (of a member, and of the whole archive) before the import refuses it (importers.sources).
 IMPORT_UNPACKED_MAX_BYTES = int(env_str("OURCITY_IMPORT_UNPACKED_MAX_MB", "1024")) * 1024 * 1024
 IMPORT_UNPACK_MAX_RATIO = float(env_str("OURCITY_IMPORT_UNPACK_MAX_RATIO", "100"))
+# Largest data.mos.ru JSON, CSV or YAML file (after unpacking): these are parsed whole in memory.
+IMPORT_IN_MEMORY_MAX_BYTES = int(env_str("OURCITY_IMPORT_IN_MEMORY_MAX_MB", "256")) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+import yaml
+from django.conf import settings
 
 from .errors import ImportFailure
 from .sources import check_driver, lock_down
@@ -28,9 +30,35 @@ class SourceData:
         return len(self.frame)
 
 
+# The formats parsed whole in memory (data.mos.ru JSON, CSV, YAML) take several times their size in Python
+# objects: past this size they are refused before parsing (GDAL's formats are streamed and only capped by the
+# archive limits).
+IN_MEMORY_FORMATS = {"datamos", "csv", "yaml"}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a few lines of nested aliases expand to gigabytes once the records are
+    turned into text ("billion laughs"), and no dataset or spec needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text):
+    return yaml.load(text, Loader=_NoAliasLoader)
+
+
 def read_source(source, source_spec):
     """Read a SourceFile (importers.sources.prepared) whole, with the reader its format names."""
     path, name = source.path, source.name
+    if source.format in IN_MEMORY_FORMATS:
+        cap = settings.IMPORT_IN_MEMORY_MAX_BYTES
+        if path.stat().st_size > cap:
+            raise ImportFailure(f"{name}: {path.stat().st_size / 2**20:.0f} MB is more than the {cap / 2**20:.0f} MB "
+                                f"that a {source.format} file may have (OURCITY_IMPORT_IN_MEMORY_MAX_MB)")
     try:
         if source.format == "datamos":
             return read_datamos(path, name=name)
@@ -45,6 +73,8 @@ def read_source(source, source_spec):
         raise ImportFailure(f"{name}: can not be read as {source.driver} ({source.scrub(_first_line(exc))})") from None
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise ImportFailure(f"{name}: can not be read ({source.scrub(_first_line(exc))})") from None
+    except RecursionError:
+        raise ImportFailure(f"{name}: can not be read (nested too deeply)") from None
 
 
 def _first_line(exc):
@@ -99,11 +129,9 @@ def read_csv(path, source_spec, name=None):
 
 def read_yaml(path, name=None):
     """A YAML list of records (mappings), no geometry. Nested lists and mappings become JSON text, as in CSV."""
-    import yaml
-
     name = name or path.name
     try:
-        records = yaml.safe_load(path.read_text(encoding="utf-8"))
+        records = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ImportFailure(f"{name}: not valid YAML ({_first_line(exc)})") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -169,7 +197,8 @@ def read_datamos(path, name=None):
         rows.append(_flatten(record))
         try:
             geoms[i] = _geo_data(record.get("geoData"))
-        except (ValueError, SyntaxError, TypeError, AttributeError, shapely.errors.GEOSException):
+        except (ValueError, SyntaxError, TypeError, AttributeError, RecursionError, MemoryError,
+                shapely.errors.GEOSException):
             geoms[i] = None  # rejected later as an empty geometry, with its row number
     frame = pd.DataFrame(rows)
     for col in frame.columns:

@@ -12,6 +12,7 @@ import yaml
 
 from . import limits
 from .errors import ImportFailure
+from .readers import load_yaml
 
 TARGETS = ("areas", "authorities", "facilities", "categories", "assignments", "holidays")
 TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
@@ -139,8 +140,8 @@ def load_spec(path_or_dict, name=None):
             why = getattr(exc, "strerror", None) or exc.__class__.__name__
             raise ImportFailure(f"spec {name}: can not read it ({why})") from None
         try:
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
+            raw = json.loads(text) if path.suffix == ".json" else load_yaml(text)
+        except (ValueError, RecursionError, yaml.YAMLError) as exc:
             raise ImportFailure(f"spec {name}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
     return parse_spec(raw)
 

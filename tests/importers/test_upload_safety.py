@@ -595,3 +595,70 @@ def test_spec_values_that_the_registry_can_not_store_are_refused_before_reading(
     path = write_geojson(tmp_path / "lights.geojson", [({"id": "1", "name": "Lamp"}, point(*ARBAT))])
     with pytest.raises(ImportFailure, match="characters long"):
         run_import(path, {**SPEC, key: value()})
+
+
+# ---- formats parsed whole in memory: a size cap before parsing, no YAML aliases, no nesting bombs -------------
+
+def _bomb_yaml(levels=9, width=9):
+    """A record list of a few hundred bytes whose aliases expand to width**levels cells once turned into text."""
+    anchors = ["&a0 [lol]"] + [f"&a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels)]
+    return f"- code: t-safe-bomb\n  extra: [{', '.join(anchors)}]\n  name_ru: *a{levels - 1}\n"
+
+
+IN_MEMORY_FILES = {  # format: (file name, spec, content)
+    "data.mos.ru JSON": ("export.json", {**SPEC, "source": {"format": "datamos"}},
+                         json.dumps([{"id": "m1", "name": "Фонарь", "geoData": point(*ARBAT)}] * 4000)),
+    "CSV": ("lights.csv", {**SPEC, "source": {"format": "csv", "lon": "lon", "lat": "lat"}},
+            "id,name,lon,lat\n" + "".join(f"c{i},Фонарь,{ARBAT[0]},{ARBAT[1]}\n" for i in range(4000))),
+    "YAML": ("cats.yaml", CATEGORY_SPEC,
+             yaml.safe_dump([{**CATEGORY, "code": f"t-safe-{i}"} for i in range(2000)], allow_unicode=True)),
+}
+
+
+@pytest.mark.parametrize("kind", IN_MEMORY_FILES)
+def test_a_file_parsed_in_memory_is_capped_before_it_is_parsed(tmp_path, settings, kind):
+    name, spec, content = IN_MEMORY_FILES[kind]
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    settings.IMPORT_IN_MEMORY_MAX_BYTES = path.stat().st_size - 1
+    before = (Facility.objects.count(), apps.get_model("routing", "Category").objects.count())
+    with pytest.raises(ImportFailure, match="OURCITY_IMPORT_IN_MEMORY_MAX_MB") as info:
+        run_import(path, spec, commit=True, original_name=name)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{name}: ")
+    assert str(tmp_path) not in str(info.value)
+    assert (Facility.objects.count(), apps.get_model("routing", "Category").objects.count()) == before
+    settings.IMPORT_IN_MEMORY_MAX_BYTES = path.stat().st_size  # at the cap it is read
+    assert run_import(path, spec).run.status != ImportRun.Status.FAILED
+
+
+@pytest.mark.parametrize("where", ["dataset", "spec"])
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path, where):
+    bomb = tmp_path / "bomb.yaml"
+    if where == "dataset":
+        bomb.write_text(_bomb_yaml(), encoding="utf-8")
+        assert bomb.stat().st_size < 1000
+        with pytest.raises(ImportFailure, match="aliases") as info:
+            run_import(bomb, CATEGORY_SPEC, original_name="bomb.yaml")
+    else:
+        bomb.write_text("dataset: t-safe-bomb\ntarget: categories\nkey: &k code\ncode: *k\n", encoding="utf-8")
+        data = yaml_file(tmp_path, [CATEGORY])
+        with pytest.raises(ImportFailure, match="aliases") as info:
+            run_import(data, bomb, spec_name="bomb.yaml")
+    assert "\n" not in str(info.value) and str(tmp_path) not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["data.mos.ru JSON array", "data.mos.ru geoData string"])
+def test_deeply_nested_input_is_a_clean_failure_or_a_rejected_row(tmp_path, kind):
+    path = tmp_path / "export.json"
+    spec = {**SPEC, "source": {"format": "datamos"}}
+    if kind == "data.mos.ru JSON array":
+        path.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+        with pytest.raises(ImportFailure, match="export.json: ") as info:
+            run_import(path, spec, original_name="export.json")
+        assert "\n" not in str(info.value)
+    else:
+        rows = [{"id": "n1", "name": "Фонарь", "geoData": "[" * 200_000 + "]" * 200_000},
+                {"id": "n2", "name": "Фонарь", "geoData": point(*ARBAT)}]
+        path.write_text(json.dumps(rows), encoding="utf-8")
+        result = run_import(path, spec)
+        assert result.counts["created"] == 1 and result.counts["rejected"] == 1

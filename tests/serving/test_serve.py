@@ -384,6 +384,17 @@ def test_the_front_replaces_forwarding_headers(front):
     assert line.startswith("127.0.0.1 ") and "203.0.113.9" not in line
 
 
+def test_the_service_user_reaches_the_shared_cache(front):
+    """The rate limits count in the shared Redis: as the service user, the app must reach its socket (it fails
+    open, so an unreachable cache would show only as a limit that never answers 429)."""
+    answers = [get(front.port, "/c/AAAA-BBBB-CCCC/") for _ in range(30)]
+    statuses = [status for status, _, _ in answers]
+    assert 429 in statuses, statuses
+    limited = next(headers for status, headers, _ in answers if status == 429)
+    assert int(limited["retry-after"]) > 0
+    assert set(statuses[:20]) == {404}  # the first 20 a minute (the default) are looked up
+
+
 def test_no_process_runs_as_root(front):
     processes = front.descendants()
     names = sorted(name for name, *_ in processes.values())
