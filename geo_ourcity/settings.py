@@ -66,6 +66,10 @@ DATABASES = {"default": database_config()}
 # first PostGIS query (fork, then loading PostGIS, GEOS and PROJ), more than a whole map tile. Checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = int(env_str("OURCITY_DB_CONN_MAX_AGE", "300"))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind a transaction-mode pooler (pgbouncer), OURCITY_DB_POOLED=1: consecutive transactions of one client may run
+# on different server connections, so nothing may live in the session (docs/database.md). A server-side cursor
+# does: Django's .iterator() then fetches in chunks from a client-side cursor instead.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("OURCITY_DB_POOLED", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "ru"

@@ -3,6 +3,7 @@
 # PostgreSQL 15 + PostGIS 3 for the embedded cluster, GDAL/GEOS/PROJ for GeoDjango, gdal-bin for ogr2ogr.
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25 chromium)
+PKGS+=(pgbouncer)  # the tests run the Open311, staff, import and re-route tests through it (tests/pooler)
 PKGS+=(${EXTRA_DEBS:-})
 missing=()
 for p in "${PKGS[@]}"; do
