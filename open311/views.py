@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from complaints.services import complaint_create
+from geo_ourcity.db_router import stale_reads_ok
 from routing.models import Category
 
 from . import selectors
@@ -117,6 +118,7 @@ class ServiceDefinitionView(Open311View):
 
 class RequestListView(Open311View):
     @schema("open311_requests", [LOCALE, RequestsQueryInput], responses={200: RequestOutput(many=True), 400: ERRORS})
+    @stale_reads_ok
     def get(self, request, fmt):
         requests = selectors.open311_request_search(**self.query(RequestsQueryInput).search_arguments())
         return Response(RequestOutput(requests, many=True, context=self.context()).data)
@@ -165,6 +167,7 @@ class UpdateListView(Open311View):
     xml_root = "service_requests_updates"
 
     @schema("open311_updates", [UpdatesQueryInput], responses={200: UpdateOutput(many=True)})
+    @stale_reads_ok
     def get(self, request, fmt):
         updates = selectors.open311_updates(**self.query(UpdatesQueryInput).validated_data)
         return Response(UpdateOutput(updates, many=True, context=self.context()).data)

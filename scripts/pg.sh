@@ -63,8 +63,12 @@ checkpoint_timeout = 30min
 max_connections = 200
 CONF
   fi
+  replication_settings
   if ! running; then
     as_owner $PGBIN/pg_ctl -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null || { tail -20 "$LOG" >&2; exit 1; }
+  elif [ "$($PGBIN/psql -h "$RUN" -U postgres -d postgres -qAtc 'SHOW wal_level')" != replica ]; then
+    echo "Restarting the embedded PostgreSQL cluster (wal_level replica)"
+    as_owner $PGBIN/pg_ctl -D "$DATA" -l "$LOG" -w -t 60 -m fast restart >/dev/null || { tail -20 "$LOG" >&2; exit 1; }
   fi
   psql_() { $PGBIN/psql -h "$RUN" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
   if [ "$(psql_ -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$DBNAME'")" != 1 ]; then
@@ -73,6 +77,15 @@ CONF
   psql_ -d "$DBNAME" -c "CREATE EXTENSION IF NOT EXISTS postgis" 
   # The test database is created from template1: with postgis there, test set-up does not need to create it.
   psql_ -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis"
+}
+
+# A streaming standby can follow the cluster (tests/replica, docs/database.md): WAL for replication and senders for
+# it, in a file of its own that postgresql.conf includes last, so that it also applies to a cluster initialised
+# before (wal_level minimal). pg_hba.conf from initdb already lets local replication connections in.
+replication_settings() {
+  printf "wal_level = replica\nmax_wal_senders = 5\nwal_keep_size = 256MB\n" | as_owner tee "$DATA/replication.conf" >/dev/null
+  grep -q "^include_if_exists = 'replication.conf'" "$DATA/postgresql.conf" \
+    || echo "include_if_exists = 'replication.conf'" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null
 }
 
 stop() {
