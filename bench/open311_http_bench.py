@@ -77,6 +77,7 @@ def main():
         server.wait(timeout=30)
         if bouncer:
             subprocess.run([str(ROOT / "scripts" / "pgbouncer.sh"), "stop", str(bouncer[0])], check=True)
+            shutil.rmtree(bouncer[0], ignore_errors=True)
     stored = stored_counts()
     result = summarise(args, runs, stored)
     result["machine"]["load_average_1m_before"] = round(load_before, 2)
