@@ -61,43 +61,48 @@ def tracking_mail_send_pending(*, limit=500) -> MailRun:
     """Mail the tracking code and key of each recent complaint that came with an e-mail address and has not had
     them (and the key to those that had a mail without it, while they are not closed).
 
-    At most `limit` per call; one sender at a time (a second one returns at once). A failure is recorded on the
-    complaint's TrackingMail (attempts, last error) and tried again on the next call, up to
-    TRACKING_MAIL_MAX_ATTEMPTS times. Hidden complaints get nothing; neither do complaints older than
-    TRACKING_MAIL_MAX_AGE_DAYS (a late code is no use).
+    At most `limit` per call; one sender per complaint (a second sender skips the complaints the first one is
+    mailing; skipped_busy when it skipped them all). A failure is recorded on the complaint's TrackingMail
+    (attempts, last error) and tried again on the next call, up to TRACKING_MAIL_MAX_ATTEMPTS times.
+    Hidden complaints get nothing; neither do complaints older than TRACKING_MAIL_MAX_AGE_DAYS (a late code is no
+    use).
     """
     run = MailRun()
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(hashtext('geo_ourcity.tracking_mail'))")
-        if not cur.fetchone()[0]:
-            run.skipped_busy = True
-            return run
+    since = timezone.now() - datetime.timedelta(days=settings.TRACKING_MAIL_MAX_AGE_DAYS)
+    never_sent = (Q(submitted_at__gte=since) & ~Q(tracking_mail__sent_at__isnull=False)
+                  & ~Q(tracking_mail__attempts__gte=settings.TRACKING_MAIL_MAX_ATTEMPTS))
+    # Sent without a key: another try per failure, as many as the first mail had.
+    without_key = (Q(tracking_mail__sent_at__isnull=False, tracking_mail__with_key=False)
+                   & ~Q(state__in=CLOSED_STATES)
+                   & Q(tracking_mail__attempts__lt=2 * settings.TRACKING_MAIL_MAX_ATTEMPTS))
+    due = Complaint.objects.filter(never_sent | without_key).exclude(email="").exclude(state=State.HIDDEN)
+    pending = list(due.select_related("category", "department__authority").order_by("submitted_at")[:limit])
+    if not pending:
+        return run
+    busy = 0
+    mailer = get_connection(fail_silently=False)
     try:
-        since = timezone.now() - datetime.timedelta(days=settings.TRACKING_MAIL_MAX_AGE_DAYS)
-        never_sent = (Q(submitted_at__gte=since) & ~Q(tracking_mail__sent_at__isnull=False)
-                      & ~Q(tracking_mail__attempts__gte=settings.TRACKING_MAIL_MAX_ATTEMPTS))
-        # Sent without a key: another try per failure, as many as the first mail had.
-        without_key = (Q(tracking_mail__sent_at__isnull=False, tracking_mail__with_key=False)
-                       & ~Q(state__in=CLOSED_STATES)
-                       & Q(tracking_mail__attempts__lt=2 * settings.TRACKING_MAIL_MAX_ATTEMPTS))
-        pending = (Complaint.objects.filter(never_sent | without_key).exclude(email="").exclude(state=State.HIDDEN)
-                   .select_related("category", "department__authority").order_by("submitted_at")[:limit])
-        pending = list(pending)
-        if not pending:
-            return run
-        mailer = get_connection(fail_silently=False)
-        try:
-            for complaint in pending:
+        for complaint in pending:
+            # One sender per complaint: a transaction-level lock (it holds behind a transaction-mode pooler, where a
+            # session lock would stay with whichever server connection took it), then a fresh look whether another
+            # sender mailed it meanwhile. The attempt is recorded in the same transaction.
+            with transaction.atomic():
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('geo_ourcity.tracking_mail'), "
+                                "hashtext(%s::text))", [complaint.pk])
+                    if not cur.fetchone()[0]:
+                        busy += 1
+                        continue
+                if not due.filter(pk=complaint.pk).exists():
+                    continue
                 error = _send(mailer, complaint)
                 _record(complaint, error)
                 run.sent += error is None
                 run.failed += error is not None
-        finally:
-            mailer.close()
-        return run
     finally:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(hashtext('geo_ourcity.tracking_mail'))")
+        mailer.close()
+    run.skipped_busy = busy == len(pending)
+    return run
 
 
 def tracking_mail_message(complaint, mailer=None):
