@@ -20,7 +20,8 @@ start() {
   command -v pgbouncer >/dev/null || { echo "error: pgbouncer is not installed (run make setup)" >&2; exit 1; }
   mkdir -p "$dir/run"
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
-  echo '"postgres" ""' > "$dir/userlist.txt"
+  # trust: no passwords, but a user must be listed: the admin console's and the application's role (scripts/pg.sh)
+  printf '"postgres" ""\n"%s" ""\n' "${OURCITY_DB_USER:-geo_ourcity}" > "$dir/userlist.txt"
   cat > "$dir/pgbouncer.ini" <<INI
 [databases]
 * = host=$PG_RUN port=5432

@@ -27,8 +27,8 @@ class Pgbouncer:
         return str(self.dir / "run")
 
     def url(self, dbname):
-        """A DATABASE_URL through it."""
-        return f"postgres://postgres@:{self.port}/{dbname}?host={self.socket_dir}"
+        """A DATABASE_URL through it, as the application's own role (not the superuser)."""
+        return f"postgres://{settings.DATABASES['default']['USER']}@:{self.port}/{dbname}?host={self.socket_dir}"
 
     def admin(self, command):
         """Rows of an admin console command (SHOW CLIENTS, SHOW STATS, ...) as dicts."""

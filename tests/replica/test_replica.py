@@ -18,7 +18,7 @@ def test_stale_reads_go_to_the_replica_and_own_writes_to_the_primary(standby):
     test_db = "test_" + REPLICATED_DB
     drop_database(test_db)
     env = {**os.environ, "OURCITY_DB_NAME": REPLICATED_DB,
-           "DATABASE_REPLICA_URL": f"postgres://postgres@:5432/{REPLICATED_DB}?host={standby}"}
+           "DATABASE_REPLICA_URL": f"postgres://{settings.DATABASES['default']['USER']}@:5432/{REPLICATED_DB}?host={standby}"}
     try:
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--reuse-db",
                               "tests/replica/replica_checks.py"], cwd=settings.BASE_DIR, env=env,
