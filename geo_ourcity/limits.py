@@ -2,8 +2,9 @@
 
 - `client_ip(request)`: REMOTE_ADDR, or the X-Forwarded-For address that the last trusted proxy saw
   (OURCITY_TRUSTED_PROXIES); a client can not choose its own address by sending the header.
-- `rate_limited(request, group=, rate=, key=)`: counts one request against a limit kept in the shared cache (Redis;
-  django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait when over it.
+- `rate_limited(request, group=, rate=, key=, count=True)`: counts one request against a limit kept in the shared
+  cache (Redis; django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait
+  when over it (count=False: only looks whether the allowance is used up).
 - `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before a
   byte of it is read.
 
@@ -76,17 +77,20 @@ def client_key(request):
 
 # --- rate limits ----------------------------------------------------------------------------------------
 
-def rate_limited(request, *, group, rate, key):
+def rate_limited(request, *, group, rate, key, count=True):
     """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
-    within it, else the seconds until the window ends (at least 1: the Retry-After)."""
+    within it, else the seconds until the window ends (at least 1: the Retry-After).
+
+    count=False only looks: the wait when the window's allowance is already used up (one more would be too many),
+    for limits that count failures and must refuse before the next attempt is tried (open311's wrong api_keys)."""
     try:
-        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=True)
+        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=count)
     except (RedisError, OSError) as exc:
         # The shared cache is down: by default the service keeps taking requests (login lockouts live in the
         # database and still hold); RATELIMIT_FAIL_OPEN = False refuses them instead.
         log.error("rate limit %s not counted, the cache is unreachable: %s", group, exc)
         return None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT
-    if usage is None or not usage["should_limit"]:
+    if usage is None or not (usage["should_limit"] if count else usage["count"] >= usage["limit"]):
         return None
     return max(1, int(usage["time_left"]))
 

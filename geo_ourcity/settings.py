@@ -202,6 +202,8 @@ RATELIMIT_FAIL_OPEN = env_bool("OURCITY_RATELIMIT_FAIL_OPEN", True)  # cache dow
 LIMIT_WEB_REPORTS = env_rate("OURCITY_LIMIT_WEB_REPORTS", "5/m")
 LIMIT_OPEN311_POSTS = env_rate("OURCITY_LIMIT_OPEN311_POSTS", "60/m")
 LIMIT_CODE_LOOKUPS = env_rate("OURCITY_LIMIT_CODE_LOOKUPS", "20/m")
+LIMIT_OPEN311_BAD_KEYS = env_rate("OURCITY_LIMIT_OPEN311_BAD_KEYS", "10/m")  # POSTs with a wrong api_key, per client
+LIMIT_OPEN311_TOKEN_LOOKUPS = env_rate("OURCITY_LIMIT_OPEN311_TOKEN_LOOKUPS", "60/m")  # tokens/{token}, per client
 # Which client a request comes from: REMOTE_ADDR, unless it is one of these proxies (addresses or networks, e.g.
 # 127.0.0.1,10.0.0.0/8); then the address X-Forwarded-For names past them. Empty: the header is never read.
 TRUSTED_PROXIES = env_networks("OURCITY_TRUSTED_PROXIES")
