@@ -218,6 +218,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "geo_ourcity.limits.client_ip"
 AXES_LOCKOUT_CALLABLE = "staff.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts the cool-off, Retry-After what is left of it
 AXES_VERBOSE = False
 # Request bodies: the first pattern that matches the path gives the cap (the setting named), refused with 413
 # before the body is read (geo_ourcity.limits.BodySizeLimitMiddleware) and answered by the app's own view (None:
