@@ -222,10 +222,13 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts the coo
 AXES_VERBOSE = False
 # Request bodies: the first pattern that matches the path gives the cap (the setting named), refused with 413
 # before the body is read (geo_ourcity.limits.BodySizeLimitMiddleware) and answered by the app's own view (None:
-# the residents' short page, web.limits).
+# the residents' short page, web.limits). A fourth item names the app's condition for the entry (a request that
+# does not meet it gets the next matching entry's cap): the dataset upload's large cap is for users who may upload
+# only (the front of `make demo` asks the same rule before it reads such a body: scripts/nginx.conf.template).
 REQUEST_BODY_LIMITS = [
     (r"^/open311/", "OPEN311_MAX_BODY_BYTES", "open311.errors.body_too_large"),
-    (r"^/admin/importers/importrun/upload/$", "IMPORT_REQUEST_MAX_BYTES", None),
+    (r"^/admin/importers/importrun/upload/$", "IMPORT_REQUEST_MAX_BYTES", None,
+     "importers.permissions.may_send_dataset"),
     (r"^/report/$", "REPORT_MAX_BODY_BYTES", None),
     (r"", "REQUEST_MAX_BODY_BYTES", None),
 ]
@@ -233,7 +236,7 @@ IMPORT_REQUEST_MAX_BYTES = IMPORT_UPLOAD_MAX_BYTES + 1024 * 1024  # the dataset 
 REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES + 1024 * 1024  # the map's form: one photo
 REQUEST_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # anything else (staff answers)
 REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1,
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "geo_ourcity.limits.BodySizeLimitMiddleware")
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # after AuthenticationMiddleware
 SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]  # Django's own RedisCache: atomic incr, shared; not on its list
