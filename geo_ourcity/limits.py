@@ -2,8 +2,9 @@
 
 - `client_ip(request)`: REMOTE_ADDR, or the X-Forwarded-For address that the last trusted proxy saw
   (OURCITY_TRUSTED_PROXIES); a client can not choose its own address by sending the header.
-- `rate_limited(request, group=, rate=, key=)`: counts one request against a limit kept in the shared cache (Redis;
-  django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait when over it.
+- `rate_limited(request, group=, rate=, key=, count=True)`: counts one request against a limit kept in the shared
+  cache (Redis; django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait
+  when over it (count=False: only looks whether the allowance is used up).
 - `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before a
   byte of it is read.
 
@@ -76,17 +77,20 @@ def client_key(request):
 
 # --- rate limits ----------------------------------------------------------------------------------------
 
-def rate_limited(request, *, group, rate, key):
+def rate_limited(request, *, group, rate, key, count=True):
     """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
-    within it, else the seconds until the window ends (at least 1: the Retry-After)."""
+    within it, else the seconds until the window ends (at least 1: the Retry-After).
+
+    count=False only looks: the wait when the window's allowance is already used up (one more would be too many),
+    for limits that count failures and must refuse before the next attempt is tried (open311's wrong api_keys)."""
     try:
-        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=True)
+        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=count)
     except (RedisError, OSError) as exc:
         # The shared cache is down: by default the service keeps taking requests (login lockouts live in the
         # database and still hold); RATELIMIT_FAIL_OPEN = False refuses them instead.
         log.error("rate limit %s not counted, the cache is unreachable: %s", group, exc)
         return None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT
-    if usage is None or not usage["should_limit"]:
+    if usage is None or not (usage["should_limit"] if count else usage["count"] >= usage["limit"]):
         return None
     return max(1, int(usage["time_left"]))
 
@@ -95,22 +99,26 @@ def rate_limited(request, *, group, rate, key):
 
 @lru_cache(maxsize=1)
 def _limits(spec):
-    return [(re.compile(pattern), limit, responder) for pattern, limit, responder in spec]
+    return [(re.compile(pattern), limit, responder, import_string(condition[0]) if condition else None)
+            for pattern, limit, responder, *condition in spec]
 
 
-def body_limit(path):
+def body_limit(path, request=None):
     """(the cap in bytes, the dotted path of the view that answers 413) of the first REQUEST_BODY_LIMITS entry
-    whose pattern matches the path; an entry names its cap in bytes or by the setting that holds it."""
-    for pattern, limit, responder in _limits(tuple(tuple(e) for e in settings.REQUEST_BODY_LIMITS)):
-        if pattern.search(path):
+    whose pattern matches the path; an entry names its cap in bytes or by the setting that holds it. An entry may
+    name a fourth thing, the dotted path of a condition `(request) -> bool` (the app's own rule, e.g. who may send
+    a dataset): it applies only to a request that meets it (never without a request); else the next entry does."""
+    for pattern, limit, responder, condition in _limits(tuple(tuple(e) for e in settings.REQUEST_BODY_LIMITS)):
+        if pattern.search(path) and (condition is None or (request is not None and condition(request))):
             return getattr(settings, limit) if isinstance(limit, str) else limit, \
                 responder or settings.REQUEST_LIMIT_RESPONDER
     return None, None
 
 
 class BodySizeLimitMiddleware:
-    """Refuse a body over its URL's cap with 413 before any of it is read; put before anything that reads the
-    body (CSRF does) and after LocaleMiddleware (the answer is in the visitor's language).
+    """Refuse a body over its URL's cap with 413 before any of it is read; put after LocaleMiddleware (the answer
+    is in the visitor's language) and AuthenticationMiddleware (a cap may depend on the user, read from the
+    session), and before anything that reads the body (CSRF's process_view does, after every __call__ has run).
 
     The declared Content-Length is all there is to check: Django reads at most that many bytes of a body
     (WSGIRequest's LimitedStream), and a body without one (chunked) as empty; so nothing past the cap is ever read,
@@ -122,7 +130,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        limit, responder = body_limit(request.path_info)
+        limit, responder = body_limit(request.path_info, request)
         if limit is not None and _declared_length(request) > limit:
             return import_string(responder)(request, limit)
         return self.get_response(request)

@@ -215,6 +215,8 @@ RATELIMIT_FAIL_OPEN = env_bool("OURCITY_RATELIMIT_FAIL_OPEN", True)  # cache dow
 LIMIT_WEB_REPORTS = env_rate("OURCITY_LIMIT_WEB_REPORTS", "5/m")
 LIMIT_OPEN311_POSTS = env_rate("OURCITY_LIMIT_OPEN311_POSTS", "60/m")
 LIMIT_CODE_LOOKUPS = env_rate("OURCITY_LIMIT_CODE_LOOKUPS", "20/m")
+LIMIT_OPEN311_BAD_KEYS = env_rate("OURCITY_LIMIT_OPEN311_BAD_KEYS", "10/m")  # POSTs with a wrong api_key, per client
+LIMIT_OPEN311_TOKEN_LOOKUPS = env_rate("OURCITY_LIMIT_OPEN311_TOKEN_LOOKUPS", "60/m")  # tokens/{token}, per client
 # Which client a request comes from: REMOTE_ADDR, unless it is one of these proxies (addresses or networks, e.g.
 # 127.0.0.1,10.0.0.0/8); then the address X-Forwarded-For names past them. Empty: the header is never read.
 TRUSTED_PROXIES = env_networks("OURCITY_TRUSTED_PROXIES")
@@ -229,13 +231,17 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "geo_ourcity.limits.client_ip"
 AXES_LOCKOUT_CALLABLE = "staff.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts the cool-off, Retry-After what is left of it
 AXES_VERBOSE = False
 # Request bodies: the first pattern that matches the path gives the cap (the setting named), refused with 413
 # before the body is read (geo_ourcity.limits.BodySizeLimitMiddleware) and answered by the app's own view (None:
-# the residents' short page, web.limits).
+# the residents' short page, web.limits). A fourth item names the app's condition for the entry (a request that
+# does not meet it gets the next matching entry's cap): the dataset upload's large cap is for users who may upload
+# only (the front of `make demo` asks the same rule before it reads such a body: scripts/nginx.conf.template).
 REQUEST_BODY_LIMITS = [
     (r"^/open311/", "OPEN311_MAX_BODY_BYTES", "open311.errors.body_too_large"),
-    (r"^/admin/importers/importrun/upload/$", "IMPORT_REQUEST_MAX_BYTES", None),
+    (r"^/admin/importers/importrun/upload/$", "IMPORT_REQUEST_MAX_BYTES", None,
+     "importers.permissions.may_send_dataset"),
     (r"^/report/$", "REPORT_MAX_BODY_BYTES", None),
     (r"", "REQUEST_MAX_BODY_BYTES", None),
 ]
@@ -243,7 +249,7 @@ IMPORT_REQUEST_MAX_BYTES = IMPORT_UPLOAD_MAX_BYTES + 1024 * 1024  # the dataset 
 REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES + 1024 * 1024  # the map's form: one photo
 REQUEST_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # anything else (staff answers)
 REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1,
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "geo_ourcity.limits.BodySizeLimitMiddleware")
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # after AuthenticationMiddleware
 SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]  # Django's own RedisCache: atomic incr, shared; not on its list

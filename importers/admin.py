@@ -30,6 +30,8 @@ class ImportRunAdmin(admin.ModelAdmin):
 
         return [
             route("upload/", views.upload, "upload"),
+            # The front's question (no admin_view: it answers 204/403, never a login redirect; reads no body).
+            path("upload/allowed", views.upload_allowed, name="importers_importrun_upload_allowed"),
             route("<int:run_id>/report/", views.report, "report"),
             route("<int:run_id>/commit/", views.commit, "commit"),
             route("<int:run_id>/download/<str:kind>/", views.download, "download"),

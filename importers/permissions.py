@@ -6,6 +6,20 @@ UPLOAD_PERMISSION = "importers.add_importrun"
 
 DATA_STAFF_GROUP = "Data staff"
 
+
+def may_upload(user):
+    """Whether this user may use the upload pages: an active admin user (the admin's own condition) holding the
+    upload permission."""
+    return bool(user.is_active and user.is_staff and user.has_perm(UPLOAD_PERMISSION))
+
+
+def may_send_dataset(request):
+    """settings.REQUEST_BODY_LIMITS' condition for the upload page's large cap: the request comes from a user who
+    may upload. Reads the session only (request.user), never the body: the cap must be known before the body is
+    read. Anyone else gets the ordinary cap there."""
+    user = getattr(request, "user", None)
+    return user is not None and may_upload(user)
+
 # Data staff keep the registry: they read the import log and upload datasets, and see and edit registry rows.
 # No deletes: rows leave the registry by being retired (valid_to); datasets are made by imports.
 DATA_STAFF_PERMISSIONS = [

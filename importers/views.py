@@ -4,18 +4,39 @@ Each view takes `model_admin` (the ImportRunAdmin) for the admin's page context;
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+
+from geo_ourcity.limits import body_limit
 
 from . import uploads
 from .errors import ImportFailure
 from .forms import UploadForm
 from .models import ImportRun
-from .permissions import UPLOAD_PERMISSION
+from .permissions import UPLOAD_PERMISSION, may_send_dataset
 
 upload_permission_required = permission_required(UPLOAD_PERMISSION, raise_exception=True)
+
+
+@never_cache
+def upload_allowed(request):
+    """The front's question before it reads a body sent to the upload page (nginx `auth_request`, a GET with the
+    client's headers and no body; scripts/nginx.conf.template): 204 if the body the client declares fits the cap
+    that applies to it (settings.REQUEST_BODY_LIMITS: the large one only for a user who may upload), 403 if not.
+    Only the session cookie and the declared framing are read, never a body. A body of unknown length (chunked)
+    is taken from a user who may upload only: the front bounds it by the large cap as it reads it."""
+    if may_send_dataset(request):
+        return HttpResponse(status=204)
+    length = request.headers.get("X-Original-Content-Length", "").strip()
+    if request.headers.get("X-Original-Transfer-Encoding", "").strip():
+        return HttpResponse(status=403)
+    limit, _responder = body_limit(reverse("admin:importers_importrun_upload"), request)
+    fits = length == "" or (length.isdigit() and int(length) <= limit)
+    return HttpResponse(status=204 if fits else 403)
 
 
 def _context(request, model_admin, title, **extra):

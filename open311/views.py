@@ -16,7 +16,7 @@ from geo_ourcity.limits import rate_limited
 from geo_ourcity.db_router import stale_reads_ok
 from routing.models import Category
 
-from . import selectors
+from . import limits, selectors
 from .errors import exception_handler
 from .keys import api_key_check_with_catalogue
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
@@ -143,14 +143,17 @@ class RequestListView(Open311View):
             {201: RequestCreatedOutput(many=True), 403: errors("api_key missing, wrong or deactivated"),
              413: errors("the body is larger than the cap (photos included)"),
              415: errors("the body is neither form-urlencoded nor multipart"),
-             429: errors("too many requests for this api_key: see Retry-After")},
+             429: errors("too many requests for this api_key, or with a wrong api_key from this client: see "
+                         "Retry-After")},
             request={"application/x-www-form-urlencoded": RequestCreateForm,
                      "multipart/form-data": RequestCreateMultipart})
     def post(self, request, fmt):
         # The body's size is capped before it is read (settings.REQUEST_BODY_LIMITS: 413, open311.errors).
+        limits.bad_keys_check(request)  # a client that keeps guessing keys: 429 before its next guess is tried
         key, catalogue_version = api_key_check_with_catalogue(
             (request.POST.get("api_key") or request.query_params.get("api_key") or "").strip())
         if key is None:
+            limits.bad_key_count(request)
             raise PermissionDenied("api_key is missing, wrong or no longer active.")
         wait = rate_limited(request, group="open311-post", rate=key.rate_limit or settings.LIMIT_OPEN311_POSTS,
                             key=key.pk)
@@ -175,8 +178,10 @@ class RequestDetailView(Open311View):
 
 
 class TokenView(Open311View):
-    @schema("open311_token", [], {200: TokenOutput(many=True), **NOT_FOUND})
+    @schema("open311_token", [], {200: TokenOutput(many=True), **NOT_FOUND,
+                                  429: errors("too many token lookups from this client: see Retry-After")})
     def get(self, request, token, fmt):
+        limits.token_lookup_check(request)
         complaint = selectors.open311_token(token)
         if complaint is None:
             raise NotFound(f"token “{token[:64]}” was not found.")

@@ -201,13 +201,17 @@ def app_facts():
         writable.append(settings.EMAIL_FILE_PATH)
     paths = {"open311": reverse("open311:discovery", kwargs={"fmt": "json"}).rsplit("/", 1)[0] + "/",
              "upload": reverse("admin:importers_importrun_upload"), "report": reverse("web:report"), "default": "/"}
+    limits = {name: body_limit(settings, path, name) for name, path in paths.items()}
+    # Whom the upload page's large cap is for is the app's rule: the front asks this URL before reading a body.
+    paths["upload_allowed"] = reverse("admin:importers_importrun_upload_allowed")
     return {"static_root": str(settings.STATIC_ROOT), "writable": [str(p) for p in writable], "paths": paths,
-            "limits": {name: body_limit(settings, path, name) for name, path in paths.items()}}
+            "limits": limits}
 
 
 def body_limit(settings, path, name):
     """The largest body the app takes on this path: its per-path caps (REQUEST_BODY_LIMITS: the first pattern
-    that matches names the setting) where the settings have them, else the limits of the forms behind it."""
+    that matches names the setting, whatever condition the entry has: the front asks the app about those) where
+    the settings have them, else the limits of the forms behind it."""
     import re as regex
 
     for pattern, setting, *_responder in getattr(settings, "REQUEST_BODY_LIMITS", ()):
@@ -258,6 +262,7 @@ def front_config(host, port, config, facts, run_dir, tmp_dir, log_dir, socket_pa
         "MAX_BODY_REPORT": str(limits["report"]),
         "OPEN311_PREFIX": facts["paths"]["open311"],
         "UPLOAD_PATH": facts["paths"]["upload"],
+        "UPLOAD_ALLOWED_PATH": facts["paths"]["upload_allowed"],
         "REPORT_PATH": facts["paths"]["report"],
         "OPEN311_413": f"The request is larger than {limits['open311'] / MIB:.1f} MB.",
         "OPEN311_429": "Too many connections from this address at once; try again in a moment.",

@@ -7,7 +7,6 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +23,7 @@ from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
                                  complaint_deny)
 from complaints.tracking import normalize_tracking_code, redact
+from geo_ourcity.shared_cache import cached
 from complaints.transitions import allowed_actions
 
 from . import selectors, tiles
@@ -142,10 +142,7 @@ def _districts_etag(request):
 def districts(request):
     """The city's districts as GeoJSON: the map's outline layer, drawn with or without base tiles."""
     key = f"web:districts:{_districts_etag(request)}"
-    body = cache.get(key)
-    if body is None:
-        body = selectors.districts_geojson()
-        cache.set(key, body, DISTRICTS_MAX_AGE)
+    body = cached(key, selectors.districts_geojson, DISTRICTS_MAX_AGE)  # computed when the cache is unreachable
     response = HttpResponse(body, content_type="application/geo+json")
     patch_cache_control(response, public=True, max_age=DISTRICTS_MAX_AGE)
     return response

@@ -226,3 +226,66 @@ def test_a_bad_limit_setting_is_refused_naming_the_variable(monkeypatch, name, v
     monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=name):
         env_networks(name) if name.endswith("PROXIES") else env_rate(name, "5/m")
+
+
+# --- Open311: wrong api_keys and token lookups per client ---------------------------------------------
+
+def bad_key_forms(raw):
+    """Every kind of failed key: missing, empty, blank, wrong, a right key's prefix, a right key with a typo."""
+    return [open311_form(None), open311_form(""), open311_form("   "), open311_form("wrong-key"),
+            open311_form(raw[:8]), open311_form(raw[:-1] + ("x" if raw[-1] != "x" else "y"))]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_wrong_api_keys_are_limited_per_client(client, service, key_pair, settings, fmt):
+    settings.LIMIT_OPEN311_BAD_KEYS = "6/h"
+    _key, raw = key_pair
+    url = f"/open311/v2/requests.{fmt}"
+    before = Complaint.objects.count()
+    answers = [client.post(url, data).status_code for data in bad_key_forms(raw)]
+    assert answers == [403] * 6
+    # Used up: the next guess is refused before it is checked, even a right key (a guesser learns nothing), and
+    # a spoofed X-Forwarded-For is the same client.
+    for data in (open311_form("another-guess"), open311_form(raw)):
+        response = client.post(url, data, HTTP_X_FORWARDED_FOR="198.51.100.3")
+        assert_429(response)
+        if fmt == "json":
+            assert response.json()[0]["code"] == 429 and "api_key" in response.json()[0]["description"]
+        else:
+            assert response["Content-Type"].startswith("text/xml")
+            assert b"<errors><error><code>429</code>" in response.content
+    assert Complaint.objects.count() == before
+    # Another client is not held by this one's failures, and a right key there is not counted as a failure.
+    assert client.post(url, open311_form(raw), REMOTE_ADDR="192.0.2.77").status_code == 201
+
+
+def test_right_keys_do_not_use_up_the_failures(client, service, key_pair, settings):
+    settings.LIMIT_OPEN311_BAD_KEYS = "2/h"
+    _key, raw = key_pair
+    assert [client.post(OPEN311, open311_form(raw)).status_code for _ in range(4)] == [201] * 4
+    assert [client.post(OPEN311, open311_form("wrong")).status_code for _ in range(3)] == [403, 403, 429]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_token_lookups_per_client(client, complaint, settings, fmt):
+    settings.LIMIT_OPEN311_TOKEN_LOOKUPS = "4/h"
+    tokens = [complaint.token, "0" * 36, "guess", complaint.token.upper()]
+    assert [client.get(f"/open311/v2/tokens/{t}.{fmt}").status_code for t in tokens] == [200, 404, 404, 404]
+    response = client.get(f"/open311/v2/tokens/{complaint.token}.{fmt}", HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert_429(response)
+    if fmt == "json":
+        assert response.json()[0]["code"] == 429 and "token" in response.json()[0]["description"]
+    else:
+        assert b"<errors><error><code>429</code>" in response.content
+    assert client.get(f"/open311/v2/tokens/{complaint.token}.{fmt}", REMOTE_ADDR="192.0.2.78").status_code == 200
+
+
+@pytest.mark.parametrize("name, default", [("LIMIT_OPEN311_BAD_KEYS", "10/m"),
+                                           ("LIMIT_OPEN311_TOKEN_LOOKUPS", "60/m")])
+def test_the_open311_client_limits_default_and_read_the_environment(name, default):
+    script = f"import django; django.setup(); from django.conf import settings; print(settings.{name})"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "geo_ourcity.settings"}
+    run = lambda **extra: subprocess.run([sys.executable, "-c", script], env={**env, **extra},  # noqa: E731
+                                         cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=60)
+    assert run().stdout.strip() == default
+    assert run(**{f"OURCITY_{name}": "3/h"}).stdout.strip() == "3/h"

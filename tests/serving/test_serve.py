@@ -359,17 +359,131 @@ def test_a_body_past_the_limit_is_refused_before_django(front, app_limits, path,
 
 
 @pytest.mark.parametrize("path, limit, kind", upload_targets())
-def test_a_body_within_the_limit_reaches_django(front, app_limits, path, limit, kind):
-    """The other side of the limit: the front's limits are the app's own, not tighter."""
+def test_a_body_within_the_limit_reaches_django(front, app_limits, sessions, path, limit, kind):
+    """The other side of the limit: the front's limits are the app's own, not tighter (the upload page's, for a
+    user who may upload)."""
     marker = f"fits-{time.monotonic_ns()}"
     size = app_limits[limit] - 64 * 1024
-    with socket.create_connection(("127.0.0.1", front.port), timeout=30) as s:
-        s.sendall(f"POST {path}?{marker} HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nContent-Type: "
-                  f"application/octet-stream\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode())
-        s.sendall(b"z" * size)
-        status, _headers, _body = parse_response(read_all(s))
+    status = post_body(front.port, f"{path}?{marker}", size, cookie=sessions["importer"] if limit == "upload" else None)
     assert status != 413
     assert wait_for_log(front.app_log, marker)
+
+
+def post_body(port, path, size, *, cookie=None, chunked=False):
+    """POST `size` bytes (declared, or chunked) and read the answer's status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        extra = f"Cookie: sessionid={cookie}\r\n" if cookie else ""
+        framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\n"
+                  f"{extra}{framing}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            if chunked:
+                for offset in range(0, size, 64 * 1024):
+                    n = min(64 * 1024, size - offset)
+                    s.sendall(b"%x\r\n%s\r\n" % (n, b"z" * n))
+                s.sendall(b"0\r\n\r\n")
+            else:
+                s.sendall(b"z" * size)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return parse_response(read_all(s))[0]
+
+
+@pytest.fixture(scope="module")
+def sessions(django_db_setup, django_db_blocker):
+    """Session cookies the launcher's app accepts (committed: its gunicorn reads the test database itself): a
+    user who may upload datasets, and a staff user who may not."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    User = get_user_model()
+    cookies = {}
+    with django_db_blocker.unblock():
+        importer = User.objects.create_user("serve-importer", password="x", is_staff=True)
+        importer.user_permissions.add(Permission.objects.get(content_type__app_label="importers",
+                                                             codename="add_importrun"))
+        staff = User.objects.create_user("serve-staff", password="x", is_staff=True)
+        for name, user in (("importer", importer), ("staff", staff)):
+            client = Client()
+            client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+            cookies[name] = client.cookies["sessionid"].value
+    yield cookies
+    with django_db_blocker.unblock():
+        from django.contrib.sessions.models import Session
+
+        Session.objects.filter(session_key__in=cookies.values()).delete()
+        User.objects.filter(username__in=["serve-importer", "serve-staff"]).delete()
+
+
+UPLOAD = "/admin/importers/importrun/upload/"
+
+
+def body_files(front):
+    body_dir = front.dir / "tmp" / "body"
+    return [p for p in body_dir.rglob("*") if p.is_file()] if body_dir.exists() else []
+
+
+@pytest.mark.parametrize("who", ["anonymous", "staff", "forged"])
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_upload_past_the_ordinary_cap_is_refused_unread_unless_the_user_may_upload(
+        front, app_limits, sessions, who, framing):
+    """Anyone who may not upload gets the ordinary cap on the upload page: a larger body is refused at once, before
+    the front reads it (nothing spooled to its temp directory, nothing reaches Django), though it is within the
+    upload cap."""
+    marker = f"upload-{who}-{framing}-{time.monotonic_ns()}"
+    cookie = {"anonymous": None, "staff": sessions["staff"], "forged": "x" * 32}[who]
+    size = app_limits["default"] + 256 * 1024
+    assert size < app_limits["upload"] - 256 * 1024
+    with socket.create_connection(("127.0.0.1", front.port), timeout=PROMPT) as s:
+        extra = f"Cookie: sessionid={cookie}\r\n" if cookie else ""
+        framing_header = "Transfer-Encoding: chunked" if framing == "chunked" else f"Content-Length: {size}"
+        s.sendall(f"POST {UPLOAD}?{marker} HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nContent-Type: "
+                  f"multipart/form-data; boundary=b\r\n{extra}{framing_header}\r\nConnection: close\r\n\r\n".encode())
+        sent = 0
+        try:  # 1.5 MB of it: past the front's 1 MB memory buffer, where a body it reads goes to a temp file
+            for _ in range(24):
+                s.sendall(b"%x\r\n%s\r\n" % (65536, b"z" * 65536) if framing == "chunked" else b"z" * 65536)
+                sent += 1
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        time.sleep(0.3)
+        spooled = body_files(front)
+        status, headers, body = parse_response(read_all(s))  # answered with most of the body unsent
+    assert status == 413 and headers["content-type"].startswith("text/html")
+    assert "Запрос слишком велик" in body.decode() and "Request too large" in body.decode()
+    assert spooled == []
+    assert not wait_for_log(front.app_log, marker, seconds=1), "the refused body reached Django"
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_user_who_may_upload_sends_a_body_past_the_ordinary_cap(front, app_limits, sessions, framing):
+    marker = f"upload-importer-{framing}-{time.monotonic_ns()}"
+    size = app_limits["default"] + 256 * 1024
+    status = post_body(front.port, f"{UPLOAD}?{marker}", size, cookie=sessions["importer"],
+                       chunked=framing == "chunked")
+    assert status != 413  # (the front's refusal; Django's own answer here is CSRF's 403)
+    assert wait_for_log(front.app_log, marker)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "staff"])
+def test_within_the_ordinary_cap_the_upload_page_answers_as_before(front, app_limits, sessions, who):
+    """Below the ordinary cap the front asks nothing of anyone: Django answers (the admin's login redirect, the
+    page's 403 for a user without the permission)."""
+    cookie = sessions["staff"] if who == "staff" else None
+    marker = f"small-{who}-{time.monotonic_ns()}"
+    status = post_body(front.port, f"{UPLOAD}?{marker}", app_limits["default"] - 256 * 1024, cookie=cookie)
+    # Not the front's refusal: Django's answer (CSRF's 403, no token; or 503 when gunicorn closes the connection
+    # after answering, before the front has sent it the whole unread body, as on any path).
+    assert status != 413
+    assert wait_for_log(front.app_log, marker)
+    headers = [("Cookie", f"sessionid={cookie}")] if cookie else []
+    assert get(front.port, UPLOAD, headers=headers)[0] == (403 if who == "staff" else 302)
+    assert get(front.port, UPLOAD, headers=[("Cookie", f"sessionid={sessions['importer']}")])[0] == 200
+
+
+def test_the_question_to_the_app_is_not_reachable_from_outside(front):
+    assert get(front.port, "/admin/importers/importrun/upload/allowed")[0] == 404
 
 
 def test_the_front_replaces_forwarding_headers(front):
