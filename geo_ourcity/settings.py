@@ -208,6 +208,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": CELERY_KEY_PREFIX,
     # seconds before an unacknowledged task (its worker died) is given to another worker; longer than any task
     "visibility_timeout": int(env_str("OURCITY_CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # each worker looks for such tasks every interval x throttle seconds (kombu's defaults: 10 x 10)
+    "unacked_restore_interval": int(env_str("OURCITY_CELERY_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(env_str("OURCITY_CELERY_RESTORE_THROTTLE", "10")),
     "socket_timeout": 5, "socket_connect_timeout": 5,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
