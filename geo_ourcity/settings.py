@@ -1,5 +1,6 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
 import datetime
+from pathlib import Path
 
 from .env import (BASE_DIR, celery_redis_url, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
                   refuse_to_start, secret_key)
@@ -235,7 +236,9 @@ CELERY_BEAT_SCHEDULE = {
     # an enqueue lost (Redis down at commit, a crash between commit and enqueue) is found within a minute
     "sweep-tracking-mail": {"task": "complaints.tasks.tracking_mail_sweep", "schedule": 60.0},
 }
-CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", str(BASE_DIR / "var" / "celerybeat-schedule"))
+# beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
+    Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")
 # Rate limits (django-ratelimit, counted in that cache; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
