@@ -87,15 +87,16 @@ def tracking_mail_send(complaint_id, *, mailer=None):
 
     Idempotent and never twice at once: the TrackingMail row is locked (FOR UPDATE SKIP LOCKED) for the whole
     send, and the outcome is written in that same transaction, so a second sender skips it and then finds it
-    sent. A sender killed mid-send leaves no trace (its transaction rolls back) and the mail stays due. (A server
-    that accepted the message just before the sender died may see it once more: SMTP has no way to say "once".)
+    sent. A sender killed mid-send leaves no trace but the empty row (its transaction rolls back) and the mail
+    stays due. (A server that accepted the message just before the sender died may see it once more: SMTP has no
+    way to say "once".)
     """
+    if not _due(Complaint.objects.filter(pk=complaint_id)).exists():
+        return "not due"
+    # The lock's row, made once per complaint and committed at once (a row still being inserted by another
+    # sender could not be skipped, only waited for). No lock on the complaint itself: staff actions take that.
+    TrackingMail.objects.bulk_create([TrackingMail(complaint_id=complaint_id, to="")], ignore_conflicts=True)
     with transaction.atomic():
-        if not _due(Complaint.objects.filter(pk=complaint_id)).exists():
-            return "not due"
-        # the lock's row: made once per complaint (no lock on the complaint itself, which staff actions take)
-        TrackingMail.objects.bulk_create(
-            [TrackingMail(complaint_id=complaint_id, to="")], ignore_conflicts=True)
         mail = TrackingMail.objects.select_for_update(skip_locked=True).filter(complaint_id=complaint_id).first()
         if mail is None:
             return "busy"
