@@ -8,6 +8,10 @@ own with the demo city (created and loaded on first use). Targets: >= 300 reques
 Writes bench/results/open311_http.json and the "Open311 HTTP" section of bench/README.md.
 
     .venv/bin/python bench/open311_http_bench.py [--seconds 20] [--workers 4] [--service school-territory]
+
+With --pgbouncer, both endpoints reach PostgreSQL through a pgbouncer in transaction mode (scripts/pgbouncer.sh,
+Debian 12's 1.18: no prepared statements survive a transaction there, so the floor prepares nothing either);
+results go to bench/results/open311_http_pgbouncer.json and a section of their own.
 """
 import argparse
 import datetime
@@ -46,6 +50,7 @@ def main():
     parser.add_argument("--service", default="school-territory",
                         help="service_code to POST (default: a facility-rule service, the costliest routing)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--pgbouncer", action="store_true", help="through a pgbouncer in transaction mode")
     args, _unknown = parser.parse_known_args()  # bench/run.py may pass options meant for other benchmarks
 
     load_before = os.getloadavg()[0]  # other work on the machine skews every number: keep it with them
@@ -53,7 +58,8 @@ def main():
     ensure_database()
     body = bench_form(args.service)
     port = args.port or free_port()
-    server = start_gunicorn(port, args.workers)
+    bouncer = start_pgbouncer() if args.pgbouncer else None
+    server = start_gunicorn(port, args.workers, bouncer)
     try:
         base = f"http://127.0.0.1:{port}"
         check(base, body)
@@ -69,14 +75,19 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if bouncer:
+            subprocess.run([str(ROOT / "scripts" / "pgbouncer.sh"), "stop", str(bouncer[0])], check=True)
+            shutil.rmtree(bouncer[0], ignore_errors=True)
     stored = stored_counts()
     result = summarise(args, runs, stored)
     result["machine"]["load_average_1m_before"] = round(load_before, 2)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    write_readme(result)
+    result["config"]["pgbouncer"] = bool(bouncer)
+    results = RESULTS.with_name("open311_http_pgbouncer.json") if bouncer else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_readme(result, "open311_http_pgbouncer" if bouncer else "open311_http")
     print(table(result))
-    print(f"results: {RESULTS.relative_to(ROOT)}")
+    print(f"results: {results.relative_to(ROOT)}")
     return 0 if all(r["non_2xx"] == 0 and r["socket_errors"] == 0 for r in runs.values()) else 1
 
 
@@ -147,9 +158,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_gunicorn(port, workers):
+def start_pgbouncer():
+    """(its directory, its DATABASE_URL): a pgbouncer of this run's own in front of the embedded cluster."""
+    directory = ROOT / "var" / f"bench-pgbouncer-{os.getpid()}"
+    port = free_port()  # it names the unix socket only (no TCP)
+    subprocess.run([str(ROOT / "scripts" / "pgbouncer.sh"), "start", str(directory), str(port)], check=True)
+    return directory, f"postgres://postgres@:{port}/{DB_NAME}?host={directory / 'run'}"
+
+
+def start_gunicorn(port, workers, bouncer=None):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "open311_bench_settings",
            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "OURCITY_DB_NAME": DB_NAME}
+    if bouncer:
+        env.update(DATABASE_URL=bouncer[1], OURCITY_DB_POOLED="1")
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "geo_ourcity.wsgi:application", "--bind",
                f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync", "--backlog", "2048",
                "--log-level", "warning"]
@@ -279,12 +300,12 @@ def table(result):
     return "\n".join(lines)
 
 
-def write_readme(result):
+def write_readme(result, marker="open311_http"):
     """Replace this benchmark's section of bench/README.md (between its markers), leaving the others alone."""
     m, c = result["machine"], result["config"]
     section = "\n".join([
-        "<!-- open311_http:start -->",
-        "## Open311 HTTP",
+        f"<!-- {marker}:start -->",
+        "## Open311 HTTP" + (" through pgbouncer (transaction mode)" if c.get("pgbouncer") else ""),
         "",
         f"`bench/open311_http_bench.py`, {result['finished']}. gunicorn, {c['gunicorn_workers']} sync workers, on "
         f"{m['cores']} cores ({m['cpu']}, {m['memory_gib']} GiB), {m['os']}; PostgreSQL on the same machine; wrk "
@@ -301,13 +322,13 @@ def write_readme(result):
         "PostgreSQL backends; wrk excluded); the ceiling is what that CPU allows on all cores, other work aside. "
         f"Ratio to the floor: {result['vs_floor']['rps_ratio']}x its throughput, {result['vs_floor']['p99_ratio']}x "
         "its p99. Stored after the run: " + ", ".join(f"{k} {v}" for k, v in result["stored"].items()) + ".",
-        "<!-- open311_http:end -->",
+        f"<!-- {marker}:end -->",
     ])
     text = (README.read_text(encoding="utf-8") if README.exists()
             else "# Benchmarks\n\n`make bench` runs them all.\n")
-    start, end = text.find("<!-- open311_http:start -->"), text.find("<!-- open311_http:end -->")
+    start, end = text.find(f"<!-- {marker}:start -->"), text.find(f"<!-- {marker}:end -->")
     if start != -1 and end != -1:
-        text = text[:start] + section + text[end + len("<!-- open311_http:end -->"):]
+        text = text[:start] + section + text[end + len(f"<!-- {marker}:end -->"):]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     README.write_text(text, encoding="utf-8")

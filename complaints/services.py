@@ -10,7 +10,6 @@ import functools
 import re
 import time
 import uuid
-import weakref
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
@@ -135,19 +134,14 @@ def _insert_with_events(complaint, events):
         ComplaintEvent.objects.bulk_create(events)
         return
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy: it is asked for many times
-    name, sql, complaint_fields, event_fields = _insert_sql(len(events))
+    _name, sql, complaint_fields, event_fields = _insert_sql(len(events))
     params = [f.get_db_prep_save(f.pre_save(complaint, True), db) for f in complaint_fields]
     for event in events:
         params += [f.get_db_prep_save(f.pre_save(event, True), db) for f in event_fields]
     with db.cursor() as cur:
-        # Prepared once per database connection, as routing.engine does: PostgreSQL then plans it once, not on
-        # every complaint.
-        prepared = _prepared.setdefault(db.connection, set())
-        if name not in prepared:
-            numbers = iter(range(1, len(params) + 1))
-            cur.execute(f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(numbers)}", sql))
-            prepared.add(name)
-        cur.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+        # A plain parameterised statement: nothing prepared on the connection, so it holds behind a transaction-mode
+        # pooler (docs/database.md).
+        cur.execute(sql, params)
         rows = cur.fetchall()
     complaint.pk = rows[0][1]
     complaint._state.adding, complaint._state.db = False, db.alias
@@ -181,8 +175,6 @@ def _insert_sql(n_events):
            f"RETURNING {quote('id')}, {quote('complaint_id')}")
     return f"complaints_create_{n_events}", sql, complaint_fields, event_fields
 
-
-_prepared = weakref.WeakKeyDictionary()  # database connection -> names of the statements prepared on it
 
 
 def _is_code_clash(exc):

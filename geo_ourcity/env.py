@@ -52,9 +52,9 @@ def env_networks(name):
     return items
 
 
-def database_config():
+def database_config(variable="DATABASE_URL"):
     """DATABASE_URL (postgres://user:pass@host:port/name) or the embedded cluster under var/pg."""
-    url = os.environ.get("DATABASE_URL")
+    url = os.environ.get(variable)
     if not url:
         return {
             "ENGINE": "django.contrib.gis.db.backends.postgis",
@@ -65,7 +65,7 @@ def database_config():
         }
     parts = urlparse(url)
     if parts.scheme not in {"postgres", "postgresql", "postgis"}:
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got scheme {parts.scheme!r}")
+        raise ValueError(f"{variable} must be a postgres:// URL, got scheme {parts.scheme!r}")
     query = parse_qs(parts.query)
     return {
         "ENGINE": "django.contrib.gis.db.backends.postgis",

@@ -84,6 +84,19 @@ DATABASES = {"default": database_config()}
 # first PostGIS query (fork, then loading PostGIS, GEOS and PROJ), more than a whole map tile. Checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = int(env_str("OURCITY_DB_CONN_MAX_AGE", "300"))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind a transaction-mode pooler (pgbouncer), OURCITY_DB_POOLED=1: consecutive transactions of one client may run
+# on different server connections, so nothing may live in the session (docs/database.md). A server-side cursor
+# does: Django's .iterator() then fetches in chunks from a client-side cursor instead.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("OURCITY_DB_POOLED", False)
+# A read replica, DATABASE_REPLICA_URL: the reads that may be a little stale go there, except for a client that has
+# just changed something (geo_ourcity.db_router, docs/database.md). In tests it mirrors the test database's name.
+if env_str("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {**database_config("DATABASE_REPLICA_URL"), "TEST": {"MIRROR": "default"},
+                            **{k: DATABASES["default"][k] for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS",
+                                                                     "DISABLE_SERVER_SIDE_CURSORS")}}
+DATABASE_ROUTERS = ["geo_ourcity.db_router.ReplicaRouter"]
+MIDDLEWARE.append("geo_ourcity.db_router.ReadYourWritesMiddleware")
+REPLICA_FRESH_SECONDS = int(env_str("OURCITY_REPLICA_FRESH_SECONDS", "10"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "ru"

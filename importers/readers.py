@@ -36,19 +36,33 @@ class SourceData:
 IN_MEMORY_FORMATS = {"datamos", "csv", "yaml"}
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors and aliases: a few lines of nested aliases expand to gigabytes once the records are
-    turned into text ("billion laughs"), and no dataset or spec needs them."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted",
-                                              self.peek_event().start_mark)
-        return super().compose_node(parent, index)
+# YAML anchors and aliases share one value in many places: harmless as Python objects, but a few lines of nested
+# aliases expand to billions of values once records are turned into rows and text ("billion laughs"). Aliases may
+# repeat at most this many values in all.
+YAML_ALIAS_EXPANSION_MAX = 1_000_000
 
 
 def load_yaml(text):
-    return yaml.load(text, Loader=_NoAliasLoader)
+    """yaml.safe_load, refusing a document whose aliases would repeat more than YAML_ALIAS_EXPANSION_MAX values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes = {}
+
+        def expanded(n):  # values under n as the records will see them, each shared node counted once per use
+            if id(n) not in sizes:
+                children = n.value if isinstance(n, yaml.SequenceNode) else (
+                    [part for pair in n.value for part in pair] if isinstance(n, yaml.MappingNode) else [])
+                sizes[id(n)] = 1 + sum(expanded(c) for c in children)
+            return sizes[id(n)]
+
+        if expanded(node) - len(sizes) > YAML_ALIAS_EXPANSION_MAX:
+            raise yaml.YAMLError(f"its aliases (*name) repeat more than {YAML_ALIAS_EXPANSION_MAX:,} values")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def read_source(source, source_spec):

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from complaints.services import complaint_create
 from geo_ourcity.limits import rate_limited
+from geo_ourcity.db_router import stale_reads_ok
 from routing.models import Category
 
 from . import selectors
@@ -133,6 +134,7 @@ class ServiceDefinitionView(Open311View):
 
 class RequestListView(Open311View):
     @schema("open311_requests", [LOCALE, RequestsQueryInput], {200: RequestOutput(many=True)})
+    @stale_reads_ok
     def get(self, request, fmt):
         requests = selectors.open311_request_search(**self.query(RequestsQueryInput).search_arguments())
         return Response(RequestOutput(requests, many=True, context=self.context()).data)
@@ -187,6 +189,7 @@ class UpdateListView(Open311View):
     xml_root = "service_requests_updates"
 
     @schema("open311_updates", [LOCALE, UpdatesQueryInput], {200: UpdateOutput(many=True)})
+    @stale_reads_ok
     def get(self, request, fmt):
         updates = selectors.open311_updates(**self.query(UpdatesQueryInput).validated_data)
         return Response(UpdateOutput(updates, many=True, context=self.context()).data)

@@ -14,11 +14,11 @@ knows nothing of facility types, and `<->` measures every facility in the window
 filter; the box scan checks the type first and measures only the category's own. Within a window the two find
 the same facilities, and tests/routing checks that the engine and the selectors agree.
 """
+import hashlib
 import json
-import weakref
 
 from django.contrib.gis.geos import Point
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections
 
 from facilities.models import AdminArea, Authority, Department, Facility
 
@@ -277,19 +277,52 @@ LEFT JOIN facilities_adminarea ar ON ar.id = ins.area_id
 LEFT JOIN facilities_facility f ON f.id = ins.facility_id
 """
 
-# The statement is prepared once per database connection: planning it costs more than running it. Its generic
-# plan (made once) is as good as a custom one for every point, but PostgreSQL keeps planning afresh unless told
-# otherwise; SET LOCAL tells it, for this statement's transaction only (sent in the same round trip).
-_prepared = weakref.WeakKeyDictionary()
+# route() calls ROUTE_SQL through a PL/pgSQL function, created by `manage.py migrate` (install_route_function).
+# Planning the statement costs more than running it; PL/pgSQL keeps the plan of each statement in the server
+# process, for the life of that process, whoever the client is. So nothing is prepared on the client's session,
+# and it holds behind a transaction-mode pooler (pgbouncer 1.18 keeps no prepared statements: docs/database.md),
+# where consecutive transactions of one client land on different server connections. Its generic plan (made once)
+# is as good as a custom one for every point: the function's SET makes PostgreSQL keep it instead of planning
+# afresh. The name carries a digest of the statement, so a changed statement is a new function.
+ROUTE_FUNCTION = "routing_route_" + hashlib.sha256(ROUTE_SQL.encode()).hexdigest()[:12]
+ROUTE_CALL = f"SELECT * FROM {ROUTE_FUNCTION}(%s, %s, %s, %s, %s)"
+
+
+def install_route_function(using=DEFAULT_DB_ALIAS):
+    """Create route()'s function (and drop the ones of other versions of the statement). Run by migrate."""
+    with connections[using].cursor() as cur:
+        cur.execute("SELECT to_regproc(%s) IS NOT NULL", [ROUTE_FUNCTION])
+        if cur.fetchone()[0]:
+            return
+        # The result's column types, as PostgreSQL infers them: the statement run for no point (it stores nothing).
+        cur.execute(ROUTE_SQL.replace("$1", "%s").replace("$2", "%s").replace("$3", "%s").replace("$4", "%s")
+                    .replace("$5", "%s"), [None] * 5)
+        oids = [d.type_code for d in cur.description]
+        cur.execute("SELECT format_type(t, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY u(t, n) ORDER BY n", [oids])
+        types = [t for (t,) in cur.fetchall()]
+        cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                    "WHERE n.nspname = current_schema() AND p.proname LIKE 'routing\\_route\\_%%' "
+                    "AND p.proname <> %s", [ROUTE_FUNCTION])
+        for (old,) in cur.fetchall():
+            cur.execute(f"DROP FUNCTION {old}")
+        columns = ", ".join(f"c{n} {t}" for n, t in enumerate(types))
+        body = ROUTE_SQL.replace("%%", "%")
+        cur.execute(f"""CREATE OR REPLACE FUNCTION {ROUTE_FUNCTION}(float8, float8, bigint, bigint, text)
+            RETURNS TABLE ({columns}) LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan
+            AS $route$ BEGIN RETURN QUERY {body}; END $route$""")
+
+
+def install_route_function_after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
+    install_route_function(using)
 
 
 def _execute_route(cur, params):
-    raw = connection.connection
-    if raw not in _prepared:
-        cur.execute("PREPARE routing_route(float8, float8, bigint, bigint, text) AS " + ROUTE_SQL.replace("%%", "%"))
-        _prepared[raw] = True
-    cur.execute("SET LOCAL plan_cache_mode = force_generic_plan; "
-                "EXECUTE routing_route(%s, %s, %s, %s, %s)", params)
+    try:
+        cur.execute(ROUTE_CALL, params)
+    except ProgrammingError as exc:
+        if getattr(exc.__cause__, "pgcode", None) == "42883":  # undefined_function
+            raise RuntimeError(f"the database lacks {ROUTE_FUNCTION}(): run manage.py migrate") from exc
+        raise
     return cur.fetchone()
 
 

@@ -84,6 +84,7 @@ CONF
 # Written by scripts/pg.sh on every start. The unix socket only (listen_addresses = ''); nothing else is let in.
 # TYPE  DATABASE  USER         METHOD
 local   all       postgres     peer map=superuser
+local   replication postgres   peer map=superuser
 local   all       $APP_ROLE  peer map=application
 HBA
   as_owner tee "$DATA/pg_ident.conf" >/dev/null <<IDENT
@@ -165,6 +166,7 @@ checkpoint_timeout = 30min
 max_connections = 200
 CONF
   fi
+  replication_settings
   write_access_rules
   if ! running; then
     as_owner $PGBIN/pg_ctl -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null || { tail -20 "$LOG" >&2; exit 1; }
@@ -198,6 +200,15 @@ SQL
   psql_ -d "$DBNAME" -c "CREATE EXTENSION IF NOT EXISTS postgis"
   # The test database is created from template1: with postgis there, test set-up does not need to create it.
   psql_ -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis"
+}
+
+# A streaming standby can follow the cluster (tests/replica, docs/database.md): WAL for replication and senders for
+# it, in a file of its own that postgresql.conf includes last, so that it also applies to a cluster initialised
+# before (wal_level minimal). pg_hba.conf from initdb already lets local replication connections in.
+replication_settings() {
+  printf "wal_level = replica\nmax_wal_senders = 5\nwal_keep_size = 256MB\n" | as_owner tee "$DATA/replication.conf" >/dev/null
+  grep -q "^include_if_exists = 'replication.conf'" "$DATA/postgresql.conf" \
+    || echo "include_if_exists = 'replication.conf'" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null
 }
 
 stop() {

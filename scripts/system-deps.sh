@@ -5,6 +5,7 @@
 # nginx: the buffering front that `make demo` runs (scripts/serve.py) with a config of its own, as its own user.
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25 chromium redis-server nginx)
+PKGS+=(pgbouncer)  # the tests run the Open311, staff, import and re-route tests through it (tests/pooler)
 PKGS+=(${EXTRA_DEBS:-})
 missing=()
 for p in "${PKGS[@]}"; do

@@ -9,6 +9,7 @@ from complaints.models import OPEN_STATES, State
 from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department, Facility
 from facilities.selectors import areas_covering_point, facilities_near_point
+from geo_ourcity.db_router import read_connection
 from routing.models import Category
 
 from . import tiles
@@ -125,7 +126,7 @@ def complaint_stats():
     triggers), the rest from one pass over the complaints: about a second with a million of them.
     """
     hidden = State.HIDDEN.value
-    with connection.cursor() as cur:
+    with read_connection().cursor() as cur:  # the replica in a view whose reads may be stale
         cur.execute("SELECT state, sum(n) FROM web_complaintcell WHERE level = %s AND state <> %s GROUP BY state"
                     " HAVING sum(n) > 0", [tiles.MIN_ZOOM + tiles.CELL_SHIFT, hidden])
         by_state = {state: int(n) for state, n in cur.fetchall()}

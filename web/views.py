@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_GET, require_POST
 
+from geo_ourcity.db_router import stale_reads_ok
+
 from complaints.models import ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
@@ -117,6 +119,7 @@ def _map_filter(params):
 
 
 @require_GET
+@stale_reads_ok
 def complaint_tile(request, z, x, y):
     if not tiles.valid_tile(z, x, y):
         raise Http404("no such tile")
@@ -180,6 +183,7 @@ def point(request):
 
 
 @require_GET
+@stale_reads_ok
 def complaint_popup(request, pk):
     complaint = selectors.complaint_for_popup(pk)
     if complaint is None:
@@ -335,6 +339,7 @@ def _bars(rows):
     return [{"label": label, "n": n, "pct": round(100 * n / top, 1)} for label, n in rows]
 
 
+@stale_reads_ok
 def stats_page(request):
     s = selectors.complaint_stats()
     states = [(str(STATE_LABELS[st]), s["by_state"].get(st.value, 0)) for st in tiles.PUBLIC_STATES]

@@ -4,6 +4,7 @@ facility of the service's types within its radius by true distance) and inserts 
 complaint), in one transaction; no validation of anything else, no serializers, no history, no ORM.
 """
 import json
+import os
 import weakref
 
 from django.db import connection, transaction
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS bench_floor_complaint (
     service_code text NOT NULL, location geometry(Point, 4326) NOT NULL, description text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now());
 """
+ROUTE_PLAIN = ROUTE.replace("%", "%%").replace("$1", "%s").replace("$2", "%s").replace("$3", "%s")
+POOLED = os.environ.get("OURCITY_DB_POOLED") == "1"
 _prepared = weakref.WeakKeyDictionary()  # one PREPARE per database connection, as routing.engine does
 
 
@@ -42,10 +45,13 @@ def floor(request):
     except (KeyError, ValueError):
         return HttpResponseBadRequest("lat, long, service_code")
     with transaction.atomic(), connection.cursor() as cur:
-        if connection.connection not in _prepared:
-            cur.execute("PREPARE bench_floor(float8, float8, text) AS " + ROUTE)
-            _prepared[connection.connection] = True
-        cur.execute("EXECUTE bench_floor(%s, %s, %s)", [lon, lat, code])
+        if POOLED:  # behind a transaction-mode pooler nothing prepared survives the transaction
+            cur.execute(ROUTE_PLAIN, [lon, lat, code])
+        else:
+            if connection.connection not in _prepared:
+                cur.execute("PREPARE bench_floor(float8, float8, text) AS " + ROUTE)
+                _prepared[connection.connection] = True
+            cur.execute("EXECUTE bench_floor(%s, %s, %s)", [lon, lat, code])
         row = cur.fetchone()
         if row is None or row[0] is None:
             return HttpResponseBadRequest("outside the city")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from facilities.models import Dataset, Facility
 from importers import load
@@ -120,10 +120,9 @@ def test_a_new_datasets_first_import_does_not_block_readers(demo_city, tmp_path)
     try:
         assert "paused before commit" in proc.stderr.readline()
         # the run has copied, indexed and attached its generation and holds its transaction open
-        with connection.cursor() as cur:
-            cur.execute("SET statement_timeout = '3s'")
+        with transaction.atomic(), connection.cursor() as cur:  # SET LOCAL: nothing left on a pooled session
+            cur.execute("SET LOCAL statement_timeout = '3s'")
             cur.execute("SELECT count(*) FROM facilities_facility")  # would time out behind an exclusive lock
-            cur.execute("SET statement_timeout = 0")
         assert not Facility.objects.filter(dataset__code="atomic-new-lights").exists()
     finally:
         proc.kill()

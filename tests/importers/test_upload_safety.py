@@ -631,6 +631,13 @@ def test_a_file_parsed_in_memory_is_capped_before_it_is_parsed(tmp_path, setting
     assert run_import(path, spec).run.status != ImportRun.Status.FAILED
 
 
+def test_yaml_aliases_that_share_a_little_are_read(tmp_path):
+    path = tmp_path / "cats.yaml"
+    path.write_text("- &c {code: t-safe-a1, name_ru: Яма, name_en: Pothole, group_ru: Дороги, group_en: Roads, "
+                    "rule: district}\n- {<<: *c, code: t-safe-a2}\n", encoding="utf-8")
+    assert run_import(path, {**CATEGORY_SPEC, "keywords": None, "attributes": None}).counts["created"] == 2
+
+
 @pytest.mark.parametrize("where", ["dataset", "spec"])
 def test_yaml_aliases_are_refused_before_they_expand(tmp_path, where):
     bomb = tmp_path / "bomb.yaml"
@@ -640,7 +647,9 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, where):
         with pytest.raises(ImportFailure, match="aliases") as info:
             run_import(bomb, CATEGORY_SPEC, original_name="bomb.yaml")
     else:
-        bomb.write_text("dataset: t-safe-bomb\ntarget: categories\nkey: &k code\ncode: *k\n", encoding="utf-8")
+        bomb.write_text("dataset: t-safe-bomb\ntarget: categories\nkey: code\ncode: code\n"
+                        + _bomb_yaml().replace("- code: t-safe-bomb\n  ", "").replace("  name_ru:", "name_ru:"),
+                        encoding="utf-8")
         data = yaml_file(tmp_path, [CATEGORY])
         with pytest.raises(ImportFailure, match="aliases") as info:
             run_import(data, bomb, spec_name="bomb.yaml")
