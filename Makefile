@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8000
+# The task queue's worker processes in make demo (docs/deployment.md).
+WORKER_CONCURRENCY ?= 2
 STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
 
 .PHONY: setup system venv assets secret db db-stop redis redis-stop migrate demo demo-data test bench clean
@@ -52,7 +54,10 @@ demo-data: migrate
 demo: demo-data redis
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) manage.py demo_banner --port $(PORT)
-	@exec $(PY) scripts/serve.py --port $(PORT)  # nginx front + gunicorn, as an unprivileged user: docs/deployment.md
+	@# nginx front + gunicorn, the task queue's worker and its scheduler, as an unprivileged user: docs/deployment.md
+	@exec $(PY) scripts/serve.py --port $(PORT) \
+	  --process worker="$(PY) -m celery -A geo_ourcity worker -l info --concurrency $(WORKER_CONCURRENCY) -n worker@%h" \
+	  --process beat="$(PY) -m celery -A geo_ourcity beat -l info"
 
 test: db redis
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,8 +4,10 @@ reported through a city app could not confirm or deny the department's answer. T
 own address only: it is the one message that carries the code and the key.
 
 Nothing is sent while a complaint is being filed: a POST only stores the complaint (with the address the resident
-gave). `tracking_mail_send_pending()` (manage.py send_tracking_codes, run every minute or with --loop) later
-mails every recent complaint with an address that has not had its mail, and records each attempt in TrackingMail.
+gave), which is the outbox entry, in the same transaction. Once that transaction commits, the task queue gets one
+task for that mail (complaints.tasks.tracking_mail_deliver: sent by a worker, retried with backoff); the
+scheduler's sweep every minute (complaints.tasks.tracking_mail_sweep) and `manage.py send_tracking_codes` mail
+whatever is still due, so a lost task loses nothing. Each attempt is recorded in TrackingMail.
 A complaint whose mail went before there were confirmation keys (TrackingMail.with_key false) is mailed again,
 whatever its age, while its resident may still confirm or deny (it is not closed).
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -50,24 +52,25 @@ a report: whoever has it can close the report.
 """
 
 
+class MailNotSent(Exception):
+    """The mail server refused or failed; recorded on the TrackingMail, tried again (by the task's retry)."""
+
+
 @dataclass
 class MailRun:
     sent: int = 0
     failed: int = 0
-    skipped_busy: bool = False  # another sender holds the lock
+    skipped_busy: int = 0  # held by another sender at that moment (it sends them)
 
 
-def tracking_mail_send_pending(*, limit=500) -> MailRun:
-    """Mail the tracking code and key of each recent complaint that came with an e-mail address and has not had
-    them (and the key to those that had a mail without it, while they are not closed).
+def tracking_mail_pending_ids(*, limit=500):
+    """The complaints whose tracking mail is due, oldest first: recent ones that came with an e-mail address and
+    have not had it (and those whose mail went without the key, while they are not closed). The complaint row is
+    the outbox entry, written in the transaction that files it; its TrackingMail records the attempts."""
+    return list(_due(Complaint.objects.all()).order_by("submitted_at").values_list("pk", flat=True)[:limit])
 
-    At most `limit` per call; one sender per complaint (a second sender skips the complaints the first one is
-    mailing; skipped_busy when it skipped them all). A failure is recorded on the complaint's TrackingMail
-    (attempts, last error) and tried again on the next call, up to TRACKING_MAIL_MAX_ATTEMPTS times.
-    Hidden complaints get nothing; neither do complaints older than TRACKING_MAIL_MAX_AGE_DAYS (a late code is no
-    use).
-    """
-    run = MailRun()
+
+def _due(complaints):
     since = timezone.now() - datetime.timedelta(days=settings.TRACKING_MAIL_MAX_AGE_DAYS)
     never_sent = (Q(submitted_at__gte=since) & ~Q(tracking_mail__sent_at__isnull=False)
                   & ~Q(tracking_mail__attempts__gte=settings.TRACKING_MAIL_MAX_ATTEMPTS))
@@ -75,33 +78,68 @@ def tracking_mail_send_pending(*, limit=500) -> MailRun:
     without_key = (Q(tracking_mail__sent_at__isnull=False, tracking_mail__with_key=False)
                    & ~Q(state__in=CLOSED_STATES)
                    & Q(tracking_mail__attempts__lt=2 * settings.TRACKING_MAIL_MAX_ATTEMPTS))
-    due = Complaint.objects.filter(never_sent | without_key).exclude(email="").exclude(state=State.HIDDEN)
-    pending = list(due.select_related("category", "department__authority").order_by("submitted_at")[:limit])
+    return complaints.filter(never_sent | without_key).exclude(email="").exclude(state=State.HIDDEN)
+
+
+def tracking_mail_send(complaint_id, *, mailer=None):
+    """Send one complaint's tracking mail if it is due: "sent", "failed" (recorded, to be tried again), "busy"
+    (another sender holds it now) or "not due" (sent already, no address, hidden, too old, out of attempts).
+
+    Idempotent and never twice at once: the TrackingMail row is locked (FOR UPDATE SKIP LOCKED) for the whole
+    send, and the outcome is written in that same transaction, so a second sender skips it and then finds it
+    sent. A sender killed mid-send leaves no trace but the empty row (its transaction rolls back) and the mail
+    stays due. (A server that accepted the message just before the sender died may see it once more: SMTP has no
+    way to say "once".)
+    """
+    if not _due(Complaint.objects.filter(pk=complaint_id)).exists():
+        return "not due"
+    # The lock's row, made once per complaint and committed at once (a row still being inserted by another
+    # sender could not be skipped, only waited for). No lock on the complaint itself: staff actions take that.
+    TrackingMail.objects.bulk_create([TrackingMail(complaint_id=complaint_id, to="")], ignore_conflicts=True)
+    with transaction.atomic():
+        mail = TrackingMail.objects.select_for_update(skip_locked=True).filter(complaint_id=complaint_id).first()
+        if mail is None:
+            return "busy"
+        complaint = (_due(Complaint.objects.filter(pk=complaint_id))  # again, under the lock: sent just now?
+                     .select_related("category", "department__authority").first())
+        if complaint is None:
+            return "not due"
+        own = mailer is None
+        mailer = mailer or get_connection(fail_silently=False)
+        try:
+            error = _send(mailer, complaint)
+        finally:
+            if own:
+                mailer.close()
+        mail.to, mail.attempts = complaint.email, mail.attempts + 1
+        if error is None:
+            mail.sent_at, mail.last_error, mail.with_key = timezone.now(), "", True
+        else:
+            mail.last_error = error
+        mail.save()
+        return "sent" if error is None else "failed"
+
+
+def tracking_mail_send_pending(*, limit=500) -> MailRun:
+    """Mail every complaint whose tracking mail is due (at most `limit`), one by one through
+    tracking_mail_send: `manage.py send_tracking_codes` and the queue's sweep. A failure is recorded on the
+    complaint's TrackingMail (attempts, last error) and tried again later, up to TRACKING_MAIL_MAX_ATTEMPTS times.
+    Hidden complaints get nothing; neither do complaints older than TRACKING_MAIL_MAX_AGE_DAYS (a late code is no
+    use). Two senders at once share the work: each skips the mails the other holds.
+    """
+    run = MailRun()
+    pending = tracking_mail_pending_ids(limit=limit)
     if not pending:
         return run
-    busy = 0
     mailer = get_connection(fail_silently=False)
     try:
-        for complaint in pending:
-            # One sender per complaint: a transaction-level lock (it holds behind a transaction-mode pooler, where a
-            # session lock would stay with whichever server connection took it), then a fresh look whether another
-            # sender mailed it meanwhile. The attempt is recorded in the same transaction.
-            with transaction.atomic():
-                with connection.cursor() as cur:
-                    cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('geo_ourcity.tracking_mail'), "
-                                "hashtext(%s::text))", [complaint.pk])
-                    if not cur.fetchone()[0]:
-                        busy += 1
-                        continue
-                if not due.filter(pk=complaint.pk).exists():
-                    continue
-                error = _send(mailer, complaint)
-                _record(complaint, error)
-                run.sent += error is None
-                run.failed += error is not None
+        for complaint_id in pending:
+            outcome = tracking_mail_send(complaint_id, mailer=mailer)
+            run.sent += outcome == "sent"
+            run.failed += outcome == "failed"
+            run.skipped_busy += outcome == "busy"
     finally:
         mailer.close()
-    run.skipped_busy = busy == len(pending)
     return run
 
 
@@ -124,14 +162,3 @@ def _send(mailer, complaint):
         return f"{exc.__class__.__name__}: {exc}"[:1000]
     return None
 
-
-def _record(complaint, error):
-    with transaction.atomic():
-        mail, _created = TrackingMail.objects.select_for_update().get_or_create(
-            complaint=complaint, defaults={"to": complaint.email})
-        mail.to, mail.attempts = complaint.email, mail.attempts + 1
-        if error is None:
-            mail.sent_at, mail.last_error, mail.with_key = timezone.now(), "", True
-        else:
-            mail.last_error = error
-        mail.save()

@@ -118,3 +118,13 @@ def csp_source_of(url):
     if not parts.scheme or not parts.netloc or "{" in parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def celery_redis_url(redis_url):
+    """REDIS_URL in the form kombu (the broker) and Celery's result store read: a unix socket is
+    redis+socket:///path (its ?db=N becomes ?virtual_host=N); redis:// and rediss:// are taken as they are."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "unix":
+        return redis_url
+    db = parse_qs(parts.query).get("db", ["0"])[0]
+    return f"redis+socket://{parts.path}?virtual_host={db}"

@@ -1,7 +1,8 @@
 """Settings for geo_ourcity. Everything that differs between machines comes from the environment."""
 import datetime
+from pathlib import Path
 
-from .env import (BASE_DIR, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
+from .env import (BASE_DIR, celery_redis_url, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
                   refuse_to_start, secret_key)
 
 DEBUG = env_bool("DEBUG", False)
@@ -208,6 +209,49 @@ CACHES = {
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     }
 }
+
+# The task queue (geo_ourcity/celery.py, each app's tasks.py; docs/deployment.md): Celery with REDIS_URL's Redis as
+# broker and result store, its keys under "<database name>:celery:" (apart from the cache's, and from another
+# checkout or test run sharing the Redis). A task is acknowledged only once it has run (acks_late), so a worker
+# killed mid-task loses nothing: its task goes back on the queue after CELERY_BROKER_TRANSPORT_OPTIONS'
+# visibility_timeout and another worker runs it again (our tasks are idempotent). One task fetched at a time.
+CELERY_BROKER_URL = celery_redis_url(REDIS_URL)
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_KEY_PREFIX = env_str("OURCITY_CELERY_KEY_PREFIX", "") or f"{DATABASES['default']['NAME']}:celery:"
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": CELERY_KEY_PREFIX,
+    # seconds before an unacknowledged task (its worker died) is given to another worker; longer than any task
+    "visibility_timeout": int(env_str("OURCITY_CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # each worker looks for such tasks every interval x throttle seconds (kombu's defaults: 10 x 10)
+    "unacked_restore_interval": int(env_str("OURCITY_CELERY_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(env_str("OURCITY_CELERY_RESTORE_THROTTLE", "10")),
+    "socket_timeout": 5, "socket_connect_timeout": 5,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
+CELERY_RESULT_EXPIRES = datetime.timedelta(days=1)
+CELERY_TASK_DEFAULT_QUEUE = env_str("OURCITY_CELERY_QUEUE", "ourcity")
+CELERY_TASK_ALWAYS_EAGER = False  # never: the tests run a real worker (tests/queue)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Our tasks' retries (read by each app's tasks): backoff 2, 4, 8 ... up to 10 min.
+CELERY_TASK_RETRY_BACKOFF = int(env_str("OURCITY_CELERY_RETRY_BACKOFF", "2"))
+CELERY_TASK_RETRY_BACKOFF_MAX = 600
+CELERY_TASK_MAX_RETRIES = 8
+# The scheduler (celery beat, its schedule file under var/): each app's periodic work, by task name.
+CELERY_BEAT_SCHEDULE = {
+    # an enqueue lost (Redis down at commit, a crash between commit and enqueue) is found within a minute
+    "sweep-tracking-mail": {"task": "complaints.tasks.tracking_mail_sweep", "schedule": 60.0},
+}
+# beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
+    Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")
 # Rate limits (django-ratelimit, counted in that cache; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"

@@ -35,6 +35,34 @@ def shared_cache(django_db_setup):
         yield prefix
 
 
+@pytest.fixture(scope="session", autouse=True)
+def task_queue():
+    """This run's own queue on the real broker: tasks that tests enqueue (a complaint with an address enqueues its
+    mail on commit) never reach a demo's worker or another run's; tests/queue's worker consumes it. Emptied at the
+    end. Returns its name."""
+    import uuid
+
+    from geo_ourcity.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    prefix = f"{queue}:celery:"  # its keys too (the unacknowledged tasks' hash is shared by every queue)
+    conf = app.conf  # the settings' own names: they win over task_default_queue and the like
+    conf["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    conf["CELERY_KEY_PREFIX"] = prefix
+    conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {**conf.broker_transport_options, "global_keyprefix": prefix}
+    conf["CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS"] = {**conf.result_backend_transport_options,
+                                                       "global_keyprefix": prefix}
+    app.__dict__.pop("amqp", None)  # the senders' routing is built once, from the conf: build it again
+    yield queue
+    try:
+        client = cache._cache.get_client(write=True)  # the same Redis
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception:  # noqa: BLE001 - a broker gone at the end leaves nothing to empty
+        pass
+
+
 def settings_caches():
     from django.conf import settings
 

@@ -59,18 +59,21 @@ def other_connection():
                             host=db["HOST"], port=db["PORT"] or None)
 
 
-def test_a_complaint_another_sender_is_mailing_is_skipped_then_mailed(client, service, api_key):
+@pytest.mark.django_db(transaction=True)  # the other sender must see the complaint to lock its mail's row
+def test_a_complaint_another_sender_is_mailing_is_skipped_then_mailed(demo_city, client, service, api_key):
     do_post(client, api_key)
     complaint = Complaint.objects.get()
     other = other_connection()  # the other sender, inside its transaction
     try:
-        with other.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('geo_ourcity.tracking_mail'), hashtext(%s::text))",
-                        [complaint.pk])
+        with other.cursor() as cur:  # the mail's row, locked as complaints.mail's sender locks it
+            cur.execute("INSERT INTO complaints_trackingmail (complaint_id, \"to\", attempts, last_error, updated_at, "
+                        "with_key) VALUES (%s, '', 0, '', now(), false) ON CONFLICT DO NOTHING", [complaint.pk])
+            other.commit()
+            cur.execute("SELECT 1 FROM complaints_trackingmail WHERE complaint_id = %s FOR UPDATE", [complaint.pk])
         run = tracking_mail_send_pending()
-        assert (run.sent, run.failed, run.skipped_busy) == (0, 0, True) and not mail.outbox
+        assert (run.sent, run.failed, run.skipped_busy) == (0, 0, 1) and not mail.outbox
     finally:
         other.rollback()  # its transaction ends: the lock goes with it
         other.close()
     run = tracking_mail_send_pending()
-    assert (run.sent, run.skipped_busy) == (1, False) and len(mail.outbox) == 1
+    assert (run.sent, run.skipped_busy) == (1, 0) and len(mail.outbox) == 1

@@ -1,4 +1,5 @@
-"""Mail residents their complaints' tracking codes (complaints.mail). Run it every minute (cron), or with --loop."""
+"""Mail residents their complaints' tracking codes (complaints.mail), by hand: the task queue sends each one once its
+complaint is filed, and its scheduler sweeps what is still due every minute. This runs the same function."""
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,10 +21,9 @@ class Command(BaseCommand):
             raise CommandError("--limit must be at least 1")
         while True:
             run = tracking_mail_send_pending(limit=options["limit"])
-            if run.skipped_busy:
-                self.stdout.write("Another sender is running; nothing done.")
-            elif run.sent or run.failed or not options["loop"]:
-                self.stdout.write(f"{run.sent} sent, {run.failed} failed.")
+            if run.sent or run.failed or run.skipped_busy or not options["loop"]:
+                busy = f", {run.skipped_busy} held by another sender" if run.skipped_busy else ""
+                self.stdout.write(f"{run.sent} sent, {run.failed} failed{busy}.")
             if not options["loop"]:
                 break
             time.sleep(options["loop"])
