@@ -5,24 +5,21 @@ proceeds validly or gets TransitionNotAllowed; no change is lost.
 
 Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
 """
-import datetime
 import functools
 import re
-import time
 import uuid
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models.signals import post_delete, post_save, pre_save
-from django.dispatch import receiver
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
-from routing.deadlines import add_working_days
+from routing.deadlines import HOLIDAYS_VERSION_SQL, due_date, due_date_fresh
 from routing.engine import OutsideCity, route
-from routing.models import Holiday, RoutingDecision
+from routing.models import RoutingDecision
 
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
@@ -107,16 +104,18 @@ def _create_routed(*, category, location, facility, fields, source, actor, label
         raise OutsideCityError(str(exc), field="location") from exc
     routed_state, routed_kind = check_transition(State.NEW, "route")
     now = timezone.now()
+    deadline, reused_under = due_date(now, category.deadline_days)
     complaint = Complaint(
         category=category, location=location, source=source, state=routed_state, submitted_at=now,
-        deadline=_deadline(now, category.deadline_days), tracking_code=new_tracking_code(), token=str(uuid.uuid4()),
+        deadline=deadline, tracking_code=new_tracking_code(), token=str(uuid.uuid4()),
         **fields, **_placement(decision))
-    _insert_with_events(complaint, [
+    holidays_version = _insert_with_events(complaint, [
         _new_event(complaint, kind=ComplaintEvent.Kind.CREATED, actor=actor, label=label, to_state=State.NEW),
         _new_event(complaint, kind=routed_kind, actor=None, label="system:routing", from_state=State.NEW,
                    to_state=routed_state, reason=decision.explanation_ru, decision=decision,
                    to_department=decision.department),
     ])
+    _recheck_deadline(complaint, now, category.deadline_days, reused_under, holidays_version)
     for photo in photos:
         _store_photo(complaint, photo)
     return complaint
@@ -128,11 +127,14 @@ def _insert_with_events(complaint, events):
     The values are the ORM's own (each field's pre_save and get_db_prep_save), and the instances end up as the ORM
     leaves them (primary keys set, saved); only the building of the SQL, twice, and a round trip are saved. The ORM
     sends pre_save/post_save for the complaint (bulk_create sends none): if anyone listens, the ORM does it.
+    Returns the holidays' change stamp as that statement saw it (routing.deadlines).
     """
     if pre_save.has_listeners(Complaint) or post_save.has_listeners(Complaint):
         complaint.save(force_insert=True)
         ComplaintEvent.objects.bulk_create(events)
-        return
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {HOLIDAYS_VERSION_SQL}")
+            return cur.fetchone()[0]
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy: it is asked for many times
     _name, sql, complaint_fields, event_fields = _insert_sql(len(events))
     params = [f.get_db_prep_save(f.pre_save(complaint, True), db) for f in complaint_fields]
@@ -145,9 +147,10 @@ def _insert_with_events(complaint, events):
         rows = cur.fetchall()
     complaint.pk = rows[0][1]
     complaint._state.adding, complaint._state.db = False, db.alias
-    for event, (event_pk, _complaint_pk) in zip(events, rows):
+    for event, (event_pk, _complaint_pk, _version) in zip(events, rows):
         event.pk, event.complaint = event_pk, complaint
         event._state.adding, event._state.db = False, db.alias
+    return rows[0][2]
 
 
 @functools.cache
@@ -172,7 +175,7 @@ def _insert_sql(n_events):
            f"INSERT INTO {quote(ComplaintEvent._meta.db_table)} ({quote('complaint_id')}, {', '.join(event_columns)}) "
            f"SELECT c.{quote('id')}, {', '.join('e.' + c for c in event_columns)} "
            f"FROM c CROSS JOIN (VALUES {rows}) e (n, {', '.join(event_columns)}) ORDER BY e.n "
-           f"RETURNING {quote('id')}, {quote('complaint_id')}")
+           f"RETURNING {quote('id')}, {quote('complaint_id')}, {HOLIDAYS_VERSION_SQL}")
     return f"complaints_create_{n_events}", sql, complaint_fields, event_fields
 
 
@@ -186,31 +189,17 @@ def _is_code_clash(exc):
         name in constraint for name in ("tracking_code", "token"))
 
 
-# Deadlines: the holidays are data (imported, rarely changed), so a process reuses the due date it computed for a
-# (local date, working days) pair for DEADLINE_CACHE_SECONDS instead of asking for the holidays on every complaint.
-# A holiday added or removed in this process (the admin) empties it at once; one imported elsewhere counts within
-# DEADLINE_CACHE_SECONDS.
-DEADLINE_CACHE_SECONDS = 60
-_due_dates = {}  # (local start date, working days) -> (monotonic expiry, due date)
-
-
-def _deadline(start, days):
-    """routing.deadlines.add_working_days(start, days), its due date reused for a while: same local time of day."""
-    local = timezone.localtime(start)
-    key, clock = (local.date(), days), time.monotonic()
-    cached = _due_dates.get(key)
-    if cached is not None and cached[0] > clock:
-        return datetime.datetime.combine(cached[1], local.timetz())
-    deadline = add_working_days(start, days)
-    if len(_due_dates) > 1000:  # old dates: never asked for again
-        _due_dates.clear()
-    _due_dates[key] = (clock + DEADLINE_CACHE_SECONDS, timezone.localtime(deadline).date())
-    return deadline
-
-
-@receiver([post_save, post_delete], sender=Holiday, dispatch_uid="complaints.services.holidays_changed")
-def _holidays_changed(**kwargs):
-    _due_dates.clear()
+# Deadlines: routing.deadlines keeps each due date with the holidays' change stamp; the statement that stores the
+# complaint reads the stamp again (no extra round trip), and a due date reused under a stamp that has moved since (a
+# holiday changed, in any process) is computed again and written before the transaction commits.
+def _recheck_deadline(complaint, start, days, reused_under, current):
+    """After the INSERT: a reused due date whose holidays' stamp is no longer `current` is computed again."""
+    if reused_under is None or reused_under == current:
+        return
+    deadline = due_date_fresh(start, days)
+    if deadline != complaint.deadline:
+        complaint.deadline = deadline
+        Complaint.objects.filter(pk=complaint.pk).update(deadline=deadline)
 
 
 # --- department actions ---------------------------------------------------------------------------------

@@ -24,14 +24,8 @@ def english():
         yield
 
 
-@pytest.fixture(autouse=True)
-def fresh_deadlines():
-    """complaint_create reuses due dates for a minute per process: no test sees another's holidays."""
-    from complaints import services
-
-    services._due_dates.clear()
-    yield
-    services._due_dates.clear()
+# No fixture empties routing.deadlines' memo between tests: a due date is kept with the holidays' stamp, a stamp is
+# never given twice (a rolled-back test's stamp matches nothing later), so no test can see another's holidays.
 
 
 @pytest.fixture
