@@ -128,3 +128,71 @@ def celery_redis_url(redis_url):
         return redis_url
     db = parse_qs(parts.query).get("db", ["0"])[0]
     return f"redis+socket://{parts.path}?virtual_host={db}"
+
+
+STORAGE_KINDS = ("filesystem", "s3")
+
+
+def storages_config(environ=None):
+    """settings.STORAGES: where photos ("default") and the import pipeline's files ("imports": uploaded datasets,
+    uploaded specs, run reports and rejects) live. OURCITY_STORAGE=filesystem (the default: MEDIA_ROOT and
+    OURCITY_IMPORTS_DIR on this machine's disk) or s3 (one bucket of an S3-compatible store that every app server
+    and worker shares: OURCITY_S3_BUCKET, under the prefixes OURCITY_S3_MEDIA_PREFIX and OURCITY_S3_IMPORTS_PREFIX).
+
+    Both kinds are private: nothing is written with a public ACL, and the application serves every file itself
+    (photos through complaints.views with their access rules, import files to data staff only), so neither the
+    bucket nor a listing of it is ever handed to a browser. A bad value stops the start with one line.
+    """
+    environ = os.environ if environ is None else environ
+
+    def get(name, default=""):
+        return (environ.get(name) or "").strip() or default
+
+    kind = get("OURCITY_STORAGE", "filesystem").lower()
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    if kind == "filesystem":
+        return {
+            # at MEDIA_ROOT, read when used
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            # at OURCITY_IMPORTS_DIR (settings.IMPORTS_DIR), read when used
+            "imports": {"BACKEND": "importers.storage.ImportsFileSystemStorage"},
+            "staticfiles": static,
+        }
+    if kind != "s3":
+        raise ImproperlyConfigured(f"OURCITY_STORAGE must be one of {', '.join(STORAGE_KINDS)}, got {kind!r}")
+    bucket = get("OURCITY_S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured("OURCITY_STORAGE=s3 needs OURCITY_S3_BUCKET (the bucket's name)")
+    endpoint = get("OURCITY_S3_ENDPOINT_URL")
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"OURCITY_S3_ENDPOINT_URL must be an http(s) URL, got {endpoint!r}")
+    common = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,  # None: Amazon S3 itself
+        "region_name": get("OURCITY_S3_REGION") or get("AWS_DEFAULT_REGION") or None,
+        # None: boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)
+        "access_key": get("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": get("AWS_SECRET_ACCESS_KEY") or None,
+        "default_acl": None,  # the bucket's own (private): never public-read
+        "querystring_auth": True,  # a URL of a file, if ever made, is signed and expires
+        "querystring_expire": 300,
+        "file_overwrite": False,  # a new photo never replaces a stored one of the same name
+        "addressing_style": get("OURCITY_S3_ADDRESSING_STYLE") or None,  # "path" for most S3-compatible stores
+        "signature_version": "s3v4",
+    }
+
+    def prefix(name, default):
+        value = get(name, default).strip("/")
+        if not value or ".." in value.split("/"):
+            raise ImproperlyConfigured(f"{name} must be a relative prefix such as {default!r}, got {value!r}")
+        return value
+
+    return {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage",
+                    "OPTIONS": {**common, "location": prefix("OURCITY_S3_MEDIA_PREFIX", "media")}},
+        # the import's files are overwritten in place (a run's report is written again when it is committed)
+        "imports": {"BACKEND": "storages.backends.s3.S3Storage",
+                    "OPTIONS": {**common, "location": prefix("OURCITY_S3_IMPORTS_PREFIX", "imports"),
+                                "file_overwrite": True}},
+        "staticfiles": static,
+    }

@@ -2,8 +2,10 @@
 import datetime
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import (BASE_DIR, celery_redis_url, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
-                  refuse_to_start, secret_key)
+                  refuse_to_start, secret_key, storages_config)
 
 DEBUG = env_bool("DEBUG", False)
 # No key known to anyone else, ever: SECRET_KEY, SECRET_KEY_FILE or this checkout's var/secret_key (made by
@@ -114,6 +116,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 STATICFILES_DIRS += [("vendor", BASE_DIR / "var" / "static-vendor")]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
+# Files (issue 9 §3): photos ("default") and the import pipeline's files ("imports") through Django's storage API, so
+# that every app server and worker sees the same ones: this machine's disk (MEDIA_ROOT, OURCITY_IMPORTS_DIR) by
+# default, one private bucket of an S3-compatible store with OURCITY_STORAGE=s3 (geo_ourcity.env.storages_config,
+# docs/deployment.md). Archives are still unpacked, and S3 files copied for GDAL, under OURCITY_IMPORTS_DIR/tmp.
+try:
+    STORAGES = storages_config()
+except ImproperlyConfigured as _exc:
+    refuse_to_start(str(_exc))
 
 # Complaint photos (complaints.photos): largest upload, largest image (decompression bombs), photos per complaint.
 # 50 MP takes the largest photos phones make (12 MP usual; 48-50 MP sensors in full-resolution mode), and is read

@@ -1,14 +1,19 @@
 """The data-staff upload: keep the uploaded file, dry-run it, commit the very run that was previewed.
 
-Services: `upload_dry_run`, `upload_commit`. Selectors: `spec_names`, `stored_upload_path`, `run_file`,
-`run_rejects_head`, `run_counts`. The pipeline is importers.core.run_import, as for `manage.py import_dataset`.
-Uploads are kept as IMPORTS_DIR/uploads/<sha256>/<safe file name>, so a run's file is found by its hash and name.
+Services: `upload_dry_run`, `upload_commit`. Selectors: `spec_names`, `stored_upload_name`, `stored_upload_path`,
+`run_file`, `run_rejects_head`, `run_counts`. The pipeline is importers.core.run_import, as for `manage.py
+import_dataset`. Uploads are kept in the "imports" storage (importers.storage: OURCITY_IMPORTS_DIR, or a bucket
+every app server and worker shares) as uploads/<sha256>/<safe file name>, so a run's file is found by its hash and
+name; the readers get a local copy of it (GDAL needs a path), checked by importers.sources as any local file is.
 """
+import contextlib
 import csv
 import hashlib
+import io
 import itertools
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from . import storage
 from .core import file_sha256, run_import
 from .errors import ImportFailure
 from .models import ImportRun
@@ -24,6 +30,7 @@ DATASET_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".kmz", ".cs
 SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
 SPEC_MAX_BYTES = 1024 * 1024
 REJECTS_SHOWN = 100
+UPLOADS = "uploads"  # the folder of uploads in the imports storage
 
 COUNT_LABELS = [
     ("read", gettext_lazy("read")),
@@ -43,6 +50,7 @@ def specs_dir():
 
 
 def uploads_dir():
+    """Where uploads are kept on this machine's disk, when the imports storage is the filesystem."""
     return Path(settings.IMPORTS_DIR) / "uploads"
 
 
@@ -58,12 +66,22 @@ def safe_filename(name):
     return base or "upload"
 
 
-def store_upload(uploaded):
-    """Keep an uploaded file as uploads/<sha256>/<safe name>; return its path."""
-    root = uploads_dir()
-    root.mkdir(parents=True, exist_ok=True)
+def upload_name(sha256, file_name):
+    """The name in the imports storage of an upload with this hash and client file name."""
+    return f"{UPLOADS}/{sha256}/{safe_filename(file_name)}"
+
+
+@contextlib.contextmanager
+def kept_upload(uploaded):
+    """Keep an uploaded file in the imports storage as uploads/<sha256>/<safe name>; while the block runs, yield
+    (its name there, a local path of it for the readers).
+
+    The bytes go to a local file first (the hash is known only at the end); on the filesystem that file is moved
+    into place, elsewhere (S3) it is sent to the store and is the run's local copy until the block ends.
+    """
+    scratch = storage.scratch_dir()
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=root, prefix=".incoming-", delete=False) as tmp:
+    with tempfile.NamedTemporaryFile(dir=scratch, prefix=".incoming-", delete=False) as tmp:
         try:
             for chunk in uploaded.chunks():
                 digest.update(chunk)
@@ -71,74 +89,155 @@ def store_upload(uploaded):
         except BaseException:
             os.unlink(tmp.name)
             raise
-    folder = root / digest.hexdigest()
-    folder.mkdir(exist_ok=True)
-    path = folder / safe_filename(uploaded.name)
-    os.replace(tmp.name, path)
-    return path
+    name = upload_name(digest.hexdigest(), uploaded.name)
+    local = storage.local_path(name)
+    if local is not None:  # the filesystem: the upload is kept where the next request (or a worker) finds it
+        local.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp.name, local)
+        yield name, local
+        return
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
+    copy = folder / safe_filename(uploaded.name)  # the client's extension, as the readers expect it
+    os.replace(tmp.name, copy)
+    try:
+        storage.keep_local_file(copy, name)
+        yield name, copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def store_upload(uploaded):
+    """Keep an uploaded file in the imports storage as uploads/<sha256>/<safe name>; return its name there."""
+    with kept_upload(uploaded) as (name, _path):
+        return name
 
 
 def upload_dry_run(*, file, user, spec_name="", spec_file=None):
     """Store the upload (and an uploaded spec) and dry-run it. Raises ImportFailure; changes nothing."""
-    if spec_file is not None:
-        spec, shown = store_upload(spec_file), spec_file.name
-    elif spec_name in spec_names():
-        spec, shown = specs_dir() / spec_name, spec_name
-    else:
-        raise ImportFailure(_("choose a mapping spec or upload one"))
-    return run_import(store_upload(file), spec, commit=False, user=user, original_name=file.name, spec_name=shown)
+    with contextlib.ExitStack() as stack:
+        if spec_file is not None:
+            spec, shown = stack.enter_context(kept_upload(spec_file))[1], spec_file.name
+        elif spec_name in spec_names():
+            spec, shown = specs_dir() / spec_name, spec_name
+        else:
+            raise ImportFailure(_("choose a mapping spec or upload one"))
+        _name, path = stack.enter_context(kept_upload(file))
+        result = run_import(path, spec, commit=False, user=user, original_name=file.name, spec_name=shown)
+    keep_run_files(result.run)
+    return result
 
 
 def upload_commit(*, run, user):
     """Commit a dry run: the same stored file (its hash checked again) with the same spec."""
     if run.status != ImportRun.Status.DRY_RUN:
         raise ImportFailure(_("run #%(id)s is not a dry run: only a dry run can be committed") % {"id": run.pk})
-    path = stored_upload_path(run)
-    if path is None:
+    name = stored_upload_name(run)
+    if name is None:
         raise ImportFailure(_("the file of run #%(id)s is no longer stored: upload it again") % {"id": run.pk})
-    if file_sha256(path) != run.file_sha256:
-        raise ImportFailure(_("the stored file of run #%(id)s has changed since the dry run: upload it again")
-                            % {"id": run.pk})
-    return run_import(path, run.spec, commit=True, user=user, original_name=run.file_name)
+    with storage.local_copy(name) as path:
+        if file_sha256(path) != run.file_sha256:
+            raise ImportFailure(_("the stored file of run #%(id)s has changed since the dry run: upload it again")
+                                % {"id": run.pk})
+        result = run_import(path, run.spec, commit=True, user=user, original_name=run.file_name)
+    keep_run_files(result.run)
+    return result
+
+
+def keep_run_files(run):
+    """A run's report and rejects (written by the pipeline on this machine, under IMPORTS_DIR) into the imports
+    storage as run-<id>/..., where every app server finds them; on the filesystem they are there already. The
+    local copies of a remote store's files are removed: the store is the one place they are read from."""
+    for kind in ("report", "rejects"):
+        local = getattr(run, f"{kind}_path")
+        name = _run_file_name(local) if local else None
+        if name is None or not Path(local).is_file():
+            continue
+        if storage.local_path(name) is None:
+            storage.keep_local_file(local, name)
+            os.unlink(local)
+
+
+def stored_upload_name(run):
+    """The name in the imports storage of the upload a run was made from, or None (e.g. runs of `manage.py
+    import_dataset`, or an upload no longer stored). Open it with importers.storage.local_copy(name)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", run.file_sha256):
+        return None
+    name = upload_name(run.file_sha256, run.file_name)
+    return name if storage.imports_storage().exists(name) else None
 
 
 def stored_upload_path(run):
-    """The stored upload a run was made from, or None (e.g. runs of `manage.py import_dataset`)."""
-    if not re.fullmatch(r"[0-9a-f]{64}", run.file_sha256):
-        return None
-    path = uploads_dir() / run.file_sha256 / safe_filename(run.file_name)
-    return path if path.is_file() else None
+    """The local path of a run's stored upload when the imports storage is this machine's disk, else None (use
+    stored_upload_name and importers.storage.local_copy, which work with every storage)."""
+    name = stored_upload_name(run)
+    return storage.local_path(name) if name else None
 
 
 def can_commit(run):
-    return run.status == ImportRun.Status.DRY_RUN and stored_upload_path(run) is not None
+    return run.status == ImportRun.Status.DRY_RUN and stored_upload_name(run) is not None
+
+
+_RUN_FILE = re.compile(r"run-[0-9]+/(report\.txt|rejects\.csv)")
+
+
+def _run_file_name(stored):
+    """A run's stored report or rejects path as a name in the imports storage, or None if it is not one: an
+    absolute path must lie inside IMPORTS_DIR (the pipeline records those), and only run-<id>/report.txt and
+    run-<id>/rejects.csv are run files."""
+    path = Path(stored)
+    if path.is_absolute():
+        path = path.resolve()
+        root = Path(settings.IMPORTS_DIR).resolve()
+        if not path.is_relative_to(root):
+            return None
+        path = path.relative_to(root)
+    name = path.as_posix()
+    return name if _RUN_FILE.fullmatch(name) else None
 
 
 def run_file(run, kind):
-    """A run's "report" (text) or "rejects" (CSV) file, or None; never a path outside IMPORTS_DIR."""
-    name = {"report": run.report_path, "rejects": run.rejects_path}.get(kind)
-    if not name:
+    """A run's "report" (text) or "rejects" (CSV) file as a name in the imports storage, or None; never a file
+    that is not a run's report or rejects (e.g. outside IMPORTS_DIR). Open it with open_run_file."""
+    stored = {"report": run.report_path, "rejects": run.rejects_path}.get(kind)
+    name = _run_file_name(stored) if stored else None
+    if name is None:
         return None
-    path = Path(name).resolve()
-    if not path.is_relative_to(Path(settings.IMPORTS_DIR).resolve()) or not path.is_file():
-        return None
-    return path
+    local = storage.local_path(name)
+    if local is not None:  # the filesystem: a regular file, no link out of IMPORTS_DIR
+        real = local.resolve()
+        inside = real.is_relative_to(Path(settings.IMPORTS_DIR).resolve())
+        return name if inside and real.is_file() else None
+    return name if storage.imports_storage().exists(name) else None
+
+
+def open_run_file(name):
+    """A run file (a name from run_file) opened for reading bytes, from whichever storage holds it."""
+    return storage.imports_storage().open(name, "rb")
 
 
 def run_report_text(run):
-    path = run_file(run, "report")
-    return path.read_text(encoding="utf-8") if path else ""
+    name = run_file(run, "report")
+    if name is None:
+        return ""
+    with open_run_file(name) as fh:
+        return fh.read().decode("utf-8")
 
 
 def run_rejects_head(run, limit=REJECTS_SHOWN):
     """The first rejected rows of a run: (row, key, reason) lists."""
-    path = run_file(run, "rejects")
-    if path is None:
+    name = run_file(run, "rejects")
+    if name is None:
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    with open_run_file(name) as fh:
+        lines = itertools.islice(io.TextIOWrapper(_readable(fh), encoding="utf-8", newline=""), limit + 1)
+        reader = csv.reader(lines)
         next(reader, None)  # the header
         return list(itertools.islice(reader, limit))
+
+
+def _readable(stored):
+    """The binary file object under a storage's File (a local file, or the S3 object's spooled copy)."""
+    return getattr(stored, "file", stored)
 
 
 def run_counts(run):

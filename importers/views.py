@@ -84,7 +84,8 @@ def commit(request, run_id, *, model_admin):
 @upload_permission_required
 def download(request, run_id, kind, *, model_admin):
     run = get_object_or_404(ImportRun, pk=run_id)
-    path = uploads.run_file(run, kind)
-    if path is None:
+    name = uploads.run_file(run, kind)
+    if name is None:
         raise Http404(_("This run has no such file."))
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"import-run-{run.pk}-{path.name}")
+    return FileResponse(uploads.open_run_file(name), as_attachment=True,
+                        filename=f"import-run-{run.pk}-{name.rsplit('/', 1)[-1]}")
