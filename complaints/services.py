@@ -153,6 +153,7 @@ def _insert_with_events(complaint, events):
     return rows[0][2]
 
 
+# Process-local memo: SQL built from the models, which never change while the process lives.
 @functools.cache
 def _insert_sql(n_events):
     """INSERT the complaint; INSERT its n events (in their order, so their ids are too) with the new complaint id."""

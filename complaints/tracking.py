@@ -89,6 +89,7 @@ def _fold_char(ch):
 _PLANES = (range(0x00000, 0x30000), range(0xE0000, 0xE1000))
 
 
+# Process-local memo: from Unicode's tables, which never change while the process lives.
 @functools.cache
 def _table():
     """str.translate's table: every character whose fold is not the character itself (built on first use, about
@@ -119,6 +120,7 @@ def _char_class(chars):
                          for a, b in ranges) + "]"
 
 
+# Process-local memo: built from _table() and constants only.
 @functools.cache
 def _raw_patterns():
     """(secrets in text, characters the slow path is for), over the text as written: the fast path of

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 _CHARSET_PROBES = (b"a=1&b=%D0%B0+c", bytes(range(256)), b"")
 
 
+# Process-local memo: Python's codecs never change while the process lives.
 @functools.lru_cache(maxsize=256)
 def readable_charset(name):
     """Whether Django can decode a request body in the charset its Content-Type names.

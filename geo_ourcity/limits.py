@@ -26,6 +26,7 @@ FAIL_CLOSED_WAIT = 60  # seconds: the Retry-After while the cache is down and li
 
 # --- who the client is ----------------------------------------------------------------------------------
 
+# Process-local memo: parsed settings, which never change while the process lives.
 @lru_cache(maxsize=8)
 def _networks(proxies):
     nets = []
@@ -97,6 +98,7 @@ def rate_limited(request, *, group, rate, key, count=True):
 
 # --- request body caps ----------------------------------------------------------------------------------
 
+# Process-local memo: compiled settings, which never change while the process lives.
 @lru_cache(maxsize=1)
 def _limits(spec):
     return [(re.compile(pattern), limit, responder, import_string(condition[0]) if condition else None)

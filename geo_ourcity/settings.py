@@ -124,6 +124,10 @@ try:
     STORAGES = storages_config()
 except ImproperlyConfigured as _exc:
     refuse_to_start(str(_exc))
+# Sessions (staff logins, the admin) in the database every app server reads: a login on one server holds on the
+# next (tests/multiserver). Messages ride in a cookie or the session (Django's default), the read-your-writes mark
+# in a signed cookie (geo_ourcity.db_router): nothing about a client stays in one process.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Complaint photos (complaints.photos): largest upload, largest image (decompression bombs), photos per complaint.
 # 50 MP takes the largest photos phones make (12 MP usual; 48-50 MP sensors in full-resolution mode), and is read

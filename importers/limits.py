@@ -23,6 +23,7 @@ SOURCE_KEY_FIELDS = {
 }
 
 
+# Process-local memo: model fields, which never change while the process lives.
 @cache
 def model_field(label):
     app_label, model_name, field_name = label.split(".")

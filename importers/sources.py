@@ -65,6 +65,8 @@ NETWORK_OFF = {
     "LIBKML_EXTERNAL_STYLE": "NO",
 }
 
+# The state of this process's own GDAL library (which drivers it has, its network off): every process locks its own;
+# nothing here is data that two app servers could disagree on.
 _lock = threading.Lock()
 _locked = False
 _unsafe = set()  # every driver name ever unregistered

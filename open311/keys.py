@@ -62,6 +62,7 @@ def api_key_check_with_catalogue(raw):
 _KEY_FIELDS = [f.attname for f in ApiKey._meta.concrete_fields]
 
 
+# Process-local memo: SQL built from the models, which never change while the process lives.
 @functools.cache
 def _check_sql():
     quote = connection.ops.quote_name

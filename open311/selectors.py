@@ -75,7 +75,8 @@ _SERVICE_FIELDS = (Category._meta.concrete_fields, CategoryAttribute._meta.concr
 # What open311_service_current() read, per process: code -> (the catalogue's change stamp read before, category or
 # None). The stamp (migration open311 0002) changes with every write of a category or an attribute, whoever makes
 # it (the admin, an importer's SQL, another process), and the POST reads it in the statement that checks its key:
-# so a POST never validates against a catalogue older than the one it would have read itself.
+# so a POST never validates against a catalogue older than the one it would have read itself, on whichever app
+# server it lands (tests/multiserver).
 _services = {}
 SERVICE_CACHE_MAX = 1000
 
@@ -94,6 +95,7 @@ def open311_service_current(code, version):
     return category
 
 
+# Process-local memo: SQL built from the models, which never change while the process lives.
 @functools.cache
 def _service_sql():
     quote = connection.ops.quote_name

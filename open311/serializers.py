@@ -335,6 +335,7 @@ class DiscoveryOutput(serializers.Serializer):
     endpoints = EndpointOutput(many=True)
 
 
+# Process-local memo: the serializer's fields, code that never changes while the process lives.
 @functools.cache
 def _prototype_fields(serializer_class):
     """The writable fields of one instance of the serializer, bound to it (their names set), for valid_data()."""

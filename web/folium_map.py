@@ -89,6 +89,8 @@ def build_map(*, tiles_url, districts_url, tile_url=None, attribution=None):
     return m
 
 
+# Process-local memo, fine on many app servers: the result depends on its arguments and this code only (nothing
+# from the database), so it never changes while the process lives.
 @functools.lru_cache(maxsize=8)
 def rendered_map(tiles_url, districts_url, tile_url, attribution):
     """The map's three pieces for a page template: (header, html, script, js_names).
