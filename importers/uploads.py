@@ -93,7 +93,7 @@ def kept_upload(uploaded):
     local = storage.local_path(name)
     if local is not None:  # the filesystem: the upload is kept where the next request (or a worker) finds it
         local.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp.name, local)
+        shutil.move(tmp.name, local)  # a rename, unless tmp/ is another filesystem
         yield name, local
         return
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
