@@ -1,19 +1,16 @@
 """Open311 input parsing and output shapes. Names and types are the spec's: ids and codes are strings, dates
 ISO 8601 with their zone. Validation of what a complaint may contain lives in complaints/; here only the protocol.
 """
-import functools
 import math
 import re
 from datetime import datetime, time, timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import SkipField
 
 from complaints.models import CLOSED_STATES, ComplaintEvent
 from complaints.tracking import redact
@@ -183,7 +180,8 @@ class FormSerializer(serializers.Serializer):
     @classmethod
     def from_params(cls, data, **kwargs):
         params = present_params(data)
-        fields = _prototype_fields(cls)
+        serializer = cls(data={}, **kwargs)
+        fields = serializer.fields.values()  # the instance's own fields (DRF builds them once per instance)
         lists = {f.field_name for f in fields if isinstance(f, CommaList)}
         known = {f.field_name for f in fields}
         single = {}
@@ -195,7 +193,8 @@ class FormSerializer(serializers.Serializer):
                                                         "once."})
             else:
                 single[key] = values[-1]
-        return cls(data=single, **kwargs), params
+        serializer.initial_data = single
+        return serializer, params
 
 
 class RequestCreateInput(FormSerializer):
@@ -228,38 +227,6 @@ class RequestCreateInput(FormSerializer):
         if request.FILES.getlist("media"):
             serializer.initial_data["media"] = request.FILES.getlist("media")
         return serializer
-
-    def is_valid(self, *, raise_exception=False):
-        """DRF's validation, made cheaper for input that passes: see valid_data()."""
-        if hasattr(self, "initial_data") and not hasattr(self, "_validated_data"):
-            data = self.valid_data()
-            if data is not None:
-                self._validated_data, self._errors = data, {}
-        return super().is_valid(raise_exception=raise_exception)
-
-    def valid_data(self):
-        """The validated data if the input is valid, else None (then is_valid() runs DRF's own validation, which
-        words the errors).
-
-        The same steps as Serializer.run_validation, on the same fields' run_validation: but DRF deep-copies every
-        declared field for each serializer instance, which costs more than validating a whole request. Here the
-        fields of one instance, made once per process and never changed, check every request.
-        """
-        data = self.initial_data
-        result = {}
-        try:
-            for field in _prototype_fields(type(self)):
-                try:
-                    value = field.run_validation(field.get_value(data))
-                except SkipField:
-                    continue
-                validate_method = getattr(self, "validate_" + field.field_name, None)
-                if validate_method is not None:
-                    value = validate_method(value)
-                result[field.field_name] = value
-            return self.validate(result)
-        except (serializers.ValidationError, DjangoValidationError):
-            return None
 
     def validate_service_code(self, code):
         # With its attributes, which complaint_create checks the answers against; reused while the catalogue's
@@ -333,12 +300,6 @@ class DiscoveryOutput(serializers.Serializer):
     contact = serializers.CharField()
     key_service = serializers.CharField()
     endpoints = EndpointOutput(many=True)
-
-
-@functools.cache
-def _prototype_fields(serializer_class):
-    """The writable fields of one instance of the serializer, bound to it (their names set), for valid_data()."""
-    return tuple(serializer_class()._writable_fields)
 
 
 def attributes_from_params(params):
@@ -541,14 +502,6 @@ class RequestCreatedOutput(LocalizedSerializer):
 
     def get_account_id(self, obj) -> str | None:
         return None  # the city keeps no accounts for integrators' users
-
-    @staticmethod
-    def answer(complaint, lang):
-        """RequestCreatedOutput([complaint], many=True, context={"lang": lang}).data, built directly: the POST's
-        answer, without a serializer's set-up for three fields (tests/open311 check that the two agree)."""
-        notice = getattr(complaint.decision, f"explanation_{lang}") or None
-        return [{"service_request_id": str(complaint.pk), "service_notice": public_text(notice, lang),
-                 "account_id": None}]
 
 
 class RequestOutput(LocalizedSerializer):
