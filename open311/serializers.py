@@ -1,5 +1,7 @@
 """Open311 input parsing and output shapes. Names and types are the spec's: ids and codes are strings, dates
-ISO 8601 with their zone. Validation of what a complaint may contain lives in complaints/; here only the protocol.
+ISO 8601 with their zone. What a complaint may contain (lengths, characters, the e-mail address, attributes, the
+facility) is complaints.validation's to check, once, for every way in; here only the protocol: which parameters,
+their types (numbers, coordinates, files), how list and attribute parameters are spelt.
 """
 import math
 import re
@@ -14,17 +16,18 @@ from rest_framework import serializers
 
 from complaints.models import CLOSED_STATES, ComplaintEvent
 from complaints.tracking import redact
+from complaints.validation import CONTROL_CHARACTERS
 
 from .selectors import open311_service_current, parse_request_id
 
-DESCRIPTION_MAX = 4000
 MAX_WINDOW = timedelta(days=90)
 PAGE_SIZE_MAX = 1000
 RADIUS_MAX_M = 50_000
 LANGUAGES = ("ru", "en")
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
-# Characters XML 1.0 can't carry: refused in text input so that the XML and JSON answers always agree.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 can't carry (complaints.validation refuses them in what a complaint keeps): never in a query
+# parameter either.
+_CONTROL = CONTROL_CHARACTERS
 DUPLICATE_OF = {"ru": "Дубликат обращения {id}", "en": "Duplicate of request {id}"}
 
 
@@ -198,20 +201,23 @@ class FormSerializer(serializers.Serializer):
 
 
 class RequestCreateInput(FormSerializer):
+    """A POST's parameters. The text fields are read as they come: complaint_create checks them (their lengths, the
+    characters in them, the e-mail address), and open311.errors answers its refusals as the spec's 400s."""
+
     service_code = serializers.CharField(max_length=64)
     lat = Coordinate(90, required=False)
     long = Coordinate(180, required=False)
-    address_string = Text(max_length=500, required=False)
-    address_id = Text(max_length=100, required=False)
-    description = Text(max_length=DESCRIPTION_MAX, required=False)
-    email = serializers.EmailField(required=False)
-    first_name = Text(max_length=100, required=False)
-    last_name = Text(max_length=100, required=False)
-    phone = Text(max_length=50, required=False)
-    device_id = Text(max_length=100, required=False)
-    account_id = Text(max_length=100, required=False)
+    address_string = serializers.CharField(required=False)
+    address_id = Text(max_length=100, required=False)  # not kept: geocoding by address id is not offered
+    description = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False)
+    device_id = serializers.CharField(required=False)
+    account_id = serializers.CharField(required=False)
     # A photo the integrator hosts (the spec's field): stored and shown back, never fetched. complaints checks it.
-    media_url = Text(max_length=1000, required=False)
+    media_url = serializers.CharField(required=False)
     media = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False,
                                   error_messages={"not_a_list": "must be a file uploaded as multipart/form-data."})
     jurisdiction_id = serializers.CharField(required=False)  # one jurisdiction: ignored, as the spec allows
@@ -313,8 +319,8 @@ def attributes_from_params(params):
             raise serializers.ValidationError(
                 {key[:80]: "malformed attribute field: use attribute[CODE] or attribute[CODE][]."})
         code, is_list = match.group(1), bool(match.group(2))
-        if any(not isinstance(v, str) or _CONTROL.search(v) for v in values):
-            raise serializers.ValidationError({key[:80]: "must be text without control characters."})
+        if any(not isinstance(v, str) for v in values):  # complaints.validation checks what the text holds
+            raise serializers.ValidationError({key[:80]: "must be text."})
         previous = attributes.get(code)
         if previous is None:
             attributes[code] = values if is_list or len(values) > 1 else values[0]
