@@ -152,8 +152,15 @@ def test_a_photo_goes_through_the_validation(client, service, api_key):
 # ---- storage ----------------------------------------------------------------------------------------------
 
 
-def test_the_complaint_and_its_history_are_stored_in_order(client, service, api_key):
-    body = post(client, form(api_key)).json()
+def test_the_complaint_and_its_history_are_one_statement(client, service, api_key):
+    post(client, form(api_key))  # the service read
+    with CaptureQueriesContext(connection) as queries:
+        body = post(client, form(api_key)).json()
+    complaint_inserts = [q["sql"] for q in queries if '"complaints_complaint"' in q["sql"]
+                         and "INSERT" in q["sql"].upper()]
+    event_inserts = [q["sql"] for q in queries if '"complaints_complaintevent"' in q["sql"]
+                     and "INSERT" in q["sql"].upper()]
+    assert len(complaint_inserts) == 1 and event_inserts == complaint_inserts
     complaint = Complaint.objects.get(pk=body[0]["service_request_id"])
     created, routed = complaint.events.all()
     assert (created.kind, routed.kind) == ("created", "routed") and created.pk < routed.pk
