@@ -8,6 +8,11 @@ Variants, each measured in every round, in turn:
   `bulk_create`) instead of complaint intake's one INSERT statement (complaints.services._insert_with_events);
 - `no_mail`: the same POST without an e-mail address, so no tracking-mail task is put on the queue: the difference
   is what the enqueue costs;
+- `main_limits`: the rate limits counted as main counted them before issue 9's fix, through Django's cache API as
+  django-ratelimit did (a look at the wrong-key count, then add-or-incr of the key's count: GET, SET NX, EXISTS,
+  INCRBY, each call a new redis client), instead of one pipeline;
+- `task_result`: the tracking-mail task with its result kept (Celery's Redis backend then subscribes the web
+  process to the task's result channel), as on main;
 - `floor`: the floor endpoint of bench/open311_http (parse, one raw routing statement, two inserts) in the same
   process.
 
@@ -39,6 +44,8 @@ LABELS = {
     "shipped": "`POST /open311/v2/requests.json` as shipped",
     "orm_insert": "the same, complaint and history stored by the ORM (save + bulk_create)",
     "no_mail": "the same POST without an e-mail address (no mail task enqueued)",
+    "main_limits": "the same, rate limits counted as on main (Django cache calls, no pipeline)",
+    "task_result": "the same, the mail task's result kept (as on main)",
     "floor": "floor (parse, raw routing SQL, two inserts)",
 }
 
@@ -55,7 +62,39 @@ def main():
     from django.test import Client
 
     import complaints.services as services
+    import open311.limits as open311_limits
     from complaints.models import ComplaintEvent
+    from complaints.tasks import tracking_mail_deliver
+    from django.conf import settings
+    from django.core.cache import caches
+    from rest_framework.exceptions import Throttled
+
+    from geo_ourcity.limits import client_key, parse_rate
+
+    pipeline_limits = open311_limits.post_limits_check
+
+    def main_limits(request, key):
+        """What main did: django-ratelimit's cache calls (a look, then add-or-incr), on Django's RedisCache."""
+        cache = caches[settings.RATELIMIT_USE_CACHE]
+
+        def usage(group, rate, who, count):
+            allowed, period = parse_rate(rate)
+            name = f"{settings.RATELIMIT_CACHE_PREFIX}{group}:{who}:{int(time.time()) // period}"
+            if not count:
+                return cache.get(name, 0), allowed
+            if cache.add(name, 1, period):
+                return 1, allowed
+            return cache.incr(name), allowed
+
+        used, allowed = usage(open311_limits.BAD_KEYS, settings.LIMIT_OPEN311_BAD_KEYS, client_key(request), False)
+        if used >= allowed:
+            raise Throttled(1)
+        if key is None:
+            usage(open311_limits.BAD_KEYS, settings.LIMIT_OPEN311_BAD_KEYS, client_key(request), True)
+            return
+        used, allowed = usage(open311_limits.POSTS, key.rate_limit or settings.LIMIT_OPEN311_POSTS, key.pk, True)
+        if used > allowed:
+            raise Throttled(1)
 
     one_statement = services._insert_with_events
 
@@ -66,10 +105,13 @@ def main():
     body = http_bench.bench_form(args.service)
     no_mail = urlencode([(k, v) for k, v in parse_qsl(body) if k != "email"])
     client = Client()
-    variants = {"shipped": ("/open311/v2/requests.json", body, one_statement),
-                "orm_insert": ("/open311/v2/requests.json", body, orm_insert),
-                "no_mail": ("/open311/v2/requests.json", no_mail, one_statement),
-                "floor": ("/bench/floor", body, one_statement)}
+    shipped = (one_statement, pipeline_limits, True)
+    variants = {"shipped": ("/open311/v2/requests.json", body, shipped),
+                "orm_insert": ("/open311/v2/requests.json", body, (orm_insert, pipeline_limits, True)),
+                "no_mail": ("/open311/v2/requests.json", no_mail, shipped),
+                "main_limits": ("/open311/v2/requests.json", body, (one_statement, main_limits, True)),
+                "task_result": ("/open311/v2/requests.json", body, (one_statement, pipeline_limits, False)),
+                "floor": ("/bench/floor", body, shipped)}
 
     def post(path, form):
         lat, lon = 55.70 + random.random() * 0.1, 37.55 + random.random() * 0.15
@@ -78,15 +120,18 @@ def main():
 
     cpu = {name: [] for name in variants}
     for _round in range(args.rounds):
-        for name, (path, form, insert) in variants.items():
+        for name, (path, form, (insert, limits, ignore_result)) in variants.items():
             services._insert_with_events = insert
+            open311_limits.post_limits_check = limits
+            tracking_mail_deliver.ignore_result = ignore_result
             for _ in range(20):  # warm-up
                 post(path, form)
             start = time.process_time()
             for _ in range(args.posts):
                 post(path, form)
             cpu[name].append((time.process_time() - start) / args.posts * 1000)
-    services._insert_with_events = one_statement
+    services._insert_with_events, open311_limits.post_limits_check = one_statement, pipeline_limits
+    tracking_mail_deliver.ignore_result = True
     result = {
         "benchmark": MARKER,
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
