@@ -3,15 +3,17 @@
 measured with wrk beside a floor endpoint in the same server (bench/open311_http/open311_floor.py: parse the
 form, one raw routing statement, two inserts).
 
-Throughput at 32 concurrent clients (requests/s) and latency at 4 clients (p50, p99), against a database of its
-own with the demo city (created and loaded on first use). Targets: >= 300 requests/s and p99 <= 30 ms on 2 cores.
-Writes bench/results/open311_http.json and the "Open311 HTTP" section of bench/README.md.
+One run measures four things side by side: the POST and the floor, each straight to PostgreSQL ("direct") and
+each through a pgbouncer in transaction mode (scripts/pgbouncer.sh, Debian 12's 1.18: no prepared statements
+survive a transaction there, so the floor prepares nothing either). Two gunicorn servers run at once, one per
+path, and the four are measured in turn at each client count, so a change of the machine's load hits all four.
+Throughput at 32 concurrent clients (requests/s), latency at 4 clients (p50, p99), server CPU per request
+(gunicorn workers, their PostgreSQL backends, pgbouncer), and the ratios. Against a database of its own with the
+demo city (created and loaded on first use). Targets: direct >= 300 requests/s and p99 <= 30 ms; through
+pgbouncer >= 0.8x the floor's throughput through the same pgbouncer. Writes bench/results/open311_http.json and
+the "Open311 HTTP" section of bench/README.md.
 
     .venv/bin/python bench/open311_http_bench.py [--seconds 20] [--workers 4] [--service school-territory]
-
-With --pgbouncer, both endpoints reach PostgreSQL through a pgbouncer in transaction mode (scripts/pgbouncer.sh,
-Debian 12's 1.18: no prepared statements survive a transaction there, so the floor prepares nothing either);
-results go to bench/results/open311_http_pgbouncer.json and a section of their own.
 """
 import argparse
 import datetime
@@ -40,8 +42,10 @@ HERE = ROOT / "bench" / "open311_http"
 RESULTS = ROOT / "bench" / "results" / "open311_http.json"
 README = ROOT / "bench" / "README.md"
 DB_NAME = os.environ.get("OURCITY_BENCH_OPEN311_DB", "geo_ourcity_bench_open311")
-TARGET_RPS, TARGET_P99_MS = 300, 30
-# The issue's floor, measured on this kind of machine: 623 requests/s at 32 clients, p99 11 ms at 4 clients.
+TARGET_RPS, TARGET_P99_MS = 300, 30  # direct (issue 3)
+TARGET_POOLED_RATIO = 0.8  # through pgbouncer: the POST's throughput over the floor's through the same pgbouncer
+SETUPS = ("direct", "pgbouncer")
+ENDPOINTS = (("open311", "/open311/v2/requests.json"), ("floor", "/bench/floor"))
 
 sys.path.insert(0, str(ROOT))
 os.environ["OURCITY_DB_NAME"] = DB_NAME
@@ -52,48 +56,51 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--seconds", type=int, default=20, help="length of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before each measured run")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (per server)")
     parser.add_argument("--service", default="school-territory",
                         help="service_code to POST (default: a facility-rule service, the costliest routing)")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--pgbouncer", action="store_true", help="through a pgbouncer in transaction mode")
     args, _unknown = parser.parse_known_args()  # bench/run.py may pass options meant for other benchmarks
 
-    load_before = os.getloadavg()[0]  # other work on the machine skews every number: keep it with them
+    load_before = os.getloadavg()  # other work on the machine skews every number: keep it with them
     wrk = ensure_wrk()
     ensure_database()
     body = bench_form(args.service)
-    port = args.port or free_port()
-    bouncer = start_pgbouncer() if args.pgbouncer else None
-    server = start_gunicorn(port, args.workers, bouncer)
+    bouncer = start_pgbouncer()
+    servers = {}
     try:
-        base = f"http://127.0.0.1:{port}"
-        check(base, body)
+        servers["direct"] = start_gunicorn(free_port(), args.workers)
+        servers["pgbouncer"] = start_gunicorn(free_port(), args.workers, bouncer)
+        for server in servers.values():
+            check(server.base, body)
         runs = {}
-        for name, path in (("open311", "/open311/v2/requests.json"), ("floor", "/bench/floor")):
-            for clients in (32, 4):
-                run_wrk(wrk, base, path, body, clients, args.warmup)  # warm-up, not recorded
-                runs[f"{name}_{clients}"] = r = run_wrk(wrk, base, path, body, clients, args.seconds, server)
-                print(f"{name:8} {clients:>2} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                      f"p99 {r['p99_ms']:6.2f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}  CPU/request: "
-                      f"python {r['cpu_python_ms_per_request']} ms, postgres {r['cpu_postgres_ms_per_request']} ms",
-                      flush=True)
+        for clients in (32, 4):
+            for setup in SETUPS:
+                for name, path in ENDPOINTS:
+                    server = servers[setup]
+                    run_wrk(wrk, server.base, path, body, clients, args.warmup)  # warm-up, not recorded
+                    runs[f"{setup}:{name}_{clients}"] = r = run_wrk(
+                        wrk, server.base, path, body, clients, args.seconds, server,
+                        bouncer[0] if setup == "pgbouncer" else None)
+                    print(f"{setup:9} {name:8} {clients:>2} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.2f} ms "
+                          f" p99 {r['p99_ms']:6.2f} ms  non-2xx {r['non_2xx']}  errors {r['socket_errors']}  "
+                          f"CPU/request: python {r['cpu_python_ms_per_request']} ms, postgres "
+                          f"{r['cpu_postgres_ms_per_request']} ms, pgbouncer {r['cpu_pgbouncer_ms_per_request']} ms  "
+                          f"load {r['load_average_1m']}", flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if bouncer:
-            subprocess.run([str(ROOT / "scripts" / "pgbouncer.sh"), "stop", str(bouncer[0])], check=True)
-            shutil.rmtree(bouncer[0], ignore_errors=True)
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+        subprocess.run([str(ROOT / "scripts" / "pgbouncer.sh"), "stop", str(bouncer[0])], check=True)
+        shutil.rmtree(bouncer[0], ignore_errors=True)
     stored = stored_counts()
     result = summarise(args, runs, stored)
-    result["machine"]["load_average_1m_before"] = round(load_before, 2)
-    result["config"]["pgbouncer"] = bool(bouncer)
-    results = RESULTS.with_name("open311_http_pgbouncer.json") if bouncer else RESULTS
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    write_readme(result, "open311_http_pgbouncer" if bouncer else "open311_http")
+    result["machine"]["load_average_before"] = [round(v, 2) for v in load_before]
+    result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_readme(result)
     print(table(result))
-    print(f"results: {results.relative_to(ROOT)}")
+    print(f"results: {RESULTS.relative_to(ROOT)}")
     return 0 if all(r["non_2xx"] == 0 and r["socket_errors"] == 0 for r in runs.values()) else 1
 
 
@@ -173,7 +180,9 @@ def start_pgbouncer():
 
 
 def start_gunicorn(port, workers, bouncer=None):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "open311_bench_settings",
+    app_name = f"open311-bench-{'pgbouncer' if bouncer else 'direct'}-{os.getpid()}"
+    # libpq's PGAPPNAME names each server's backends (pgbouncer passes it on), so each run counts its own
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "open311_bench_settings", "PGAPPNAME": app_name,
            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "OURCITY_DB_NAME": DB_NAME}
     if bouncer:
         env.update(DATABASE_URL=bouncer[1], OURCITY_DB_POOLED="1")
@@ -181,6 +190,7 @@ def start_gunicorn(port, workers, bouncer=None):
                f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync", "--backlog", "2048",
                "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
+    server.base, server.app_name = f"http://127.0.0.1:{port}", app_name
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -221,15 +231,24 @@ def server_processes(server):
 
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     with connection.cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB_NAME])
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s "
+                    "AND pid <> pg_backend_pid()", [DB_NAME, server.app_name])
         backends = [row[0] for row in cur.fetchall()]
     return [int(pid) for pid in children], backends
 
 
-def run_wrk(wrk, base, path, body, clients, seconds, server=None):
-    """One wrk run; with `server`, also the CPU the server side spent per request (Python and PostgreSQL), which
-    other work on the machine does not change much, unlike requests/s."""
-    before = cpu_seconds([p for group in server_processes(server) for p in group]) if server else {}
+def bouncer_pids(directory):
+    try:
+        return [int((directory / "pgbouncer.pid").read_text().strip())]
+    except (OSError, ValueError):
+        return []
+
+
+def run_wrk(wrk, base, path, body, clients, seconds, server=None, bouncer_dir=None):
+    """One wrk run; with `server`, also the CPU the server side spent per request (Python, PostgreSQL and, through
+    the pooler, pgbouncer), which other work on the machine changes less than requests/s."""
+    pooler = bouncer_pids(bouncer_dir) if bouncer_dir else []
+    before = cpu_seconds([p for group in server_processes(server) for p in group] + pooler) if server else {}
     env = {**os.environ, "WRK_PATH": path, "WRK_BODY": body}
     command = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s",
                "-s", str(HERE / "post.lua"), base]
@@ -239,14 +258,14 @@ def run_wrk(wrk, base, path, body, clients, seconds, server=None):
     cpu = {}
     if server:
         workers, backends = server_processes(server)
-        after = cpu_seconds(workers + backends)
+        after = cpu_seconds(workers + backends + pooler)
         spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
-        for label, pids in (("python", workers), ("postgres", backends)):
+        for label, pids in (("python", workers), ("postgres", backends), ("pgbouncer", pooler)):
             cpu[f"cpu_{label}_ms_per_request"] = round(sum(spent.get(p, 0) for p in pids) / raw["requests"] * 1000, 2)
-        total = cpu["cpu_python_ms_per_request"] + cpu["cpu_postgres_ms_per_request"]
+        total = sum(cpu[f"cpu_{label}_ms_per_request"] for label in ("python", "postgres", "pgbouncer"))
         # What the server side alone could do with all the machine's cores (wrk and other work excluded).
         cpu["cpu_bound_ceiling_rps"] = round(os.cpu_count() * 1000 / total) if total else None
-    return {**cpu, "clients": clients, "seconds": round(seconds_run, 1), "requests": raw["requests"],
+    return {**cpu, "load_average_1m": round(os.getloadavg()[0], 2), "clients": clients, "seconds": round(seconds_run, 1), "requests": raw["requests"],
             "rps": round(raw["requests"] / seconds_run, 1), "p50_ms": raw["p50_us"] / 1000,
             "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
             "non_2xx": raw["non_2xx"],
@@ -274,60 +293,93 @@ def machine():
 
 
 def summarise(args, runs, stored):
-    o32, o4, f32, f4 = runs["open311_32"], runs["open311_4"], runs["floor_32"], runs["floor_4"]
+    def ratios(setup):
+        o32, o4 = runs[f"{setup}:open311_32"], runs[f"{setup}:open311_4"]
+        f32, f4 = runs[f"{setup}:floor_32"], runs[f"{setup}:floor_4"]
+        return {"rps_ratio": round(o32["rps"] / f32["rps"], 2), "p99_ratio": round(o4["p99_ms"] / f4["p99_ms"], 2),
+                "cpu_ratio": round(cpu_total(o32) / cpu_total(f32), 2)}
+
+    direct32, direct4 = runs["direct:open311_32"], runs["direct:open311_4"]
+    pooled = ratios("pgbouncer")
     return {
         "benchmark": "open311_http",
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(),
         "config": {"service_code": args.service, "gunicorn_workers": args.workers, "seconds": args.seconds,
-                   "warmup_seconds": args.warmup, "database": DB_NAME, "wrk_threads": 2},
+                   "warmup_seconds": args.warmup, "database": DB_NAME, "wrk_threads": 2,
+                   "pgbouncer": pgbouncer_version(), "pgbouncer_pool_mode": "transaction",
+                   "pgbouncer_pool_size": int(os.environ.get("PGBOUNCER_POOL_SIZE", "4"))},
         "runs": runs,
         "stored": stored,
         "targets": {"rps_32_clients": TARGET_RPS, "p99_ms_4_clients": TARGET_P99_MS,
-                    "rps_met": o32["rps"] >= TARGET_RPS, "p99_met": o4["p99_ms"] <= TARGET_P99_MS},
-        "vs_floor": {"rps_ratio": round(o32["rps"] / f32["rps"], 2),
-                     "p99_ratio": round(o4["p99_ms"] / f4["p99_ms"], 2)},
+                    "pooled_rps_ratio": TARGET_POOLED_RATIO,
+                    "rps_met": direct32["rps"] >= TARGET_RPS, "p99_met": direct4["p99_ms"] <= TARGET_P99_MS,
+                    "pooled_ratio_met": pooled["rps_ratio"] >= TARGET_POOLED_RATIO},
+        "vs_floor": {"direct": ratios("direct"), "pgbouncer": pooled},
     }
 
 
+def cpu_total(run):
+    return round(run["cpu_python_ms_per_request"] + run["cpu_postgres_ms_per_request"]
+                 + run["cpu_pgbouncer_ms_per_request"], 2)
+
+
+def pgbouncer_version():
+    out = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0].strip() if out else None
+
+
+LABELS = {"open311": "`POST /open311/v2/requests.json`", "floor": "floor"}
+
+
 def table(result):
-    runs, t = result["runs"], result["targets"]
-    lines = ["| endpoint | requests/s, 32 clients | p50 ms, 4 clients | p99 ms, 4 clients | server CPU ms/request "
-             "(Python + PostgreSQL) | CPU-bound ceiling, requests/s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, label in (("open311", "`POST /open311/v2/requests.json` (validation, routing, history)"),
-                        ("floor", "floor: parse, raw routing SQL, two inserts")):
-        r32, r4 = runs[name + "_32"], runs[name + "_4"]
-        lines.append(f"| {label} | {r32['rps']:.0f} | {r4['p50_ms']:.1f} | {r4['p99_ms']:.1f} | "
-                     f"{r32['cpu_python_ms_per_request']} + {r32['cpu_postgres_ms_per_request']} | "
-                     f"{r32['cpu_bound_ceiling_rps']} |")
-    lines.append(f"| target | >= {t['rps_32_clients']} ({'met' if t['rps_met'] else 'NOT met'}) | | "
-                 f"<= {t['p99_ms_4_clients']} ({'met' if t['p99_met'] else 'NOT met'}) | | |")
+    runs, t, v = result["runs"], result["targets"], result["vs_floor"]
+    lines = ["| path | endpoint | requests/s, 32 clients | p50 ms, 4 clients | p99 ms, 4 clients | server CPU "
+             "ms/request (Python + PostgreSQL + pgbouncer) | CPU-bound ceiling, requests/s | load (1 min) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for setup in SETUPS:
+        for name, _path in ENDPOINTS:
+            r32, r4 = runs[f"{setup}:{name}_32"], runs[f"{setup}:{name}_4"]
+            lines.append(f"| {setup} | {LABELS[name]} | {r32['rps']:.0f} | {r4['p50_ms']:.1f} | {r4['p99_ms']:.1f} | "
+                         f"{r32['cpu_python_ms_per_request']} + {r32['cpu_postgres_ms_per_request']} + "
+                         f"{r32['cpu_pgbouncer_ms_per_request']} = {cpu_total(r32)} | {r32['cpu_bound_ceiling_rps']} | "
+                         f"{r32['load_average_1m']} / {r4['load_average_1m']} |")
+        lines.append(f"| {setup} | POST / floor | {v[setup]['rps_ratio']}x | | {v[setup]['p99_ratio']}x | "
+                     f"{v[setup]['cpu_ratio']}x | | |")
+    lines.append(f"| target | direct POST | >= {t['rps_32_clients']} ({'met' if t['rps_met'] else 'NOT met'}) | | "
+                 f"<= {t['p99_ms_4_clients']} ({'met' if t['p99_met'] else 'NOT met'}) | | | |")
+    lines.append(f"| target | through pgbouncer, POST / floor | >= {t['pooled_rps_ratio']}x "
+                 f"({'met' if t['pooled_ratio_met'] else 'NOT met'}) | | | | | |")
     return "\n".join(lines)
 
 
 def write_readme(result, marker="open311_http"):
     """Replace this benchmark's section of bench/README.md (between its markers), leaving the others alone."""
     m, c = result["machine"], result["config"]
+    loaded = max(m["load_average_before"][0], *(r["load_average_1m"] for r in result["runs"].values())) > 0.5
     section = "\n".join([
         f"<!-- {marker}:start -->",
-        "## Open311 HTTP" + (" through pgbouncer (transaction mode)" if c.get("pgbouncer") else ""),
+        "## Open311 HTTP: direct and through pgbouncer (transaction mode)",
         "",
-        f"`bench/open311_http_bench.py`, {result['finished']}. gunicorn, {c['gunicorn_workers']} sync workers, on "
-        f"{m['cores']} cores ({m['cpu']}, {m['memory_gib']} GiB), {m['os']}; PostgreSQL on the same machine; wrk "
-        f"({m['wrk']}) on the same machine too, 2 threads, {c['seconds']} s per run after {c['warmup_seconds']} s "
-        f"of warm-up. Service `{c['service_code']}` (routed to the owner of the nearest facility of its types "
+        f"`bench/open311_http_bench.py`, {result['finished']}. Two gunicorn servers, {c['gunicorn_workers']} sync "
+        f"workers each, one straight to PostgreSQL and one through {c['pgbouncer']} in transaction mode "
+        f"({c['pgbouncer_pool_size']} server connections; no prepared statement survives a transaction there, and "
+        f"the floor prepares nothing on that path either), on {m['cores']} cores ({m['cpu']}, {m['memory_gib']} "
+        f"GiB), {m['os']}; PostgreSQL, pgbouncer and wrk ({m['wrk']}, 2 threads) on the same machine. "
+        f"{c['seconds']} s per run after {c['warmup_seconds']} s of warm-up; at each client count the four runs "
+        f"follow each other. Service `{c['service_code']}` (routed to the owner of the nearest facility of its types "
         "within its radius, else by its fallback rule), a random point in Moscow per request, demo city database. "
-        "Load average (1 min) before the runs: "
-        f"{m['load_average_1m_before']}" + (" (other work shared the cores)." if m["load_average_1m_before"] > 0.5
-                                             else "."),
+        f"Load average (1, 5, 15 min) before: {', '.join(map(str, m['load_average_before']))}; after: "
+        f"{', '.join(map(str, m['load_average_after']))}"
+        + (" (other work shared the cores: compare the ratios and the CPU per request)." if loaded else "."),
         "",
         table(result),
         "",
-        "Server CPU per request is measured from /proc over the 32-client run (gunicorn workers and their "
-        "PostgreSQL backends; wrk excluded); the ceiling is what that CPU allows on all cores, other work aside. "
-        f"Ratio to the floor: {result['vs_floor']['rps_ratio']}x its throughput, {result['vs_floor']['p99_ratio']}x "
-        "its p99. Stored after the run: " + ", ".join(f"{k} {v}" for k, v in result["stored"].items()) + ".",
+        "Server CPU per request is measured from /proc over the 32-client run (the server's gunicorn workers, its "
+        "PostgreSQL backends, named by application_name, and pgbouncer; wrk excluded); the ceiling is what that CPU "
+        "allows on all cores, other work aside. The load column is the 1-minute load average at the end of the "
+        "32-client and the 4-client run. Stored after the run: "
+        + ", ".join(f"{k} {v}" for k, v in result["stored"].items()) + ".",
         f"<!-- {marker}:end -->",
     ])
     text = (README.read_text(encoding="utf-8") if README.exists()

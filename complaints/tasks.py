@@ -16,7 +16,7 @@ def tracking_mail_enqueue(complaint_id):
     tracking_mail_deliver.delay(complaint_id)
 
 
-@shared_task(bind=True, name="complaints.tasks.tracking_mail_deliver", autoretry_for=(MailNotSent,),
+@shared_task(bind=True, name="complaints.tasks.tracking_mail_deliver", autoretry_for=(MailNotSent,), ignore_result=True,
              retry_backoff=settings.CELERY_TASK_RETRY_BACKOFF, retry_backoff_max=settings.CELERY_TASK_RETRY_BACKOFF_MAX,
              retry_jitter=True, max_retries=settings.CELERY_TASK_MAX_RETRIES)
 def tracking_mail_deliver(self, complaint_id):

@@ -1,6 +1,7 @@
 """Input checks for a new complaint that need no database lock: attributes, text fields, contact, location, the
 facility the resident picked."""
 import math
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -19,6 +20,9 @@ DESCRIPTION_MAX = 4000
 STRING_MAX = 1000  # a one-line answer; `text` attributes may be as long as a description
 
 Datatype = CategoryAttribute.Datatype
+# Characters that XML 1.0 can't carry (C0 controls but tab, line feed and carriage return): refused in every text a
+# complaint keeps, so that whatever shows it (pages, Open311 JSON and XML, feeds) can show it as it was written.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SHOWN_MAX = 60  # of a value repeated in an error message: never kilobytes of the input echoed back
 
 
@@ -109,13 +113,16 @@ def _keys(attribute):
 
 
 def clean_text(value, *, field, limit):
-    """Stripped text of at most `limit` characters, without NUL (PostgreSQL can not store it)."""
+    """Stripped text of at most `limit` characters, without NUL (PostgreSQL can not store it) or another control
+    character (CONTROL_CHARACTERS)."""
     value = str(value or "").strip()
     if len(value) > limit:
         raise ComplaintError(_("“%(field)s” is longer than %(limit)d characters.")
                              % {"field": field, "limit": limit}, field=field)
     if "\x00" in value:
         raise ComplaintError(_("“%(field)s” contains a NUL character.") % {"field": field}, field=field)
+    if CONTROL_CHARACTERS.search(value):
+        raise ComplaintError(_("“%(field)s” contains a control character.") % {"field": field}, field=field)
     return value
 
 

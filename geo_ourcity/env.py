@@ -34,7 +34,7 @@ RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 
 
 def env_rate(name, default):
-    """A rate limit as django-ratelimit reads it (5/m, 100/h, 10/5m); a bad value stops the start with one line."""
+    """A rate limit as geo_ourcity.limits reads it (5/m, 100/h, 10/5m); a bad value stops the start with one line."""
     value = os.environ.get(name, "").strip() or default
     if not RATE_RE.match(value):
         raise ImproperlyConfigured(f"{name} must be a rate like 5/m, 100/h or 10/5m, got {value!r}")

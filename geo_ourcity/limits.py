@@ -3,8 +3,9 @@
 - `client_ip(request)`: REMOTE_ADDR, or the X-Forwarded-For address that the last trusted proxy saw
   (OURCITY_TRUSTED_PROXIES); a client can not choose its own address by sending the header.
 - `rate_limited(request, group=, rate=, key=, count=True)`: counts one request against a limit kept in the shared
-  cache (Redis; django-ratelimit's windows), so every app server sees the same count; returns the seconds to wait
-  when over it (count=False: only looks whether the allowance is used up).
+  cache (Redis: a fixed window per limit and key), so every app server sees the same count; returns the seconds to
+  wait when over it (count=False: only looks whether the allowance is used up). `rate_limits(request, limits)` does
+  the same for several limits of one request in ONE round trip to Redis (a pipeline).
 - `BodySizeLimitMiddleware`: refuses a body larger than its URL's cap (settings.REQUEST_BODY_LIMITS) before a
   byte of it is read.
 
@@ -13,13 +14,18 @@ The answers (429, 413) are each app's own, in its format: the apps name them in 
 import ipaddress
 import logging
 import re
+import time
+import zlib
+from dataclasses import dataclass
 from functools import lru_cache
 
+import redis
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
-from django_ratelimit.core import get_usage
-from redis.exceptions import RedisError
+
+from .env import RATE_RE
 
 log = logging.getLogger(__name__)
 FAIL_CLOSED_WAIT = 60  # seconds: the Retry-After while the cache is down and limits fail closed
@@ -78,22 +84,102 @@ def client_key(request):
 
 # --- rate limits ----------------------------------------------------------------------------------------
 
-def rate_limited(request, *, group, rate, key, count=True):
-    """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
-    within it, else the seconds until the window ends (at least 1: the Retry-After).
+@dataclass(frozen=True)
+class Limit:
+    """One limit of a request: `group` (what is limited), `rate` (N/period: 5/m, 100/h, 10/5m), `key` (whose count:
+    a client address, an API key id) and `count` (False: only look whether the allowance is used up)."""
 
-    count=False only looks: the wait when the window's allowance is already used up (one more would be too many),
-    for limits that count failures and must refuse before the next attempt is tried (open311's wrong api_keys)."""
+    group: str
+    rate: str
+    key: object
+    count: bool = True
+
+
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@lru_cache(maxsize=64)
+def parse_rate(rate):
+    """"10/5m" -> (10, 300): the allowance and the window's length in seconds."""
+    rate = str(rate).strip()
+    if not RATE_RE.match(rate):
+        raise ImproperlyConfigured(f"a rate limit must look like 5/m, 100/h or 10/5m, got {rate!r}")
+    allowed, per = rate.split("/")
+    return int(allowed), int(per[:-1] or 1) * _UNIT[per[-1]]
+
+
+def _window_end(value, period, now):
+    """The end of the fixed window that `now` falls in. Windows of different keys are staggered (by a hash of the
+    key) so that every client's allowance does not come back in the same second."""
+    if period == 1:
+        return now + 1
+    end = now - now % period + zlib.crc32(value.encode()) % period
+    return end + period if end <= now else end
+
+
+@lru_cache(maxsize=8)
+def _client(location, options):
+    """One Redis client (and its connection pool) per process and cache configuration, reused by every request."""
+    return redis.Redis(connection_pool=redis.ConnectionPool.from_url(location, **dict(options)))
+
+
+def _cache_redis():
+    """(the Redis client of the cache that holds the counts, that cache): settings.RATELIMIT_USE_CACHE, which must
+    be a Redis cache (django.core.cache.backends.redis.RedisCache); its first server takes the writes."""
+    alias = settings.RATELIMIT_USE_CACHE
+    config = settings.CACHES[alias]
+    if not config["BACKEND"].endswith("RedisCache"):
+        raise ImproperlyConfigured(f"CACHES[{alias!r}] holds the rate limits: it must be a RedisCache")
+    location = config["LOCATION"]
+    location = (location.split(",") if isinstance(location, str) else list(location))[0].strip()
+    return _client(location, tuple(sorted(config.get("OPTIONS", {}).items()))), caches[alias]
+
+
+def rate_limits(request, limits):
+    """Count (or look at) each of `limits` for this request, in one round trip to the shared Redis; for each, None
+    while within it, else the seconds until its window ends (at least 1: the Retry-After).
+
+    A counted limit is over once this request is one too many; a looked-at one (count=False) once the allowance is
+    already used up, so that a limit of failures refuses before the next attempt is even tried (open311's wrong
+    api_keys). Each count lives in the cache's key space (its KEY_PREFIX), for its window's length and no longer.
+    """
     try:
-        usage = get_usage(request, group=group, key=lambda _group, _request: str(key), rate=rate, increment=count)
-    except (RedisError, OSError) as exc:
+        client, cache = _cache_redis()
+        now = int(time.time())
+        pipe = client.pipeline(transaction=False)
+        windows = []
+        for limit in limits:
+            allowed, period = parse_rate(limit.rate)
+            end = _window_end(f"{limit.group}:{limit.key}", period, now)
+            name = cache.make_key(f"{settings.RATELIMIT_CACHE_PREFIX}{limit.group}:{limit.key}:{period}:{end}")
+            if limit.count:
+                pipe.incr(name)
+                pipe.expireat(name, end)
+            else:
+                pipe.get(name)
+            windows.append((limit, allowed, end))
+        replies = iter(pipe.execute())
+    except (redis.RedisError, OSError) as exc:
         # The shared cache is down: by default the service keeps taking requests (login lockouts live in the
         # database and still hold); RATELIMIT_FAIL_OPEN = False refuses them instead.
-        log.error("rate limit %s not counted, the cache is unreachable: %s", group, exc)
-        return None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT
-    if usage is None or not (usage["should_limit"] if count else usage["count"] >= usage["limit"]):
-        return None
-    return max(1, int(usage["time_left"]))
+        log.error("rate limits %s not counted, the cache is unreachable: %s",
+                  ", ".join(limit.group for limit in limits), exc)
+        return [None if settings.RATELIMIT_FAIL_OPEN else FAIL_CLOSED_WAIT for _limit in limits]
+    waits = []
+    for limit, allowed, end in windows:
+        used = int(next(replies) or 0)
+        if limit.count:
+            next(replies)  # the expiry
+        over = used > allowed if limit.count else used >= allowed
+        waits.append(max(1, end - now) if over else None)
+    return waits
+
+
+def rate_limited(request, *, group, rate, key, count=True):
+    """Count this request in `group` for `key` (a client address, an API key id) against `rate`; None while
+    within it, else the seconds until the window ends (at least 1: the Retry-After). count=False only looks
+    (rate_limits)."""
+    return rate_limits(request, [Limit(group, rate, key, count)])[0]
 
 
 # --- request body caps ----------------------------------------------------------------------------------

@@ -266,7 +266,7 @@ CELERY_BEAT_SCHEDULE = {
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")
-# Rate limits (django-ratelimit, counted in that cache; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
+# Rate limits (counted in that cache, fixed windows; geo_ourcity.limits). A rate is N/period: 5/m, 100/h, 10/5m.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 RATELIMIT_FAIL_OPEN = env_bool("OURCITY_RATELIMIT_FAIL_OPEN", True)  # cache down: serve (True) or answer 429
@@ -310,7 +310,6 @@ REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "geo_ourcity.limits.BodySizeLimitMiddleware")
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # after AuthenticationMiddleware
-SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]  # Django's own RedisCache: atomic incr, shared; not on its list
 
 # --- Security when deployed (README "Deploying") -------------------------------------------------------------
 # OURCITY_HTTPS=1 when the site is served over HTTPS: cookies only over HTTPS, HTTP redirected to HTTPS, HSTS.

@@ -4,18 +4,16 @@ A request's Open311 `service_request_id` is the complaint's primary key as a dec
 the resident's secret key (whoever holds it may confirm or deny the department's answer), so it is never looked up
 or shown here.
 """
-import functools
 import math
 import re
 
 from django.contrib.gis.geos import Point
-from django.db import connection
 from django.db.models import BooleanField, F, OuterRef, Subquery
 from django.db.models.expressions import RawSQL
 
 from complaints.models import CLOSED_STATES, Answer, ComplaintEvent, Photo, State
 from complaints.selectors import complaints_public
-from routing.models import Category, CategoryAttribute
+from routing.models import Category
 
 METRES_PER_DEGREE = 111_320  # of latitude, and of longitude at the equator
 # Never read for public output: what a resident told about themselves, and the resident's key.
@@ -44,32 +42,8 @@ UPDATE_KINDS = [ComplaintEvent.Kind.STATE, ComplaintEvent.Kind.ANSWER, Complaint
 
 
 def open311_service(code):
-    """The active category with this service_code, its attributes loaded (in their order), in ONE query; or None.
-
-    A POST needs both: read as cheaply as can be, one hand-written statement (the ORM spends more time building
-    the same query than PostgreSQL spends running it) and model instances made from its rows.
-    """
-    with connection.cursor() as cur:
-        cur.execute(_service_sql(), [code])
-        rows = cur.fetchall()
-    if not rows:
-        return None
-    category_fields, attribute_fields = _SERVICE_FIELDS
-    split, db = len(category_fields), connection.alias
-    category = _instance(Category, db, category_fields, rows[0][:split])
-    # A LEFT JOIN: a category without attributes is one row whose attribute columns are NULL (the first is the id).
-    attributes = [_instance(CategoryAttribute, db, attribute_fields, row[split:]) for row in rows
-                  if row[split] is not None]
-    for attribute in attributes:
-        attribute.category = category
-    # As prefetch_related("attributes") leaves it: category.attributes.all() is this list, with no query.
-    prefetched = category.attributes.all()
-    prefetched._result_cache, prefetched._prefetch_done = attributes, True
-    category._prefetched_objects_cache = {"attributes": prefetched}
-    return category
-
-
-_SERVICE_FIELDS = (Category._meta.concrete_fields, CategoryAttribute._meta.concrete_fields)
+    """The active category with this service_code, its attributes loaded (in their order); or None."""
+    return Category.objects.filter(code=code, active=True).prefetch_related("attributes").first()
 
 
 # What open311_service_current() read, per process: code -> (the catalogue's change stamp read before, category or
@@ -93,26 +67,6 @@ def open311_service_current(code, version):
         _services.clear()
     _services[code] = (version, category)
     return category
-
-
-# Process-local memo: SQL built from the models, which never change while the process lives.
-@functools.cache
-def _service_sql():
-    quote = connection.ops.quote_name
-    category_fields, attribute_fields = _SERVICE_FIELDS
-    columns = [f"c.{quote(f.column)}" for f in category_fields] + [f"a.{quote(f.column)}" for f in attribute_fields]
-    category_id = quote(CategoryAttribute._meta.get_field("category").column)
-    return (f"SELECT {', '.join(columns)} FROM {quote(Category._meta.db_table)} c "
-            f"LEFT JOIN {quote(CategoryAttribute._meta.db_table)} a ON a.{category_id} = c.{quote('id')} "
-            f"WHERE c.{quote('code')} = %s AND c.{quote('active')} "
-            f"ORDER BY a.{quote('order')}, a.{quote('code')}")  # CategoryAttribute's ordering within a category
-
-
-def _instance(model, db, fields, values):
-    """A model instance from its columns as the database driver gives them (JSON still text: converted here)."""
-    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-              for field, value in zip(fields, values)]
-    return model.from_db(db, [f.attname for f in fields], values)
 
 
 def open311_requests():

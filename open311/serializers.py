@@ -1,33 +1,33 @@
 """Open311 input parsing and output shapes. Names and types are the spec's: ids and codes are strings, dates
-ISO 8601 with their zone. Validation of what a complaint may contain lives in complaints/; here only the protocol.
+ISO 8601 with their zone. What a complaint may contain (lengths, characters, the e-mail address, attributes, the
+facility) is complaints.validation's to check, once, for every way in; here only the protocol: which parameters,
+their types (numbers, coordinates, files), how list and attribute parameters are spelt.
 """
-import functools
 import math
 import re
 from datetime import datetime, time, timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import SkipField
 
 from complaints.models import CLOSED_STATES, ComplaintEvent
 from complaints.tracking import redact
+from complaints.validation import CONTROL_CHARACTERS
 
 from .selectors import open311_service_current, parse_request_id
 
-DESCRIPTION_MAX = 4000
 MAX_WINDOW = timedelta(days=90)
 PAGE_SIZE_MAX = 1000
 RADIUS_MAX_M = 50_000
 LANGUAGES = ("ru", "en")
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
-# Characters XML 1.0 can't carry: refused in text input so that the XML and JSON answers always agree.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 can't carry (complaints.validation refuses them in what a complaint keeps): never in a query
+# parameter either.
+_CONTROL = CONTROL_CHARACTERS
 DUPLICATE_OF = {"ru": "Дубликат обращения {id}", "en": "Duplicate of request {id}"}
 
 
@@ -183,7 +183,8 @@ class FormSerializer(serializers.Serializer):
     @classmethod
     def from_params(cls, data, **kwargs):
         params = present_params(data)
-        fields = _prototype_fields(cls)
+        serializer = cls(data={}, **kwargs)
+        fields = serializer.fields.values()  # the instance's own fields (DRF builds them once per instance)
         lists = {f.field_name for f in fields if isinstance(f, CommaList)}
         known = {f.field_name for f in fields}
         single = {}
@@ -195,24 +196,28 @@ class FormSerializer(serializers.Serializer):
                                                         "once."})
             else:
                 single[key] = values[-1]
-        return cls(data=single, **kwargs), params
+        serializer.initial_data = single
+        return serializer, params
 
 
 class RequestCreateInput(FormSerializer):
+    """A POST's parameters. The text fields are read as they come: complaint_create checks them (their lengths, the
+    characters in them, the e-mail address), and open311.errors answers its refusals as the spec's 400s."""
+
     service_code = serializers.CharField(max_length=64)
     lat = Coordinate(90, required=False)
     long = Coordinate(180, required=False)
-    address_string = Text(max_length=500, required=False)
-    address_id = Text(max_length=100, required=False)
-    description = Text(max_length=DESCRIPTION_MAX, required=False)
-    email = serializers.EmailField(required=False)
-    first_name = Text(max_length=100, required=False)
-    last_name = Text(max_length=100, required=False)
-    phone = Text(max_length=50, required=False)
-    device_id = Text(max_length=100, required=False)
-    account_id = Text(max_length=100, required=False)
+    address_string = serializers.CharField(required=False)
+    address_id = Text(max_length=100, required=False)  # not kept: geocoding by address id is not offered
+    description = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False)
+    device_id = serializers.CharField(required=False)
+    account_id = serializers.CharField(required=False)
     # A photo the integrator hosts (the spec's field): stored and shown back, never fetched. complaints checks it.
-    media_url = Text(max_length=1000, required=False)
+    media_url = serializers.CharField(required=False)
     media = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False,
                                   error_messages={"not_a_list": "must be a file uploaded as multipart/form-data."})
     jurisdiction_id = serializers.CharField(required=False)  # one jurisdiction: ignored, as the spec allows
@@ -228,38 +233,6 @@ class RequestCreateInput(FormSerializer):
         if request.FILES.getlist("media"):
             serializer.initial_data["media"] = request.FILES.getlist("media")
         return serializer
-
-    def is_valid(self, *, raise_exception=False):
-        """DRF's validation, made cheaper for input that passes: see valid_data()."""
-        if hasattr(self, "initial_data") and not hasattr(self, "_validated_data"):
-            data = self.valid_data()
-            if data is not None:
-                self._validated_data, self._errors = data, {}
-        return super().is_valid(raise_exception=raise_exception)
-
-    def valid_data(self):
-        """The validated data if the input is valid, else None (then is_valid() runs DRF's own validation, which
-        words the errors).
-
-        The same steps as Serializer.run_validation, on the same fields' run_validation: but DRF deep-copies every
-        declared field for each serializer instance, which costs more than validating a whole request. Here the
-        fields of one instance, made once per process and never changed, check every request.
-        """
-        data = self.initial_data
-        result = {}
-        try:
-            for field in _prototype_fields(type(self)):
-                try:
-                    value = field.run_validation(field.get_value(data))
-                except SkipField:
-                    continue
-                validate_method = getattr(self, "validate_" + field.field_name, None)
-                if validate_method is not None:
-                    value = validate_method(value)
-                result[field.field_name] = value
-            return self.validate(result)
-        except (serializers.ValidationError, DjangoValidationError):
-            return None
 
     def validate_service_code(self, code):
         # With its attributes, which complaint_create checks the answers against; reused while the catalogue's
@@ -335,13 +308,6 @@ class DiscoveryOutput(serializers.Serializer):
     endpoints = EndpointOutput(many=True)
 
 
-# Process-local memo: the serializer's fields, code that never changes while the process lives.
-@functools.cache
-def _prototype_fields(serializer_class):
-    """The writable fields of one instance of the serializer, bound to it (their names set), for valid_data()."""
-    return tuple(serializer_class()._writable_fields)
-
-
 def attributes_from_params(params):
     """attribute[CODE]=v and attribute[CODE][]=v1&attribute[CODE][]=v2 -> {CODE: "v" or [v1, v2]}."""
     attributes = {}
@@ -353,8 +319,8 @@ def attributes_from_params(params):
             raise serializers.ValidationError(
                 {key[:80]: "malformed attribute field: use attribute[CODE] or attribute[CODE][]."})
         code, is_list = match.group(1), bool(match.group(2))
-        if any(not isinstance(v, str) or _CONTROL.search(v) for v in values):
-            raise serializers.ValidationError({key[:80]: "must be text without control characters."})
+        if any(not isinstance(v, str) for v in values):  # complaints.validation checks what the text holds
+            raise serializers.ValidationError({key[:80]: "must be text."})
         previous = attributes.get(code)
         if previous is None:
             attributes[code] = values if is_list or len(values) > 1 else values[0]
@@ -542,14 +508,6 @@ class RequestCreatedOutput(LocalizedSerializer):
 
     def get_account_id(self, obj) -> str | None:
         return None  # the city keeps no accounts for integrators' users
-
-    @staticmethod
-    def answer(complaint, lang):
-        """RequestCreatedOutput([complaint], many=True, context={"lang": lang}).data, built directly: the POST's
-        answer, without a serializer's set-up for three fields (tests/open311 check that the two agree)."""
-        notice = getattr(complaint.decision, f"explanation_{lang}") or None
-        return [{"service_request_id": str(complaint.pk), "service_notice": public_text(notice, lang),
-                 "account_id": None}]
 
 
 class RequestOutput(LocalizedSerializer):

@@ -5,14 +5,13 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from complaints.services import complaint_create
-from geo_ourcity.limits import rate_limited
 from geo_ourcity.db_router import stale_reads_ok
 from routing.models import Category
 
@@ -149,20 +148,17 @@ class RequestListView(Open311View):
                      "multipart/form-data": RequestCreateMultipart})
     def post(self, request, fmt):
         # The body's size is capped before it is read (settings.REQUEST_BODY_LIMITS: 413, open311.errors).
-        limits.bad_keys_check(request)  # a client that keeps guessing keys: 429 before its next guess is tried
         key, catalogue_version = api_key_check_with_catalogue(
             (request.POST.get("api_key") or request.query_params.get("api_key") or "").strip())
+        # 429 with Retry-After, in the Open311 error format (open311.errors): a client that keeps guessing keys
+        # (whatever this key is), or a key past its limit. A wrong key counts as one more guess.
+        limits.post_limits_check(request, key)
         if key is None:
-            limits.bad_key_count(request)
             raise PermissionDenied("api_key is missing, wrong or no longer active.")
-        wait = rate_limited(request, group="open311-post", rate=key.rate_limit or settings.LIMIT_OPEN311_POSTS,
-                            key=key.pk)
-        if wait is not None:  # 429 with Retry-After, in the Open311 error format (open311.errors)
-            raise Throttled(wait, "Too many requests for this api_key.")
         data = RequestCreateInput.from_request(request, context={"catalogue_version": catalogue_version})
         data.is_valid(raise_exception=True)
         complaint = complaint_create(**data.complaint_fields(), source=key.name)
-        return Response(RequestCreatedOutput.answer(complaint, self.lang), status=201)
+        return Response(RequestCreatedOutput([complaint], many=True, context=self.context()).data, status=201)
 
 
 class RequestDetailView(Open311View):

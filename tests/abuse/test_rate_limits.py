@@ -289,3 +289,29 @@ def test_the_open311_client_limits_default_and_read_the_environment(name, defaul
                                          cwd=django_settings.BASE_DIR, capture_output=True, text=True, timeout=60)
     assert run().stdout.strip() == default
     assert run(**{f"OURCITY_{name}": "3/h"}).stdout.strip() == "3/h"
+
+
+# --- what a POST asks of Redis ------------------------------------------------------------------------
+
+def redis_commands():
+    from django.core.cache import cache
+
+    stats = cache._cache.get_client(write=True).info("commandstats")  # the same Redis as the limits'
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+            for name in ("get", "set", "setnx", "exists", "incr", "incrby", "expire", "expireat", "eval", "evalsha")}
+
+
+@pytest.mark.parametrize("right_key", [True, False])
+def test_a_post_counts_its_limits_with_three_commands(client, service, key_pair, settings, right_key):
+    """One pipeline: the wrong-key count is looked at (GET) and the key's count kept (INCRBY, EXPIREAT); a wrong key
+    counts one failure (INCRBY, EXPIREAT). Nothing else: no add-then-incr, no look before the key is checked."""
+    settings.LIMIT_OPEN311_POSTS = "100/h"
+    settings.LIMIT_OPEN311_BAD_KEYS = "100/h"
+    _key, raw = key_pair
+    data = open311_form(raw if right_key else "wrong")
+    data.pop("email", None)  # no tracking mail: the queue's commands are not the limits'
+    client.post(OPEN311, data)  # the first POST of a window may do more (nothing today)
+    before = redis_commands()
+    assert client.post(OPEN311, data).status_code == (201 if right_key else 403)
+    used = {name: calls - before[name] for name, calls in redis_commands().items() if calls != before[name]}
+    assert used == ({"get": 1, "incrby": 1, "expireat": 1} if right_key else {"incrby": 1, "expireat": 1})

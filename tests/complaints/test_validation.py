@@ -93,6 +93,21 @@ def test_text_fields():
         clean_text("a\x00b", field="description", limit=4000)
 
 
+# Every character XML 1.0 can't carry (C0 controls but tab, line feed and carriage return): one rule, for every way in.
+CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=[f"0x{ord(c):02x}" for c in CONTROLS])
+def test_a_control_character_is_refused_in_any_text(char):
+    with pytest.raises(ComplaintError, match="description"):
+        clean_text(f"a{char}b", field="description", limit=4000)
+
+
+@pytest.mark.parametrize("char", ["\t", "\n", "\r"])
+def test_tabs_and_line_breaks_are_kept(char):
+    assert clean_text(f"a{char}b", field="description", limit=4000) == f"a{char}b"
+
+
 def test_contact_fields():
     assert clean_contact(email=" a@example.org ", phone="+7 495 000-00-00") == {
         "email": "a@example.org", "phone": "+7 495 000-00-00"}

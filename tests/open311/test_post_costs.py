@@ -1,6 +1,5 @@
 """What makes a POST cheap must not change what it does: the key is checked against the database every time, the
-service catalogue is reused only while its change stamp stays the same (whoever changes it, however), the lean
-validation accepts exactly what the serializer accepts, and the answer is the serializer's.
+service catalogue is reused only while its change stamp stays the same (whoever changes it, however).
 """
 from urllib.parse import urlencode
 
@@ -13,7 +12,6 @@ from complaints.models import Complaint, ComplaintEvent
 from open311 import selectors
 from open311.keys import api_key_check, api_key_check_with_catalogue
 from open311.models import ApiKey
-from open311.serializers import RequestCreatedOutput, RequestCreateInput, _prototype_fields
 from routing.models import Category, CategoryAttribute
 
 from .conftest import SERVICE, form, image_file
@@ -145,55 +143,10 @@ def test_without_a_stamp_nothing_is_reused(service):
 # ---- validation and the answer --------------------------------------------------------------------------
 
 
-VALID = [
-    {},
-    {"attribute[lanes][]": ["left", "right"], "attribute[depth_cm]": "12.5", "address_string": "Красная пл.",
-     "attribute[seen_at]": "2026-11-20T08:30:00+03:00", "jurisdiction_id": "x", "media_url": "http://e.org/p"},
-    {"description": "", "email": "", "phone": " ", "attribute[plate]": "A1", "whatever": "ignored"},
-    {"lat": " 55.7539 ", "long": "37.6208", "locale": "en", "address_id": "77-1"},
-]
-
-
-@pytest.mark.parametrize("extra", VALID)
-def test_the_lean_validation_gives_what_drf_gives(rf, service, api_key, extra):
-    request = rf.post(URL, urlencode(form(api_key, **extra), doseq=True), content_type=FORM)
-    from rest_framework.parsers import FormParser
-    from rest_framework.request import Request
-
-    drf_request = Request(request, parsers=[FormParser()])
-    lean = RequestCreateInput.from_request(drf_request)
-    reference = RequestCreateInput.from_request(drf_request)
-    assert lean.is_valid() and lean.valid_data() is not None
-    reference._validated_data = reference.run_validation(reference.initial_data)  # DRF's own path
-    assert lean.validated_data == reference._validated_data
-    assert list(lean.validated_data) == list(reference._validated_data)
-
-
-def test_the_lean_validation_hands_every_error_to_drf(rf, service, api_key):
-    serializer = RequestCreateInput(data={"service_code": SERVICE, "lat": "91", "long": "37.6"})
-    assert serializer.valid_data() is None
-    assert not serializer.is_valid() and "lat" in serializer.errors
-    # The fields it checks with are one instance's, made once: never re-bound to another serializer.
-    fields = _prototype_fields(RequestCreateInput)
-    assert fields is _prototype_fields(RequestCreateInput)
-    assert all(field.parent is fields[0].parent for field in fields)
-
-
-def test_a_photo_goes_through_the_lean_validation(client, service, api_key):
+def test_a_photo_goes_through_the_validation(client, service, api_key):
     response = client.post(URL, form(api_key, media=image_file()))
     assert response.status_code == 201, response.content
     assert Complaint.objects.get(pk=response.json()[0]["service_request_id"]).photos.count() == 1
-
-
-@pytest.mark.parametrize("lang", ["ru", "en"])
-def test_the_answer_is_the_serializers(client, service, api_key, lang):
-    complaint_pk = post(client, form(api_key)).json()[0]["service_request_id"]
-    complaint = Complaint.objects.select_related("decision").get(pk=complaint_pk)
-    complaint.decision.explanation_ru = complaint.decision.explanation_en = "Код K7M2-Q9XR-TP4D и текст"
-    for decision_text in ("Код K7M2-Q9XR-TP4D и текст", ""):
-        setattr(complaint.decision, f"explanation_{lang}", decision_text)
-        expected = RequestCreatedOutput([complaint], many=True, context={"lang": lang}).data
-        assert RequestCreatedOutput.answer(complaint, lang) == expected
 
 
 # ---- storage ----------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from complaints.models import Complaint, ComplaintEvent
 from complaints.services import (complaint_answer, complaint_confirm, complaint_create, complaint_deny,
                                  complaint_mark_duplicate, complaint_take, complaint_transfer)
 from complaints.tracking import confirmation_key
+from complaints.validation import CONTROL_CHARACTERS
 from facilities.models import Department
 
 from tests.complaints.spellings import all_spellings, case_and_separator_spellings
@@ -127,10 +128,11 @@ VICTIM_CODE = "K7MA-HPCE-TX4B"  # many letters with Cyrillic look-alikes
 
 def written_forms(victim):
     """{label: spelling} of the victim's code (every spelling the complaint page accepts, and more) and of its
-    confirmation key (every case and separator)."""
+    confirmation key (every case and separator), as far as a complaint's text can hold it: a spelling with control
+    characters in it is refused when it is written (complaints.validation; tests/complaints/test_validation.py)."""
     code = {f"code, {label}": s for label, s in all_spellings(victim.tracking_code).items()}
     key = {f"key, {label}": s for label, s in case_and_separator_spellings(confirmation_key(victim)).items()}
-    return {**code, **key}
+    return {label: s for label, s in {**code, **key}.items() if not CONTROL_CHARACTERS.search(s)}
 
 
 def texts_of(forms, limit):
