@@ -176,16 +176,11 @@ FLOOR_SQL = """
     FROM p LEFT JOIN LATERAL (
         SELECT k.id, k.owner_id, ST_Distance(k.geom::geography, p.g::geography) AS d FROM (
             SELECT f.id, f.owner_id, f.geom FROM facilities_facility f
-            WHERE f.type_id = ANY(%(types)s) AND f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %(window)s)
+            WHERE f.type_id = ANY(%(types)s) AND f.valid_to IS NULL
+              AND ST_DWithin(f.geom, p.g, facilities_degree_window(%(radius)s, %(y)s))
             ORDER BY f.geom <-> p.g LIMIT 64) k
         WHERE ST_DWithin(k.geom::geography, p.g::geography, %(radius)s)
         ORDER BY d LIMIT 1) n ON true"""
-
-
-def window_deg(radius, lat):
-    import math
-
-    return radius / (111_320.0 * max(math.cos(math.radians(min(abs(lat) + 1, 89))), 0.01))
 
 
 def best_of(rounds, measure, max_wait):
@@ -224,7 +219,7 @@ def measure_floor(points, categories, *, prepared):
     from django.db import connection
 
     params = [{"x": x, "y": y, "types": list(c.facility_types.values_list("id", flat=True)),
-               "window": window_deg(c.radius_m, y), "radius": c.radius_m}
+               "radius": c.radius_m}
               for (x, y), c in zip(points, (categories[k % len(categories)] for k in range(len(points))))]
     samples, found = [], 0
     with connection.cursor() as cur:
@@ -232,10 +227,10 @@ def measure_floor(points, categories, *, prepared):
         sql = FLOOR_SQL
         if prepared:
             raw.execute("DEALLOCATE ALL")
-            raw.execute("PREPARE floor(float8, float8, bigint[], float8, float8) AS " + FLOOR_SQL
+            raw.execute("PREPARE floor(float8, float8, bigint[], float8) AS " + FLOOR_SQL
                         .replace("%(x)s", "$1").replace("%(y)s", "$2").replace("%(types)s", "$3")
-                        .replace("%(window)s", "$4").replace("%(radius)s", "$5"))
-            sql = "EXECUTE floor(%(x)s, %(y)s, %(types)s, %(window)s, %(radius)s)"
+                        .replace("%(radius)s", "$4"))
+            sql = "EXECUTE floor(%(x)s, %(y)s, %(types)s, %(radius)s)"
         for p in params[:200]:
             raw.execute(sql, p)
             raw.fetchall()
@@ -277,12 +272,11 @@ def measure_strtree(points, categories):
     load_s = time.perf_counter() - started
     radians = np.radians
 
-    def decide(x, y, cat_types, radius):
+    def decide(x, y, cat_types, radius, w):
         pt = shapely.Point(x, y)
         hit = piece_tree.query(pt, predicate="covered_by")
         district = int(pieces_owner[hit[0]]) if len(hit) else None
         best = None
-        w = window_deg(radius, y)
         for t in cat_types:
             tree, rows_ = trees.get(t, (None, None))
             if tree is None:
@@ -301,12 +295,18 @@ def measure_strtree(points, categories):
         return district, best, department
 
     cats = [(list(c.facility_types.values_list("id", flat=True)), c.radius_m) for c in categories]
+    # Each point's degree window from the one rule (facilities_degree_window), ahead of the timed loop.
+    with connection.cursor() as cur:
+        cur.execute("SELECT facilities_degree_window(r, y) FROM unnest(%s::float8[], %s::float8[]) "
+                    "WITH ORDINALITY u(r, y, n) ORDER BY n",
+                    [[float(cats[k % len(cats)][1]) for k in range(len(points))], [float(y) for _x, y in points]])
+        windows = [w for (w,) in cur.fetchall()]
     for k in range(200):
-        decide(*points[k], *cats[k % len(cats)])
+        decide(*points[k], *cats[k % len(cats)], windows[k])
     samples, found = [], 0
     for k, (x, y) in enumerate(points):
         started = time.perf_counter()
-        _, best, _ = decide(x, y, *cats[k % len(cats)])
+        _, best, _ = decide(x, y, *cats[k % len(cats)], windows[k])
         samples.append(time.perf_counter() - started)
         found += best is not None
     return {**percentiles(samples), "with_facility": found, "load_s": round(load_s, 1), "facilities": len(data)}
@@ -329,7 +329,7 @@ def make_complaints(n, rng):
         buf = io.StringIO("".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(zip(x, y, cats))))
         cur.copy_expert("COPY bench_points FROM STDIN", buf)
         decide = decide_sql("""SELECT p.key, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS g, c.id AS category_id,
-                                      NULL::bigint AS picked_id, NULL::jsonb AS known_facilities,
+                                      NULL::bigint AS picked_id, NULL::bigint[] AS known_facilities,
                                       NULL::bigint AS known_area_id
                                FROM bench_points p JOIN routing_category c ON c.code = p.code""")
         cur.execute(f"""
@@ -345,10 +345,10 @@ def make_complaints(n, rng):
             INSERT INTO complaints_complaint (tracking_code, token, category_id, location, address_string,
                 description, attributes, email, phone, first_name, last_name, device_id, account_id, state,
                 decision_id, department_id, area_id, facility_id, submitted_at, updated_at, deadline, reopen_count,
-                source)
+                source, media_url)
             SELECT 'B' || d.key, md5(d.key::text), c.id, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), '', '', '{}',
                    '', '', '', '', '', '', 'assigned', d.decision_id, d.department_id, d.area_id, d.facility_id,
-                   now(), now(), now() + interval '8 days', 0, 'bench'
+                   now(), now(), now() + interval '8 days', 0, 'bench', ''
             FROM bench_decided d JOIN bench_points p ON p.key = d.key JOIN routing_category c ON c.code = p.code""")
         cur.execute("SELECT count(*) FROM complaints_complaint WHERE source = 'bench'")
         made = cur.fetchone()[0]
@@ -386,7 +386,7 @@ def measure_reroute(n, rng, max_wait, facilities_n):
     from django.db import connection
 
     from importers.core import run_import
-    from routing.services import complaints_reroute
+    from complaints.services import complaints_reroute
 
     started = time.perf_counter()
     made = make_complaints(n, rng)
@@ -396,7 +396,8 @@ def measure_reroute(n, rng, max_wait, facilities_n):
         log(f"  {label}: {r.seconds} s, {r.moved:,} moved, {r.refreshed:,} refreshed"
             f"{'' if r.searched is None else f', {r.searched:,} searched again'} (others kept {busy} cores busy)")
         return {"seconds": r.seconds, "considered": r.considered, "moved": r.moved, "refreshed": r.refreshed,
-                "searched": r.searched, "per_s": round(r.considered / r.seconds), "busy_cores_at_start": busy}
+                "searched": r.searched, "per_s": round(r.considered / r.seconds), "busy_cores_at_start": busy,
+                "connections": r.connections, "loadavg": os.getloadavg()}
 
     def timed(label, **kwargs):
         busy = wait_for_idle(max_wait)
