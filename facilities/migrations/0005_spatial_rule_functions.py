@@ -1,8 +1,9 @@
 """The registry's spatial rules as SQL functions, each written once, called by every query that needs it.
 
 - facilities_degree_window(radius_m, lat): the half-width in degrees of a box that surely holds every point
-  within radius_m metres of a point at latitude lat (longitude degrees shrink by cos(lat); one degree of
-  latitude of slack for the box's far edge, toward the pole).
+  within radius_m metres of a point at latitude lat: radius_m over the shortest degree on the WGS84 spheroid
+  (110,574 m, a degree of latitude at the equator; a degree of longitude is never shorter than 111,319 m times
+  cos(lat)), widened by 1/cos for longitude at a latitude one degree nearer the pole (the box's far edge).
 - facilities_areas_covering(g): the active admin areas that cover the point (`covers`: a boundary point counts),
   tested on the subdivided pieces.
 - facilities_near(g, type_ids, radius_m, lim, known): the active facilities of the given types that cover the
@@ -20,7 +21,7 @@ from django.db import migrations
 FUNCTIONS = r"""
 CREATE OR REPLACE FUNCTION facilities_degree_window(radius_m float8, lat float8) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT radius_m / (111320.0 * greatest(cos(radians(least(abs(lat) + 1, 89))), 0.01)) $$;
+AS $$ SELECT radius_m / (110574.0 * greatest(cos(radians(least(abs(lat) + 1, 89))), 0.01)) $$;
 
 CREATE OR REPLACE FUNCTION facilities_areas_covering(g geometry)
 RETURNS TABLE (area_id bigint, level varchar, parent_id bigint, authority_id bigint)
