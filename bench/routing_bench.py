@@ -8,7 +8,7 @@ playgrounds, waste sites of 2,000 synthetic contractors), loaded through our imp
              radius by true distance + its owner): the floor a database round trip can reach;
   STRtree    the same decision in memory, with shapely STRtrees (districts and one tree per facility type) and
              haversine metres: what a process holding the registry in RAM would take;
-  re-route   routing.services.complaints_reroute() over 100,000 open complaints: after a facilities import
+  re-route   complaints.services.complaints_reroute() over 100,000 open complaints: after a facilities import
              (through import_dataset: 10 % of the contractors' facilities change hands, 1 % move, some new and
              gone), checked against a full re-decision; a full pass where nothing changed; and passes without a
              spatial search (nothing changed; the routing table changed).

@@ -6,7 +6,7 @@ metres) decides, through its owner's department for the category; (3) otherwise 
 over the district or okrug (as the category says), or the category's fixed department; (4) otherwise city triage.
 
 The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `route()` costs one round trip and
-`routing.services.complaints_reroute` runs the very same logic over every open complaint at once. Each rule is
+`routing.services.reroute_plan` runs the very same logic over every open complaint at once. Each rule is
 an SQL function written once and inlined by the planner into this statement, so it runs per input row as a few
 index probes: which areas cover the point (`facilities_areas_covering`), which facilities of the category's types
 cover it or lie nearest within its radius (`facilities_near`, through the degree window of
