@@ -113,10 +113,12 @@ DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}
 # subquery of its input row (no CTEs): per row it is a few index probes, nothing is materialised, and a caller that
 # keeps only some rows (the re-route keeps those that move) pays for the explanations of those only. OFFSET 0 keeps
 # a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
+# The input is kept whole the same way: a function is inlined only when its arguments hold no subquery, and
+# the re-route's known facilities are one (an ARRAY(SELECT ...)); a column of the kept input is not.
 DECIDE_SQL = """
 SELECT i.key, x.rule, x.department_id, dep.authority_id, x.facility_id, ar.area_id, x.distance_m,
        coalesce(ru.candidates, '[]') AS candidates, {explain_ru} AS explanation_ru, {explain_en} AS explanation_en
-FROM ({input}) i
+FROM (SELECT * FROM ({input}) i0 OFFSET 0) i  -- OFFSET 0: the rules' functions get columns, not expressions
 JOIN routing_category c ON c.id = i.category_id
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(m.facilitytype_id), '{{}}') AS type_ids
