@@ -5,9 +5,12 @@ proceeds validly or gets TransitionNotAllowed; no change is lost.
 
 Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
 """
+import dataclasses
 import functools
 import re
+import time
 import uuid
+from collections import Counter
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
@@ -18,12 +21,13 @@ from django.utils.translation import gettext as _
 
 from facilities.models import Department
 from routing.deadlines import HOLIDAYS_VERSION_SQL, due_date, due_date_fresh
-from routing.engine import OutsideCity, route
+from routing.engine import ENGINE_VERSION, OutsideCity, route
 from routing.models import RoutingDecision
+from routing.services import reroute_plan, reroute_plan_drop
 
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
-from .models import Answer, Complaint, ComplaintEvent, Photo, State
+from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State
 from .photos import clean_photo
 from .selectors import user_may_act
 from .tasks import tracking_mail_enqueue
@@ -36,7 +40,7 @@ from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean
 __all__ = [
     "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
     "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_mark_duplicate",
-    "complaint_hide", "complaint_confirm", "complaint_deny",
+    "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
 ]
 
 REASON_MAX = 1000
@@ -420,3 +424,130 @@ def _original_of(pk, max_hops=50):
 def _store_photo(complaint, photo, answer=None):
     Photo.objects.create(complaint=complaint, answer=answer, file=photo, content_type=photo.content_type,
                          width=photo.width, height=photo.height)
+
+
+# --- re-route: routing decides (routing.services.reroute_plan), complaints applies ------------------------------
+
+# Apply the plan's moves and refreshes in one statement. A complaint that changed since it was decided (a member of
+# staff acted on it meanwhile) no longer matches its from_* columns and is skipped: the person's change stands. A
+# move gets a public history entry; a refresh a staff-only one (the same department, another facility or distance
+# in the explanation). complaints.decision is a deferred foreign key, so the decisions may be inserted after the
+# update; each applied row's decision is stored with it, once.
+REROUTE_APPLY_SQL = """
+    WITH moved AS (
+        UPDATE complaints_complaint c
+        SET decision_id = m.decision_id, department_id = m.department_id, area_id = m.area_id,
+            facility_id = coalesce(m.facility_id, m.kept_facility_id), updated_at = now()
+        FROM {plan} m
+        WHERE c.id = m.key AND c.decision_id = m.from_decision_id AND c.department_id = m.from_department_id
+          AND c.state = ANY(%(open)s)
+        RETURNING c.id),
+    decisions AS (
+        INSERT INTO routing_routingdecision (id, department_id, authority_id, facility_id, area_id, rule, distance_m,
+                                             candidates, engine_version, explanation_ru, explanation_en, created_at)
+        SELECT m.decision_id, m.department_id, m.authority_id, m.facility_id, m.area_id, m.rule, m.distance_m,
+               m.candidates, %(version)s, m.explanation_ru, m.explanation_en, now()
+        FROM {plan} m JOIN moved ON moved.id = m.key),
+    events AS (
+        INSERT INTO complaints_complaintevent (complaint_id, at, actor_label, kind, from_state, to_state,
+                                               from_department_id, to_department_id, decision_id, reason, public)
+        SELECT m.key, now(), 'system:reroute', 'routed', '', '', m.from_department_id, m.department_id,
+               m.decision_id, %(reason)s || CASE WHEN m.moves THEN '' ELSE %(refreshed)s END || m.explanation_ru,
+               m.moves
+        FROM {plan} m JOIN moved ON moved.id = m.key)
+    SELECT count(*) FILTER (WHERE m.moves), count(*) FILTER (WHERE NOT m.moves)
+    FROM {plan} m JOIN moved ON moved.id = m.key"""
+
+REROUTE_PREVIEW_SQL = """
+    SELECT m.key, c.tracking_code, fd.id, fd.name, fa.short_name, td.id, td.name, ta.short_name, m.rule,
+           m.explanation_ru, m.explanation_en
+    FROM {plan} m JOIN complaints_complaint c ON c.id = m.key
+    JOIN facilities_department fd ON fd.id = m.from_department_id JOIN facilities_authority fa ON fa.id = fd.authority_id
+    JOIN facilities_department td ON td.id = m.department_id JOIN facilities_authority ta ON ta.id = td.authority_id
+    WHERE m.moves ORDER BY m.key"""
+
+
+@dataclasses.dataclass
+class RerouteMove:
+    complaint_id: int
+    tracking_code: str
+    from_department: str
+    to_department: str
+    rule: str
+    explanation_ru: str
+    explanation_en: str
+
+
+@dataclasses.dataclass
+class RerouteResult:
+    considered: int  # open complaints the engine decided again
+    moved: int  # those whose department changed (in a dry run: would change)
+    dry_run: bool
+    seconds: float
+    moves: list = dataclasses.field(default_factory=list)  # RerouteMove, filled in a dry run
+    refreshed: int = 0  # same department, but the decision found other facilities (a new decision, no move)
+    searched: int | None = None  # with changed facilities, areas or categories: the complaints that searched again
+    connections: int = 1  # connections that decided at once (the full pass uses one per core)
+
+    def report(self, *, limit=50):
+        """The result as lines for a person (manage.py reroute, reroute_preview): counts, moves by department."""
+        verb = "would move" if self.dry_run else "moved"
+        over = f" over {self.connections} connections" if self.connections > 1 else ""
+        lines = [f"{self.considered} open complaints decided again in {self.seconds} s{over}; {self.moved} {verb}."]
+        if self.refreshed:
+            lines.append(f"{self.refreshed} keep their department; their decisions found other facilities "
+                         f"and {'would be' if self.dry_run else 'were'} refreshed.")
+        if self.moves:
+            pairs = Counter((m.from_department, m.to_department) for m in self.moves)
+            lines += [f"  {n:>6}  {source} -> {target}" for (source, target), n in pairs.most_common()]
+            lines += [f"  {m.tracking_code}: {m.from_department} -> {m.to_department} ({m.rule}): {m.explanation_ru}"
+                      for m in self.moves[:limit]]
+            if len(self.moves) > limit:
+                lines.append(f"  ... and {len(self.moves) - limit} more")
+        if self.dry_run:
+            lines.append("Dry run: nothing was changed.")
+        return lines
+
+
+def _display(name, short_name):
+    return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
+
+
+def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, facilities=None, areas=None,
+                       categories=None) -> RerouteResult:
+    """Decide the open complaints again, in one set-based pass; move those whose department changed.
+
+    The one re-route service: imports, admin edits and `manage.py reroute` ask for a re-route through it. Routing
+    decides (routing.services.reroute_plan, whose docstring says what `spatial`, `facilities`, `areas` and
+    `categories` search again); this applies the plan, in one transaction, one re-route at a time. Each moved
+    complaint gets the plan's new RoutingDecision and a ComplaintEvent (kind `routed`, actor `system:reroute`,
+    `reason` before the explanation). One whose department stays but whose decision found other facilities or
+    distances gets a new decision too, with a staff-only event (`refreshed`). Closed complaints, and complaints
+    whose current decision a person made (rule `manual`: a transfer to a named department), keep theirs.
+    `complaint_ids` limits the pass. A dry run changes nothing and lists the moves.
+    """
+    started = time.perf_counter()
+    open_states = [str(s) for s in OPEN_STATES]
+    with transaction.atomic():
+        if not dry_run:
+            with connection.cursor() as cur:
+                # One re-route at a time: two would compute the same moves and the second would only find them done.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('geo_ourcity.reroute'))")
+        plan = reroute_plan(open_states=open_states, complaint_ids=complaint_ids, spatial=spatial,
+                            facilities=facilities, areas=areas, categories=categories)
+        moves = []
+        with connection.cursor() as cur:
+            if dry_run:
+                cur.execute(REROUTE_PREVIEW_SQL.format(plan=plan.table))
+                moves = [RerouteMove(r[0], r[1], _display(r[3], r[4]), _display(r[6], r[7]), r[8], r[9], r[10])
+                         for r in cur.fetchall()]
+                moved, refreshed = len(moves), plan.refreshes
+            else:
+                cur.execute(REROUTE_APPLY_SQL.format(plan=plan.table),
+                            {"open": open_states, "version": ENGINE_VERSION,
+                             "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "})
+                moved, refreshed = cur.fetchone()
+        reroute_plan_drop()
+    return RerouteResult(considered=plan.considered, moved=moved, dry_run=dry_run,
+                         seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,
+                         searched=plan.searched, connections=plan.connections)

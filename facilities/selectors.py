@@ -1,23 +1,22 @@
-"""Reads of the registry. One named function owns each spatial question."""
-import math
+"""Reads of the registry. One named function owns each spatial question: each is an SQL function created by
+facilities' migration 0005 (facilities_areas_covering, facilities_near, facilities_degree_window), which these
+selectors, routing's decision statement and its re-route all call."""
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
-from .models import AdminArea, AdminAreaPiece
-
-# Metres per degree of latitude (and of longitude at the equator) on the WGS84 sphere used for the prefilter.
-METRES_PER_DEGREE = 111_320.0
-# How many index-ordered candidates to re-sort by true distance, at most.
-NEAREST_CANDIDATES = 64
+from .models import AdminArea
 
 
 def _point(point):
     if isinstance(point, Point):
-        return point if point.srid else Point(point.x, point.y, srid=4326)
+        if point.srid not in (None, 4326):
+            point = point.transform(4326, clone=True)
+        return float(point.x), float(point.y)
     lon, lat = point
-    return Point(float(lon), float(lat), srid=4326)
+    return float(lon), float(lat)
 
 
 def areas_covering_point(point, *, level=None):
@@ -26,12 +25,21 @@ def areas_covering_point(point, *, level=None):
     `covers`, not `contains`: a point exactly on a boundary is covered by the areas on both sides, never lost.
     The test runs on the subdivided pieces, which keeps it fast on large, detailed polygons.
     """
-    pt = _point(point)
-    pieces = AdminAreaPiece.objects.filter(geom__covers=pt).values("area_id")
-    areas = AdminArea.objects.active().filter(id__in=pieces).select_related("authority", "parent")
+    lon, lat = _point(point)
+    covering = RawSQL("SELECT v.area_id FROM facilities_areas_covering(ST_SetSRID(ST_MakePoint(%s, %s), 4326)) v",
+                      (lon, lat))
+    areas = AdminArea.objects.filter(id__in=covering).select_related("authority", "parent")
     if level:
         areas = areas.filter(level=level)
     return sorted(areas, key=lambda a: (-AdminArea.LEVEL_RANK[a.level], a.name))
+
+
+def degree_window(radius_m, lat):
+    """The half-width in degrees of a box that surely holds every point within radius_m metres of a point at
+    latitude `lat` (facilities_degree_window, the one rule; for index prefilters outside SQL strings)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT facilities_degree_window(%s, %s)", [float(radius_m), float(lat)])
+        return cur.fetchone()[0]
 
 
 @dataclass(frozen=True)
@@ -44,34 +52,19 @@ class NearbyFacility:
 def facilities_near_point(point, *, type_ids, radius_m, limit=5):
     """Active facilities of the given types that cover the point or lie within radius_m metres of it.
 
-    Nearest by true distance on the spheroid. Candidates come from the GiST index through the `<->` operator
-    (ordered in degrees, which at Moscow's latitude rank east-west distances about 1.8 times too short), bounded
-    by a degree window wide enough for radius_m at this latitude; the few candidates are then measured in metres
-    with geography and re-sorted. Covering facilities come first (distance 0).
+    Nearest by true distance on the spheroid, covering facilities first (distance 0). The candidates come from the
+    GiST index in the degree window of the radius at this latitude (the type checked before any geometry is
+    measured), then are measured in metres with geography and sorted (facilities_near).
     """
-    pt = _point(point)
+    lon, lat = _point(point)
     type_ids = [int(t) for t in type_ids]
     if not type_ids:
         return []
-    # Widest degree distance that radius_m metres can span at this latitude (longitude degrees shrink by cos).
-    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(abs(pt.y) + 1, 89.0))), 0.01))
     with connection.cursor() as cur:
         cur.execute(
-            """
-            WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g),
-            cand AS (
-                SELECT f.id, f.geom FROM facilities_facility f, p
-                WHERE f.type_id = ANY(%s) AND f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
-                ORDER BY f.geom <-> p.g
-                LIMIT %s
-            )
-            SELECT c.id, ST_Covers(c.geom, p.g) AS covers, ST_Distance(c.geom::geography, p.g::geography) AS d
-            FROM cand c, p
-            WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
-            ORDER BY covers DESC, d, c.id
-            LIMIT %s
-            """,
-            [pt.x, pt.y, type_ids, window, NEAREST_CANDIDATES, radius_m, limit],
+            "SELECT n.facility_id, n.covers, n.distance_m "
+            "FROM facilities_near(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s::bigint[], %s::float8, %s) n",
+            [lon, lat, type_ids, float(radius_m), int(limit)],
         )
         return [NearbyFacility(facility_id=r[0], covers=r[1], distance_m=0.0 if r[1] else float(r[2]))
                 for r in cur.fetchall()]

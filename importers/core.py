@@ -65,7 +65,7 @@ class ImportResult:
     rejects: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     report_text: str = ""
-    reroute: object = None  # routing.services.RerouteResult of the re-route after the commit, if one ran
+    reroute: object = None  # complaints.services.RerouteResult of the re-route after the commit, if one ran
 
 
 def file_sha256(path):
@@ -253,7 +253,7 @@ def _reroute(run, target, counts, notes, changed_ids=None):
     says which it changed, and only the complaints those can concern search again (None: it could not say, e.g.
     a first import of a million facilities; then every complaint does)."""
     try:
-        from routing.services import complaints_reroute
+        from complaints.services import complaints_reroute  # the one re-route service (complaints applies it)
 
         reason = f"import run #{run.pk} ({run.dataset_code})"
         if target in ("authorities", "assignments"):

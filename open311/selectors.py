@@ -4,10 +4,8 @@ A request's Open311 `service_request_id` is the complaint's primary key as a dec
 the resident's secret key (whoever holds it may confirm or deny the department's answer), so it is never looked up
 or shown here.
 """
-import math
 import re
 
-from django.contrib.gis.geos import Point
 from django.db.models import BooleanField, F, OuterRef, Subquery
 from django.db.models.expressions import RawSQL
 
@@ -15,7 +13,6 @@ from complaints.models import CLOSED_STATES, Answer, ComplaintEvent, Photo, Stat
 from complaints.selectors import complaints_public
 from routing.models import Category
 
-METRES_PER_DEGREE = 111_320  # of latitude, and of longitude at the equator
 # Never read for public output: what a resident told about themselves, and the resident's key.
 PRIVATE_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id", "tracking_code")
 _REQUEST_ID = re.compile(r"[1-9][0-9]*")  # canonical decimal, ASCII digits only
@@ -107,13 +104,13 @@ def open311_request_search(*, service_request_id=(), service_code=(), status=(),
 
 def within_metres(queryset, lon, lat, radius_m):
     """Complaints within `radius_m` metres (true distance on the spheroid) of a point."""
-    # A box in degrees that surely holds the circle lets the GiST index on `location` pick the candidates;
-    # geography then measures metres.
-    degrees = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01)) * 1.01
-    within = RawSQL("ST_DWithin(complaints_complaint.location::geography, "
-                    "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)", (lon, lat, radius_m),
-                    output_field=BooleanField())
-    return queryset.filter(location__dwithin=(Point(lon, lat, srid=4326), degrees)).filter(within)
+    # A box in degrees that surely holds the circle (the registry's rule, facilities_degree_window) lets the GiST
+    # index on `location` pick the candidates; geography then measures metres.
+    within = RawSQL("complaints_complaint.location && ST_Expand(ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+                    "facilities_degree_window(%s, %s)) AND ST_DWithin(complaints_complaint.location::geography, "
+                    "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)",
+                    (lon, lat, radius_m, lat, lon, lat, radius_m), output_field=BooleanField())
+    return queryset.filter(within)
 
 
 def open311_request(service_request_id):

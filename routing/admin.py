@@ -1,7 +1,7 @@
 """Admin pages for the service catalogue, the routing table, holidays and (read-only) routing decisions.
 
 The catalogue is normally loaded through the importers (target `categories`, `assignments`, `holidays`); edits
-made here re-route the open complaints they affect when saved (routing.signals).
+made here re-route the open complaints they affect when saved (complaints.signals).
 """
 from django.contrib import admin
 

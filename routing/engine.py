@@ -6,13 +6,13 @@ metres) decides, through its owner's department for the category; (3) otherwise 
 over the district or okrug (as the category says), or the category's fixed department; (4) otherwise city triage.
 
 The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `route()` costs one round trip and
-`routing.services.complaints_reroute` runs the very same logic over every open complaint at once. The spatial
-questions are those of facilities.selectors, inlined so that they run per input row: areas_covering_point
-(`covers` on the subdivided pieces) and facilities_near_point (a degree window wide enough for the radius, then
-true distance by geography). One difference: the window is searched as a box, not in `<->` order. The GiST index
-knows nothing of facility types, and `<->` measures every facility in the window, of any type, before the type
-filter; the box scan checks the type first and measures only the category's own. Within a window the two find
-the same facilities, and tests/routing checks that the engine and the selectors agree.
+`routing.services.reroute_plan` runs the very same logic over every open complaint at once. Each rule is
+an SQL function written once and inlined by the planner into this statement, so it runs per input row as a few
+index probes: which areas cover the point (`facilities_areas_covering`), which facilities of the category's types
+cover it or lie nearest within its radius (`facilities_near`, through the degree window of
+`facilities_degree_window`), created by facilities' migrations; which department of an authority handles the
+category (`routing_department_for`, routing's migration 0003). facilities.selectors and routing.services call the
+same functions.
 """
 import hashlib
 import json
@@ -25,12 +25,8 @@ from facilities.models import AdminArea, Authority, Department, Facility
 from .models import RoutingDecision
 
 ENGINE_VERSION = "1.0"
-# At most this many facilities of the category's types are measured per point: far more than a sane radius holds
-# (1,000 streetlights fill a 700 m radius at 1M facilities per Moscow); and how many of the best to keep on the
-# decision (the chosen one and the runners-up).
-WINDOW_CAP = 1000
+# How many of the best facilities to keep on the decision (the chosen one and the runners-up).
 KEPT_CANDIDATES = 5
-METRES_PER_DEGREE = 111_320.0
 
 
 class OutsideCity(ValueError):
@@ -49,16 +45,16 @@ class FacilityNotAllowed(ValueError):
         self.reason, self.distance_m, self.radius_m = reason, distance_m, radius_m
 
 
-# The rule for a facility the resident picked: it must cover the point or lie within the category's radius (true
-# distance in metres). One SQL condition over `f` (the facility), `i.g` (the point) and `c` (the category), used by
-# DECIDE_SQL (so route() and every re-route apply it) and by picked_facility_check() (which says why not).
-PICKED_FITS = "(ST_Covers(f.geom, i.g) OR ST_DWithin(f.geom::geography, i.g::geography, c.radius_m))"
+# The rule for a facility the resident picked: it must be one that facilities_near finds when given it (a current
+# facility of the category's types that covers the point or lies within the category's radius, true distance in
+# metres). DECIDE_SQL applies it (so route() and every re-route do); picked_facility_check() says why not.
 PICKED_REASONS = ("unknown", "retired", "wrong_type", "too_far")
 
-PICKED_CHECK_SQL = f"""
+PICKED_CHECK_SQL = """
 SELECT f.valid_to IS NULL,
        f.type_id IN (SELECT m.facilitytype_id FROM routing_category_facility_types m WHERE m.category_id = c.id),
-       {PICKED_FITS}, ST_Distance(f.geom::geography, i.g::geography), c.radius_m
+       EXISTS (SELECT FROM facilities_near(i.g, ARRAY[f.type_id], c.radius_m, 1, ARRAY[f.id])),
+       ST_Distance(f.geom::geography, i.g::geography), c.radius_m
 FROM facilities_facility f, routing_category c, (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g) i
 WHERE f.id = %s AND c.id = %s
 """
@@ -106,74 +102,51 @@ EXPLANATIONS = {
 # Put before the area / department sentence when a facility category found no facility.
 NO_FACILITY = ("Подходящих объектов в радиусе %5$s м нет. ", "No matching facility within %5$s m. ")
 
-# The routing table for (authority, category): an exact row, the authority's default row, its `main` department.
-DEPARTMENT_FOR = """
-    SELECT z.department_id FROM (
-        SELECT r.department_id, CASE WHEN r.category_id IS NULL THEN 1 ELSE 0 END AS pri
-        FROM routing_routingassignment r
-        WHERE r.authority_id = {authority} AND (r.category_id = {category} OR r.category_id IS NULL)
-        UNION ALL
-        SELECT d.id, 2 FROM facilities_department d WHERE d.authority_id = {authority} AND d.code = 'main'
-    ) z ORDER BY z.pri LIMIT 1"""
-
-# The same for an authority that may have been retired (an area's authority): a retired one has no department.
-DEPARTMENT_FOR_ACTIVE = ("SELECT (" + DEPARTMENT_FOR + ") FROM facilities_authority aa "
-                         "WHERE aa.id = {authority} AND aa.valid_to IS NULL")
+# The routing table for (authority, category), routing's SQL function (migration 0003): an exact row, the
+# authority's default row, its `main` department; none for a retired authority.
+DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}, {category}) r"
 
 # `{input}` is a query giving (key, g, category_id, picked_id, known_facilities, known_area_id): the point (SRID
 # 4326), the category, the facility the resident picked (or NULL), and for a re-route that keeps what the spatial
-# search found before (routing.services), the facilities it found (a jsonb array of ids) and the district: then no
+# search found before (routing.services), the facilities it found (a bigint[] of ids) and the district: then no
 # spatial search is made. NULLs: search. One row out per input that lies in the city. Every step is a LATERAL
 # subquery of its input row (no CTEs): per row it is a few index probes, nothing is materialised, and a caller that
 # keeps only some rows (the re-route keeps those that move) pays for the explanations of those only. OFFSET 0 keeps
 # a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
+# The input is kept whole the same way: a function is inlined only when its arguments hold no subquery, and
+# the re-route's known facilities are one (an ARRAY(SELECT ...)); a column of the kept input is not.
 DECIDE_SQL = """
 SELECT i.key, x.rule, x.department_id, dep.authority_id, x.facility_id, ar.area_id, x.distance_m,
        coalesce(ru.candidates, '[]') AS candidates, {explain_ru} AS explanation_ru, {explain_en} AS explanation_en
-FROM ({input}) i
+FROM (SELECT * FROM ({input}) i0 OFFSET 0) i  -- OFFSET 0: the rules' functions get columns, not expressions
 JOIN routing_category c ON c.id = i.category_id
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(m.facilitytype_id), '{{}}') AS type_ids
     FROM routing_category_facility_types m WHERE m.category_id = c.id) ct
-CROSS JOIN LATERAL (  -- areas_covering_point: covers (a boundary point counts), on the subdivided pieces
+CROSS JOIN LATERAL (  -- the areas that cover the point (or, kept by a re-route, the known district and its okrug)
     SELECT (array_agg(a.id ORDER BY a.id) FILTER (WHERE a.level = 'district'))[1] AS district_id,
            (array_agg(a.id ORDER BY a.id) FILTER (WHERE a.level = 'okrug'))[1] AS okrug_id,
            (array_agg(a.id ORDER BY a.level = 'district' DESC, a.level = 'okrug' DESC, a.id))[1] AS area_id
-    FROM (SELECT p.area_id FROM facilities_adminareapiece p WHERE i.known_area_id IS NULL AND ST_Covers(p.geom, i.g)
+    FROM (SELECT v.area_id AS id, v.level FROM facilities_areas_covering(i.g) v WHERE i.known_area_id IS NULL
           UNION ALL  -- known: the district and its okrug
-          SELECT k.id FROM facilities_adminarea k WHERE k.id = i.known_area_id
+          SELECT k.id, k.level FROM facilities_adminarea k WHERE k.id = i.known_area_id AND k.valid_to IS NULL
           UNION ALL
-          SELECT k.parent_id FROM facilities_adminarea k WHERE k.id = i.known_area_id AND k.parent_id IS NOT NULL) p
-    JOIN facilities_adminarea a ON a.id = p.area_id AND a.valid_to IS NULL) ar
-LEFT JOIN LATERAL (  -- the facility the resident picked, if it is of the category's types
-    SELECT f.id, f.name, f.type_id, ST_Distance(f.geom::geography, i.g::geography) AS d, o.short_name AS owner_name,
+          SELECT o.id, o.level FROM facilities_adminarea k JOIN facilities_adminarea o ON o.id = k.parent_id
+          WHERE k.id = i.known_area_id AND o.valid_to IS NULL) a) ar
+LEFT JOIN LATERAL (  -- the facility the resident picked, if facilities_near finds it (its types, its radius)
+    SELECT f.facility_id AS id, f.name, f.type_id, f.distance_m AS d, o.short_name AS owner_name,
            ({dept_picked}) AS department_id
-    FROM facilities_facility f JOIN facilities_authority o ON o.id = f.owner_id AND o.valid_to IS NULL
-    WHERE i.picked_id IS NOT NULL AND f.id = i.picked_id AND f.valid_to IS NULL AND f.type_id = ANY(ct.type_ids)
-      AND {picked_fits}
-    OFFSET 0) pk ON true
-LEFT JOIN LATERAL (  -- facilities_near_point: the best few of the category's types, covering first, then nearest
-    SELECT jsonb_agg(jsonb_build_object('facility_id', n.id, 'name', n.name, 'owner', o.short_name,
-                                        'distance_m', n.d, 'covers', n.covers, 'type_id', n.type_id,
+    FROM facilities_near(i.g, ct.type_ids, CASE WHEN i.picked_id IS NOT NULL THEN c.radius_m END, 1,
+                         ARRAY[i.picked_id]) f
+    JOIN facilities_authority o ON o.id = f.owner_id AND o.valid_to IS NULL OFFSET 0) pk ON true
+LEFT JOIN LATERAL (  -- facilities_near: the best few of the category's types, covering first, then nearest (none
+                     -- searched for a category of another rule: no radius); a re-route may give the known ones
+    SELECT jsonb_agg(jsonb_build_object('facility_id', n.facility_id, 'name', n.name, 'owner', o.short_name,
+                                        'distance_m', n.distance_m, 'covers', n.covers, 'type_id', n.type_id,
                                         'department_id', CASE WHEN o.id IS NOT NULL THEN ({dept_owner}) END)
-                     ORDER BY n.covers DESC, n.d, n.id) AS cands
-    FROM (
-        SELECT k.id, k.name, k.owner_id, k.type_id, k.d, k.d = 0 AND ST_Covers(k.geom, i.g) AS covers
-        FROM (  -- a box scan: the degree window wide enough for the radius at this latitude, from the GiST
-                -- index; the type checked before any geometry is read; then metres by geography
-            SELECT f.id, f.name, f.owner_id, f.type_id, f.geom, ST_Distance(f.geom::geography, i.g::geography) AS d
-            FROM facilities_facility f
-            WHERE c.rule = 'facility' AND i.known_facilities IS NULL AND f.type_id = ANY(ct.type_ids)
-              AND f.valid_to IS NULL
-              AND f.geom && ST_Expand(i.g, c.radius_m / ({mpd} * greatest(cos(radians(least(abs(ST_Y(i.g)) + 1, 89))), 0.01)))
-            UNION ALL  -- known: the facilities found before, measured again
-            SELECT f.id, f.name, f.owner_id, f.type_id, f.geom, ST_Distance(f.geom::geography, i.g::geography) AS d
-            FROM jsonb_array_elements_text(i.known_facilities) kf(id)
-            JOIN facilities_facility f ON f.id = kf.id::bigint
-            WHERE c.rule = 'facility' AND f.type_id = ANY(ct.type_ids) AND f.valid_to IS NULL
-            LIMIT {window_cap}) k
-        WHERE k.d <= c.radius_m
-        ORDER BY covers DESC, k.d, k.id LIMIT {kept}) n
+                     ORDER BY n.covers DESC, n.distance_m, n.facility_id) AS cands
+    FROM facilities_near(i.g, ct.type_ids, CASE WHEN c.rule = 'facility' THEN c.radius_m END, {kept},
+                         i.known_facilities) n
     LEFT JOIN facilities_authority o ON o.id = n.owner_id AND o.valid_to IS NULL) nr ON true
 LEFT JOIN LATERAL (  -- the first of them whose owner has a department
     SELECT (e->>'facility_id')::bigint AS id, e->>'name' AS name, (e->>'type_id')::bigint AS type_id,
@@ -246,11 +219,11 @@ def _lit(text):
 def decide_sql(input_sql):
     """DECIDE_SQL over the rows `input_sql` gives; %-placeholders in input_sql stay for the caller's params."""
     return DECIDE_SQL.format(
-        input=input_sql, mpd=METRES_PER_DEGREE, window_cap=WINDOW_CAP, kept=KEPT_CANDIDATES, picked_fits=PICKED_FITS,
+        input=input_sql, kept=KEPT_CANDIDATES,
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
-        dept_district=DEPARTMENT_FOR_ACTIVE.format(authority="da.authority_id", category="c.id"),
-        dept_okrug=DEPARTMENT_FOR_ACTIVE.format(authority="oa.authority_id", category="c.id"),
+        dept_district=DEPARTMENT_FOR.format(authority="da.authority_id", category="c.id"),
+        dept_okrug=DEPARTMENT_FOR.format(authority="oa.authority_id", category="c.id"),
         explain_ru=_explain("ru"), explain_en=_explain("en"))
 
 
@@ -260,7 +233,7 @@ DECISION_COLUMNS = ("department_id", "authority_id", "facility_id", "area_id", "
 # route(): decide, store, and return the decision with what its related objects need, in one statement.
 ROUTE_SQL = f"""
 WITH d AS ({decide_sql("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g, "
-                       "$3::bigint AS category_id, $4::bigint AS picked_id, NULL::jsonb AS known_facilities, "
+                       "$3::bigint AS category_id, $4::bigint AS picked_id, NULL::bigint[] AS known_facilities, "
                        "NULL::bigint AS known_area_id")}),
 ins AS (
     INSERT INTO routing_routingdecision ({", ".join(DECISION_COLUMNS)})

@@ -1,12 +1,16 @@
-"""Writes of the routing app: the set-based re-route of open complaints."""
-import time
-from dataclasses import dataclass, field
+"""The re-route's decisions: which open complaints move, and to which decision (a plan, set-based).
 
-from django.db import connection, transaction
+Routing decides, complaints write: reroute_plan() decides the complaints again in one set-based pass and leaves
+the plan in a temporary table of the transaction (ReroutePlan.table); complaints.services.complaints_reroute applies
+it (the complaints, their new decisions, their history). The states that count as open belong to complaints and are
+passed in. Routing reads complaints' rows here (their point, category and current decision) and writes none.
+"""
+import os
+from dataclasses import dataclass
 
-from complaints.models import OPEN_STATES
+from django.db import connection
 
-from .engine import ENGINE_VERSION, METRES_PER_DEGREE, decide_sql
+from .engine import ENGINE_VERSION, decide_sql
 
 # The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
 # A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the district
@@ -17,9 +21,9 @@ REROUTE_INPUT = """
            {known_facilities} AS known_facilities, {known_area} AS known_area_id
     FROM complaints_complaint c JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
-KNOWN_FACILITIES = """(SELECT coalesce(jsonb_agg(v), '[]') FROM (
-        SELECT to_jsonb(rd.facility_id) AS v WHERE rd.rule IN ('facility_covers', 'facility_nearest')
-        UNION ALL SELECT e->'facility_id' FROM jsonb_array_elements(rd.candidates) e) kf)"""
+KNOWN_FACILITIES = """ARRAY(
+        SELECT rd.facility_id WHERE rd.rule IN ('facility_covers', 'facility_nearest')
+        UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e)"""
 
 # Without a spatial search, most complaints are seen to keep their department with a few hash joins: the authority
 # their decision named (the facility's owner, the area's) is looked up in the routing table again. Only those that
@@ -27,7 +31,7 @@ KNOWN_FACILITIES = """(SELECT coalesce(jsonb_agg(v), '[]') FROM (
 # facility ranked before the chosen one (its owner had no department then) might win now, or they are in triage.
 MAY_MOVE_SQL = """
     CREATE TEMP TABLE routing_may_move ON COMMIT DROP AS
-    SELECT b.id FROM (
+    WITH b AS MATERIALIZED (
         SELECT c.id, c.department_id, c.category_id, rd.rule, k.department_id AS category_department,
                CASE WHEN rd.rule LIKE 'facility%%' THEN f.owner_id
                     WHEN rd.rule = 'district' THEN da.authority_id
@@ -42,14 +46,17 @@ MAY_MOVE_SQL = """
         LEFT JOIN facilities_facility f ON f.id = rd.facility_id AND f.valid_to IS NULL
         LEFT JOIN facilities_adminarea da ON da.id = rd.area_id AND da.valid_to IS NULL
         LEFT JOIN facilities_adminarea oa ON oa.id = da.parent_id AND oa.valid_to IS NULL
-        WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}) b
-    LEFT JOIN facilities_authority a ON a.id = b.authority_id AND a.valid_to IS NULL
-    LEFT JOIN routing_routingassignment re ON re.authority_id = a.id AND re.category_id = b.category_id
-    LEFT JOIN routing_routingassignment rn ON rn.authority_id = a.id AND rn.category_id IS NULL
-    LEFT JOIN facilities_department dm ON dm.authority_id = a.id AND dm.code = 'main'
+        WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}),
+    answers AS (  -- the routing table's answer once per (authority, category) pair, not once per complaint
+        SELECT p.authority_id, p.category_id,
+               (SELECT r.department_id FROM routing_department_for(p.authority_id, p.category_id) r) AS department_id
+        FROM (SELECT DISTINCT b.authority_id, b.category_id FROM b
+              WHERE b.rule <> 'department' AND b.authority_id IS NOT NULL) p)
+    SELECT b.id FROM b
+    LEFT JOIN answers a ON a.authority_id = b.authority_id AND a.category_id = b.category_id
     WHERE b.rule = 'triage' OR b.gone OR b.contested
-       OR CASE WHEN b.rule = 'department' THEN b.category_department
-               ELSE coalesce(re.department_id, rn.department_id, dm.id) END IS DISTINCT FROM b.department_id"""
+       OR CASE WHEN b.rule = 'department' THEN b.category_department ELSE a.department_id END
+          IS DISTINCT FROM b.department_id"""
 
 # The complaints that must search again after a change to some facilities, areas or categories (the `changed_*`
 # temporary tables); for every other complaint the quick path (known facilities and district, MAY_MOVE_SQL) is
@@ -75,8 +82,8 @@ SEARCH_FACILITIES = """
     CROSS JOIN LATERAL (  -- the complaints in the degree window of that radius, from the location index only (OFFSET
                           -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves)
         SELECT c.id, c.category_id, c.decision_id FROM complaints_complaint c
-        WHERE c.location && ST_Expand(f.geom, (k.radius_m + 1) / ({mpd} * greatest(cos(radians(least(
-                                      greatest(abs(ST_YMin(f.geom)), abs(ST_YMax(f.geom))) + 1, 89))), 0.01)))
+        WHERE c.location && ST_Expand(f.geom, facilities_degree_window(
+                  k.radius_m + 1, greatest(abs(ST_YMin(f.geom)), abs(ST_YMax(f.geom)))))
           AND c.state = ANY(%(open)s) {only}
         OFFSET 0) c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
@@ -118,8 +125,7 @@ FOUND = """ROW({t}.rule, {t}.facility_id, {t}.area_id, round({t}.distance_m::num
 # MATERIALIZED: the comparison reads the decision's columns, and an inlined subquery would compute them again for
 # it (three times the cost). (Their new decisions' ids are drawn afterwards: nextval() in this statement would keep
 # it from running in parallel.)
-MOVES_SQL = """
-    CREATE TEMP TABLE routing_moves ON COMMIT DROP AS
+MOVES_SELECT = """
     WITH d AS MATERIALIZED ({decide})
     SELECT d.*, c.department_id AS from_department_id, c.decision_id AS from_decision_id,
            CASE WHEN rd.rule = 'facility_picked' AND d.rule <> 'facility_picked' THEN c.facility_id END
@@ -128,77 +134,41 @@ MOVES_SQL = """
     FROM d JOIN complaints_complaint c ON c.id = d.key JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE d.department_id IS DISTINCT FROM c.department_id OR """ + FOUND.format(t="d") + """
           IS DISTINCT FROM """ + FOUND.format(t="rd")
+MOVES_SQL = "CREATE TEMP TABLE routing_moves ON COMMIT DROP AS " + MOVES_SELECT
 
-# Apply the moves and refreshes in one statement. A complaint that changed since they were computed (a member of
-# staff acted on it meanwhile) no longer matches its from_* columns and is skipped: the person's change stands.
-# A move gets a public history entry; a refresh a staff-only one (the same department, another facility or
-# distance in the explanation).
-# complaints.decision is a deferred foreign key, so the decisions may be inserted after the update.
-APPLY_SQL = """
-    WITH moved AS (
-        UPDATE complaints_complaint c
-        SET decision_id = m.decision_id, department_id = m.department_id, area_id = m.area_id,
-            facility_id = coalesce(m.facility_id, m.kept_facility_id), updated_at = now()
-        FROM routing_moves m
-        WHERE c.id = m.key AND c.decision_id = m.from_decision_id AND c.department_id = m.from_department_id
-          AND c.state = ANY(%(open)s)
-        RETURNING c.id),
-    decisions AS (
-        INSERT INTO routing_routingdecision (id, department_id, authority_id, facility_id, area_id, rule, distance_m,
-                                             candidates, engine_version, explanation_ru, explanation_en, created_at)
-        SELECT m.decision_id, m.department_id, m.authority_id, m.facility_id, m.area_id, m.rule, m.distance_m,
-               m.candidates, %(version)s, m.explanation_ru, m.explanation_en, now()
-        FROM routing_moves m JOIN moved ON moved.id = m.key),
-    events AS (
-        INSERT INTO complaints_complaintevent (complaint_id, at, actor_label, kind, from_state, to_state,
-                                               from_department_id, to_department_id, decision_id, reason, public)
-        SELECT m.key, now(), 'system:reroute', 'routed', '', '', m.from_department_id, m.department_id,
-               m.decision_id, %(reason)s || CASE WHEN m.moves THEN '' ELSE %(refreshed)s END || m.explanation_ru,
-               m.moves
-        FROM routing_moves m JOIN moved ON moved.id = m.key)
-    SELECT count(*) FILTER (WHERE m.moves), count(*) FILTER (WHERE NOT m.moves)
-    FROM routing_moves m JOIN moved ON moved.id = m.key"""
-
-PREVIEW_SQL = """
-    SELECT m.key, c.tracking_code, fd.id, fd.name, fa.short_name, td.id, td.name, ta.short_name, m.rule,
-           m.explanation_ru, m.explanation_en
-    FROM routing_moves m JOIN complaints_complaint c ON c.id = m.key
-    JOIN facilities_department fd ON fd.id = m.from_department_id JOIN facilities_authority fa ON fa.id = fd.authority_id
-    JOIN facilities_department td ON td.id = m.department_id JOIN facilities_authority ta ON ta.id = td.authority_id
-    WHERE m.moves ORDER BY m.key"""
+PLAN_TABLE = "routing_moves"
+TEMP_TABLES = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, changed_categories"
+# The full re-decision is split into this many ranges of complaints, each decided on a connection of its own (one
+# per core): see _plan_in_parallel.
+PARALLEL_RANGES = max(2, min(os.cpu_count() or 1, 8))
+# Below this many complaints, one connection is quicker than opening others.
+PARALLEL_MIN = 5_000
 
 
 @dataclass
-class Move:
-    complaint_id: int
-    tracking_code: str
-    from_department: str
-    to_department: str
-    rule: str
-    explanation_ru: str
-    explanation_en: str
+class ReroutePlan:
+    """The re-route's decisions, left in the temporary table `table` of the current transaction (dropped at its
+    end): one row per complaint whose new decision differs from its current one. Columns: key (the complaint),
+    decision_id (drawn for the new decision), the new decision's columns (rule, department_id, authority_id,
+    facility_id, area_id, distance_m, candidates, explanation_ru, explanation_en), from_department_id and
+    from_decision_id (what the complaint had when it was decided: apply only if it still has them),
+    kept_facility_id (a picked facility that no longer decides but stays the complaint's), moves (its department
+    changes; else a refresh: another facility or distance, the same department)."""
 
-
-@dataclass
-class RerouteResult:
-    considered: int  # open complaints the engine decided again
-    moved: int  # those whose department changed (in a dry run: would change)
-    dry_run: bool
-    seconds: float
-    moves: list = field(default_factory=list)  # Move, filled in a dry run
-    refreshed: int = 0  # same department, but the decision found other facilities (a new decision, no move)
+    table: str
+    considered: int  # open complaints that the pass covers
+    moves: int  # planned moves (department changes)
+    refreshes: int  # planned refreshes
     searched: int | None = None  # with changed facilities, areas or categories: the complaints that searched again
+    connections: int = 1  # how many connections decided (the full pass: one per range)
 
 
-def _display(name, short_name):
-    return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
+def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=None, areas=None,
+                 categories=None) -> ReroutePlan:
+    """Decide the open complaints again in one set-based pass and leave the plan in a temporary table.
 
-
-def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=True, facilities=None, areas=None,
-                       categories=None) -> RerouteResult:
-    """Decide the open complaints again, in one set-based pass; move those whose department changed.
-
-    What changed decides how much is searched again:
+    Must run inside a transaction (the plan lives as long as it). `open_states`: the complaint states that count
+    as open (complaints' to say). What changed decides how much is searched again:
     - `facilities=[ids]` (facilities created, moved, retyped, retired or revived), `areas=[ids]`
       (created, reshaped, re-parented, retired or revived), `categories=[ids]` (rule, radius, types,
       fallback or department changed), any of them: only the complaints these can concern search again (see
@@ -207,78 +177,132 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
     - `spatial=False` (owners' departments, an area's authority, the routing table, a department): no search; each
       complaint keeps the facilities and the district its decision found, and only who answers for them is
       decided again, for those that may move.
-    - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again.
-
-    Each moved complaint gets a new RoutingDecision and a ComplaintEvent (kind `routed`, actor `system:reroute`,
-    `reason` before the explanation). One whose department stays but whose decision found other facilities or
-    distances gets a new decision too, with a staff-only event (`refreshed`). Closed complaints, and complaints
-    whose current decision a person made (rule `manual`: a transfer to a named department), keep theirs.
-    `complaint_ids` limits the pass. A dry run changes nothing and lists the moves.
+    - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again; when the
+      transaction has written nothing yet, over several connections at once that share its snapshot.
+    Closed complaints, and complaints whose current decision a person made (rule `manual`), are not planned.
+    `complaint_ids` limits the pass.
     """
-    started = time.perf_counter()
-    open_states = [str(s) for s in OPEN_STATES]
+    if not connection.in_atomic_block:
+        raise RuntimeError("reroute_plan() needs a transaction: its plan is a temporary table of it")
     changed = {name: ids for name, ids in (("facilities", facilities), ("areas", areas), ("categories", categories))
                if ids is not None}
     targeted = bool(changed)
     spatial = spatial and not targeted
     only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
     if spatial:
-        decide_only, known_facilities, known_area = only, "NULL::jsonb", "NULL::bigint"
+        decide_only, known_facilities, known_area = only, "NULL::bigint[]", "NULL::bigint"
     elif targeted:
         searched_again = "c.id IN (SELECT id FROM routing_search)"
         decide_only = only + f" AND (c.id IN (SELECT id FROM routing_may_move) OR {searched_again})"
-        known_facilities = f"CASE WHEN {searched_again} THEN NULL::jsonb ELSE {KNOWN_FACILITIES} END"
+        known_facilities = f"CASE WHEN {searched_again} THEN NULL::bigint[] ELSE {KNOWN_FACILITIES} END"
         known_area = f"CASE WHEN {searched_again} THEN NULL::bigint ELSE rd.area_id END"
     else:
         decide_only = only + " AND c.id IN (SELECT id FROM routing_may_move)"
         known_facilities, known_area = KNOWN_FACILITIES, "rd.area_id"
     source = REROUTE_INPUT.format(only=decide_only, known_facilities=known_facilities, known_area=known_area)
-    params = {"open": open_states, "ids": [int(i) for i in complaint_ids or []], "version": ENGINE_VERSION,
-              "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "}
-    temp_tables = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, " \
-                  "changed_categories"
-    searched = None
-    with transaction.atomic(), connection.cursor() as cur:
+    params = {"open": [str(s) for s in open_states], "ids": [int(i) for i in complaint_ids or []]}
+    searched, connections = None, 1
+    with connection.cursor() as cur:
         # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
         cur.execute("SET LOCAL jit = off")
-        if not dry_run:
-            # One re-route at a time: two would compute the same moves and the second would only find them done.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('geo_ourcity.reroute'))")
+        # Nothing written yet in this transaction: other connections can share its snapshot and see what it sees.
+        cur.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        clean = cur.fetchone()[0]
         cur.execute(f"SELECT count(*) FROM ({REROUTE_INPUT.format(only=only, known_facilities='NULL', known_area='NULL')}) i",
                     params)
         considered = cur.fetchone()[0]
-        cur.execute(f"DROP TABLE IF EXISTS {temp_tables}")
-        if targeted:
-            for name, ids in changed.items():
-                cur.execute(f"CREATE TEMP TABLE changed_{name} (id bigint PRIMARY KEY) ON COMMIT DROP")
-                cur.execute(f"INSERT INTO changed_{name} SELECT DISTINCT unnest(%s::bigint[])", [[int(i) for i in ids]])
-                cur.execute(f"ANALYZE changed_{name}")
-            union = "\n    UNION\n".join(SEARCHES[name].format(only=only, mpd=METRES_PER_DEGREE) for name in changed)
-            cur.execute(f"CREATE TEMP TABLE routing_search ON COMMIT DROP AS {union}", params)
-            cur.execute("ALTER TABLE routing_search ADD PRIMARY KEY (id)")
-            cur.execute("ANALYZE routing_search")
-            cur.execute("SELECT count(*) FROM routing_search")
-            searched = cur.fetchone()[0]
-        if not spatial:
-            cur.execute(MAY_MOVE_SQL.format(only=only), params)
-            cur.execute("ANALYZE routing_may_move")
-        cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
-        cur.execute("ALTER TABLE routing_moves ADD COLUMN decision_id bigint "
-                    "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
-        cur.execute("ALTER TABLE routing_moves ADD PRIMARY KEY (key)")
-        cur.execute("ANALYZE routing_moves")  # a temporary table has no statistics until it is analysed
-        moves = []
-        if dry_run:
-            cur.execute(PREVIEW_SQL)
-            moves = [Move(r[0], r[1], _display(r[3], r[4]), _display(r[6], r[7]), r[8], r[9], r[10])
-                     for r in cur.fetchall()]
-            moved = len(moves)
-            cur.execute("SELECT count(*) FROM routing_moves WHERE NOT moves")
-            refreshed = cur.fetchone()[0]
+        if spatial and clean and considered >= PARALLEL_MIN:
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+            parts = _plan_in_parallel(snapshot, source, params)
+            cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
+            cur.execute(MOVES_SQL.format(decide=decide_sql(source)) + " WITH NO DATA", params)
+            for rows in parts:
+                cur.execute(f"INSERT INTO {PLAN_TABLE} SELECT * FROM jsonb_populate_recordset(NULL::{PLAN_TABLE}, "
+                            "%s::jsonb)", [rows])
+            connections = PARALLEL_RANGES
         else:
-            cur.execute(APPLY_SQL, params)
-            moved, refreshed = cur.fetchone()
-        cur.execute(f"DROP TABLE IF EXISTS {temp_tables}")
-    return RerouteResult(considered=considered, moved=moved, dry_run=dry_run,
-                         seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,
-                         searched=searched)
+            cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
+            if targeted:
+                for name, ids in changed.items():
+                    cur.execute(f"CREATE TEMP TABLE changed_{name} (id bigint PRIMARY KEY) ON COMMIT DROP")
+                    cur.execute(f"INSERT INTO changed_{name} SELECT DISTINCT unnest(%s::bigint[])",
+                                [[int(i) for i in ids]])
+                    cur.execute(f"ANALYZE changed_{name}")
+                union = "\n    UNION\n".join(SEARCHES[name].format(only=only) for name in changed)
+                cur.execute(f"CREATE TEMP TABLE routing_search ON COMMIT DROP AS {union}", params)
+                cur.execute("ALTER TABLE routing_search ADD PRIMARY KEY (id)")
+                cur.execute("ANALYZE routing_search")
+                cur.execute("SELECT count(*) FROM routing_search")
+                searched = cur.fetchone()[0]
+            if not spatial:
+                cur.execute(MAY_MOVE_SQL.format(only=only), params)
+                cur.execute("ANALYZE routing_may_move")
+            cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
+        # The new decisions' ids are drawn here: nextval() in the statement above would keep it from parallel plans.
+        cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD COLUMN decision_id bigint "
+                    "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
+        cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD PRIMARY KEY (key)")
+        cur.execute(f"ANALYZE {PLAN_TABLE}")  # a temporary table has no statistics until it is analysed
+        cur.execute(f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
+        moves, refreshes = cur.fetchone()
+    return ReroutePlan(table=PLAN_TABLE, considered=considered, moves=moves, refreshes=refreshes, searched=searched,
+                       connections=connections)
+
+
+def reroute_plan_drop():
+    """Drop the plan's temporary tables before the transaction ends (they go at its end anyway)."""
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
+
+
+# One range of the full re-decision, on a connection of its own: the same statement, its rows as one jsonb array.
+RANGE_SQL = "SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]')::text FROM (" + MOVES_SELECT + ") m"
+
+
+def _plan_in_parallel(snapshot, source, params):
+    """The full re-decision over PARALLEL_RANGES connections at once (PostgreSQL runs one statement in one
+    process; its own parallel query does not run this LATERAL-per-row statement in workers): the open complaints
+    are split into ranges of equal size by id, each range is decided on a connection of its own in a REPEATABLE
+    READ transaction that imports the caller's snapshot (so every range sees the very same data as the caller),
+    and the rows come back as jsonb for the caller's plan table. Read-only: nothing is written on these
+    connections."""
+    import threading
+
+    bounds_sql = (f"SELECT percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY i.key) "
+                  f"FROM ({source}) i")
+    with connection.cursor() as cur:
+        cur.execute(bounds_sql, {**params, "q": [k / PARALLEL_RANGES for k in range(1, PARALLEL_RANGES)]})
+        cuts = list(cur.fetchone()[0] or [])
+    edges = [None, *cuts, None]
+    results, errors = [None] * PARALLEL_RANGES, []
+    conn_params = connection.get_connection_params()
+
+    def run(n):
+        try:
+            lo, hi = edges[n], edges[n + 1]
+            where = (" AND c.id > %(lo)s" if lo is not None else "") + (" AND c.id <= %(hi)s" if hi is not None else "")
+            ranged = f"SELECT * FROM ({source}) r WHERE true{where.replace('c.id', 'r.key')}"
+            raw = connection.get_new_connection(conn_params)
+            raw.autocommit = True  # the transaction below is ours, begun explicitly
+            try:
+                with raw.cursor() as cur:
+                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+                    cur.execute("SET LOCAL jit = off")
+                    cur.execute(RANGE_SQL.format(decide=decide_sql(ranged)), {**params, "lo": lo, "hi": hi})
+                    results[n] = cur.fetchone()[0]
+                    cur.execute("COMMIT")
+            finally:
+                raw.close()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,), name=f"reroute-range-{n}") for n in range(PARALLEL_RANGES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results

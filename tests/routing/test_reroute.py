@@ -12,7 +12,7 @@ from complaints.models import Complaint, ComplaintEvent
 from facilities.models import AdminArea, Authority, Department, Facility
 from importers.core import run_import
 from routing.models import RoutingAssignment, RoutingDecision
-from routing.services import complaints_reroute
+from complaints.services import complaints_reroute
 from tests.routing.conftest import RED_SQUARE, category, make_complaint
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_reroute_dry_run_of_an_import_shows_what_it_would_move(tmp_path, capsys)
             f["properties"]["INN"] = other.owner.inn
     path = tmp_path / "edu.geojson"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    call_command("reroute", "--dry-run", "--import", str(path), "--spec", str(BUILDINGS_SPEC))
+    call_command("reroute_preview", str(path), "--spec", str(BUILDINGS_SPEC))
     out = capsys.readouterr().out
     assert "1 would move" in out and complaint.tracking_code in out
     assert Facility.objects.get(pk=school.pk).owner_id == school.owner_id  # nothing of the import was kept

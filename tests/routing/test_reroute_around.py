@@ -10,7 +10,7 @@ import yaml
 from complaints.models import Complaint, ComplaintEvent
 from facilities.models import Facility
 from importers.core import run_import
-from routing.services import complaints_reroute
+from complaints.services import complaints_reroute
 from tests.routing.conftest import RED_SQUARE, make_complaint
 from tests.routing.test_reroute import two_schools
 

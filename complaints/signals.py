@@ -1,17 +1,17 @@
 """Edits of what routing reads (by hand, in the admin) re-route the open complaints once the edit is committed.
 
-Imports re-route from importers.core (they write with SQL, not the ORM). The re-route is scheduled once per
+Complaints connects these (complaints.apps): the re-route writes complaints, routing only plans it. Imports
+re-route from importers.core (they write with SQL, not the ORM). The re-route is scheduled once per
 transaction however many rows the edit saves; with a task queue it would be a Celery task instead. It searches
 again only around what the edit touched: the facilities, areas and categories saved or deleted (see
-routing.services.complaints_reroute). Edits of authorities, departments and the routing table need no search: only
+complaints.services.complaints_reroute). Edits of authorities, departments and the routing table need no search: only
 who answers for what each complaint's decision found is decided again.
 """
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from facilities.models import AdminArea, Authority, Department, Facility
-
-from .models import Category, RoutingAssignment
+from routing.models import Category, RoutingAssignment
 
 TOUCHED = {Facility: "facilities", AdminArea: "areas", Category: "categories"}
 NOT_SPATIAL = (Authority, Department, RoutingAssignment)
@@ -50,7 +50,7 @@ def schedule_reroute(sender=None, raw=False, instance=None, **kwargs):
 
 def connect():
     for model in tuple(TOUCHED) + NOT_SPATIAL:
-        post_save.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.save.{model.__name__}")
-        post_delete.connect(schedule_reroute, sender=model, dispatch_uid=f"routing.reroute.delete.{model.__name__}")
+        post_save.connect(schedule_reroute, sender=model, dispatch_uid=f"complaints.reroute.save.{model.__name__}")
+        post_delete.connect(schedule_reroute, sender=model, dispatch_uid=f"complaints.reroute.delete.{model.__name__}")
     m2m_changed.connect(schedule_reroute, sender=Category.facility_types.through,
-                        dispatch_uid="routing.reroute.category_types")
+                        dispatch_uid="complaints.reroute.category_types")

@@ -1,0 +1,207 @@
+"""The registry's spatial rules, each an SQL function of facilities' migration 0005, tested on their own.
+
+The areas and facilities here are made for each test far from the demo city (around 100°E), at a known number of
+metres from a point (ST_Project on the spheroid), so each distance is known exactly.
+"""
+import pytest
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+from django.db import connection
+from django.utils import timezone
+
+from facilities.models import AdminArea, Dataset, Facility, FacilityType
+from facilities.selectors import areas_covering_point, degree_window, facilities_near_point
+from routing.engine import ROUTE_SQL, decide_sql
+
+pytestmark = pytest.mark.django_db
+
+ORIGIN = (100.0, 60.0)
+
+
+def sql_one(sql, params=()):
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
+
+
+def offset(origin, metres, bearing):
+    """The point `metres` from `origin` ((lon, lat)) toward `bearing` (degrees from north), on the spheroid."""
+    return sql_one("SELECT ST_X(g), ST_Y(g) FROM (SELECT ST_Project(ST_SetSRID(ST_MakePoint(%s, %s), 4326)"
+                   "::geography, %s, radians(%s))::geometry AS g) p", [*origin, metres, bearing])
+
+
+def metres_between(a, b):
+    return sql_one("SELECT ST_Distance(ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, "
+                   "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)", [*a, *b])[0]
+
+
+def explain(sql, params=()):
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (VERBOSE, COSTS OFF) " + sql, params)
+        return "\n".join(r[0] for r in cur.fetchall())
+
+
+# --- facilities_degree_window ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lat", [55.75, 60.0, -60.0, 0.0, 5.0, 75.0])
+@pytest.mark.parametrize("radius", [1, 30, 100, 1000, 20000])
+def test_the_degree_window_holds_every_point_radius_metres_away(lat, radius):
+    origin = (37.6, lat)
+    window = degree_window(radius, lat)
+    for bearing in range(0, 360, 15):
+        lon, y = offset(origin, radius, bearing)
+        assert abs(lon - origin[0]) <= window and abs(y - lat) <= window, (bearing, lon, y, window)
+
+
+@pytest.mark.parametrize("lat", [55.75, 60.0])
+@pytest.mark.parametrize("radius", [30, 100, 1000])
+def test_the_degree_window_is_radius_metres_wide_give_or_take_a_few_percent(lat, radius):
+    # Moscow's latitude and 60°: the box's east edge lies between R and 1.05 R metres away (true distance).
+    origin = (37.6, lat)
+    east_edge = (origin[0] + degree_window(radius, lat), lat)
+    assert radius <= metres_between(origin, east_edge) <= 1.05 * radius
+
+
+def test_the_degree_window_is_inlined_where_it_is_called():
+    plan = explain("SELECT facilities_degree_window(30, ST_YMax(p.geom)) FROM facilities_adminareapiece p")
+    assert "facilities_degree_window" not in plan and "110574" in plan and "cos(radians(least((abs(st_ymax(" in plan.lower()
+
+
+# --- facilities_areas_covering --------------------------------------------------------------------------------
+
+def square(lon0, lat0, size):
+    return MultiPolygon(Polygon.from_bbox((lon0, lat0, lon0 + size, lat0 + size)), srid=4326)
+
+
+@pytest.fixture
+def two_areas():
+    """Two districts side by side sharing the edge lon = 100.01, and the okrug holding both."""
+    okrug = AdminArea.objects.create(name="T-okrug", level="okrug", geom=square(99.99, 59.99, 0.04))
+    west = AdminArea.objects.create(name="T-west", level="district", parent=okrug, geom=square(100.0, 60.0, 0.01))
+    east = AdminArea.objects.create(name="T-east", level="district", parent=okrug, geom=square(100.01, 60.0, 0.01))
+    return okrug, west, east
+
+
+def covering(lon, lat):
+    with connection.cursor() as cur:
+        cur.execute("SELECT area_id FROM facilities_areas_covering(ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+                    [lon, lat])
+        return {r[0] for r in cur.fetchall()}
+
+
+@pytest.mark.parametrize("where, expected", [
+    ((100.005, 60.005), {"T-okrug", "T-west"}),  # inside one district
+    ((100.01, 60.005), {"T-okrug", "T-west", "T-east"}),  # on the shared edge: both districts
+    ((100.01, 60.0), {"T-okrug", "T-west", "T-east"}),  # on the shared corner
+    ((100.0, 60.005), {"T-okrug", "T-west"}),  # on the outer edge of a district
+    ((100.025, 60.005), {"T-okrug"}),  # only the okrug
+    ((100.1, 60.1), set()),  # outside everything
+])
+def test_areas_covering_a_point_count_its_boundary(two_areas, where, expected):
+    names = {a.pk: a.name for a in two_areas}
+    assert {names[i] for i in covering(*where)} == expected
+    assert {a.name for a in areas_covering_point(where)} == expected  # the selector asks the same function
+
+
+def test_a_retired_area_covers_nothing(two_areas):
+    _okrug, west, _east = two_areas
+    AdminArea.objects.filter(pk=west.pk).update(valid_to=timezone.now())
+    assert west.pk not in covering(100.005, 60.005)
+    assert covering(100.005, 60.005)  # the okrug still does
+
+
+def test_areas_covering_is_inlined_into_the_decision_statement():
+    plan = explain(decide_sql("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint(37.62, 55.75), 4326) AS g, "
+                              "c.id AS category_id, NULL::bigint AS picked_id, NULL::bigint[] AS known_facilities, "
+                              "NULL::bigint AS known_area_id FROM routing_category c WHERE c.code = 'yard-pothole'"))
+    assert "Function Scan on public." not in plan  # none of ours (jsonb_array_elements is pg_catalog)
+    assert "facilities_areas_covering" not in plan and "facilities_adminareapiece" in plan
+
+
+# --- facilities_near ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def registry():
+    """Two facility types; facilities of each at known distances from ORIGIN, one retired, one covering it."""
+    dataset = Dataset.objects.create(code="t-spatial-rules", target=Dataset.Target.FACILITIES)
+    lamp = FacilityType.objects.create(code="t-lamp", name_ru="фонарь", name_en="lamp")
+    bench = FacilityType.objects.create(code="t-bench", name_ru="скамья", name_en="bench")
+    made = {}
+
+    def facility(key, ftype, geom, retired=False):
+        made[key] = Facility.objects.create(dataset=dataset, source_key=key, type=ftype, geom=geom, name=key,
+                                            valid_to=timezone.now() if retired else None)
+
+    def at(metres, bearing):
+        return Point(*offset(ORIGIN, metres, bearing), srid=4326)
+
+    # East-west metres are ~2x shorter in degrees at 60°: by `<->` (degrees) north-20 m ranks before east-15 m.
+    facility("east-15", lamp, at(15, 90))
+    facility("north-20", lamp, at(20, 0))
+    facility("south-29.5", lamp, at(29.5, 180))
+    facility("west-30.5", lamp, at(30.5, 270))
+    facility("retired-5", lamp, at(5, 45), retired=True)
+    facility("bench-3", bench, at(3, 135))
+    facility("bench-box", bench, Polygon.from_bbox((ORIGIN[0] - 0.0001, ORIGIN[1] - 0.0001,
+                                                    ORIGIN[0] + 0.0001, ORIGIN[1] + 0.0001)))
+    return {"lamp": lamp, "bench": bench, "made": made}
+
+
+def near(type_ids, radius, lim=5, known=None):
+    with connection.cursor() as cur:
+        cur.execute("SELECT facility_id, covers, distance_m FROM facilities_near("
+                    "ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s::bigint[], %s::float8, %s, %s::bigint[])",
+                    [*ORIGIN, type_ids, radius, lim, known])
+        return cur.fetchall()
+
+
+def test_nearest_by_true_distance_within_exactly_the_radius(registry):
+    names = {f.pk: k for k, f in registry["made"].items()}
+    rows = near([registry["lamp"].pk], 30)
+    assert [names[r[0]] for r in rows] == ["east-15", "north-20", "south-29.5"]  # not west-30.5, not retired
+    assert [round(r[2], 1) for r in rows] == [15.0, 20.0, 29.5]
+    assert not any(r[1] for r in rows)
+    # the selector is the same function
+    assert [f.facility_id for f in facilities_near_point(ORIGIN, type_ids=[registry["lamp"].pk], radius_m=30)] == \
+        [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("radius, expected", [(14.9, []), (15.0, ["east-15"]), (20.0, ["east-15", "north-20"]),
+                                              (30.49, ["east-15", "north-20", "south-29.5"]),
+                                              (30.6, ["east-15", "north-20", "south-29.5", "west-30.5"])])
+def test_the_radius_is_exact_in_metres(registry, radius, expected):
+    names = {f.pk: k for k, f in registry["made"].items()}
+    assert [names[r[0]] for r in near([registry["lamp"].pk], radius)] == expected
+
+
+def test_types_filter_and_covering_first(registry):
+    names = {f.pk: k for k, f in registry["made"].items()}
+    rows = near([registry["bench"].pk], 30)
+    assert [(names[r[0]], r[1]) for r in rows] == [("bench-box", True), ("bench-3", False)]
+    assert rows[0][2] == 0
+    both = near([registry["bench"].pk, registry["lamp"].pk], 30, lim=3)
+    assert [names[r[0]] for r in both] == ["bench-box", "bench-3", "east-15"]
+    assert near([], 30) == []
+
+
+def test_retired_facilities_are_never_found(registry):
+    retired = registry["made"]["retired-5"]
+    assert retired.pk not in {r[0] for r in near([registry["lamp"].pk], 100, lim=50)}
+    assert near([registry["lamp"].pk], 100, known=[retired.pk]) == []
+    Facility.objects.filter(pk=retired.pk).update(valid_to=None)  # revived: found again
+    assert near([registry["lamp"].pk], 10)[0][0] == retired.pk
+
+
+def test_known_facilities_are_measured_instead_of_searched(registry):
+    made = registry["made"]
+    rows = near([registry["lamp"].pk], 30, known=[made["north-20"].pk, made["west-30.5"].pk])
+    assert [r[0] for r in rows] == [made["north-20"].pk]  # only those given, still within the radius only
+    assert near([registry["lamp"].pk], 30, known=[]) == []
+    assert near([registry["lamp"].pk], None) == []  # no radius: nothing searched (a category of another rule)
+
+
+def test_facilities_near_is_inlined_into_the_decision_statement():
+    plan = explain(ROUTE_SQL.replace("$1", "37.62").replace("$2", "55.75").replace("$3", "1").replace(
+        "$4", "NULL").replace("$5", "'x'"))
+    assert "Function Scan on public." not in plan  # none of ours (jsonb_array_elements is pg_catalog)
+    assert "facilities_near" not in plan and "facilities_facility" in plan
+    assert "routing_department_for" not in plan and "routing_routingassignment" in plan
