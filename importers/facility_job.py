@@ -162,6 +162,7 @@ class FacilitiesTarget:
             if reader.error is not None:  # the real cause (a bad file), not the cancelled COPY
                 raise reader.error from None
             raise
+        getattr(run, "start_hash", lambda: None)()  # the run's file hash, beside what follows (core.run_import)
         duplicates = validator.duplicates()
         rejects = validator.result.rejects + duplicates
         load.stage_rejected_keys(cur, [key for _, key, _ in rejects])
@@ -206,4 +207,5 @@ class FacilitiesTarget:
             switched = True
         if switched:
             load.record_generation(cur, dataset.pk, new_name, run_id=run.pk, actor=run.actor,
-                                   counts={k: counts[k] for k in ("created", "updated", "unchanged", "retired")})
+                                   counts={k: counts[k] for k in ("created", "updated", "unchanged", "retired")},
+                                   rows=counts["created"] if self.direct or not partition else None)

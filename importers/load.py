@@ -274,7 +274,7 @@ def _switch(cur, ds, partition, new_name):
 RETIRED_PREFIX = "facilities_facility_old_"
 
 
-def record_generation(cur, dataset_id, new_name, *, run_id, actor, counts):
+def record_generation(cur, dataset_id, new_name, *, run_id, actor, counts, rows=None):
     """The generation just switched in (switch_generation) becomes the dataset's active Generation row; the one
     it replaced is kept as `previous` (its table detached under RETIRED_PREFIX, for a rollback); the one kept
     before that is dropped (its table goes after COMMIT, in tidy_generations)."""
@@ -284,8 +284,11 @@ def record_generation(cur, dataset_id, new_name, *, run_id, actor, counts):
                    WHERE dataset_id = %s AND state = 'previous'""", [ds])
     cur.execute("""UPDATE facilities_generation SET state = 'previous', table_name = %s, ended_at = now()
                    WHERE dataset_id = %s AND state = 'active'""", [retired_name, ds])
-    cur.execute(f"SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM {new_name}")
-    rows, active = cur.fetchone()
+    if rows is None:
+        cur.execute(f"SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM {new_name}")
+        rows, active = cur.fetchone()
+    else:  # a generation of new rows only (the caller knows how many: no scan of a million)
+        active = rows
     cur.execute("""INSERT INTO facilities_generation (dataset_id, created_at, state, table_name, counts, run_id, actor)
                    VALUES (%s, now(), 'active', %s, %s, %s, %s)""",
                 [ds, new_name, json.dumps({**counts, "rows": rows, "active": active}), run_id, actor or ""])

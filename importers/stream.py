@@ -6,7 +6,9 @@ Facility datasets can hold millions of rows, so this path never builds Python ob
   the in-city test), and turned into CSV by pyarrow;
 - one COPY pulls those CSV bytes through a file-like object, so the PostgreSQL backend parses batch k on the
   second core while Python validates batch k+1 on the first.
-Rejects are collected with their row numbers, as in prepare.py (which serves the small targets).
+This is the one validation engine: the small targets (prepare.py) read through open_stream too and compute
+their columns with these functions (evaluate, text, map_values) and their geometry with check_geometries.
+Rejects are collected with their row numbers (1-based, in file order).
 """
 import io
 import json
