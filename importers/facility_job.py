@@ -175,9 +175,12 @@ class FacilitiesTarget:
         else:
             if duplicates:
                 cur.execute("DELETE FROM import_stage WHERE row_no = ANY(%s)", [[r for r, _, _ in duplicates]])
+            self.staged = self.accepted
             if by_area:
                 progress.step("finding owners by area")
-                rejects += load.resolve_owners_by_area(cur, owner["level"])
+                by_area_rejects = load.resolve_owners_by_area(cur, owner["level"])
+                self.staged -= len(by_area_rejects)
+                rejects += by_area_rejects
         return rejects
 
     def classify(self, cur, dataset):
@@ -185,7 +188,7 @@ class FacilitiesTarget:
         if self.direct:
             return {"created": self.accepted, "updated": 0, "unchanged": 0, "retired": 0}
         self.progress.step("comparing with the registry")
-        return load.classify_facilities(cur, self.partition, self.spec.mode == "full")
+        return load.classify_facilities(cur, self.partition, self.spec.mode == "full", self.staged)
 
     def apply(self, cur, dataset, run, counts):
         partition, new_name = self.partition, self.new_name

@@ -89,10 +89,11 @@ def resolve_owners_by_area(cur, level):
 FACILITY_VALUES = ("type_id", "owner_id", "name", "address", "attrs", "geom")
 
 
-def classify_facilities(cur, partition, full):
+def classify_facilities(cur, partition, full, staged_rows):
     """One classification of the staged facilities against the dataset's generation `partition` ("" for a dataset
     new to the registry), in one hash join: import_marks holds each created, updated or retired source key
-    (a staged key not in it is unchanged). Returns the counts of those marks."""
+    (a staged key not in it is unchanged; `staged_rows`: how many the stage holds). Returns the counts of those
+    marks."""
     cur.execute("ANALYZE import_stage")
     cur.execute("DROP TABLE IF EXISTS import_marks")
     if not partition:
@@ -115,8 +116,6 @@ def classify_facilities(cur, partition, full):
     cur.execute("""SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'),
                           count(*) FILTER (WHERE state = 'retired') FROM import_marks""")
     created, updated, retired = cur.fetchone()
-    cur.execute("SELECT count(*) FROM import_stage")
-    staged_rows = cur.fetchone()[0]
     return {"created": created, "updated": updated, "unchanged": staged_rows - created - updated, "retired": retired}
 
 
