@@ -116,3 +116,23 @@ def test_a_new_dataset_that_has_no_earlier_generation_can_not_be_rolled_back(tmp
     assert states() == ["active"]
     with pytest.raises(CommandError, match="no previous generation"):
         call_command("generations", "test-lights", "--rollback", "--commit")
+
+
+def test_the_migration_makes_each_existing_partition_its_datasets_active_generation():
+    """facilities 0005 moves the data forward: a facilities dataset with a partition gets one active generation."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("facilities.migrations.0005_dataset_generations")
+    dataset = Dataset.objects.get(code="moscow-education-buildings")
+    rows = Facility.objects.filter(dataset=dataset).count()
+    live = Facility.objects.active().filter(dataset=dataset).count()
+    Generation.objects.all().delete()  # as before the migration
+    migration.existing_partitions(apps, SimpleNamespace(connection=connection))
+    (gen,) = Generation.objects.filter(dataset=dataset)
+    assert (gen.state, gen.table_name, gen.counts) == ("active", dataset.partition_table, {"rows": rows, "active": live})
+    facility_datasets = Dataset.objects.filter(target="facilities").exclude(partition_table="")
+    assert Generation.objects.filter(state="active").count() == facility_datasets.count() > 1
