@@ -44,6 +44,41 @@ class Dataset(models.Model):
                 self, "defer_partition", False):
             self.partition_table = create_facility_partition(self.pk)
             Dataset.objects.filter(pk=self.pk).update(partition_table=self.partition_table)
+            Generation.objects.create(dataset=self, state=Generation.State.ACTIVE, table_name=self.partition_table,
+                                      counts={"rows": 0, "active": 0})
+
+
+class Generation(models.Model):
+    """One generation of a facilities dataset (as MapIt's Generation): the partition table that holds the dataset's
+    facilities from one commit on. Each commit that changes a dataset's facilities makes a new one active; the one
+    it replaces is kept as `previous` until the next commit, so that the dataset can be rolled back to it
+    (`manage.py generations DATASET --rollback`). Written by the import pipeline (importers.load)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "active (what routing reads)"
+        PREVIOUS = "previous", "previous (kept: the dataset can be rolled back to it)"
+        DROPPED = "dropped", "replaced (its table is dropped)"
+        UNDONE = "undone", "undone by a rollback (its table is dropped)"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices)
+    table_name = models.CharField(max_length=63, help_text="The table that holds this generation's facilities")
+    counts = models.JSONField(default=dict, blank=True, help_text="What the commit that made it did, and its rows")
+    # The import run that made it (importers.ImportRun; facilities imports no other app, so a plain number).
+    run_id = models.IntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset"], condition=Q(state="active"), name="generation_one_active"),
+            models.UniqueConstraint(fields=["dataset"], condition=Q(state="previous"), name="generation_one_previous"),
+        ]
+
+    def __str__(self):
+        return f"{self.dataset_id}#{self.pk} {self.state}"
 
 
 def create_facility_partition(dataset_id, suffix=""):

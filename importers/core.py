@@ -2,8 +2,9 @@
 
     run_import(path, spec, commit=False) -> ImportResult
 
-read (pyogrio / data.mos.ru JSON / CSV) -> validate in bulk (prepare.py) -> COPY into a staging table and
-set-based SQL (load.py) -> report. Everything that touches the registry runs in one transaction: a dry run
+read (pyogrio / data.mos.ru JSON / CSV) -> validate (the Arrow engine of stream.py, for every target) -> COPY
+into a staging table -> one classification of each row -> (commit only) apply exactly those marks -> report;
+one class per target (targets.py). Everything that touches the registry runs in one transaction: a dry run
 rolls it back; a commit that fails, or a process that is killed, leaves the registry exactly as it was.
 Every run is recorded as an ImportRun (who, when, file hash, spec, counts, status). After a commit that changed
 what routing reads (the registry or the catalogue), the open complaints whose answer changed are re-routed.
@@ -20,19 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import shapely
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from facilities.models import AdminArea, Authority, Dataset, Department, FacilityType
+from facilities.models import Dataset
 
-from . import load, prepare, sources
+from . import load, sources
 from .errors import ImportFailure, public_text
-from .facility_job import FacilityJob
 from .models import ImportRun
-from .readers import read_source
 from .spec import load_spec
+from .targets import TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +110,17 @@ def run_import(path, spec, *, commit=False, user=None, actor=None, progress=None
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
-    # The file's hash is computed beside the import (hashlib releases the GIL), not before it.
-    hasher = ThreadPoolExecutor(max_workers=1)
-    sha256 = hasher.submit(file_sha256, path)
-    hasher.shutdown(wait=False)
     run = ImportRun.objects.create(
         dataset=Dataset.objects.filter(code=spec_obj.dataset).first(), dataset_code=spec_obj.dataset, user=user,
         actor=actor, file_name=original_name or path.name, file_sha256="", spec=spec_obj.raw,
         commit=commit, backend_pid=pid)
-    run.sha256_future = sha256
+    # The file's hash is computed beside the import (hashlib releases the GIL), not before it: a facilities
+    # import starts it once its validating and copying are done (both cores are busy until then; the index
+    # builds that follow use one), every other import at once.
+    run.sha256_future = None
+    run.start_hash = lambda: _start_hash(run, path)
+    if spec_obj.target != "facilities":
+        run.start_hash()
     started = time.monotonic()
     try:
         # The file checked (and an archive unpacked within its caps) before any reader sees it.
@@ -157,9 +158,17 @@ def _record_failure(path, spec_raw, dataset_code, actor, user, commit, error, or
                              status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now())
 
 
+def _start_hash(run, path):
+    if run.sha256_future is None:
+        hasher = ThreadPoolExecutor(max_workers=1)
+        run.sha256_future = hasher.submit(file_sha256, path)
+        hasher.shutdown(wait=False)
+
+
 def _sha256(run):
     """The file hash computed beside the run (see run_import)."""
     if not run.file_sha256:
+        run.start_hash()
         run.file_sha256 = run.sha256_future.result()
     return run.file_sha256
 
@@ -172,43 +181,8 @@ def _finish_failed(run, error, detail=""):
     run.status, run.error = ImportRun.Status.FAILED, error
 
 
-class _RowJob:
-    """Areas, authorities and the catalogue: read whole, validated in bulk (prepare.py), staged and upserted."""
-
-    def __init__(self, path, spec, progress):
-        self.spec, self.progress = spec, progress
-        self.changed_ids = None  # areas or categories: the ids the commit changed or retired (for the re-route)
-        progress.step("reading")
-        source = read_source(path, spec.source)
-        prepare.check_fields(spec, source)
-        prepare.add_derived(spec, source)
-        progress.step("validating")
-        self.prepared, self.extra = _prepare(spec, source)
-        self.notes = self.prepared.notes
-        progress.start(len(self.prepared.rows))
-
-    def load(self, cur, dataset, commit, run):
-        load.stage_rejected_keys(cur, [key for _, key, _ in self.prepared.rejects])
-        counts, sql_rejects, self.changed_ids = _load(cur, self.spec, dataset, self.prepared, self.extra, commit,
-                                                      run, self.progress)
-        return {**self.prepared.counts, **counts}, sorted(self.prepared.rejects + sql_rejects)
-
-
-def _facility_job(path, spec, progress):
-    declared = spec.options.get("types", {})
-    type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
-    tv = spec.values["type"]
-    referenced = {c for c in [tv.constant, tv.default, *(tv.value_map or {}).values()] if c}
-    missing = sorted(referenced - type_codes)
-    if missing:
-        raise ImportFailure(f"spec: facility type {missing[0]!r} does not exist: declare it under 'types' "
-                            "or create it in the admin")
-    return FacilityJob(path, spec, progress, city=city_geometry() if spec.require_in_city else None,
-                       owners=_authority_lookups(), create_types=lambda: _create_declared_types(declared))
-
-
 def _run(run, path, spec, commit, progress, reroute=True):
-    job = _facility_job(path, spec, progress) if spec.target == "facilities" else _RowJob(path, spec, progress)
+    job = TARGETS[spec.target](path, spec, progress)  # reads and validates
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('geo_ourcity.import:' || %s))", [spec.dataset])
@@ -232,7 +206,7 @@ def _run(run, path, spec, commit, progress, reroute=True):
         else:
             transaction.set_rollback(True)
     if commit and not connection.in_atomic_block:
-        load.drop_retired_generations(connection)
+        load.tidy_generations(connection)
     rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")
@@ -280,122 +254,6 @@ def _dataset(spec):
     if dataset.target != spec.target:
         raise ImportFailure(f"dataset {spec.dataset} holds {dataset.target}, not {spec.target}: use another dataset code")
     return dataset
-
-
-def city_geometry():
-    """The city's extent: the union of its active admin areas (None when none are loaded)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM facilities_adminarea WHERE valid_to IS NULL")
-        wkb = cur.fetchone()[0]
-    if wkb is None:
-        return None
-    city = shapely.from_wkb(bytes(wkb))
-    shapely.prepare(city)
-    return city
-
-
-def _authority_lookups():
-    rows = Authority.objects.active().values_list("id", "code", "inn", "ogrn", "short_name", "name")
-    lookups = {"code": {}, "inn": {}, "ogrn": {}, "name": {}}
-
-    def put(kind, key, value):
-        if not key:
-            return
-        old = lookups[kind].get(key)
-        lookups[kind][key] = value if old in (None, value) else "ambiguous"
-
-    for pk, code, inn, ogrn, short_name, name in rows:
-        put("code", code, pk)
-        put("inn", inn, pk)
-        put("ogrn", ogrn, pk)
-        put("name", short_name, pk)
-        put("name", name, pk)
-    return lookups
-
-
-def _department_lookup():
-    """"AUTHORITY_CODE/DEPARTMENT_CODE" -> department id, and "AUTHORITY_CODE" -> its main department's id."""
-    out = {}
-    for pk, code, authority in Department.objects.filter(authority__valid_to__isnull=True).values_list(
-            "id", "code", "authority__code"):
-        out[f"{authority}/{code}"] = pk
-        if code == "main":
-            out[authority] = pk
-    return out
-
-
-def _prepare(spec, source):
-    extra = {}
-    if spec.target == "categories":
-        declared = spec.options.get("types", {})
-        type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
-        prepared = prepare.prepare_categories(spec, source, type_codes=type_codes, departments=_department_lookup())
-        extra["declared_types"] = declared
-    elif spec.target == "assignments":
-        prepared = prepare.prepare_assignments(spec, source)
-    elif spec.target == "holidays":
-        prepared = prepare.prepare_holidays(spec, source)
-    elif spec.target == "authorities":
-        lookups = _authority_lookups()
-        known = {"code": set(lookups["code"]),
-                 "inn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["inn"].items() if p == pk},
-                 "ogrn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["ogrn"].items() if p == pk}}
-        prepared = prepare.prepare_authorities(spec, source, known_codes=known)
-    else:
-        def area_lookup(level, match):
-            field_name = {"key": "source_key"}.get(match, match)
-            out = {}
-            for pk, value in AdminArea.objects.active().filter(level=level).values_list("id", field_name):
-                out[value] = pk if value not in out else out[value]
-            return out
-
-        codes = set(Authority.objects.values_list("code", flat=True))
-        prepared = prepare.prepare_areas(spec, source, area_lookup=area_lookup, authority_codes=codes)
-    return prepared, extra
-
-
-def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
-    full = spec.mode == "full"
-    sql_rejects, changed_ids = [], None
-    if spec.target == "categories":
-        _create_declared_types(extra["declared_types"])
-        load.stage_categories(cur, prepared, progress)
-        counts = load.diff_categories(cur, dataset.pk, full)
-        if commit:
-            changed_ids = load.upsert_categories(cur, dataset.pk, full=full)
-    elif spec.target == "assignments":
-        sql_rejects = load.stage_assignments(cur, prepared, progress)
-        counts = load.diff_assignments(cur, dataset.pk, full)
-        if commit:
-            load.upsert_assignments(cur, dataset.pk, full=full)
-    elif spec.target == "holidays":
-        load.stage_holidays(cur, prepared, progress)
-        counts = load.diff_holidays(cur, dataset.pk, full)
-        if commit:
-            load.upsert_holidays(cur, dataset.pk, full=full)
-    elif spec.target == "authorities":
-        load.stage_authorities(cur, prepared, progress)
-        with_parent = "parent" in spec.options
-        counts = load.diff_authorities(cur, dataset.pk, full, with_parent)
-        if commit:
-            load.upsert_authorities(cur, dataset.pk, full=full, with_parent=with_parent,
-                                    with_department="department" in spec.values)
-    else:
-        load.stage_areas(cur, prepared, progress)
-        level = spec.options["level"]
-        counts = load.diff_areas(cur, dataset.pk, level, full)
-        if commit:
-            juris = spec.options.get("jurisdiction")
-            changed_ids = load.upsert_areas(cur, dataset.pk, level, full=full,
-                                            jurisdiction_kind=juris["kind"] if juris else None)
-    return counts, sql_rejects, changed_ids
-
-
-def _create_declared_types(declared):
-    """Facility types a spec declares are created (or renamed) first, so new type codes resolve to ids."""
-    for code, names in declared.items():
-        FacilityType.objects.update_or_create(code=code, defaults={
-            "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
 
 
 def _write_report(result, spec):

@@ -12,11 +12,11 @@ under a short lock_timeout and retried: a switch that would have to queue behind
 lets the readers queued behind it through) instead of stalling every reader behind itself.
 """
 import io
+import json
 import logging
 import random
 import time
 
-import pyarrow as pa
 import pyarrow.csv as pacsv
 from django.db import OperationalError, transaction
 
@@ -29,20 +29,17 @@ log = logging.getLogger(__name__)
 COPY_CHUNK = 200_000
 
 
-def copy_rows(cur, table, frame, columns, progress=None):
-    """Stream a DataFrame into a table through COPY (CSV), in chunks."""
-    n = len(frame)
-    for start in range(0, max(n, 1), COPY_CHUNK):
-        chunk = frame.iloc[start:start + COPY_CHUNK]
-        if chunk.empty:
-            break
+def copy_rows(cur, table, rows, columns, progress=None):
+    """Stream an Arrow table's columns into a table through COPY (CSV), in chunks."""
+    n = rows.num_rows
+    for start in range(0, n, COPY_CHUNK):
+        chunk = rows.select(columns).slice(start, COPY_CHUNK)
         buf = io.BytesIO()
-        table_ = pa.Table.from_pandas(chunk[columns], preserve_index=False)
-        pacsv.write_csv(table_, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        pacsv.write_csv(chunk, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
         buf.seek(0)
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
         if progress:
-            progress.advance(len(chunk))
+            progress.advance(chunk.num_rows)
 
 
 def new_stage(cur):
@@ -89,30 +86,43 @@ def resolve_owners_by_area(cur, level):
                          f"no {level} with a jurisdiction authority covers it")
 
 
-def diff_facilities(cur, partition, full):
-    """Created, updated, unchanged and retired, in one pass (one hash join of the stage and the partition).
-    `partition` "" (a dataset new to the registry): everything staged is created."""
+FACILITY_VALUES = ("type_id", "owner_id", "name", "address", "attrs", "geom")
+
+
+def classify_facilities(cur, partition, full, staged_rows):
+    """One classification of the staged facilities against the dataset's generation `partition` ("" for a dataset
+    new to the registry), in one hash join: import_marks holds each created, updated or retired source key
+    (a staged key not in it is unchanged; `staged_rows`: how many the stage holds). Returns the counts of those
+    marks."""
     cur.execute("ANALYZE import_stage")
+    cur.execute("DROP TABLE IF EXISTS import_marks")
     if not partition:
-        cur.execute("SELECT count(*) FROM import_stage")
-        return {"created": cur.fetchone()[0], "updated": 0, "unchanged": 0, "retired": 0}
-    cur.execute(f"""
-        SELECT count(*) FILTER (WHERE f.id IS NULL),
-               count(*) FILTER (WHERE s.source_key IS NOT NULL AND f.id IS NOT NULL AND (f.valid_to IS NOT NULL OR
-                   ROW(s.type_id, s.owner_id, s.name, s.address, s.attrs, s.geom)
-                   IS DISTINCT FROM ROW(f.type_id, f.owner_id, f.name, f.address, f.attrs, f.geom))),
-               count(*) FILTER (WHERE s.source_key IS NOT NULL),
-               count(*) FILTER (WHERE s.source_key IS NULL AND f.valid_to IS NULL AND k.source_key IS NULL)
-        FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
-        LEFT JOIN import_keep k ON k.source_key = f.source_key AND s.source_key IS NULL""")
-    created, updated, total, missing = cur.fetchone()
-    return {"created": created, "updated": updated, "unchanged": total - created - updated,
-            "retired": missing if full else 0}
+        cur.execute("CREATE TEMP TABLE import_marks ON COMMIT DROP AS "
+                    "SELECT source_key, 'created'::text AS state FROM import_stage")
+    else:
+        staged = ", ".join(f"s.{c}" for c in FACILITY_VALUES)
+        stored = ", ".join(f"f.{c}" for c in FACILITY_VALUES)
+        cur.execute(f"""
+            CREATE TEMP TABLE import_marks ON COMMIT DROP AS
+            SELECT coalesce(s.source_key, f.source_key) AS source_key,
+                   CASE WHEN f.id IS NULL THEN 'created' WHEN s.source_key IS NULL THEN 'retired' ELSE 'updated' END
+                   AS state
+            FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
+            LEFT JOIN import_keep k ON k.source_key = f.source_key AND s.source_key IS NULL
+            WHERE f.id IS NULL
+               OR (s.source_key IS NOT NULL AND (f.valid_to IS NOT NULL OR ROW({staged}) IS DISTINCT FROM ROW({stored})))
+               OR ({"true" if full else "false"} AND s.source_key IS NULL AND f.valid_to IS NULL
+                   AND k.source_key IS NULL)""")
+    cur.execute("""SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'),
+                          count(*) FILTER (WHERE state = 'retired') FROM import_marks""")
+    created, updated, retired = cur.fetchone()
+    return {"created": created, "updated": updated, "unchanged": staged_rows - created - updated, "retired": retired}
 
 
 def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
-    """Build the dataset's next generation from the stage and the current partition (none: `partition` "");
-    switch it in.
+    """Apply the marks (classify_facilities): build the dataset's next generation from the stage (rows marked
+    created or updated) and the current generation `partition` (every other row; those marked retired get
+    valid_to), and switch it in. `full` is in the marks already.
 
     Returns the ids of the facilities that the re-route must search around (see moved_facilities)."""
     ds = int(dataset_id)
@@ -125,25 +135,19 @@ def swap_facilities(cur, dataset_id, partition, new_name, full, progress=None):
             INSERT INTO {new_name} ({columns})
             SELECT nextval('facilities_facility_id_seq'), {ds}, s.source_key, s.type_id, s.owner_id, s.name,
                    s.address, s.attrs, s.geom, now(), NULL
-            FROM import_stage s""")
+            FROM import_stage s JOIN import_marks m ON m.source_key = s.source_key AND m.state = 'created'""")
     else:
-        valid_to_missing = ("CASE WHEN k.source_key IS NULL THEN coalesce(f.valid_to, now()) ELSE f.valid_to END"
-                            if full else "f.valid_to")
+        written = "m.state IN ('created', 'updated')"
+        values = ", ".join(f"CASE WHEN {written} THEN s.{c} ELSE f.{c} END" for c in FACILITY_VALUES)
         cur.execute(f"""
             INSERT INTO {new_name} ({columns})
-            SELECT coalesce(f.id, nextval('facilities_facility_id_seq')), {ds},
-                   coalesce(s.source_key, f.source_key),
-                   CASE WHEN s.source_key IS NULL THEN f.type_id ELSE s.type_id END,
-                   CASE WHEN s.source_key IS NULL THEN f.owner_id ELSE s.owner_id END,
-                   CASE WHEN s.source_key IS NULL THEN f.name ELSE s.name END,
-                   CASE WHEN s.source_key IS NULL THEN f.address ELSE s.address END,
-                   CASE WHEN s.source_key IS NULL THEN f.attrs ELSE s.attrs END,
-                   CASE WHEN s.source_key IS NULL THEN f.geom ELSE s.geom END,
-                   CASE WHEN f.id IS NULL OR (s.source_key IS NOT NULL AND f.valid_to IS NOT NULL) THEN now()
+            SELECT coalesce(f.id, nextval('facilities_facility_id_seq')), {ds}, coalesce(s.source_key, f.source_key),
+                   {values},
+                   CASE WHEN m.state = 'created' OR (m.state = 'updated' AND f.valid_to IS NOT NULL) THEN now()
                         ELSE f.valid_from END,
-                   CASE WHEN s.source_key IS NOT NULL THEN NULL ELSE {valid_to_missing} END
+                   CASE WHEN m.state = 'retired' THEN now() WHEN {written} THEN NULL ELSE f.valid_to END
             FROM import_stage s FULL JOIN {partition} f ON f.source_key = s.source_key
-            LEFT JOIN import_keep k ON k.source_key = f.source_key""")
+            LEFT JOIN import_marks m ON m.source_key = coalesce(s.source_key, f.source_key)""")
     moved = moved_facilities(cur, new_name, partition)
     index_and_switch(cur, ds, partition, new_name, progress)
     return moved
@@ -256,7 +260,7 @@ def switch_generation(cur, dataset_id, partition, new_name, progress=None):
 def _switch(cur, ds, partition, new_name):
     # The old generation is detached and renamed, not dropped: dropping a table with foreign keys takes an
     # exclusive lock on the tables it references (authorities, types, datasets), which would stall every reader
-    # until COMMIT. It is dropped after the commit, by drop_retired_generations().
+    # until COMMIT. It is kept (as the previous Generation) or dropped after the commit, by tidy_generations().
     if partition:  # a new dataset has none yet
         cur.execute(f"ALTER TABLE facilities_facility DETACH PARTITION {partition}")
         cur.execute(f"ALTER TABLE {partition} RENAME TO {RETIRED_PREFIX}{new_name.removeprefix('facilities_facility_')}")
@@ -269,32 +273,94 @@ def _switch(cur, ds, partition, new_name):
 RETIRED_PREFIX = "facilities_facility_old_"
 
 
-def drop_retired_generations(connection, tries=8):
-    """Drop detached old generations, each in a short transaction of its own (also mops up after a crash).
+def record_generation(cur, dataset_id, new_name, *, run_id, actor, counts, rows=None):
+    """The generation just switched in (switch_generation) becomes the dataset's active Generation row; the one
+    it replaced is kept as `previous` (its table detached under RETIRED_PREFIX, for a rollback); the one kept
+    before that is dropped (its table goes after COMMIT, in tidy_generations)."""
+    ds = int(dataset_id)
+    retired_name = RETIRED_PREFIX + new_name.removeprefix("facilities_facility_")
+    cur.execute("""UPDATE facilities_generation SET state = 'dropped', ended_at = now()
+                   WHERE dataset_id = %s AND state = 'previous'""", [ds])
+    cur.execute("""UPDATE facilities_generation SET state = 'previous', table_name = %s, ended_at = now()
+                   WHERE dataset_id = %s AND state = 'active'""", [retired_name, ds])
+    if rows is None:
+        cur.execute(f"SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM {new_name}")
+        rows, active = cur.fetchone()
+    else:  # a generation of new rows only (the caller knows how many: no scan of a million)
+        active = rows
+    cur.execute("""INSERT INTO facilities_generation (dataset_id, created_at, state, table_name, counts, run_id, actor)
+                   VALUES (%s, now(), 'active', %s, %s, %s, %s)""",
+                [ds, new_name, json.dumps({**counts, "rows": rows, "active": active}), run_id, actor or ""])
 
-    DROP TABLE of a generation takes ACCESS EXCLUSIVE locks on the tables its foreign keys reference (it removes
-    their triggers), which every routing query reads: so each try waits at most SWITCH_LOCK_TIMEOUT_MS and gives
-    way, and only after `tries` (about 5 s) does a last one wait longer (a retired table left behind would make
-    the referenced tables impossible to truncate, and the next commit would have to drop it anyway)."""
+
+def tidy_generations(connection, tries=8):
+    """After COMMIT: drop the detached generations that no Generation row keeps as `previous` (also mops up
+    after a crash), and take the foreign keys off the kept ones, each in a short transaction of its own.
+
+    A kept generation keeps no foreign keys: they would make the tables they reference (authorities, types,
+    datasets) impossible to truncate or drop, and a rollback's ATTACH adds them again (and checks them).
+    DROP TABLE, or dropping a foreign key, takes ACCESS EXCLUSIVE locks on the referenced tables, which every
+    routing query reads: so each try waits at most SWITCH_LOCK_TIMEOUT_MS and gives way, and only after `tries`
+    (about 5 s) does a last one wait longer (the next commit tries again anyway)."""
     with connection.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE %s",
+        cur.execute("""SELECT t.tablename, g.id IS NOT NULL FROM pg_tables t
+                       LEFT JOIN facilities_generation g ON g.table_name = t.tablename AND g.state = 'previous'
+                       WHERE t.schemaname = current_schema() AND t.tablename LIKE %s""",
                     [RETIRED_PREFIX.replace("_", r"\_") + "%"])
-        names = [name for (name,) in cur.fetchall()]
-    for name in names:
+        tables = cur.fetchall()
+        work = []
+        for name, kept in tables:
+            if not kept:
+                work.append(f'DROP TABLE IF EXISTS "{name}"')
+                continue
+            cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", [name])
+            work += [f'ALTER TABLE "{name}" DROP CONSTRAINT "{con}"' for (con,) in cur.fetchall()]
+    for statement in work:
         for attempt in range(tries + 1):
             timeout = SWITCH_LOCK_TIMEOUT_MS if attempt < tries else 10 * 1000
             try:
                 with transaction.atomic(using=connection.alias), connection.cursor() as cur:
                     cur.execute(f"SET LOCAL lock_timeout = '{int(timeout)}ms'")
-                    cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+                    cur.execute(statement)
                 break
             except OperationalError as exc:
                 if getattr(exc.__cause__, "pgcode", None) != LOCK_NOT_AVAILABLE:
                     raise
-                if attempt == tries:  # the data is committed: the next commit drops it
-                    log.warning("could not drop the retired generation %s (its tables stayed locked)", name)
+                if attempt == tries:  # the data is committed: the next commit tries again
+                    log.warning("could not %s (its tables stayed locked)", statement)
                     break
                 time.sleep(min(0.05 * 2 ** attempt, 1.0) * (0.5 + random.random()))
+
+
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the small targets: one classification, then an apply step that uses it
+#
+# classify_<target>() marks each staged row created, updated or unchanged (the stage's `state` column) and puts the
+# registry rows a full import retires in import_retire; the counts are counted from those marks (count_marks), and
+# apply_<target>() writes exactly the rows marked: the dry run stops after the marks, the commit applies them.
+
+def new_marks(cur):
+    cur.execute("DROP TABLE IF EXISTS import_retire")
+    cur.execute("CREATE TEMP TABLE import_retire (id bigint PRIMARY KEY) ON COMMIT DROP")
+
+
+def count_marks(cur, table="import_stage"):
+    cur.execute(f"""SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'),
+                           count(*) FILTER (WHERE state = 'unchanged') FROM {table}""")
+    created, updated, unchanged = cur.fetchone()
+    cur.execute("SELECT count(*) FROM import_retire")
+    return {"created": created, "updated": updated, "unchanged": unchanged, "retired": cur.fetchone()[0]}
+
+
+def _mark(cur, stage, key, select, params=()):
+    """Set stage.state from `select`, which yields (key, state) for every staged row."""
+    cur.execute(f"UPDATE {stage} t SET state = x.state FROM ({select}) x WHERE x.{key} = t.{key}", list(params))
+
+
+def _retire(cur, select, params=()):
+    cur.execute(f"INSERT INTO import_retire (id) {select} ON CONFLICT DO NOTHING", list(params))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -308,70 +374,69 @@ def stage_authorities(cur, prepared, progress=None):
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, code text, name text,
                    short_name text, kind text, inn text, ogrn text, parent_code text, department text,
-                   triage boolean) ON COMMIT DROP""")
+                   triage boolean, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, AUTHORITY_COLUMNS, progress)
     for col in AUTHORITY_COLUMNS[1:-1]:
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
     cur.execute("ANALYZE import_stage")
 
 
-def diff_authorities(cur, dataset_id, full, with_parent):
-    parent_cmp = "OR coalesce(p.code, '') <> s.parent_code" if with_parent else ""
-    cur.execute(f"""
-        SELECT count(*) FILTER (WHERE a.id IS NULL),
-               count(*) FILTER (WHERE a.id IS NOT NULL AND (a.valid_to IS NOT NULL
-                   OR ROW(a.name, a.short_name, a.kind, a.inn, a.ogrn, a.dataset_id, a.source_key)
-                      IS DISTINCT FROM ROW(s.name, s.short_name, s.kind, s.inn, s.ogrn, %s::bigint, s.source_key)
-                   {parent_cmp})),
-               count(*)
+def authority_differs(a, p, d, s, *, kind, dataset, source_key, with_parent, with_department, department_name):
+    """SQL: authority `a` (its parent `p`, its main department `d`) differs from the row `s` would write."""
+    parent = f"OR coalesce({p}.code, '') <> {s}.parent_code" if with_parent else ""
+    name = f"OR {d}.name <> {department_name}" if with_department else ""
+    return f"""({a}.valid_to IS NOT NULL
+        OR ROW({a}.name, {a}.short_name, {a}.kind, {a}.inn, {a}.ogrn, {a}.dataset_id, {a}.source_key)
+           IS DISTINCT FROM ROW({s}.name, {s}.short_name, {kind}, {s}.inn, {s}.ogrn, {dataset}::bigint, {source_key})
+        {parent} OR {d}.id IS NULL OR {d}.is_triage <> {s}.triage {name})"""
+
+
+def classify_authorities(cur, dataset_id, full, with_parent, with_department):
+    differs = authority_differs("a", "p", "d", "s", kind="s.kind", dataset="%s", source_key="s.source_key",
+                                with_parent=with_parent, with_department=with_department,
+                                department_name="CASE WHEN s.department <> '' THEN s.department ELSE s.short_name END")
+    _mark(cur, "import_stage", "row_no", f"""
+        SELECT s.row_no, CASE WHEN a.id IS NULL THEN 'created' WHEN {differs} THEN 'updated' ELSE 'unchanged' END
+               AS state
         FROM import_stage s LEFT JOIN facilities_authority a ON a.code = s.code
-        LEFT JOIN facilities_authority p ON p.id = a.parent_id""", [dataset_id])
-    created, updated, total = cur.fetchone()
-    retired = 0
+        LEFT JOIN facilities_authority p ON p.id = a.parent_id
+        LEFT JOIN facilities_department d ON d.authority_id = a.id AND d.code = 'main'""", [dataset_id])
     if full:
-        cur.execute(f"""SELECT count(*) FROM facilities_authority a WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = a.code)
-                        {KEEP.format(alias="a")}""", [dataset_id])
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+        _retire(cur, f"""SELECT a.id FROM facilities_authority a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                         AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = a.code)
+                         {KEEP.format(alias="a")}""", [dataset_id])
+    return count_marks(cur)
 
 
-def upsert_authorities(cur, dataset_id, *, full, with_parent, with_department, kind_sql="s.kind",
-                       stage="import_stage", retire_key="code"):
+def apply_authorities(cur, dataset_id, *, with_parent, with_department, kind_sql="s.kind", stage="import_stage"):
+    """Write the staged rows marked created or updated (and retire the marked ones, for a stage of its own)."""
+    rows = f"(SELECT * FROM {stage} WHERE state <> 'unchanged')"
     cur.execute(f"""
         INSERT INTO facilities_authority (code, name, short_name, kind, inn, ogrn, dataset_id, source_key,
                                           valid_from, valid_to)
         SELECT s.code, s.name, s.short_name, {kind_sql}, s.inn, s.ogrn, %s, s.source_key, now(), NULL
-        FROM {stage} s
+        FROM {rows} s
         ON CONFLICT (code) DO UPDATE SET
             name = EXCLUDED.name, short_name = EXCLUDED.short_name, kind = EXCLUDED.kind, inn = EXCLUDED.inn,
             ogrn = EXCLUDED.ogrn, dataset_id = EXCLUDED.dataset_id, source_key = EXCLUDED.source_key,
-            valid_to = NULL
-        WHERE facilities_authority.valid_to IS NOT NULL
-           OR ROW(facilities_authority.name, facilities_authority.short_name, facilities_authority.kind,
-                  facilities_authority.inn, facilities_authority.ogrn, facilities_authority.dataset_id,
-                  facilities_authority.source_key)
-              IS DISTINCT FROM ROW(EXCLUDED.name, EXCLUDED.short_name, EXCLUDED.kind, EXCLUDED.inn, EXCLUDED.ogrn,
-                                   EXCLUDED.dataset_id, EXCLUDED.source_key)""", [dataset_id])
+            valid_to = NULL""", [dataset_id])
     if with_parent:
         cur.execute(f"""
             UPDATE facilities_authority a SET parent_id = p.id
-            FROM {stage} s LEFT JOIN facilities_authority p ON p.code = s.parent_code
+            FROM {rows} s LEFT JOIN facilities_authority p ON p.code = s.parent_code
             WHERE a.code = s.code AND a.parent_id IS DISTINCT FROM p.id""")
     # Every authority gets a department to work tickets; a spec may name it.
     cur.execute(f"""
         INSERT INTO facilities_department (authority_id, code, name, is_triage)
         SELECT a.id, 'main', CASE WHEN s.department <> '' THEN s.department ELSE a.short_name END, s.triage
-        FROM {stage} s JOIN facilities_authority a ON a.code = s.code
+        FROM {rows} s JOIN facilities_authority a ON a.code = s.code
         ON CONFLICT (authority_id, code) DO UPDATE SET
             name = CASE WHEN {"true" if with_department else "false"} THEN EXCLUDED.name ELSE facilities_department.name END,
-            is_triage = EXCLUDED.is_triage
-        WHERE ({"true" if with_department else "false"} AND facilities_department.name <> EXCLUDED.name)
-           OR facilities_department.is_triage <> EXCLUDED.is_triage""")
-    if full:
-        cur.execute(f"""UPDATE facilities_authority a SET valid_to = now() WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.code = a.code)
-                        {KEEP.format(alias="a")}""", [dataset_id])
+            is_triage = EXCLUDED.is_triage""")
+
+
+def retire_authorities(cur):
+    cur.execute("UPDATE facilities_authority SET valid_to = now() WHERE id IN (SELECT id FROM import_retire)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -385,71 +450,79 @@ def stage_areas(cur, prepared, progress=None):
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, name text, okato text,
                    oktmo text, parent_id bigint, geom geometry(MultiPolygon, 4326), j_code text, j_name text,
-                   j_short_name text, j_parent_code text, j_department text) ON COMMIT DROP""")
+                   j_short_name text, j_parent_code text, j_department text, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, AREA_COLUMNS, progress)
     for col in ("name", "okato", "oktmo", "j_code", "j_name", "j_short_name", "j_parent_code", "j_department"):
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
     cur.execute("ANALYZE import_stage")
 
 
-def diff_areas(cur, dataset_id, level, full):
-    cur.execute("""
-        SELECT count(*) FILTER (WHERE a.id IS NULL),
-               count(*) FILTER (WHERE a.id IS NOT NULL AND (a.valid_to IS NOT NULL
-                   OR ROW(a.name, a.level, a.okato, a.oktmo, a.parent_id, a.geom, coalesce(j.code, ''))
-                      IS DISTINCT FROM ROW(s.name, %s, s.okato, s.oktmo, s.parent_id, s.geom, s.j_code))),
-               count(*)
-        FROM import_stage s
-        LEFT JOIN facilities_adminarea a ON a.dataset_id = %s AND a.source_key = s.source_key
-        LEFT JOIN facilities_authority j ON j.id = a.authority_id""", [level, dataset_id])
-    created, updated, total = cur.fetchone()
-    retired = 0
-    if full:
-        cur.execute(f"""SELECT count(*) FROM facilities_adminarea a WHERE a.dataset_id = %s AND a.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
-                        {KEEP.format(alias="a")}""", [dataset_id])
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
-
-
-def upsert_areas(cur, dataset_id, level, *, full, jurisdiction_kind):
-    """Insert, update and (in full mode) retire; return the ids of the areas changed or retired."""
-    if jurisdiction_kind:
-        cur.execute("""CREATE TEMP VIEW import_stage_juris AS
-                       SELECT j_code AS code, j_name AS name, j_short_name AS short_name, ''::text AS inn,
+# The jurisdiction authorities an areas stage names, in the shape of an authorities stage (apply_authorities).
+AREA_JURISDICTION = """SELECT j_code AS code, j_name AS name, j_short_name AS short_name, ''::text AS inn,
                               ''::text AS ogrn, source_key, j_parent_code AS parent_code, j_department AS department,
-                              false AS triage
-                       FROM import_stage WHERE j_code <> ''""")
-        upsert_authorities(cur, dataset_id, full=False, with_parent=True, with_department=True,
-                           kind_sql=cur.mogrify("%s", [jurisdiction_kind]).decode(), stage="import_stage_juris")
+                              false AS triage, state
+                       FROM import_stage WHERE j_code <> ''"""
+
+
+def classify_areas(cur, dataset_id, level, full, jurisdiction_kind):
+    """An area is unchanged only if the area and, where the spec names one, its jurisdiction authority (with
+    its parent and department) are as the file states them; without a jurisdiction the area keeps its own."""
+    juris = "false"
+    params = [level]
+    if jurisdiction_kind:
+        differs = authority_differs(
+            "j", "jp", "jd", "js", kind="%s", dataset="%s", source_key="js.source_key", with_parent=True,
+            with_department=True,
+            department_name="CASE WHEN js.department <> '' THEN js.department ELSE js.short_name END")
+        juris = f"(j.id IS NULL OR a.authority_id IS DISTINCT FROM j.id OR {differs})"
+        params += [jurisdiction_kind, dataset_id]
+    _mark(cur, "import_stage", "row_no", f"""
+        SELECT s.row_no, CASE WHEN a.id IS NULL THEN 'created'
+            WHEN a.valid_to IS NOT NULL
+              OR ROW(a.name, a.level, a.okato, a.oktmo, a.parent_id, a.geom)
+                 IS DISTINCT FROM ROW(s.name, %s, s.okato, s.oktmo, s.parent_id, s.geom)
+              OR {juris} THEN 'updated' ELSE 'unchanged' END AS state
+        FROM import_stage s
+        LEFT JOIN ({AREA_JURISDICTION.replace(", state", "")}) js ON js.source_key = s.source_key
+        LEFT JOIN facilities_adminarea a ON a.dataset_id = %s AND a.source_key = s.source_key
+        LEFT JOIN facilities_authority j ON j.code = js.code
+        LEFT JOIN facilities_authority jp ON jp.id = j.parent_id
+        LEFT JOIN facilities_department jd ON jd.authority_id = j.id AND jd.code = 'main'""",
+          params + [dataset_id])
+    if full:
+        _retire(cur, f"""SELECT a.id FROM facilities_adminarea a WHERE a.dataset_id = %s AND a.valid_to IS NULL
+                         AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
+                         {KEEP.format(alias="a")}""", [dataset_id])
+    return count_marks(cur)
+
+
+def apply_areas(cur, dataset_id, level, *, jurisdiction_kind):
+    """Write the areas marked created or updated (with their jurisdiction authorities), retire the marked ones;
+    return the ids of the areas changed or retired."""
+    if jurisdiction_kind:
+        cur.execute(f"CREATE TEMP VIEW import_stage_juris AS {AREA_JURISDICTION}")
+        apply_authorities(cur, dataset_id, with_parent=True, with_department=True,
+                          kind_sql=cur.mogrify("%s", [jurisdiction_kind]).decode(), stage="import_stage_juris")
         cur.execute("DROP VIEW import_stage_juris")
     cur.execute("""
         INSERT INTO facilities_adminarea (name, level, parent_id, okato, oktmo, authority_id, geom, dataset_id,
                                           source_key, valid_from, valid_to)
         SELECT s.name, %s, s.parent_id, s.okato, s.oktmo, j.id, s.geom, %s, s.source_key, now(), NULL
         FROM import_stage s LEFT JOIN facilities_authority j ON j.code = s.j_code AND s.j_code <> ''
+        WHERE s.state <> 'unchanged'
         ON CONFLICT (dataset_id, source_key) WHERE dataset_id IS NOT NULL DO UPDATE SET
             name = EXCLUDED.name, level = EXCLUDED.level, parent_id = EXCLUDED.parent_id, okato = EXCLUDED.okato,
             oktmo = EXCLUDED.oktmo, authority_id = coalesce(EXCLUDED.authority_id, facilities_adminarea.authority_id),
             geom = EXCLUDED.geom, valid_to = NULL
-        WHERE facilities_adminarea.valid_to IS NOT NULL
-           OR ROW(facilities_adminarea.name, facilities_adminarea.level, facilities_adminarea.parent_id,
-                  facilities_adminarea.okato, facilities_adminarea.oktmo, facilities_adminarea.geom)
-              IS DISTINCT FROM ROW(EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent_id, EXCLUDED.okato,
-                                   EXCLUDED.oktmo, EXCLUDED.geom)
-           OR EXCLUDED.authority_id IS DISTINCT FROM facilities_adminarea.authority_id
         RETURNING id""", [level, dataset_id])
     changed = [row[0] for row in cur.fetchall()]
-    if full:
-        cur.execute(f"""UPDATE facilities_adminarea a SET valid_to = now() WHERE a.dataset_id = %s
-                        AND a.valid_to IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.source_key = a.source_key)
-                        {KEEP.format(alias="a")}
-                        RETURNING id""", [dataset_id])
-        retired = [row[0] for row in cur.fetchall()]
+    cur.execute("UPDATE facilities_adminarea SET valid_to = now() WHERE id IN (SELECT id FROM import_retire) "
+                "RETURNING id")
+    retired = [row[0] for row in cur.fetchall()]
+    if retired:
         cur.execute("DELETE FROM facilities_adminareapiece WHERE area_id = ANY(%s)", [retired])
     subdivide_areas(changed)
-    return changed + (retired if full else [])
+    return changed + retired
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -487,34 +560,26 @@ def stage_categories(cur, prepared, progress=None):
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
 
 
-def diff_categories(cur, dataset_id, full):
-    """Mark each staged row created / updated / unchanged (import_stage.state) and count."""
+def classify_categories(cur, dataset_id, full):
     current = ", ".join(f"c.{f}" for f in CATEGORY_FIELDS)
     staged = ", ".join(f"s.{f}" for f in CATEGORY_FIELDS)
-    cur.execute(f"""
-        UPDATE import_stage SET state = x.state FROM (
-            SELECT s.code, CASE
-                WHEN c.id IS NULL THEN 'created'
-                WHEN NOT c.active OR ROW({current}, c.dataset_id, c.source_key, c.type_codes, c.attributes)
-                     IS DISTINCT FROM ROW({staged}, %s::bigint, s.source_key, s.type_codes, s.attributes)
-                     THEN 'updated'
-                ELSE 'unchanged' END AS state
-            FROM import_stage s LEFT JOIN ({CATEGORY_CURRENT}) c ON c.code = s.code) x
-        WHERE x.code = import_stage.code""", [dataset_id])
-    cur.execute("SELECT count(*) FILTER (WHERE state = 'created'), count(*) FILTER (WHERE state = 'updated'), "
-                "count(*) FROM import_stage")
-    created, updated, total = cur.fetchone()
-    retired = 0
+    _mark(cur, "import_stage", "code", f"""
+        SELECT s.code, CASE
+            WHEN c.id IS NULL THEN 'created'
+            WHEN NOT c.active OR ROW({current}, c.dataset_id, c.source_key, c.type_codes, c.attributes)
+                 IS DISTINCT FROM ROW({staged}, %s::bigint, s.source_key, s.type_codes, s.attributes)
+                 THEN 'updated'
+            ELSE 'unchanged' END AS state
+        FROM import_stage s LEFT JOIN ({CATEGORY_CURRENT}) c ON c.code = s.code""", [dataset_id])
     if full:
-        cur.execute(f"""SELECT count(*) FROM routing_category c WHERE c.dataset_id = %s AND c.active
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
-                        {KEEP.format(alias="c")}""", [dataset_id])
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+        _retire(cur, f"""SELECT c.id FROM routing_category c WHERE c.dataset_id = %s AND c.active
+                         AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
+                         {KEEP.format(alias="c")}""", [dataset_id])
+    return count_marks(cur)
 
 
-def upsert_categories(cur, dataset_id, *, full):
-    """Insert, update and (in full mode) retire; return the ids of the categories changed or retired."""
+def apply_categories(cur, dataset_id):
+    """Write the categories marked created or updated, retire the marked ones; return the ids of both."""
     fields = ", ".join(CATEGORY_FIELDS)
     cur.execute(f"""
         INSERT INTO routing_category (code, {fields}, active, dataset_id, source_key)
@@ -540,13 +605,9 @@ def upsert_categories(cur, dataset_id, *, full):
         WHERE s.state <> 'unchanged'""")
     cur.execute(changed)
     changed_ids = [row[0] for row in cur.fetchall()]
-    if full:
-        # Retired, never deleted: complaints keep pointing at the category they were filed under.
-        cur.execute(f"""UPDATE routing_category c SET active = false WHERE c.dataset_id = %s AND c.active
-                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = c.code)
-                        {KEEP.format(alias="c")} RETURNING c.id""", [dataset_id])
-        changed_ids += [row[0] for row in cur.fetchall()]
-    return changed_ids
+    # Retired, never deleted: complaints keep pointing at the category they were filed under.
+    cur.execute("UPDATE routing_category SET active = false WHERE id IN (SELECT id FROM import_retire) RETURNING id")
+    return changed_ids + [row[0] for row in cur.fetchall()]
 
 
 ASSIGNMENT_COLUMNS = ["row_no", "source_key", "authority_match", "authority_ref", "category_match", "category_ref",
@@ -583,7 +644,7 @@ def stage_assignments(cur, prepared, progress=None):
     cur.execute(f"""
         CREATE TEMP TABLE import_assign ON COMMIT DROP AS
         SELECT DISTINCT ON (a.id, c.id) s.source_key, a.id AS authority_id, c.id AS category_id,
-               s.department_code, s.department_name
+               s.department_code, s.department_name, NULL::text AS state
         FROM import_stage s
         JOIN facilities_authority a ON a.valid_to IS NULL AND {ASSIGNMENT_AUTHORITY_MATCH}
         LEFT JOIN routing_category c ON s.category_ref <> '' AND c.active AND {ASSIGNMENT_CATEGORY_MATCH}
@@ -593,44 +654,42 @@ def stage_assignments(cur, prepared, progress=None):
     return rejects
 
 
-def diff_assignments(cur, dataset_id, full):
+def classify_assignments(cur, dataset_id, full):
     """Counts are of routing-table entries (a row for a kind of authority or a group expands to many)."""
-    cur.execute("""
-        SELECT count(*) FILTER (WHERE r.id IS NULL),
-               count(*) FILTER (WHERE r.id IS NOT NULL AND (d.code <> i.department_code
-                   OR (i.department_name <> '' AND d.name <> i.department_name)
-                   OR r.dataset_id IS DISTINCT FROM %s OR r.source_key <> i.source_key)),
-               count(*)
+    cur.execute("ALTER TABLE import_assign ADD COLUMN entry serial")
+    _mark(cur, "import_assign", "entry", """
+        SELECT i.entry, CASE WHEN r.id IS NULL THEN 'created'
+            WHEN d.code <> i.department_code OR (i.department_name <> '' AND d.name <> i.department_name)
+              OR r.dataset_id IS DISTINCT FROM %s OR r.source_key <> i.source_key THEN 'updated'
+            ELSE 'unchanged' END AS state
         FROM import_assign i
         LEFT JOIN routing_routingassignment r ON r.authority_id = i.authority_id
              AND r.category_id IS NOT DISTINCT FROM i.category_id
         LEFT JOIN facilities_department d ON d.id = r.department_id""", [dataset_id])
-    created, updated, total = cur.fetchone()
-    retired = 0
     if full:
-        cur.execute(f"""SELECT count(*) FROM routing_routingassignment r WHERE r.dataset_id = %s
-                        AND NOT EXISTS (SELECT 1 FROM import_assign i WHERE i.authority_id = r.authority_id
-                                        AND i.category_id IS NOT DISTINCT FROM r.category_id)
-                        {KEEP.format(alias="r")}""", [dataset_id])
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+        _retire(cur, f"""SELECT r.id FROM routing_routingassignment r WHERE r.dataset_id = %s
+                         AND NOT EXISTS (SELECT 1 FROM import_assign i WHERE i.authority_id = r.authority_id
+                                         AND i.category_id IS NOT DISTINCT FROM r.category_id)
+                         {KEEP.format(alias="r")}""", [dataset_id])
+    return count_marks(cur, "import_assign")
 
 
-def upsert_assignments(cur, dataset_id, *, full):
+def apply_assignments(cur, dataset_id):
+    rows = "(SELECT * FROM import_assign WHERE state <> 'unchanged')"
     # Departments the table names are created (named by the file, else by their code) or renamed.
-    cur.execute("""
+    cur.execute(f"""
         INSERT INTO facilities_department (authority_id, code, name, is_triage)
         SELECT DISTINCT ON (authority_id, department_code) authority_id, department_code,
                coalesce(nullif(department_name, ''), department_code), false
-        FROM import_assign ORDER BY authority_id, department_code, department_name DESC
+        FROM {rows} i ORDER BY authority_id, department_code, department_name DESC
         ON CONFLICT (authority_id, code) DO NOTHING""")
-    cur.execute("""
+    cur.execute(f"""
         UPDATE facilities_department d SET name = i.department_name
-        FROM (SELECT DISTINCT ON (authority_id, department_code) * FROM import_assign WHERE department_name <> ''
+        FROM (SELECT DISTINCT ON (authority_id, department_code) * FROM {rows} i WHERE department_name <> ''
               ORDER BY authority_id, department_code) i
         WHERE d.authority_id = i.authority_id AND d.code = i.department_code AND d.name <> i.department_name""")
-    select = """SELECT i.authority_id, i.category_id, d.id, %s, i.source_key FROM import_assign i
-                JOIN facilities_department d ON d.authority_id = i.authority_id AND d.code = i.department_code"""
+    select = f"""SELECT i.authority_id, i.category_id, d.id, %s, i.source_key FROM {rows} i
+                 JOIN facilities_department d ON d.authority_id = i.authority_id AND d.code = i.department_code"""
     update = """DO UPDATE SET department_id = EXCLUDED.department_id, dataset_id = EXCLUDED.dataset_id,
                 source_key = EXCLUDED.source_key"""
     columns = "(authority_id, category_id, department_id, dataset_id, source_key)"
@@ -639,40 +698,31 @@ def upsert_assignments(cur, dataset_id, *, full):
                     ON CONFLICT (authority_id, category_id) {update}""", [dataset_id])
     cur.execute(f"""INSERT INTO routing_routingassignment {columns} {select} WHERE i.category_id IS NULL
                     ON CONFLICT (authority_id) WHERE category_id IS NULL {update}""", [dataset_id])
-    if full:
-        cur.execute(f"""DELETE FROM routing_routingassignment r WHERE r.dataset_id = %s
-                        AND NOT EXISTS (SELECT 1 FROM import_assign i WHERE i.authority_id = r.authority_id
-                                        AND i.category_id IS NOT DISTINCT FROM r.category_id)
-                        {KEEP.format(alias="r")}""", [dataset_id])
+    cur.execute("DELETE FROM routing_routingassignment WHERE id IN (SELECT id FROM import_retire)")
 
 
 def stage_holidays(cur, prepared, progress=None):
     new_stage(cur)
-    cur.execute("CREATE TEMP TABLE import_stage (row_no integer, source_key text, date date, name text) ON COMMIT DROP")
+    cur.execute("CREATE TEMP TABLE import_stage (row_no integer, source_key text, date date, name text, "
+                "state text) ON COMMIT DROP")
     copy_rows(cur, "import_stage", prepared.rows, ["row_no", "source_key", "date", "name"], progress)
     cur.execute("UPDATE import_stage SET name = '' WHERE name IS NULL")
 
 
-def diff_holidays(cur, dataset_id, full):
-    cur.execute("""SELECT count(*) FILTER (WHERE h.id IS NULL),
-                          count(*) FILTER (WHERE h.id IS NOT NULL AND (h.name <> s.name
-                                           OR h.dataset_id IS DISTINCT FROM %s)),
-                          count(*)
-                   FROM import_stage s LEFT JOIN routing_holiday h ON h.date = s.date""", [dataset_id])
-    created, updated, total = cur.fetchone()
-    retired = 0
+def classify_holidays(cur, dataset_id, full):
+    _mark(cur, "import_stage", "row_no", """
+        SELECT s.row_no, CASE WHEN h.id IS NULL THEN 'created'
+            WHEN h.name <> s.name OR h.dataset_id IS DISTINCT FROM %s THEN 'updated' ELSE 'unchanged' END AS state
+        FROM import_stage s LEFT JOIN routing_holiday h ON h.date = s.date""", [dataset_id])
     if full:
-        cur.execute("""SELECT count(*) FROM routing_holiday h WHERE h.dataset_id = %s
-                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.date = h.date)""", [dataset_id])
-        retired = cur.fetchone()[0]
-    return {"created": created, "updated": updated, "unchanged": total - created - updated, "retired": retired}
+        _retire(cur, """SELECT h.id FROM routing_holiday h WHERE h.dataset_id = %s
+                        AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.date = h.date)""", [dataset_id])
+    return count_marks(cur)
 
 
-def upsert_holidays(cur, dataset_id, *, full):
-    cur.execute("""INSERT INTO routing_holiday (date, name, dataset_id) SELECT date, name, %s FROM import_stage
-                   ON CONFLICT (date) DO UPDATE SET name = EXCLUDED.name, dataset_id = EXCLUDED.dataset_id
-                   WHERE routing_holiday.name <> EXCLUDED.name
-                      OR routing_holiday.dataset_id IS DISTINCT FROM EXCLUDED.dataset_id""", [dataset_id])
-    if full:
-        cur.execute("""DELETE FROM routing_holiday h WHERE h.dataset_id = %s
-                       AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.date = h.date)""", [dataset_id])
+def apply_holidays(cur, dataset_id):
+    cur.execute("""INSERT INTO routing_holiday (date, name, dataset_id)
+                   SELECT date, name, %s FROM import_stage WHERE state <> 'unchanged'
+                   ON CONFLICT (date) DO UPDATE SET name = EXCLUDED.name, dataset_id = EXCLUDED.dataset_id""",
+                [dataset_id])
+    cur.execute("DELETE FROM routing_holiday WHERE id IN (SELECT id FROM import_retire)")

@@ -1,22 +1,25 @@
-"""Validation in bulk, before anything touches the database: keys, geometry, CRS, codes, owners.
+"""Validation of the small targets (areas, authorities, the catalogue) by the one validation engine.
 
-Every check is vectorised (pandas, shapely 2) so a million rows take seconds. A row that fails a check is
-rejected with its row number (1-based, in file order) and a reason; a problem with the whole file (a CRS that
+The columns are read and computed by the Arrow functions of stream.py (the engine the facilities use, batch by
+batch), the geometry checked by stream.check_geometries; here a file is validated whole. A row that fails a check
+is rejected with its row number (1-based, in file order) and a reason; a problem with the whole file (a CRS that
 does not fit the coordinates, a field the spec names that the file lacks) is an ImportFailure.
 """
+import datetime
 import json
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
-from . import limits
+from . import limits, stream
 from .errors import ImportFailure
 from .limits import reject_unstorable
-from .spec import TEMPLATE_RE, Value
+from .spec import Value
 
 
 def authority_kinds():
@@ -43,8 +46,29 @@ HOLIDAY_FIELDS = {"name": "routing.Holiday.name"}
 
 
 @dataclass
+class Source:
+    """A file read whole: its attribute table (Arrow), its geometries (shapely objects, None where a row has none;
+    None when the file has none), the CRS it declares and its format."""
+
+    table: pa.Table
+    geoms: np.ndarray | None
+    crs: str | None
+    format: str
+
+    def __len__(self):
+        return self.table.num_rows
+
+
+def read(path, source_spec):
+    """A prepared file (importers.sources.prepared), read whole through the stream's reader."""
+    opened = stream.open_stream(path, source_spec)
+    table, geoms = stream.read_whole(opened)
+    return Source(table=table, geoms=geoms, crs=opened.crs, format=opened.format)
+
+
+@dataclass
 class Prepared:
-    rows: pd.DataFrame  # accepted rows: row_no, source_key, target columns, geom (hex EWKB) where needed
+    rows: pa.Table  # accepted rows: row_no, source_key, target columns, geom (hex EWKB) where needed
     rejects: list = field(default_factory=list)  # (row_no, key, reason)
     counts: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -65,48 +89,46 @@ class Rejector:
             self.items.append((int(i) + 1, self.keys[i], text))
         self.alive &= ~mask
 
-
-def as_text(series):
-    """A column as stripped strings: None/NaN -> '', 12.0 -> '12' (codes read from files as numbers)."""
-    if pd.api.types.is_float_dtype(series):
-        values = series.to_numpy()
-        integral = np.isfinite(values) & (np.floor(values) == values)
-        if integral.all() or (~np.isfinite(values) | integral).all():
-            return series.astype("Int64").astype(str).replace("<NA>", "")
-    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return series.astype(str)
-    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    def mask(self):
+        return self.alive.copy()
 
 
-def evaluate(value, frame, n):
-    """A spec Value over the frame, as a Series of strings."""
-    if value is None:
-        return pd.Series([""] * n, index=frame.index, dtype=object)
-    if value.constant is not None:
-        return pd.Series([value.constant] * n, index=frame.index, dtype=object)
-    if value.template is not None:
-        parts = TEMPLATE_RE.split(value.template)
-        out = pd.Series([""] * n, index=frame.index, dtype=object)
-        for i, part in enumerate(parts):
-            out = out + (as_text(frame[part]) if i % 2 else part)
-        return out.str.strip()
-    return as_text(frame[value.field])
+def _np(arr):
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def mapped(value, series):
+def evaluate(value, table, n):
+    """A spec Value over the table, as a numpy array of trimmed strings ('' for none): stream.evaluate."""
+    return _np(stream.evaluate(value, table, n))
+
+
+def mapped(value, arr):
     """Apply a value map: values not in the map (and with no default) become None."""
     if not value or not value.value_map:
-        return series
-    out = series.map(value.value_map)
-    if value.default is not None:
-        out = out.fillna(value.default)
-    return out.astype(object).where(out.notna(), None)
+        return arr
+    return _np(stream.map_values(pa.array(list(arr), pa.string()), value.value_map, value.default))
+
+
+def lower(arr):
+    return _np(pc.utf8_lower(pa.array(list(arr), pa.string())))
+
+
+def duplicated(values):
+    """True where an earlier element has the same value (numpy, like pandas' duplicated(keep='first'))."""
+    seen, out = set(), np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        if v in seen:
+            out[i] = True
+        else:
+            seen.add(v)
+    return out
 
 
 def check_fields(spec, source):
-    missing = sorted(f for f in spec.source_fields() if f not in source.frame.columns)
+    names = source.table.column_names
+    missing = sorted(f for f in spec.source_fields() if f not in names)
     if missing:
-        have = ", ".join(map(str, source.frame.columns[:40]))
+        have = ", ".join(map(str, names[:40]))
         raise ImportFailure(f"spec refers to field {missing[0]!r}, which the file does not have (fields: {have})")
 
 
@@ -130,69 +152,18 @@ def source_crs(spec, source):
 
 
 def prepare_geometry(spec, source, rej, *, polygonal=False, city=None):
-    """Reproject to EPSG:4326, drop Z, repair or reject invalid geometry, reject empty and out-of-city rows."""
-    n = len(source)
+    """The geometry checks every target shares (stream.check_geometries) over the whole file."""
     counts = {"repaired": 0}
     if source.geoms is None:
         raise ImportFailure("the file has no geometry (for CSV, set source.lon and source.lat in the spec)")
-    geoms = source.geoms.copy()
-    missing = pd.isna(geoms)
-    present = ~missing
-    missing |= present & shapely.is_empty(np.where(present, geoms, shapely.Point()))
-    rej.reject(missing, "empty geometry")
-    ok = ~missing
     crs = source_crs(spec, source)
-    geoms[ok] = shapely.force_2d(geoms[ok])
-    if crs.to_epsg() != 4326:
-        transformer = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-        geoms[ok] = shapely.transform(geoms[ok], lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    transformer = stream.transformer_for(crs)
+    if transformer is not None:
         counts["reprojected_from"] = crs.to_string()
-    if ok.any():
-        bounds = shapely.bounds(geoms[ok])
-        bad = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
-        if bad.any():
-            first = np.flatnonzero(ok)[np.flatnonzero(bad)[0]]
-            x, y = bounds[np.flatnonzero(bad)[0], :2]
-            raise ImportFailure(
-                f"coordinates do not fit {crs.to_string()} (row {first + 1}: {x:.6g}, {y:.6g} is not a longitude/"
-                f"latitude after reprojection): set source.crs in the spec to the file's real CRS")
-    valid = np.ones(n, dtype=bool)
-    valid[ok] = shapely.is_valid(geoms[ok])
-    invalid = ok & ~valid
-    if invalid.any():
-        if spec.invalid_geometry == "reject":
-            reasons = dict(zip(np.flatnonzero(invalid), shapely.is_valid_reason(geoms[invalid])))
-            rej.reject(invalid, lambda i: f"invalid geometry: {reasons[i]}")
-        else:
-            geoms[invalid] = shapely.make_valid(geoms[invalid])
-            counts["repaired"] = int(invalid.sum())
-    ok = rej.alive.copy()
-    if polygonal:
-        geoms[ok] = [_multipolygon(g) for g in geoms[ok]]
-        rej.reject(ok & pd.isna(geoms), "not a polygon (admin areas must be polygons)")
-    elif ok.any():
-        # make_valid may have produced a collapsed or empty geometry
-        rej.reject(ok & shapely.is_empty(np.where(ok, geoms, shapely.Point())), "empty geometry after repair")
-    if city is not None:
-        ok = rej.alive.copy()
-        inside = np.zeros(n, dtype=bool)
-        inside[ok] = shapely.intersects(city, geoms[ok])
-        rej.reject(ok & ~inside, "outside the city (no admin area covers it)")
+    geoms, counts["repaired"] = stream.check_geometries(
+        spec, source.geoms, rej.reject, rej.mask, transformer=transformer, crs=crs, city=city,
+        row_no=np.arange(1, len(source) + 1), polygonal=polygonal)
     return geoms, counts
-
-
-def _multipolygon(g):
-    if g is None:
-        return None
-    if g.geom_type == "MultiPolygon":
-        return g
-    if g.geom_type == "Polygon":
-        return shapely.MultiPolygon([g])
-    if g.geom_type == "GeometryCollection":
-        polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-        parts = [q for p in polys for q in shapely.get_parts(p)]
-        return shapely.MultiPolygon(parts) if parts else None
-    return None
 
 
 def hex_ewkb(geoms):
@@ -201,12 +172,12 @@ def hex_ewkb(geoms):
 
 def prepare_keys(spec, source):
     n = len(source)
-    keys = evaluate(spec.key, source.frame, n).to_numpy()
+    keys = evaluate(spec.key, source.table, n)
     rej = Rejector(n, keys)
     rej.reject(keys == "", "missing key")
-    first_row = {}
-    dup = pd.Series(keys).duplicated(keep="first").to_numpy() & (keys != "")
+    dup = duplicated(keys) & (keys != "")
     if dup.any():
+        first_row = {}
         for i, k in enumerate(keys):
             first_row.setdefault(k, i + 1)
         rej.reject(dup, lambda i: f"duplicate key {keys[i]!r} (first at row {first_row[keys[i]]})")
@@ -218,60 +189,74 @@ def prepare_keys(spec, source):
     return keys, rej
 
 
+def _arrow(values):
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    values = list(values)
+    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return pa.array([bool(v) for v in values], pa.bool_())
+    if any(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return pa.array([None if v is None else int(v) for v in values], pa.int64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
 def finish(rej, frame_columns, counts, notes=()):
-    rows = pd.DataFrame(frame_columns)
-    rows.insert(0, "row_no", np.arange(1, len(rows) + 1))
-    rows = rows[rej.alive].reset_index(drop=True)
-    counts = {**counts, "read": len(rej.alive), "rejected": len(rej.items)}
+    n = len(rej.alive)
+    columns = {"row_no": pa.array(np.arange(1, n + 1))}
+    columns.update({name: _arrow(values) for name, values in frame_columns.items()})
+    rows = pa.table(columns).filter(pa.array(rej.alive))
+    counts = {**counts, "read": n, "rejected": len(rej.items)}
     return Prepared(rows=rows, rejects=sorted(rej.items), counts=counts, notes=list(notes))
 
 
 def add_derived(spec, source):
-    """Add the spec's derived columns to the frame (a mapped field or a template over fields)."""
-    n = len(source.frame)
+    """Add the spec's derived columns to the table (a mapped field or a template over fields)."""
+    n = len(source)
     for name, value in spec.derived.items():
-        values = mapped(value, evaluate(value, source.frame, n))
-        source.frame[name] = values.where(values.notna(), "").astype(str) if value.value_map else values
+        column = stream.evaluate(value, source.table, n)
+        if value.value_map:
+            column = pc.fill_null(stream.map_values(column, value.value_map, value.default), "")
+        source.table = source.table.append_column(name, column)
 
 
 def prepare_authorities(spec, source, *, known_codes):
     n = len(source)
-    frame = source.frame
+    frame = source.table
     keys, rej = prepare_keys(spec, source)
     v = spec.values
-    codes = evaluate(v["code"], frame, n).to_numpy()
+    codes = evaluate(v["code"], frame, n)
     rej.reject(codes == "", "empty authority code")
-    code_dup = pd.Series(codes).duplicated(keep="first").to_numpy() & (codes != "")
+    code_dup = duplicated(codes) & (codes != "")
     rej.reject(code_dup, lambda i: f"duplicate authority code {codes[i]!r}")
-    names = evaluate(v["name"], frame, n).to_numpy()
+    names = evaluate(v["name"], frame, n)
     rej.reject(names == "", "empty name")
-    short = evaluate(v["short_name"], frame, n).to_numpy()
+    short = evaluate(v["short_name"], frame, n)
     short = np.where(short == "", names, short)
-    kinds = mapped(v["kind"], evaluate(v["kind"], frame, n)).to_numpy()
+    kinds = mapped(v["kind"], evaluate(v["kind"], frame, n))
     rej.reject(np.array([k not in authority_kinds() for k in kinds]), lambda i: f"unknown authority kind {kinds[i]!r}")
-    inn = evaluate(v.get("inn"), frame, n).to_numpy()
-    ogrn = evaluate(v.get("ogrn"), frame, n).to_numpy()
-    rej.reject(np.array([bool(x) and not (x.isdigit() and len(x) in (10, 12)) for x in inn]),
+    inn = evaluate(v.get("inn"), frame, n)
+    ogrn = evaluate(v.get("ogrn"), frame, n)
+    rej.reject(np.array([bool(x) and not (x.isdigit() and len(x) in (10, 12)) for x in inn], dtype=bool),
                lambda i: f"INN {inn[i]!r} is not 10 or 12 digits")
-    rej.reject(np.array([bool(x) and not (x.isdigit() and len(x) in (13, 15)) for x in ogrn]),
+    rej.reject(np.array([bool(x) and not (x.isdigit() and len(x) in (13, 15)) for x in ogrn], dtype=bool),
                lambda i: f"OGRN {ogrn[i]!r} is not 13 or 15 digits")
     parent_codes = np.array([""] * n, dtype=object)
     parent = spec.options.get("parent")
     if parent:
-        refs = evaluate(parent["value"], frame, n).to_numpy()
+        refs = evaluate(parent["value"], frame, n)
         in_file = {"code": set(codes), "inn": {}, "ogrn": {}}
         if parent["match"] == "code":
             known = known_codes["code"]
             parent_codes = refs
-            unknown = np.array([bool(r) and r not in known and r not in in_file["code"] for r in refs])
+            unknown = np.array([bool(r) and r not in known and r not in in_file["code"] for r in refs], dtype=bool)
         else:
             lookup = known_codes[parent["match"]]
             file_lookup = dict(zip(inn if parent["match"] == "inn" else ogrn, codes))
             parent_codes = np.array([file_lookup.get(r) or lookup.get(r) or "" for r in refs], dtype=object)
-            unknown = np.array([bool(r) and not p for r, p in zip(refs, parent_codes)])
+            unknown = np.array([bool(r) and not p for r, p in zip(refs, parent_codes)], dtype=bool)
         rej.reject(unknown, lambda i: f"unknown parent authority {refs[i]!r}")
-    department = evaluate(v.get("department"), frame, n).to_numpy()
-    triage = evaluate(v.get("triage"), frame, n).str.lower().isin(["1", "true", "yes", "да"]).to_numpy()
+    department = evaluate(v.get("department"), frame, n)
+    triage = np.isin(lower(evaluate(v.get("triage"), frame, n)), ["1", "true", "yes", "да"])
     columns = {"triage": triage, "source_key": keys, "code": codes, "name": names, "short_name": short, "kind": kinds,
                "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department}
     reject_unstorable(rej, columns, AUTHORITY_FIELDS)
@@ -280,52 +265,52 @@ def prepare_authorities(spec, source, *, known_codes):
 
 def prepare_areas(spec, source, *, area_lookup, authority_codes):
     n = len(source)
-    frame = source.frame
+    frame = source.table
     keys, rej = prepare_keys(spec, source)
     geoms, counts = prepare_geometry(spec, source, rej, polygonal=True)
     v = spec.values
-    names = evaluate(v["name"], frame, n).to_numpy()
+    names = evaluate(v["name"], frame, n)
     rej.reject(names == "", "empty name")
-    okato = evaluate(v.get("okato"), frame, n).to_numpy()
-    oktmo = evaluate(v.get("oktmo"), frame, n).to_numpy()
-    parent_ids = pd.array([None] * n, dtype="Int64")
+    okato = evaluate(v.get("okato"), frame, n)
+    oktmo = evaluate(v.get("oktmo"), frame, n)
+    parent_ids = [None] * n
     parent = spec.options.get("parent")
     if parent:
-        refs = evaluate(parent["value"], frame, n).to_numpy()
+        refs = evaluate(parent["value"], frame, n)
         lookup = area_lookup(parent["level"], parent["match"])
-        parent_ids = pd.array([lookup.get(r) for r in refs], dtype="Int64")
-        rej.reject(np.array([pd.isna(p) for p in parent_ids]),
+        parent_ids = [lookup.get(r) for r in refs]
+        rej.reject(np.array([p is None for p in parent_ids], dtype=bool),
                    lambda i: f"no {parent['level']} with {parent['match']} {refs[i]!r} (load it first)")
     juris = spec.options.get("jurisdiction")
     j = {name: np.array([""] * n, dtype=object) for name in ("j_code", "j_name", "j_short_name", "j_parent_code", "j_department")}
     if juris:
-        j["j_code"] = evaluate(juris["code"], frame, n).to_numpy()
-        j["j_name"] = evaluate(juris["name"], frame, n).to_numpy()
-        j["j_short_name"] = evaluate(juris["short_name"], frame, n).to_numpy()
-        j["j_department"] = evaluate(juris["department"], frame, n).to_numpy()
+        j["j_code"] = evaluate(juris["code"], frame, n)
+        j["j_name"] = evaluate(juris["name"], frame, n)
+        j["j_short_name"] = evaluate(juris["short_name"], frame, n)
+        j["j_department"] = evaluate(juris["department"], frame, n)
         rej.reject(j["j_code"] == "", "empty jurisdiction authority code")
         # One authority per area: a code given twice would be written twice by one INSERT (load.upsert_areas).
         first = {}
         for i, c in enumerate(j["j_code"]):
             if rej.alive[i] and c:
                 first.setdefault(c, i + 1)
-        rej.reject(np.array([bool(c) and first.get(c, i + 1) != i + 1 for i, c in enumerate(j["j_code"])]),
+        rej.reject(np.array([bool(c) and first.get(c, i + 1) != i + 1 for i, c in enumerate(j["j_code"])], dtype=bool),
                    lambda i: f"jurisdiction authority code {j['j_code'][i]!r} is already the one of row "
                              f"{first[j['j_code'][i]]}")
         if juris["kind"] not in authority_kinds():
             raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of "
                                 f"{', '.join(authority_kinds())}")
         if juris["parent_code"] is not None:
-            pc = evaluate(juris["parent_code"], frame, n).to_numpy()
-            j["j_parent_code"] = pc
-            rej.reject(np.array([bool(c) and c not in authority_codes for c in pc]),
-                       lambda i: f"unknown parent authority {pc[i]!r} for the jurisdiction authority")
+            pc_ = evaluate(juris["parent_code"], frame, n)
+            j["j_parent_code"] = pc_
+            rej.reject(np.array([bool(c) and c not in authority_codes for c in pc_], dtype=bool),
+                       lambda i: f"unknown parent authority {pc_[i]!r} for the jurisdiction authority")
     reject_unstorable(rej, {"name": names, "okato": okato, "oktmo": oktmo, **j}, AREA_FIELDS)
     ok = rej.alive
     geom_hex = np.full(n, None, dtype=object)
     geom_hex[ok] = hex_ewkb(geoms[ok])
-    columns = {"source_key": keys, "name": names, "okato": okato, "oktmo": oktmo, "parent_id": parent_ids,
-               "geom": geom_hex, **j}
+    columns = {"source_key": keys, "name": names, "okato": okato, "oktmo": oktmo,
+               "parent_id": pa.array(parent_ids, pa.int64()), "geom": pa.array(list(geom_hex), pa.string()), **j}
     return finish(rej, columns, counts)
 
 
@@ -418,15 +403,15 @@ def normalise_attributes(text):
 def prepare_categories(spec, source, *, type_codes, departments):
     """`departments` maps "AUTHORITY_CODE" and "AUTHORITY_CODE/DEPARTMENT_CODE" to a department id."""
     n = len(source)
-    frame = source.frame
+    frame = source.table
     keys, rej = prepare_keys(spec, source)
-    col = {name: evaluate(spec.values.get(name), frame, n).to_numpy() for name in (
+    col = {name: evaluate(spec.values.get(name), frame, n) for name in (
         "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en", "keywords",
         "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
     codes = col["code"]
     rej.reject(np.array([not SLUG_RE.fullmatch(c) for c in codes]),
                lambda i: f"category code {codes[i]!r} must be letters, digits, '-' or '_' (at most 64)")
-    rej.reject(pd.Series(codes).duplicated(keep="first").to_numpy(), lambda i: f"duplicate category code {codes[i]!r}")
+    rej.reject(duplicated(codes), lambda i: f"duplicate category code {codes[i]!r}")
     for name in ("name_ru", "name_en", "group_ru", "group_en"):
         rej.reject(col[name] == "", f"empty {name}")
     rules = np.array([r.lower() for r in col["rule"]], dtype=object)
@@ -480,9 +465,9 @@ def prepare_categories(spec, source, *, type_codes, departments):
                       CATEGORY_FIELDS)
     columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks,
                "keywords": keywords,
-               "radius_m": pd.array(out["radius_m"], dtype="Int64"),
-               "deadline_days": pd.array(out["deadline_days"], dtype="Int64"),
-               "department_id": pd.array(out["department_id"], dtype="Int64"),
+               "radius_m": pa.array(out["radius_m"], pa.int64()),
+               "deadline_days": pa.array(out["deadline_days"], pa.int64()),
+               "department_id": pa.array(out["department_id"], pa.int64()),
                "type_codes": out["type_codes"], "attributes": out["attributes"],
                **{name: col[name] for name in ("name_ru", "name_en", "group_ru", "group_en")},
                "description_ru": col["description_ru"], "description_en": col["description_en"]}
@@ -492,36 +477,46 @@ def prepare_categories(spec, source, *, type_codes, departments):
 def prepare_assignments(spec, source):
     """Rows of the routing table; authorities and categories are matched (and expanded) in SQL (load.py)."""
     n = len(source)
-    frame = source.frame
+    frame = source.table
     keys, rej = prepare_keys(spec, source)
     columns = {"source_key": keys}
     default = {"match": Value(constant="code"), "value": None, "matches": ("code",)}
     for name in ("authority", "category"):
         option = spec.options.get(name) or default
-        match = evaluate(option["match"], frame, n).str.lower().to_numpy()
-        ref = evaluate(option["value"], frame, n).to_numpy()
+        match = lower(evaluate(option["match"], frame, n))
+        ref = evaluate(option["value"], frame, n)
         rej.reject(np.array([m not in option["matches"] for m in match]),
                    lambda i, m=match, o=option: f"{name} match {m[i]!r} is not one of {', '.join(o['matches'])}")
         columns[f"{name}_match"], columns[f"{name}_ref"] = match, ref
     rej.reject(columns["authority_ref"] == "", "empty authority")
-    department = evaluate(spec.values.get("department"), frame, n).to_numpy()
+    department = evaluate(spec.values.get("department"), frame, n)
     department = np.where(department == "", "main", department)
     columns["department_code"] = department
-    columns["department_name"] = evaluate(spec.values.get("department_name"), frame, n).to_numpy()
+    columns["department_name"] = evaluate(spec.values.get("department_name"), frame, n)
     reject_unstorable(rej, columns, ASSIGNMENT_FIELDS)
     return finish(rej, columns, {})
 
 
+def _date(text):
+    """'YYYY-MM-DD' as a date, else None."""
+    if not re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
+        return None
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+
+
 def prepare_holidays(spec, source):
     n = len(source)
-    frame = source.frame
+    frame = source.table
     keys, rej = prepare_keys(spec, source)
     raw = evaluate(spec.values["date"], frame, n)
-    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-    rej.reject(dates.isna().to_numpy(), lambda i: f"date {raw.iloc[i]!r} is not YYYY-MM-DD")
-    rej.reject(dates.duplicated(keep="first").to_numpy() & dates.notna().to_numpy(),
-               lambda i: f"duplicate date {raw.iloc[i]}")
-    columns = {"source_key": keys, "date": dates.dt.strftime("%Y-%m-%d").to_numpy(),
-               "name": evaluate(spec.values.get("name"), frame, n).to_numpy()}
+    dates = [_date(t) for t in raw]
+    rej.reject(np.array([d is None for d in dates], dtype=bool), lambda i: f"date {raw[i]!r} is not YYYY-MM-DD")
+    rej.reject(duplicated(dates) & np.array([d is not None for d in dates], dtype=bool),
+               lambda i: f"duplicate date {raw[i]}")
+    columns = {"source_key": keys, "date": np.array([d.isoformat() if d else None for d in dates], dtype=object),
+               "name": evaluate(spec.values.get("name"), frame, n)}
     reject_unstorable(rej, columns, HOLIDAY_FIELDS)
     return finish(rej, columns, {})

@@ -14,7 +14,18 @@ from . import limits
 from .errors import ImportFailure
 from .readers import load_yaml
 
-TARGETS = ("areas", "authorities", "facilities", "categories", "assignments", "holidays")
+
+
+# The targets are the kinds of dataset (facilities.Dataset.target) and the area levels AdminArea's: read from the
+# models (limits.choices), never copied here.
+def targets():
+    return limits.choices("facilities.Dataset.target")
+
+
+def area_levels():
+    return limits.choices("facilities.AdminArea.level")
+
+
 TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 
 COMMON_KEYS = {"dataset", "dataset_name", "target", "mode", "source", "key", "source_url", "licence",
@@ -150,8 +161,8 @@ def parse_spec(raw):
     if not isinstance(raw, dict):
         raise ImportFailure("spec: must be a mapping at the top level")
     target = raw.get("target")
-    if target not in TARGETS:
-        raise ImportFailure(f"spec: 'target' must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target not in targets() or target not in TARGET_KEYS:
+        raise ImportFailure(f"spec: 'target' must be one of {', '.join(targets())}, got {target!r}")
     allowed = COMMON_KEYS | TARGET_KEYS[target]
     unknown = set(raw) - allowed
     if unknown:
@@ -194,8 +205,8 @@ def parse_spec(raw):
 
 def _areas(spec, raw):
     level = raw.get("level")
-    if level not in ("city", "okrug", "district"):
-        raise ImportFailure("spec: 'level' must be city, okrug or district")
+    if level not in area_levels():
+        raise ImportFailure(f"spec: 'level' must be one of {', '.join(area_levels())}")
     spec.options["level"] = level
     spec.values["name"] = _require(raw, "name")
     for name in ("okato", "oktmo"):
@@ -205,8 +216,8 @@ def _areas(spec, raw):
     if parent:
         if parent.get("match") not in ("okato", "oktmo", "name", "key"):
             raise ImportFailure("spec: parent.match must be okato, oktmo, name or key")
-        if parent.get("level") not in ("city", "okrug", "district"):
-            raise ImportFailure("spec: parent.level must be city, okrug or district")
+        if parent.get("level") not in area_levels():
+            raise ImportFailure(f"spec: parent.level must be one of {', '.join(area_levels())}")
         spec.options["parent"] = {"level": parent["level"], "match": parent["match"],
                                   "value": _value("parent.field", parent.get("field"))}
         if spec.options["parent"]["value"] is None:

@@ -6,7 +6,9 @@ Facility datasets can hold millions of rows, so this path never builds Python ob
   the in-city test), and turned into CSV by pyarrow;
 - one COPY pulls those CSV bytes through a file-like object, so the PostgreSQL backend parses batch k on the
   second core while Python validates batch k+1 on the first.
-Rejects are collected with their row numbers, as in prepare.py (which serves the small targets).
+This is the one validation engine: the small targets (prepare.py) read through open_stream too and compute
+their columns with these functions (evaluate, text, map_values) and their geometry with check_geometries.
+Rejects are collected with their row numbers (1-based, in file order).
 """
 import io
 import json
@@ -230,9 +232,8 @@ class FacilityValidator:
         self.spec, self.stream, self.type_ids, self.owners, self.city = spec, stream, type_ids, owners, city
         self.with_row_no = with_row_no
         self.result = FacilityStreamResult()
-        self.transformer = None
-        if crs.to_epsg() != SRID:
-            self.transformer = pyproj.Transformer.from_crs(crs, SRID, always_xy=True)
+        self.transformer = transformer_for(crs)
+        if self.transformer is not None:
             self.result.reprojected_from = crs.to_string()
         self.crs = crs
 
@@ -328,63 +329,28 @@ class FacilityValidator:
             x, y = coords[:, 0], coords[:, 1]
             empty = ~present | np.isnan(x) | np.isnan(y)  # GDAL writes an empty point as NaN NaN
             reject(empty, "empty geometry")
-            self.check_bounds(np.column_stack([x, y, x, y]), alive() & present)
+            inside_range = alive() & present
+            self.check_bounds(np.column_stack([x, y, x, y])[inside_range],
+                              rows=np.flatnonzero(inside_range) + batch.offset)
             if self.city is not None:
                 ok = alive()
                 inside = np.zeros(n, dtype=bool)
                 inside[ok] = shapely.intersects_xy(self.city, x[ok], y[ok])
                 reject(ok & ~inside, "outside the city (no admin area covers it)")
             return ewkb_hex(batch.wkb, info)
-        # General case: shapely objects, as in prepare.prepare_geometry.
+        # General case: shapely objects (the same checks as every target's geometry: check_geometries).
         geoms = batch.geoms if batch.geoms is not None else \
             shapely.from_wkb(batch.wkb.to_numpy(zero_copy_only=False), on_invalid="warn")
-        geoms = np.array(geoms, dtype=object)
-        missing = pd.isna(geoms)
-        safe = np.where(missing, shapely.Point(), geoms)
-        reject(missing | shapely.is_empty(safe), "empty geometry")
-        ok = alive()
-        geoms[ok] = shapely.force_2d(geoms[ok])
-        if self.transformer is not None and ok.any():
-            t = self.transformer
-            geoms[ok] = shapely.transform(geoms[ok], lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
-        if ok.any():
-            self.check_bounds(shapely.bounds(geoms[ok]), None, rows=np.flatnonzero(ok))
-        valid = np.ones(n, dtype=bool)
-        valid[ok] = shapely.is_valid(geoms[ok])
-        invalid = ok & ~valid
-        if invalid.any():
-            if spec.invalid_geometry == "reject":
-                reasons = dict(zip(np.flatnonzero(invalid), shapely.is_valid_reason(geoms[invalid])))
-                reject(invalid, lambda i: f"invalid geometry: {reasons[i]}")
-            else:
-                geoms[invalid] = shapely.make_valid(geoms[invalid])
-                res.repaired += int(invalid.sum())
-                ok = alive()
-                reject(ok & shapely.is_empty(np.where(ok, geoms, shapely.Point())), "empty geometry after repair")
-        ok = alive()
-        if self.city is not None and ok.any():
-            inside = np.zeros(n, dtype=bool)
-            inside[ok] = shapely.intersects(self.city, geoms[ok])
-            reject(ok & ~inside, "outside the city (no admin area covers it)")
+        geoms, repaired = check_geometries(spec, geoms, reject, alive, transformer=self.transformer, crs=self.crs,
+                                           city=self.city, row_no=np.arange(batch.offset + 1, batch.offset + n + 1))
+        res.repaired += repaired
         ok = alive()
         out = np.full(n, None, dtype=object)
         out[ok] = shapely.to_wkb(shapely.set_srid(geoms[ok], SRID), hex=True, include_srid=True)
         return pa.array(out, pa.string())
 
     def check_bounds(self, bounds, mask=None, rows=None):
-        if mask is not None:
-            rows = np.flatnonzero(mask)
-            bounds = bounds[mask]
-        if len(bounds) == 0:
-            return
-        bad = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | \
-            (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
-        if bad.any():
-            first = np.flatnonzero(bad)[0]
-            x, y = bounds[first, :2]
-            raise ImportFailure(
-                f"coordinates do not fit {self.crs.to_string()} (row {rows[first] + 1}: {x:.6g}, {y:.6g} is not a "
-                "longitude/latitude after reprojection): set source.crs in the spec to the file's real CRS")
+        check_bounds(self.crs, bounds, mask, rows)
 
     def duplicates(self):
         """Rows whose key an earlier row already had: [(row_no, key, reason)], over all batches."""
@@ -401,6 +367,101 @@ class FacilityValidator:
         dup_keys = set(keys[dup])
         first = {k: r for k, r in zip(keys[~dup], rows[~dup]) if k in dup_keys}
         return [(int(r), k, f"duplicate key {k!r} (first at row {first[k]})") for k, r in zip(keys[dup], rows[dup])]
+
+
+def check_bounds(crs, bounds, mask=None, rows=None):
+    """Coordinates that are no longitude/latitude after reprojection: the file's CRS is not what it says."""
+    if mask is not None:
+        rows = np.flatnonzero(mask)
+        bounds = bounds[mask]
+    if len(bounds) == 0:
+        return
+    bad = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | \
+        (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+    if bad.any():
+        first = np.flatnonzero(bad)[0]
+        x, y = bounds[first, :2]
+        raise ImportFailure(
+            f"coordinates do not fit {crs.to_string()} (row {rows[first] + 1}: {x:.6g}, {y:.6g} is not a "
+            "longitude/latitude after reprojection): set source.crs in the spec to the file's real CRS")
+
+
+def transformer_for(crs):
+    return None if crs.to_epsg() == SRID else pyproj.Transformer.from_crs(crs, SRID, always_xy=True)
+
+
+def check_geometries(spec, geoms, reject, alive, *, transformer, crs, city, row_no, polygonal=False):
+    """Every target's geometry checks, vectorised: empty, 2D, reprojected to EPSG:4326, in range, valid (repaired
+    or rejected as the spec says), polygonal where the target needs polygons, inside the city. `reject(mask,
+    reason)` rejects rows, `alive()` is the mask of rows still accepted. Returns (geometries, repaired)."""
+    n = len(geoms)
+    geoms = np.array(geoms, dtype=object)
+    missing = pd.isna(geoms)
+    reject(missing | shapely.is_empty(np.where(missing, shapely.Point(), geoms)), "empty geometry")
+    ok = alive()
+    geoms[ok] = shapely.force_2d(geoms[ok])
+    if transformer is not None and ok.any():
+        geoms[ok] = shapely.transform(geoms[ok], lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
+    if ok.any():
+        check_bounds(crs, shapely.bounds(geoms[ok]), None, rows=row_no[ok] - 1)
+    valid = np.ones(n, dtype=bool)
+    valid[ok] = shapely.is_valid(geoms[ok])
+    invalid = ok & ~valid
+    repaired = 0
+    if invalid.any():
+        if spec.invalid_geometry == "reject":
+            reasons = dict(zip(np.flatnonzero(invalid), shapely.is_valid_reason(geoms[invalid])))
+            reject(invalid, lambda i: f"invalid geometry: {reasons[i]}")
+        else:
+            geoms[invalid] = shapely.make_valid(geoms[invalid])
+            repaired = int(invalid.sum())
+    ok = alive()
+    if polygonal:
+        geoms[ok] = [_multipolygon(g) for g in geoms[ok]]
+        reject(ok & pd.isna(geoms), "not a polygon (admin areas must be polygons)")
+    elif repaired:  # make_valid may have produced a collapsed or empty geometry
+        reject(ok & shapely.is_empty(np.where(ok, geoms, shapely.Point())), "empty geometry after repair")
+    ok = alive()
+    if city is not None and ok.any():
+        inside = np.zeros(n, dtype=bool)
+        inside[ok] = shapely.intersects(city, geoms[ok])
+        reject(ok & ~inside, "outside the city (no admin area covers it)")
+    return geoms, repaired
+
+
+def _multipolygon(g):
+    if g is None:
+        return None
+    if g.geom_type == "MultiPolygon":
+        return g
+    if g.geom_type == "Polygon":
+        return shapely.MultiPolygon([g])
+    if g.geom_type == "GeometryCollection":
+        polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+        parts = [q for p in polys for q in shapely.get_parts(p)]
+        return shapely.MultiPolygon(parts) if parts else None
+    return None
+
+
+def read_whole(stream):
+    """All of a stream's batches as one table and one array of shapely geometries (None: the file has none): the
+    small targets (areas, authorities, the catalogue) are validated whole, by the same column functions."""
+    tables, geoms, any_geom = [], [], False
+    for batch in stream.batches:
+        tables.append(batch.table)
+        if batch.wkb is not None:
+            any_geom = True
+            geoms.append(shapely.from_wkb(batch.wkb.to_numpy(zero_copy_only=False), on_invalid="warn"))
+        elif batch.geoms is not None:
+            any_geom = True
+            geoms.append(np.asarray(batch.geoms, dtype=object))
+        else:
+            geoms.append(np.full(batch.table.num_rows, None, dtype=object))
+    if tables:
+        table = pa.concat_tables(tables, promote_options="default")
+    else:
+        table = pa.table({c: pa.array([], pa.string()) for c in stream.columns})
+    return table, (np.concatenate(geoms) if any_geom else None)
 
 
 def ahead(chunks, depth=2):
