@@ -5,7 +5,7 @@ point per grid cell (8 x 8 cells per tile, at the cell's centre, so a circle of 
 tile's edge) with the number of complaints in it and the count per state; the counts come from
 web_complaintcell, which triggers keep exact (see web/migrations/0001_complaint_cells.py), so a city-wide tile
 costs the same with a thousand complaints or a million (the map as it opens, with no category or district filter,
-reads web_complaintcellstate: the counts per cell and state only, at most 512 rows a tile). Hidden complaints (moderation) are never drawn.
+reads web_complaintcellstate: the counts per cell and state only, at most 576 rows a tile). Hidden complaints (moderation) are never drawn.
 """
 from dataclasses import dataclass, field
 
