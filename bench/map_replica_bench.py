@@ -192,7 +192,7 @@ def gunicorn(db_name, replica=None, workers=3):
 # measurements
 
 SCANS = """SELECT relname, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) FROM pg_stat_user_tables
-           WHERE relname IN ('web_complaintcell', 'complaints_complaint')"""
+           WHERE relname IN ('web_complaintcell', 'web_complaintcellstate', 'complaints_complaint')"""
 
 
 def scans(db_name, host):
@@ -209,7 +209,7 @@ def where_tiles_are_read(db_name, standby_host, base_replica, tiles):
     from django.conf import settings
 
     primary_host = settings.DATABASES["default"]["HOST"]
-    time.sleep(2)
+    time.sleep(12)  # what the servers did before (the warm-up pass, on both) is published first
     before = {"standby": scans(db_name, standby_host), "primary": scans(db_name, primary_host)}
     session = requests.Session()
     for tile in tiles:
@@ -227,7 +227,8 @@ def where_tiles_are_read(db_name, standby_host, base_replica, tiles):
     delta = {server: {t: after[server].get(t, 0) - before[server].get(t, 0) for t in before[server]}
              for server in before}
     return {"tile_requests": len(tiles), "table_scans_during_the_pass": delta,
-            "served_from_the_replica": all(v > 0 for v in delta["standby"].values())
+            "served_from_the_replica": delta["standby"]["complaints_complaint"] > 0
+            and delta["standby"]["web_complaintcell"] + delta["standby"].get("web_complaintcellstate", 0) > 0
             and all(v == 0 for v in delta["primary"].values())}
 
 
@@ -455,10 +456,11 @@ def write_readme(r):
     lines += [
         "",
         f"The reads really are the standby's: one pass of {r['reads']['tile_requests']} tile requests through the "
-        f"replica's server scanned, on the standby, web_complaintcell {d['standby'].get('web_complaintcell', 0)} "
-        f"and complaints_complaint {d['standby'].get('complaints_complaint', 0)} times, on the primary "
-        f"{d['primary'].get('web_complaintcell', 0)} and {d['primary'].get('complaints_complaint', 0)} times "
-        "(`pg_stat_user_tables`, seq + index scans).",
+        f"replica's server scanned, on the standby, the map's counts (web_complaintcell, web_complaintcellstate) "
+        f"{d['standby'].get('web_complaintcell', 0) + d['standby'].get('web_complaintcellstate', 0)} times and "
+        f"complaints_complaint {d['standby'].get('complaints_complaint', 0)} times; on the primary "
+        f"{d['primary'].get('web_complaintcell', 0) + d['primary'].get('web_complaintcellstate', 0)} and "
+        f"{d['primary'].get('complaints_complaint', 0)} times (`pg_stat_user_tables`, seq + index scans).",
         "",
         f"A change visible within a minute ({ok[r['targets']['visible_within_a_minute']]}): written on the primary, "
         f"polled through the replica's server until its zoom 10 tile shows it: {freshness_text(r)}. A browser may "
