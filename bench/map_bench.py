@@ -173,27 +173,35 @@ def generate_complaints(n):
         "location": [f"SRID=4326;POINT({a} {b})" for a, b in zip(x, y)],
         "address_string": [""] * n, "description": ["Тестовое обращение"] * n, "attributes": ["{}"] * n,
         "email": [""] * n, "phone": [""] * n, "first_name": [""] * n, "last_name": [""] * n,
-        "device_id": [""] * n, "account_id": [""] * n,
+        "device_id": [""] * n, "account_id": [""] * n, "media_url": [""] * n,
         "state": state,
         "submitted_at": ts(submitted), "updated_at": ts(submitted), "deadline": ts(deadline),
         "answered_at": ts(answered_at), "resolved_at": ts(resolved_at),
         "reopen_count": (state == "reopened").astype(int), "source": ["bench"] * n,
         "area_id": area_ids[area_idx], "decision_id": decision_of[area_idx], "department_id": department_of[area_idx],
     }
-    buffer = io.StringIO()
-    for row in zip(*columns.values()):
-        buffer.write("\t".join(map(str, row)) + "\n")
-    buffer.seek(0)
-    return list(columns), buffer
+    return columns
+
+
+def copy_chunks(columns, chunk=1_000_000):
+    """The columns as COPY text streams of up to `chunk` rows each (a stream at a time: bounded memory)."""
+    n = len(columns["token"])
+    for start in range(0, n, chunk):
+        buffer = io.StringIO()
+        for row in zip(*(values[start:start + chunk] for values in columns.values())):
+            buffer.write("\t".join(map(str, row)) + "\n")
+        buffer.seek(0)
+        yield buffer
 
 
 def load_complaints(n):
-    """COPY n complaints in: plain indexes dropped first and built after (the fast way to load a table)."""
+    """COPY n complaints in (a million rows to a statement; the map's counting trigger runs on each): plain indexes
+    dropped first and built after (the fast way to load a table)."""
     from django.db import connection
 
     timings = {}
     started = time.perf_counter()
-    columns, data = generate_complaints(n)
+    columns = generate_complaints(n)
     timings["generate_s"] = time.perf_counter() - started
     with connection.cursor() as cur:
         cur.execute("""SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'complaints_complaint'
@@ -201,9 +209,12 @@ def load_complaints(n):
         indexes = cur.fetchall()
         for name, _definition in indexes:
             cur.execute(f'DROP INDEX "{name}"')
-        started = time.perf_counter()
-        cur.cursor.copy_expert(f"COPY complaints_complaint ({', '.join(columns)}) FROM STDIN", data)
-        timings["copy_with_cell_trigger_s"] = time.perf_counter() - started
+        copying = 0.0
+        for data in copy_chunks(columns):
+            started = time.perf_counter()
+            cur.cursor.copy_expert(f"COPY complaints_complaint ({', '.join(columns)}) FROM STDIN", data)
+            copying += time.perf_counter() - started
+        timings["copy_with_cell_trigger_s"] = copying
         started = time.perf_counter()
         for _name, definition in indexes:
             cur.execute(definition)
@@ -378,9 +389,9 @@ EXECUTION_TIME = re.compile(r"Execution Time: ([\d.]+) ms")
 ONE_INSERT = """
     INSERT INTO complaints_complaint (tracking_code, token, category_id, location, address_string, description,
         attributes, email, phone, first_name, last_name, device_id, account_id, state, submitted_at, updated_at,
-        deadline, reopen_count, source, area_id, decision_id, department_id)
+        deadline, reopen_count, source, area_id, decision_id, department_id, media_url)
     SELECT 'BENCH-ONE', 'bench-one', category_id, location, '', '', '{}', '', '', '', '', '', '', 'new', now(),
-        now(), deadline, 0, 'bench', area_id, decision_id, department_id
+        now(), deadline, 0, 'bench', area_id, decision_id, department_id, ''
     FROM complaints_complaint WHERE id = (SELECT min(id) FROM complaints_complaint)
 """
 

@@ -127,7 +127,7 @@ def complaint_stats():
     """
     hidden = State.HIDDEN.value
     with read_connection().cursor() as cur:  # the replica in a view whose reads may be stale
-        cur.execute("SELECT state, sum(n) FROM web_complaintcell WHERE level = %s AND state <> %s GROUP BY state"
+        cur.execute("SELECT state, sum(n) FROM web_complaintcellstate WHERE level = %s AND state <> %s GROUP BY state"
                     " HAVING sum(n) > 0", [tiles.MIN_ZOOM + tiles.CELL_SHIFT, hidden])
         by_state = {state: int(n) for state, n in cur.fetchall()}
         cur.execute("SELECT area_id, sum(n) FROM web_complaintcell WHERE level = %s AND state <> %s GROUP BY area_id"

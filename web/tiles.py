@@ -4,7 +4,8 @@ From RAW_MIN_ZOOM on, a tile holds one point per complaint (properties: id, stat
 point per grid cell (8 x 8 cells per tile, at the cell's centre, so a circle of up to 16 px is never cut by the
 tile's edge) with the number of complaints in it and the count per state; the counts come from
 web_complaintcell, which triggers keep exact (see web/migrations/0001_complaint_cells.py), so a city-wide tile
-costs the same with a thousand complaints or a million. Hidden complaints (moderation) are never drawn.
+costs the same with a thousand complaints or a million (the map as it opens, with no category or district filter,
+reads web_complaintcellstate: the counts per cell and state only, at most 576 rows a tile). Hidden complaints (moderation) are never drawn.
 """
 from dataclasses import dataclass, field
 
@@ -87,6 +88,10 @@ def _raw_sql(z, x, y, flt):
 
 def _cells_sql(z, x, y, flt):
     where, params = flt.sql()
+    # Without a category or district filter, the counts summed over them (at most one row per cell and state:
+    # web/migrations/0002_complaint_cells_by_state.py); with one, the full counts.
+    table = "web_complaintcell" if flt.category_ids or flt.area_id is not None or flt.nothing \
+        else "web_complaintcellstate"
     cells = 1 << CELL_SHIFT
     size = EXTENT // cells  # a cell's side in tile units
     per_state = ", ".join(f"(sum(n) FILTER (WHERE state = '{s.value}'))::integer AS \"{s.value}\"" for s in PUBLIC_STATES)
@@ -94,7 +99,7 @@ def _cells_sql(z, x, y, flt):
         SELECT ST_AsMVT(t, %s, %s, 'geom') FROM (
             SELECT ST_MakePoint((cx - %s) * {size} + {size // 2}, (cy - %s) * {size} + {size // 2}) AS geom,
                    sum(n)::integer AS n, {per_state}
-            FROM web_complaintcell
+            FROM {table}
             WHERE level = %s AND tx = %s AND ty = %s {where}
             GROUP BY cx, cy
             HAVING sum(n) > 0

@@ -61,7 +61,8 @@ def test_zoomed_out_a_tile_holds_counts_per_cell(client, report):
 
 
 def test_the_counts_follow_every_change(report):
-    """The triggers keep web_complaintcell equal to a recount, through inserts, updates and deletes."""
+    """The triggers keep web_complaintcell and web_complaintcellstate equal to a recount, through inserts, updates
+    and deletes."""
     made = [report(point=(TVERSKAYA[0] + i * 1e-4, TVERSKAYA[1])) for i in range(4)]
     Complaint.objects.filter(pk=made[0].pk).update(state=State.IN_PROGRESS)
     Complaint.objects.filter(pk=made[1].pk).update(category=Category.objects.get(code="yard-snow"))
@@ -75,10 +76,22 @@ def test_the_counts_follow_every_change(report):
                         "ORDER BY 1, 2, 3, 4, 5, 6")
             return cur.fetchall()
 
-    kept = cells()
+    def by_state():  # the coarse counts (no category, no area): what an unfiltered zoomed-out tile reads
+        with connection.cursor() as cur:
+            cur.execute("SELECT level, cx, cy, state, n FROM web_complaintcellstate WHERE n <> 0 ORDER BY 1, 2, 3, 4")
+            return cur.fetchall()
+
+    def summed(rows):
+        out = {}
+        for level, cx, cy, state, _category, _area, n in rows:
+            out[level, cx, cy, state] = out.get((level, cx, cy, state), 0) + n
+        return sorted((*k, n) for k, n in out.items() if n)
+
+    kept, kept_by_state = cells(), by_state()
     with connection.cursor() as cur:
         cur.execute("SELECT web_complaintcell_rebuild()")
     assert kept == cells()
+    assert kept_by_state == by_state() == summed(kept)
     assert len(kept) > 0
 
 
