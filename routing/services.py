@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from .engine import ENGINE_VERSION, decide_sql
+from .engine import decide_sql
 
 # The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
 # A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the district
