@@ -26,7 +26,7 @@ class CategoryAdmin(admin.ModelAdmin):
     inlines = [CategoryAttributeInline]
     fieldsets = [
         (None, {"fields": ["code", ("name_ru", "name_en"), ("group_ru", "group_en"), ("description_ru", "description_en"),
-                           "keywords", "active"]}),
+                           "keywords", "keywords_en", "active"]}),
         ("Routing", {"fields": ["rule", "facility_types", "radius_m", "fallback_level", "department",
                                 "deadline_days"]}),
         ("Source", {"fields": ["dataset", "source_key"]}),
