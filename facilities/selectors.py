@@ -75,3 +75,38 @@ def facilities_near_point(point, *, type_ids, radius_m, limit=5):
         )
         return [NearbyFacility(facility_id=r[0], covers=r[1], distance_m=0.0 if r[1] else float(r[2]))
                 for r in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class NearbyType:
+    type_id: int
+    distance_m: float  # to the nearest active facility of the type (0 when one covers the point)
+    covers: bool
+
+
+def facility_types_near_point(point, *, radius_m, limit=NEAREST_CANDIDATES):
+    """The facility types of the active facilities that cover the point or lie within radius_m metres of it, each
+    with the distance to its nearest one: what kind of place this is (a park, a school's grounds, a bus stop
+    nearby). Same method as facilities_near_point (a degree window from the index, then true distance), over
+    every type at once; at most `limit` candidates in all are measured (the nearest by `<->`)."""
+    pt = _point(point)
+    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(abs(pt.y) + 1, 89.0))), 0.01))
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g),
+            cand AS (
+                SELECT f.type_id, f.geom FROM facilities_facility f, p
+                WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
+                ORDER BY f.geom <-> p.g
+                LIMIT %s
+            )
+            SELECT c.type_id, bool_or(ST_Covers(c.geom, p.g)), min(ST_Distance(c.geom::geography, p.g::geography))
+            FROM cand c, p
+            WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
+            GROUP BY c.type_id
+            """,
+            [pt.x, pt.y, window, limit, radius_m],
+        )
+        return [NearbyType(type_id=r[0], covers=r[1], distance_m=0.0 if r[1] else float(r[2]))
+                for r in cur.fetchall()]
