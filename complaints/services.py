@@ -289,7 +289,9 @@ def complaint_recategorise(*, complaint, user, category, reason):
         from_state = complaint.state
         if moves:
             complaint.state = to_state
-        _event(complaint, kind=kind, actor=user, from_state=from_state, to_state=complaint.state,
+        else:  # no state change: not part of the state chain (as a re-route's event)
+            from_state = to_state = ""
+        _event(complaint, kind=kind, actor=user, from_state=from_state, to_state=to_state,
                from_department=source, to_department=decision.department, decision=decision,
                reason=f"{old.code} → {category.code}: {reason}")
         complaint.category = category

@@ -87,26 +87,39 @@ class NearbyType:
 def facility_types_near_point(point, *, radius_m, limit=NEAREST_CANDIDATES):
     """The facility types of the active facilities that cover the point or lie within radius_m metres of it, each
     with the distance to its nearest one: what kind of place this is (a park, a school's grounds, a bus stop
-    nearby). Same method as facilities_near_point (a degree window from the index, then true distance), over
-    every type at once; at most `limit` candidates in all are measured (the nearest by `<->`)."""
-    pt = _point(point)
-    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(abs(pt.y) + 1, 89.0))), 0.01))
+    nearby). See facility_types_near_points."""
+    return facility_types_near_points([point], radius_m=radius_m, limit=limit)[0]
+
+
+def facility_types_near_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
+    """facility_types_near_point for many points in one statement: a list of [NearbyType] per point, in order.
+
+    Same method as facilities_near_point (a degree window from the GiST index in `<->` order, at most `limit`
+    candidates per point, then true distance by geography), over every type at once."""
+    pts = [_point(p) for p in points]
+    if not pts:
+        return []
+    lats = [p.y for p in pts]
+    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(max(abs(y) for y in lats) + 1, 89.0))),
+                                                 0.01))
     with connection.cursor() as cur:
         cur.execute(
             """
-            WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS g),
-            cand AS (
-                SELECT f.type_id, f.geom FROM facilities_facility f, p
+            WITH p AS (SELECT n, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
+                       FROM unnest(%s::int[], %s::float8[], %s::float8[]) AS u(n, x, y))
+            SELECT p.n, c.type_id, bool_or(ST_Covers(c.geom, p.g)),
+                   min(ST_Distance(c.geom::geography, p.g::geography))
+            FROM p CROSS JOIN LATERAL (
+                SELECT f.type_id, f.geom FROM facilities_facility f
                 WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
                 ORDER BY f.geom <-> p.g
-                LIMIT %s
-            )
-            SELECT c.type_id, bool_or(ST_Covers(c.geom, p.g)), min(ST_Distance(c.geom::geography, p.g::geography))
-            FROM cand c, p
+                LIMIT %s) c
             WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
-            GROUP BY c.type_id
+            GROUP BY p.n, c.type_id
             """,
-            [pt.x, pt.y, window, limit, radius_m],
+            [list(range(len(pts))), [p.x for p in pts], lats, window, limit, radius_m],
         )
-        return [NearbyType(type_id=r[0], covers=r[1], distance_m=0.0 if r[1] else float(r[2]))
-                for r in cur.fetchall()]
+        out = [[] for _ in pts]
+        for n, type_id, covers, distance in cur.fetchall():
+            out[n].append(NearbyType(type_id=type_id, covers=covers, distance_m=0.0 if covers else float(distance)))
+        return out

@@ -30,7 +30,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from facilities.selectors import areas_covering_point, facility_types_near_point
+from facilities.selectors import areas_covering_point, facility_types_near_points
 
 from .models import Category
 
@@ -39,6 +39,7 @@ TOKEN_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 NAVEC_FILE = "data/emb/navec_news_v1_1B_250K_300d_100q.tar"  # inside the natasha wheel (PITFALLS.md)
 # Where a catalogue word stands, and how much it counts there.
 FIELD_WEIGHTS = {"keywords": 1.0, "name": 0.8, "description": 0.5, "group": 0.3}
+PHRASE_WORD = 0.7  # a word of a keyword phrase, against a keyword of its own
 SKIP_POS = {"PREP", "CONJ", "PRCL", "INTJ", "NPRO", "PRED"}
 EN_STOP = {"the", "and", "for", "with", "not", "are", "was", "has", "have", "this", "that", "there", "from", "its",
            "our", "near", "all", "out", "off", "into", "been", "very"}
@@ -169,10 +170,14 @@ def _bigrams(word):
 
 
 def _field_words(category):
-    yield "keywords", f"{category.keywords}, {category.keywords_en}"
-    yield "name", f"{category.name_ru} {category.name_en}"
-    yield "description", f"{category.description_ru} {category.description_en}"
-    yield "group", f"{category.group_ru} {category.group_en}"
+    """(field weight, text) of the category's words. A keyword phrase's words count less than a keyword of
+    its own ("мусор" beside "мусор у школы")."""
+    for phrase in f"{category.keywords},{category.keywords_en}".split(","):
+        words = tokens(phrase)
+        yield FIELD_WEIGHTS["keywords"] * (1.0 if len(words) == 1 else PHRASE_WORD), phrase
+    yield FIELD_WEIGHTS["name"], f"{category.name_ru} {category.name_en}"
+    yield FIELD_WEIGHTS["description"], f"{category.description_ru} {category.description_en}"
+    yield FIELD_WEIGHTS["group"], f"{category.group_ru} {category.group_en}"
 
 
 def build_lexicon(categories):
@@ -180,7 +185,7 @@ def build_lexicon(categories):
     codes = [c.code for c in categories]
     per_term = {}  # lemma -> {column: weight}
     for col, category in enumerate(categories):
-        for field_name, text in _field_words(category):
+        for weight, text in _field_words(category):
             for word in tokens(text):
                 lemmas, _known, skip = _analyse(word)
                 if skip:
@@ -188,7 +193,7 @@ def build_lexicon(categories):
                 # the word's first (most likely) dictionary form is the catalogue's term for it
                 lemma = lemmas[0] if lemmas else word
                 cell = per_term.setdefault(lemma, {})
-                cell[col] = max(cell.get(col, 0.0), FIELD_WEIGHTS[field_name])
+                cell[col] = max(cell.get(col, 0.0), weight)
     terms = sorted(per_term)
     n = max(len(codes), 1)
     weights = np.zeros((len(terms), len(codes)), dtype=np.float32)
@@ -265,14 +270,22 @@ def lexical_scores(lex, text):
     return scores
 
 
-def place_scores(lex, point):
-    """Each category's gain from the place: a facility of its types covering the point, or near it."""
-    gains = np.zeros(len(lex.codes), dtype=np.float32)
-    if point is None or not lex.type_categories:
-        return gains, []
+def place_scores(lex, points):
+    """For each point (or None): each category's gain from the place (a facility of its types covering the point,
+    or near it) and the facility types found; one query for all the points."""
+    out = [(np.zeros(len(lex.codes), dtype=np.float32), []) for _ in points]
+    asked = [i for i, p in enumerate(points) if p is not None]
+    if not asked or not lex.type_categories:
+        return out
     radius = max([PLACE_RADIUS_MIN] + [min(r, PLACE_RADIUS_MAX) for cats in lex.type_categories.values()
                                        for _c, r in cats])
-    nearby = facility_types_near_point(point, radius_m=radius)
+    for i, nearby in zip(asked, facility_types_near_points([points[i] for i in asked], radius_m=radius)):
+        out[i] = _gains(lex, nearby)
+    return out
+
+
+def _gains(lex, nearby):
+    gains = np.zeros(len(lex.codes), dtype=np.float32)
     found = []
     for item in nearby:
         for col, cat_radius in lex.type_categories.get(item.type_id, ()):
@@ -324,10 +337,21 @@ def suggest(description, point=None, *, limit=5):
     Raises OutsideCity when a point is given that no area of the city covers."""
     if point is not None and not areas_covering_point(point):
         raise OutsideCity(point)
+    return suggest_many([(description, point)], limit=limit)[0]
+
+
+def suggest_many(items, *, limit=5):
+    """suggest() for many (description, point) pairs at once (points assumed in the city: stored complaints),
+    in three queries whatever their number."""
     lex, model = _current()
     if not lex.codes:
-        return SuggestResult(suggestions=[], model=LEXICAL_VERSION)
-    gains, types = place_scores(lex, point)
+        return [SuggestResult(suggestions=[], model=LEXICAL_VERSION) for _ in items]
+    places = place_scores(lex, [point for _d, point in items])
+    return [_rank(lex, model, description, gains, types, limit)
+            for (description, _p), (gains, types) in zip(items, places)]
+
+
+def _rank(lex, model, description, gains, types, limit):
     confidence = _softmax_with_null(lexical_scores(lex, description) + gains)
     name = LEXICAL_VERSION
     if model is not None:
@@ -352,14 +376,22 @@ class CategoryCheck:
     model: str
 
 
-def category_check(*, description, point, category_code):
-    """A CategoryCheck when the text and place point strongly (settings.SUGGEST_FLAG_CONFIDENCE) to another
-    category than `category_code`, or when that is a catch-all category (settings.SUGGEST_CATCH_ALL) and some
-    other category is suggested at all; else None."""
-    try:
-        result = suggest(description, point, limit=3)
-    except OutsideCity:
-        return None
+def category_checks(items):
+    """{key: CategoryCheck} for the (key, description, point, category_code) items whose text and place point
+    strongly (settings.SUGGEST_FLAG_CONFIDENCE) to another category than their own, or whose own is a catch-all
+    category (settings.SUGGEST_CATCH_ALL) while another reaches settings.SUGGEST_CATCH_ALL_MIN. A few queries for
+    all of them (a page of the staff list)."""
+    items = list(items)
+    results = suggest_many([(description, point) for _k, description, point, _c in items], limit=3)
+    checks = {}
+    for (key, _d, _p, code), result in zip(items, results):
+        check = _check(result, code)
+        if check is not None:
+            checks[key] = check
+    return checks
+
+
+def _check(result, category_code):
     catch_all = set(settings.SUGGEST_CATCH_ALL)
     best = next((s for s in result.suggestions if s.service_code not in catch_all), None)
     if best is None or best.service_code == category_code:
@@ -371,3 +403,8 @@ def category_check(*, description, point, category_code):
     if best.confidence >= settings.SUGGEST_FLAG_CONFIDENCE:
         return CategoryCheck(best.service_code, best.confidence, "mismatch", result.model)
     return None
+
+
+def category_check(*, description, point, category_code):
+    """category_checks for one complaint: its CategoryCheck or None."""
+    return category_checks([(None, description, point, category_code)]).get(None)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from complaints.models import OPEN_STATES
 from complaints.selectors import tickets_for_user
 from facilities.models import AdminArea, Facility
-from routing.suggest import category_check
+from routing.suggest import category_checks
 
 SORTS = {
     "deadline": ("deadline", "id"),
@@ -44,15 +44,8 @@ def tickets_filtered(user, *, state=OPEN, category=None, district=None, overdue=
 def ticket_flags(tickets):
     """{ticket id: routing.suggest.CategoryCheck} for the open tickets among these (a page of the list) whose
     words and place point strongly to another category, or which were filed under a catch-all one."""
-    flags = {}
-    for ticket in tickets:
-        if ticket.state not in OPEN_STATES or not ticket.description:
-            continue
-        check = category_check(description=ticket.description, point=ticket.location,
-                               category_code=ticket.category.code)
-        if check is not None:
-            flags[ticket.pk] = check
-    return flags
+    return category_checks((t.pk, t.description, t.location, t.category.code) for t in tickets
+                           if t.state in OPEN_STATES and t.description)
 
 
 def ticket_for_user(user, pk):
