@@ -49,6 +49,7 @@ VECTOR_WEIGHT = 0.6  # a near meaning counts less than the same word
 MAX_TOKENS = 80  # distinct words of a description that are scored (the rest add little and cost time)
 TEMPERATURE = 0.45  # softmax temperature over the lexical scores (with a null class at 0: no words, no confidence)
 PLACE_COVERS = 1.0  # score a category gains when a facility of its types covers the point
+PLACE_ELSEWHERE = 0.6  # ... and the factor on the words' score of the categories over no facility type then
 PLACE_NEAR = 0.6  # ... at most, for one within its radius (falling off with the distance)
 PLACE_RADIUS_MIN = 50  # metres: how near counts, at least, for a category without a radius
 PLACE_RADIUS_MAX = 300
@@ -146,7 +147,7 @@ CATALOGUE_SIGNATURE_SQL = """
     SELECT md5(coalesce(string_agg(concat_ws('|', k.id, k.code, k.name_ru, k.name_en, k.group_ru, k.group_en,
                                              k.description_ru, k.description_en, k.keywords, k.keywords_en,
                                              k.radius_m, t.types), '#' ORDER BY k.id), '')),
-           (SELECT max(version) FROM routing_suggestionmodel WHERE active)
+           (SELECT id FROM routing_suggestionmodel WHERE active ORDER BY version DESC LIMIT 1)
     FROM routing_category k
     LEFT JOIN LATERAL (SELECT string_agg(m.facilitytype_id::text, ',' ORDER BY m.facilitytype_id) AS types
                        FROM routing_category_facility_types m WHERE m.category_id = k.id) t ON true
@@ -162,6 +163,7 @@ class Lexicon:
     vectors: np.ndarray | None  # terms x 300, unit length (zero rows: no vector)
     bigrams: list  # per term: its set of letter pairs, for the typo search
     type_categories: dict  # facility type id -> [(column, radius_m)]
+    placeless: np.ndarray  # the columns of the categories over no facility type
 
 
 def _bigrams(word):
@@ -215,7 +217,9 @@ def build_lexicon(categories):
         for facility_type in category.facility_types.all():
             type_categories.setdefault(facility_type.pk, []).append((col, category.radius_m))
     return Lexicon(codes=codes, terms=terms, term_index={t: i for i, t in enumerate(terms)}, weights=weights,
-                   vectors=vectors, bigrams=[_bigrams(t) for t in terms], type_categories=type_categories)
+                   vectors=vectors, bigrams=[_bigrams(t) for t in terms], type_categories=type_categories,
+                   placeless=np.array([col for col, c in enumerate(categories) if not c.facility_types.all()],
+                                      dtype=np.int64))
 
 
 def _fuzzy_rows(lex, word):
@@ -270,10 +274,20 @@ def lexical_scores(lex, text):
     return scores
 
 
+@dataclass
+class Place:
+    gains: np.ndarray  # per category: added to its score (a facility of its types covers the point, or is near)
+    scale: np.ndarray  # per category: its words' score is multiplied by this (see PLACE_ELSEWHERE)
+    types: list  # the facility type ids found
+
+
+def _no_place(lex):
+    return Place(np.zeros(len(lex.codes), dtype=np.float32), np.ones(len(lex.codes), dtype=np.float32), [])
+
+
 def place_scores(lex, points):
-    """For each point (or None): each category's gain from the place (a facility of its types covering the point,
-    or near it) and the facility types found; one query for all the points."""
-    out = [(np.zeros(len(lex.codes), dtype=np.float32), []) for _ in points]
+    """A Place for each point (or None), from one query for all the points."""
+    out = [_no_place(lex) for _ in points]
     asked = [i for i, p in enumerate(points) if p is not None]
     if not asked or not lex.type_categories:
         return out
@@ -285,20 +299,22 @@ def place_scores(lex, points):
 
 
 def _gains(lex, nearby):
-    gains = np.zeros(len(lex.codes), dtype=np.float32)
-    found = []
+    place = _no_place(lex)
+    gains, found, covered = place.gains, place.types, False
     for item in nearby:
         for col, cat_radius in lex.type_categories.get(item.type_id, ()):
             reach = min(max(cat_radius, PLACE_RADIUS_MIN), PLACE_RADIUS_MAX)
             if item.covers:
-                gain = PLACE_COVERS
+                gain, covered = PLACE_COVERS, True
             elif item.distance_m <= reach:
                 gain = PLACE_NEAR * (1 - item.distance_m / (reach * 1.5))
             else:
                 continue
             gains[col] = max(gains[col], gain)
         found.append(item.type_id)
-    return gains, found
+    if covered:  # inside a facility's grounds: the categories of no facility (a yard, a street) are less likely
+        place.scale[lex.placeless] = PLACE_ELSEWHERE
+    return place
 
 
 def _softmax_with_null(scores):
@@ -311,23 +327,23 @@ def _softmax_with_null(scores):
 
 # --- the per-process state, checked against the database each call -------------------------------------------
 
-_state = {"signature": None, "lexicon": None, "model_version": None, "model": None}
+_state = {"signature": None, "lexicon": None, "model_id": None, "model": None}
 
 
 def _current():
     """(lexicon, model or None) as the database has them now (one small query to tell)."""
     with connection.cursor() as cur:
         cur.execute(CATALOGUE_SIGNATURE_SQL)
-        signature, model_version = cur.fetchone()
+        signature, model_id = cur.fetchone()  # an id is never used again (a version could be, after a rollback)
     with _lock:
         if _state["signature"] != signature:
             categories = list(Category.objects.filter(active=True).prefetch_related("facility_types")
                               .order_by("code"))
             _state["lexicon"], _state["signature"] = build_lexicon(categories), signature
-        if _state["model_version"] != model_version:
+        if _state["model_id"] != model_id:
             from .suggest_model import model_load
 
-            _state["model"], _state["model_version"] = model_load(model_version), model_version
+            _state["model"], _state["model_id"] = model_load(model_id, by="id"), model_id
         return _state["lexicon"], _state["model"]
 
 
@@ -347,12 +363,12 @@ def suggest_many(items, *, limit=5):
     if not lex.codes:
         return [SuggestResult(suggestions=[], model=LEXICAL_VERSION) for _ in items]
     places = place_scores(lex, [point for _d, point in items])
-    return [_rank(lex, model, description, gains, types, limit)
-            for (description, _p), (gains, types) in zip(items, places)]
+    return [_rank(lex, model, description, place, limit) for (description, _p), place in zip(items, places)]
 
 
-def _rank(lex, model, description, gains, types, limit):
-    confidence = _softmax_with_null(lexical_scores(lex, description) + gains)
+def _rank(lex, model, description, place, limit):
+    types = place.types
+    confidence = _softmax_with_null(lexical_scores(lex, description) * place.scale + place.gains)
     name = LEXICAL_VERSION
     if model is not None:
         learned = model.probabilities(description, lex.codes)

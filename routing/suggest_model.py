@@ -193,11 +193,12 @@ def _read(row):
                        coef=coef.astype(np.float32), intercept=intercept.astype(np.float32))
 
 
-def model_load(version):
-    """The stored model of this version, ready to answer; None without one (or if it is refused: logged)."""
-    if version is None:
+def model_load(key, *, by="version"):
+    """The stored model of this version (or id), ready to answer; None without one (or if it is refused:
+    logged)."""
+    if key is None:
         return None
-    row = SuggestionModel.objects.filter(version=version, active=True).first()
+    row = SuggestionModel.objects.filter(**{by: key}, active=True).first()
     if row is None:
         return None
     try:
