@@ -10,15 +10,20 @@
   if (!box || !form) return;
   var select = form.elements.category;
   var description = form.elements.description;
-  var timer = null, asked = 0, byHand = false, lastAuto = "";
+  var timer = null, asked = 0, byHand = false, lastAuto = "", choosing = false;
 
   function optionFor(code) {
     return Array.prototype.filter.call(select.options, function (o) { return o.value === code; })[0];
   }
 
   function choose(code) {
+    choosing = true;
     select.value = code;
-    select.dispatchEvent(new Event("change"));  // map.js shows the category's questions
+    try {
+      select.dispatchEvent(new Event("change"));  // map.js shows the category's questions
+    } finally {
+      choosing = false;
+    }
   }
 
   function show(list) {
@@ -43,8 +48,8 @@
         button.dataset.code = s.service_code;
         button.textContent = optionFor(s.service_code).textContent;
         button.addEventListener("click", function () {
-          byHand = true;
           choose(s.service_code);
+          byHand = true;  // the resident's choice now
           ask();
         });
         box.appendChild(button);
@@ -74,7 +79,7 @@
     timer = setTimeout(ask, 350);
   });
   // A category the resident picks from the list is theirs: suggestions no longer change it.
-  select.addEventListener("change", function (event) { if (event.isTrusted) byHand = true; });
+  select.addEventListener("change", function () { if (!choosing) byHand = select.value !== ""; });
   // A new point brings a new list of categories (map.js): start again.
   new MutationObserver(function () {
     if (!select.options.length) return;
