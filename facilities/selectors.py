@@ -96,6 +96,12 @@ def facility_types_near_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
 
     Same method as facilities_near_point (a degree window from the GiST index in `<->` order, at most `limit`
     candidates per point, then true distance by geography), over every type at once."""
+    return [types for _in_city, types in place_of_points(points, radius_m=radius_m, limit=limit)]
+
+
+def place_of_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
+    """For each point, in one statement: (whether an active area covers it (areas_covering_point's rule, on the
+    subdivided pieces), its [NearbyType])."""
     pts = [_point(p) for p in points]
     if not pts:
         return []
@@ -106,20 +112,28 @@ def facility_types_near_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
         cur.execute(
             """
             WITH p AS (SELECT n, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
-                       FROM unnest(%s::int[], %s::float8[], %s::float8[]) AS u(n, x, y))
-            SELECT p.n, c.type_id, bool_or(ST_Covers(c.geom, p.g)),
-                   min(ST_Distance(c.geom::geography, p.g::geography))
-            FROM p CROSS JOIN LATERAL (
-                SELECT f.type_id, f.geom FROM facilities_facility f
-                WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
-                ORDER BY f.geom <-> p.g
-                LIMIT %s) c
-            WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
-            GROUP BY p.n, c.type_id
+                       FROM unnest(%s::int[], %s::float8[], %s::float8[]) AS u(n, x, y)),
+            t AS (
+                SELECT p.n, c.type_id, bool_or(ST_Covers(c.geom, p.g)) AS covers,
+                       min(ST_Distance(c.geom::geography, p.g::geography)) AS d
+                FROM p CROSS JOIN LATERAL (
+                    SELECT f.type_id, f.geom FROM facilities_facility f
+                    WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
+                    ORDER BY f.geom <-> p.g
+                    LIMIT %s) c
+                WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
+                GROUP BY p.n, c.type_id)
+            SELECT p.n, EXISTS (SELECT 1 FROM facilities_adminareapiece s JOIN facilities_adminarea a ON a.id = s.area_id
+                                WHERE s.geom && p.g AND ST_Covers(s.geom, p.g) AND a.valid_to IS NULL),
+                   t.type_id, t.covers, t.d
+            FROM p LEFT JOIN t ON t.n = p.n
             """,
             [list(range(len(pts))), [p.x for p in pts], lats, window, limit, radius_m],
         )
-        out = [[] for _ in pts]
-        for n, type_id, covers, distance in cur.fetchall():
-            out[n].append(NearbyType(type_id=type_id, covers=covers, distance_m=0.0 if covers else float(distance)))
+        out = [(False, []) for _ in pts]
+        for n, in_city, type_id, covers, distance in cur.fetchall():
+            out[n] = (in_city, out[n][1])
+            if type_id is not None:
+                out[n][1].append(NearbyType(type_id=type_id, covers=covers,
+                                            distance_m=0.0 if covers else float(distance)))
         return out

@@ -30,7 +30,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from facilities.selectors import areas_covering_point, facility_types_near_points
+from facilities.selectors import place_of_points
 
 from .models import Category
 
@@ -279,6 +279,7 @@ class Place:
     gains: np.ndarray  # per category: added to its score (a facility of its types covers the point, or is near)
     scale: np.ndarray  # per category: its words' score is multiplied by this (see PLACE_ELSEWHERE)
     types: list  # the facility type ids found
+    in_city: bool = True  # an area of the city covers the point (True without a point)
 
 
 def _no_place(lex):
@@ -289,12 +290,13 @@ def place_scores(lex, points):
     """A Place for each point (or None), from one query for all the points."""
     out = [_no_place(lex) for _ in points]
     asked = [i for i, p in enumerate(points) if p is not None]
-    if not asked or not lex.type_categories:
+    if not asked:
         return out
-    radius = max([PLACE_RADIUS_MIN] + [min(r, PLACE_RADIUS_MAX) for cats in lex.type_categories.values()
-                                       for _c, r in cats])
-    for i, nearby in zip(asked, facility_types_near_points([points[i] for i in asked], radius_m=radius)):
+    radius = max([PLACE_RADIUS_MIN] + [min(max(r, PLACE_RADIUS_MIN), PLACE_RADIUS_MAX)
+                                       for cats in lex.type_categories.values() for _c, r in cats])
+    for i, (in_city, nearby) in zip(asked, place_of_points([points[i] for i in asked], radius_m=radius)):
         out[i] = _gains(lex, nearby)
+        out[i].in_city = in_city
     return out
 
 
@@ -351,18 +353,21 @@ def suggest(description, point=None, *, limit=5):
     """The active catalogue's categories for this description (and point: (lon, lat)), best first.
 
     Raises OutsideCity when a point is given that no area of the city covers."""
-    if point is not None and not areas_covering_point(point):
-        raise OutsideCity(point)
-    return suggest_many([(description, point)], limit=limit)[0]
+    return suggest_many([(description, point)], limit=limit, in_city=True)[0]
 
 
-def suggest_many(items, *, limit=5):
-    """suggest() for many (description, point) pairs at once (points assumed in the city: stored complaints),
-    in three queries whatever their number."""
+def suggest_many(items, *, limit=5, in_city=False):
+    """suggest() for many (description, point) pairs at once, in two queries whatever their number (one
+    without points). With `in_city`, a point that no area of the city covers raises OutsideCity; otherwise
+    (stored complaints, whose points were checked when filed) it is scored as any other."""
     lex, model = _current()
+    places = place_scores(lex, [point for _d, point in items])
+    if in_city:
+        for (_d, point), place in zip(items, places):
+            if not place.in_city:
+                raise OutsideCity(point)
     if not lex.codes:
         return [SuggestResult(suggestions=[], model=LEXICAL_VERSION) for _ in items]
-    places = place_scores(lex, [point for _d, point in items])
     return [_rank(lex, model, description, place, limit) for (description, _p), place in zip(items, places)]
 
 

@@ -68,13 +68,16 @@ def _vectoriser(**overrides):
 
 
 def fit(texts, codes):
-    """A fitted (vectoriser, classifier) pair."""
+    """A fitted (vectoriser, classifier) pair. On one BLAS thread: a worker shares its machine, and on two busy
+    cores two BLAS threads took 4x the wall time of one (bench/README.md)."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     vectoriser = _vectoriser()
-    x = vectoriser.fit_transform(texts)
-    classifier = LogisticRegression(C=10.0, max_iter=2000)
-    classifier.fit(x, codes)
+    with threadpool_limits(limits=1):
+        x = vectoriser.fit_transform(texts)
+        classifier = LogisticRegression(C=10.0, max_iter=2000)
+        classifier.fit(x, codes)
     return vectoriser, classifier
 
 
