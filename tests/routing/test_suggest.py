@@ -287,3 +287,12 @@ def test_a_complaint_whose_words_point_elsewhere_is_flagged_by_the_threshold(set
 def test_an_unclear_text_is_not_flagged():
     assert category_check(description="прошу разобраться", point=Point(*RED_SQUARE),
                           category_code="yard-rubbish") is None
+
+
+def test_the_admin_lists_the_models_and_can_only_switch_them(admin_client):
+    file_complaints(synthetic_history())
+    row = model_train(evaluate_first=False)
+    page = admin_client.get("/admin/routing/suggestionmodel/")
+    assert page.status_code == 200 and f">{row.version}<" in page.content.decode()
+    assert admin_client.get("/admin/routing/suggestionmodel/add/").status_code == 403
+    assert admin_client.get(f"/admin/routing/suggestionmodel/{row.pk}/change/").status_code == 200
