@@ -330,7 +330,9 @@ def write_readme(result, marker="suggest"):
         "sentences of that generator, the hand-written set's on sentences it never saw. HTTP: one client, one "
         "request at a time, a new connection each (gunicorn sync worker), a random point in Moscow per request; "
         "the peer endpoint in the same run, interleaved. Scorer alone: `routing.suggest.suggest()` in the "
-        "benchmark's process (one query for the catalogue's and the model's versions, one for the place).",
+        "benchmark's process (one query for the catalogue's and the model's versions, one for the place). The "
+        "CPU column is this process's CPU time per call: the rest of the wall time is waiting for PostgreSQL and "
+        "for a core (on a loaded machine, most of it).",
         f"<!-- {marker}:end -->",
     ])
     text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
