@@ -51,10 +51,16 @@ def codes(result, n=3):
     ("переполненные мусорные контейнеры, не вывозят", "waste-container"),
     ("светофоры на перекрёстке не работают", "road-traffic-light"),
     ("в поликлиниках очереди в регистратуру", "clinic-service"),
-    # typos: letters swapped, dropped or doubled
+    # typos, where the misspelt word is all there is to go by: letters swapped, dropped or doubled
+    ("фанарь", "streetlight-out"),
+    ("светафор", "road-traffic-light"),
+    ("пондус", "hospital-access"),
+    ("песочнеца", "yard-playground"),
+    ("сасульки", "yard-snow"),
+    ("ливнефка", "road-flooding"),
+    ("самастрой", "illegal-building"),
+    # and in sentences
     ("не горит фанарь на улице", "streetlight-out"),
-    ("светафор мигает", "road-traffic-light"),
-    ("сломан павилион остановки", "stop-pavilion"),
     ("несанкционированая свалка покрышек", "waste-dump"),
     # near meanings, through the word vectors: "лавочка" is not in the catalogue, "скамейка" is
     ("лавочки в парке сломаны", "park-amenities"),
