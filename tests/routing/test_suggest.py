@@ -62,8 +62,9 @@ def codes(result, n=3):
     # and in sentences
     ("не горит фанарь на улице", "streetlight-out"),
     ("несанкционированая свалка покрышек", "waste-dump"),
-    # near meanings, through the word vectors: "лавочка" is not in the catalogue, "скамейка" is
     ("лавочки в парке сломаны", "park-amenities"),
+    # a near meaning, through the word vectors only: "маршрутка" is in no category's words, "автобус" is
+    ("маршрутка", "stop-schedule"),
     # English keywords
     ("broken swing at the playground", "yard-playground"),
     ("traffic light is blinking", "road-traffic-light"),
