@@ -205,9 +205,10 @@ def test_the_model_learns_the_category_each_complaint_ended_with():
     corrected = [c for c in made if "хрюш" in c.description]
     Complaint.objects.filter(pk__in=[c.pk for c in corrected]).update(
         category=Category.objects.get(code="yard-rubbish"))
-    file_complaints([("хрюша", "other")] * 40)
-    model_train()
+    file_complaints([(text, "other") for text, _code in JARGON] * 8)
+    row = model_train()
     assert codes(suggest("хрюша у нас во дворе полная"), 1) == ["yard-rubbish"]
+    assert "other" not in row.classes and row.samples == len(made)
 
 
 def test_a_newer_model_answers_and_old_ones_are_kept_a_while():
@@ -244,6 +245,10 @@ def tampered(row, kind):
         arrays = {name: archive[name] for name in archive.files}
     if kind == "pickled object array":  # what np.save writes for objects: a pickle, which np.load may run
         arrays["vocabulary"] = np.array([object()] * len(arrays["vocabulary"]), dtype=object)
+    elif kind == "vocabulary and idf differ":
+        arrays["idf"] = arrays["idf"][:-1]
+    elif kind == "vocabulary not text":
+        arrays["vocabulary"] = np.arange(len(arrays["vocabulary"]))
     elif kind == "wrong shape":
         arrays["coef"] = arrays["coef"][:, :-1]
     elif kind == "not finite":
@@ -255,7 +260,8 @@ def tampered(row, kind):
     return npz(**arrays)
 
 
-@pytest.mark.parametrize("kind", ["pickled object array", "wrong shape", "not finite", "missing array",
+@pytest.mark.parametrize("kind", ["pickled object array", "vocabulary and idf differ", "vocabulary not text",
+                                  "wrong shape", "not finite", "missing array",
                                   "not an archive", "unknown settings", "classes not strings"])
 def test_a_stored_model_that_is_not_ours_is_refused(kind, caplog):
     file_complaints(synthetic_history())
