@@ -99,6 +99,7 @@ class ComplaintEvent(models.Model):
         CONFIRMED = "confirmed"
         REOPENED = "reopened"
         HIDDEN = "hidden"
+        CATEGORY = "category"  # a member of staff changed the category (complaints.services.complaint_recategorise)
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -39,8 +39,8 @@ from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean
 
 __all__ = [
     "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
-    "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_mark_duplicate",
-    "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
+    "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_recategorise",
+    "complaint_mark_duplicate", "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
 ]
 
 REASON_MAX = 1000
@@ -257,6 +257,44 @@ def complaint_transfer(*, complaint, user, reason, department=None):
         for name, value in _placement(decision, keep_facility=complaint.facility_id).items():
             setattr(complaint, name, value)
         complaint.save(update_fields=["state", "decision", "department", "area", "facility", "updated_at"])
+    return complaint
+
+
+def complaint_recategorise(*, complaint, user, category, reason):
+    """A member of staff changes the complaint's category (e.g. accepting the suggestion on the ticket list): a
+    recorded change (event kind `category`, who, from which to which category and why) that routes it again
+    for the new category, with its deadline counted from the filing by the new category's working days. If the
+    department changes, the complaint goes on to it (`transferred`); otherwise its state stays.
+    """
+    reason = _required_text(reason, field="reason", limit=REASON_MAX)
+    if not category.active:
+        raise ComplaintError(_("This category is not in the catalogue any more."), field="category")
+    with transaction.atomic():
+        complaint = _lock_for(user, complaint)
+        to_state, kind = check_transition(complaint.state, "recategorise")
+        old = complaint.category
+        if category.pk == old.pk:
+            raise ComplaintError(_("The complaint already has this category."), field="category")
+        try:
+            decision = route(complaint.location, category)
+        except OutsideCity:
+            raise OutsideCityError(_("The complaint's point is outside the city.")) from None
+        source = complaint.department
+        moves = decision.department_id != source.pk
+        from_state = complaint.state
+        if moves:
+            complaint.state = to_state
+        else:  # no state change: not part of the state chain (as a re-route's event)
+            from_state = to_state = ""
+        _event(complaint, kind=kind, actor=user, from_state=from_state, to_state=to_state,
+               from_department=source, to_department=decision.department, decision=decision,
+               reason=f"{old.code} → {category.code}: {reason}")
+        complaint.category = category
+        complaint.deadline = due_date_fresh(complaint.submitted_at, category.deadline_days)
+        for name, value in _placement(decision).items():
+            setattr(complaint, name, value)
+        complaint.save(update_fields=["state", "category", "deadline", "decision", "department", "area",
+                                      "facility", "updated_at"])
     return complaint
 
 

@@ -18,6 +18,9 @@ TRANSITIONS = {
     "take": (frozenset({State.ASSIGNED, State.REOPENED, State.TRANSFERRED}), State.IN_PROGRESS, Kind.STATE),
     "answer": (WORKABLE, State.ANSWERED, Kind.ANSWER),
     "transfer": (WORKABLE, State.TRANSFERRED, Kind.TRANSFER),
+    # A category change (a suggestion accepted): the state stays unless the department changes, then it is
+    # `transferred` (complaints.services.complaint_recategorise).
+    "recategorise": (WORKABLE, State.TRANSFERRED, Kind.CATEGORY),
     "mark_duplicate": (WORKABLE, State.DUPLICATE, Kind.DUPLICATE),
     # Moderation may hide a complaint in any state (even a closed one: abusive text stays abusive).
     "hide": (frozenset(State) - {State.HIDDEN}, State.HIDDEN, Kind.HIDDEN),

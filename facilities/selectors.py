@@ -68,3 +68,65 @@ def facilities_near_point(point, *, type_ids, radius_m, limit=5):
         )
         return [NearbyFacility(facility_id=r[0], covers=r[1], distance_m=0.0 if r[1] else float(r[2]))
                 for r in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class NearbyType:
+    type_id: int
+    distance_m: float  # to the nearest active facility of the type (0 when one covers the point)
+    covers: bool
+
+
+def facility_types_near_point(point, *, radius_m, limit=NEAREST_CANDIDATES):
+    """The facility types of the active facilities that cover the point or lie within radius_m metres of it, each
+    with the distance to its nearest one: what kind of place this is (a park, a school's grounds, a bus stop
+    nearby). See facility_types_near_points."""
+    return facility_types_near_points([point], radius_m=radius_m, limit=limit)[0]
+
+
+def facility_types_near_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
+    """facility_types_near_point for many points in one statement: a list of [NearbyType] per point, in order.
+
+    Same method as facilities_near_point (a degree window from the GiST index in `<->` order, at most `limit`
+    candidates per point, then true distance by geography), over every type at once."""
+    return [types for _in_city, types in place_of_points(points, radius_m=radius_m, limit=limit)]
+
+
+def place_of_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
+    """For each point, in one statement: (whether an active area covers it (areas_covering_point's rule, on the
+    subdivided pieces), its [NearbyType])."""
+    pts = [_point(p) for p in points]
+    if not pts:
+        return []
+    lats = [p.y for p in pts]
+    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(max(abs(y) for y in lats) + 1, 89.0))),
+                                                 0.01))
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH p AS (SELECT n, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
+                       FROM unnest(%s::int[], %s::float8[], %s::float8[]) AS u(n, x, y)),
+            t AS (
+                SELECT p.n, c.type_id, bool_or(ST_Covers(c.geom, p.g)) AS covers,
+                       min(ST_Distance(c.geom::geography, p.g::geography)) AS d
+                FROM p CROSS JOIN LATERAL (
+                    SELECT f.type_id, f.geom FROM facilities_facility f
+                    WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
+                    ORDER BY f.geom <-> p.g
+                    LIMIT %s) c
+                WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
+                GROUP BY p.n, c.type_id)
+            SELECT p.n, EXISTS (SELECT 1 FROM facilities_adminareapiece s JOIN facilities_adminarea a ON a.id = s.area_id
+                                WHERE s.geom && p.g AND ST_Covers(s.geom, p.g) AND a.valid_to IS NULL),
+                   t.type_id, t.covers, t.d
+            FROM p LEFT JOIN t ON t.n = p.n
+            """,
+            [list(range(len(pts))), [p.x for p in pts], lats, window, limit, radius_m],
+        )
+        out = [(False, []) for _ in pts]
+        for n, in_city, type_id, covers, distance in cur.fetchall():
+            out[n] = (in_city, out[n][1])
+            if type_id is not None:
+                out[n][1].append(NearbyType(type_id=type_id, covers=covers,
+                                            distance_m=0.0 if covers else float(distance)))
+        return out

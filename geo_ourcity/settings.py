@@ -258,11 +258,28 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_RETRY_BACKOFF = int(env_str("OURCITY_CELERY_RETRY_BACKOFF", "2"))
 CELERY_TASK_RETRY_BACKOFF_MAX = 600
 CELERY_TASK_MAX_RETRIES = 8
+# The category suggestion (routing.suggest, GET /api/v1/suggestions; docs/routing.md). A complaint is flagged on
+# the staff list when another category's confidence reaches SUGGEST_FLAG_CONFIDENCE, or when it was filed under a
+# catch-all category and another one reaches SUGGEST_CATCH_ALL_MIN. The learned model (once trained) weighs
+# SUGGEST_MODEL_WEIGHT against the lexical scorer; it is trained when at least SUGGEST_MODEL_MIN_SAMPLES complaints
+# can teach it, every SUGGEST_TRAIN_EVERY_S seconds (0: only by `manage.py train_suggestions`).
+SUGGEST_FLAG_CONFIDENCE = float(env_str("OURCITY_SUGGEST_FLAG_CONFIDENCE", "0.6"))
+SUGGEST_CATCH_ALL = env_list("OURCITY_SUGGEST_CATCH_ALL", "other")
+SUGGEST_CATCH_ALL_MIN = float(env_str("OURCITY_SUGGEST_CATCH_ALL_MIN", "0.2"))
+SUGGEST_MODEL_WEIGHT = float(env_str("OURCITY_SUGGEST_MODEL_WEIGHT", "0.5"))
+SUGGEST_MODEL_MIN_SAMPLES = int(env_str("OURCITY_SUGGEST_MODEL_MIN_SAMPLES", "50"))
+SUGGEST_TRAIN_EVERY_S = int(env_str("OURCITY_SUGGEST_TRAIN_EVERY_S", "86400"))
+SUGGEST_DESCRIPTION_MAX = 4000  # characters, as a complaint's description
+LIMIT_API_SUGGESTIONS = env_rate("OURCITY_LIMIT_API_SUGGESTIONS", "120/m")  # per client: the form asks as one types
 # The scheduler (celery beat, its schedule file under var/): each app's periodic work, by task name.
 CELERY_BEAT_SCHEDULE = {
     # an enqueue lost (Redis down at commit, a crash between commit and enqueue) is found within a minute
     "sweep-tracking-mail": {"task": "complaints.tasks.tracking_mail_sweep", "schedule": 60.0},
 }
+# The category suggestion's model is learned again from the history this often (routing.suggest_model).
+if SUGGEST_TRAIN_EVERY_S:
+    CELERY_BEAT_SCHEDULE["train-suggestion-model"] = {"task": "routing.tasks.suggestion_model_train",
+                                                      "schedule": float(SUGGEST_TRAIN_EVERY_S)}
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")

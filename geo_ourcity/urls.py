@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
          name="api-docs"),
+    # The project's own REST API (version 1): the category suggestion (routing/api.py).
+    path("api/v1/", include("routing.api_urls")),
     # Language switch (POST language=ru|en) for the residents' pages.
     path("i18n/", include("django.conf.urls.i18n")),
     # The department staff workspace: ticket lists, ticket pages and their actions (staff/).

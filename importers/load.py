@@ -529,9 +529,9 @@ def apply_areas(cur, dataset_id, level, *, jurisdiction_kind):
 # the service catalogue: categories (with their facility types and questions), the routing table, holidays
 
 CATEGORY_COLUMNS = ["row_no", "source_key", "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru",
-                    "description_en", "keywords", "radius_m", "deadline_days", "rule", "fallback_level",
-                    "department_id", "type_codes", "attributes"]
-CATEGORY_FIELDS = CATEGORY_COLUMNS[3:15]  # the columns of routing_category a file sets, besides the code
+                    "description_en", "keywords", "keywords_en", "radius_m", "deadline_days", "rule",
+                    "fallback_level", "department_id", "type_codes", "attributes"]
+CATEGORY_FIELDS = CATEGORY_COLUMNS[3:16]  # the columns of routing_category a file sets, besides the code
 
 # A category as the file states it, and as the registry holds it: the same shape, so one comparison decides.
 CATEGORY_CURRENT = """
@@ -552,11 +552,12 @@ def stage_categories(cur, prepared, progress=None):
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (
                        row_no integer, source_key text, code text, name_ru text, name_en text, group_ru text,
-                       group_en text, description_ru text, description_en text, keywords text, radius_m integer,
+                       group_en text, description_ru text, description_en text, keywords text, keywords_en text,
+                       radius_m integer,
                        deadline_days integer, rule text, fallback_level text, department_id bigint,
                        type_codes jsonb, attributes jsonb, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, CATEGORY_COLUMNS, progress)
-    for col in ("description_ru", "description_en", "keywords"):
+    for col in ("description_ru", "description_en", "keywords", "keywords_en"):
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
 
 

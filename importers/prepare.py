@@ -39,6 +39,7 @@ CATEGORY_FIELDS = {"code": "routing.Category.code", "name_ru": "routing.Category
                    "name_en": "routing.Category.name_en", "group_ru": "routing.Category.group_ru",
                    "group_en": "routing.Category.group_en", "description_ru": "routing.Category.description_ru",
                    "description_en": "routing.Category.description_en", "keywords": "routing.Category.keywords",
+                   "keywords_en": "routing.Category.keywords_en",
                    "rule": "routing.Category.rule", "fallback_level": "routing.Category.fallback_level"}
 ASSIGNMENT_FIELDS = {"department_code": "facilities.Department.code",
                      "department_name": "facilities.Department.name"}
@@ -407,7 +408,7 @@ def prepare_categories(spec, source, *, type_codes, departments):
     keys, rej = prepare_keys(spec, source)
     col = {name: evaluate(spec.values.get(name), frame, n) for name in (
         "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en", "keywords",
-        "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
+        "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
     codes = col["code"]
     rej.reject(np.array([not SLUG_RE.fullmatch(c) for c in codes]),
                lambda i: f"category code {codes[i]!r} must be letters, digits, '-' or '_' (at most 64)")
@@ -423,7 +424,7 @@ def prepare_categories(spec, source, *, type_codes, departments):
     rej.reject(np.array([f not in fallback_choices for f in fallbacks]),
                lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(fallback_choices)}")
     out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
-                                         "keywords")}
+                                         "keywords", "keywords_en")}
 
     def check(i):
         try:
@@ -452,19 +453,17 @@ def prepare_categories(spec, source, *, type_codes, departments):
             out["attributes"][i] = json.dumps(normalise_attributes(col["attributes"][i]), ensure_ascii=False)
         except ValueError as exc:
             return f"attributes: {exc}"
-        try:
-            out["keywords"][i] = ", ".join(parse_list(col["keywords"][i])) if col["keywords"][i].startswith("[") \
-                else col["keywords"][i]
-        except ValueError:
-            return "keywords: not a list"
+        for name in ("keywords", "keywords_en"):
+            try:
+                out[name][i] = ", ".join(parse_list(col[name][i])) if col[name][i].startswith("[") else col[name][i]
+            except ValueError:
+                return f"{name}: not a list"
         return None
 
     reject_each(rej, n, check)
-    keywords = np.array([k or "" for k in out["keywords"]], dtype=object)
-    reject_unstorable(rej, {**col, "rule": rules, "fallback_level": fallbacks, "keywords": keywords},
-                      CATEGORY_FIELDS)
-    columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks,
-               "keywords": keywords,
+    keywords = {name: np.array([k or "" for k in out[name]], dtype=object) for name in ("keywords", "keywords_en")}
+    reject_unstorable(rej, {**col, "rule": rules, "fallback_level": fallbacks, **keywords}, CATEGORY_FIELDS)
+    columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks, **keywords,
                "radius_m": pa.array(out["radius_m"], pa.int64()),
                "deadline_days": pa.array(out["deadline_days"], pa.int64()),
                "department_id": pa.array(out["department_id"], pa.int64()),

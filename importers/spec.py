@@ -36,7 +36,7 @@ TARGET_KEYS = {
     "facilities": {"type", "owner", "name", "address", "attrs", "types"},
     # The service catalogue and its routing data (routing.models); see docs/importing.md.
     "categories": {"code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en",
-                   "keywords", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department",
+                   "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department",
                    "attributes", "types"},
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},

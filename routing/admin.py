@@ -5,7 +5,7 @@ made here re-route the open complaints they affect when saved (complaints.signal
 """
 from django.contrib import admin
 
-from .models import Category, CategoryAttribute, Holiday, RoutingAssignment, RoutingDecision
+from .models import Category, CategoryAttribute, Holiday, RoutingAssignment, RoutingDecision, SuggestionModel
 
 
 class CategoryAttributeInline(admin.StackedInline):
@@ -26,7 +26,7 @@ class CategoryAdmin(admin.ModelAdmin):
     inlines = [CategoryAttributeInline]
     fieldsets = [
         (None, {"fields": ["code", ("name_ru", "name_en"), ("group_ru", "group_en"), ("description_ru", "description_en"),
-                           "keywords", "active"]}),
+                           "keywords", "keywords_en", "active"]}),
         ("Routing", {"fields": ["rule", "facility_types", "radius_m", "fallback_level", "department",
                                 "deadline_days"]}),
         ("Source", {"fields": ["dataset", "source_key"]}),
@@ -64,4 +64,19 @@ class RoutingDecisionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SuggestionModel)
+class SuggestionModelAdmin(admin.ModelAdmin):
+    """The category-suggestion models learned from the history (routing.suggest_model): trained by
+    `manage.py train_suggestions` and the scheduler, never uploaded. Only `active` may be changed: clearing it on
+    the newest falls back to the one before (or to the catalogue's words alone)."""
+
+    list_display = ["version", "created_at", "active", "samples", "train_seconds", "metrics"]
+    list_editable = ["active"]
+    fields = ["version", "created_at", "active", "samples", "train_seconds", "classes", "params", "metrics"]
+    readonly_fields = ["version", "created_at", "samples", "train_seconds", "classes", "params", "metrics"]
+
+    def has_add_permission(self, request):
         return False

@@ -20,7 +20,9 @@ class Category(models.Model):
     group_en = models.CharField(max_length=100)
     description_ru = models.TextField(blank=True)
     description_en = models.TextField(blank=True)
-    keywords = models.CharField(max_length=500, blank=True, help_text="comma-separated")
+    keywords = models.CharField(max_length=500, blank=True,
+                                help_text="comma-separated, in the city's language (Russian in the demo)")
+    keywords_en = models.CharField(max_length=500, blank=True, help_text="comma-separated, in English")
     facility_types = models.ManyToManyField(FacilityType, blank=True, related_name="categories")
     radius_m = models.PositiveIntegerField(default=0, help_text="search radius for the nearest facility, metres")
     deadline_days = models.PositiveSmallIntegerField(default=8, help_text="working days to answer")
@@ -128,3 +130,28 @@ class RoutingDecision(models.Model):
     explanation_ru = models.TextField()
     explanation_en = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SuggestionModel(models.Model):
+    """A category-suggestion model learned from the city's own history (routing.suggest_model): what residents
+    wrote and the category each complaint ended with after staff corrected it.
+
+    Stored as plain numbers and strings (an .npz archive read with allow_pickle=False, and JSON), never as a
+    pickle: loading one runs no code, whoever wrote the row. The newest active row answers; `version` names it.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=True)
+    classes = models.JSONField(help_text="the service codes, in the order of the weights' rows")
+    params = models.JSONField(help_text="the text features' settings (analyzer, n-gram range, ...)")
+    weights = models.BinaryField(help_text="npz: vocabulary, idf, coef, intercept (no pickles)")
+    samples = models.PositiveIntegerField(help_text="complaints it learned from")
+    train_seconds = models.FloatField()
+    metrics = models.JSONField(default=dict, blank=True, help_text="top-1/top-3 on the history held out")
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self):
+        return f"history-v{self.version}"

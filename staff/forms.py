@@ -91,6 +91,14 @@ class TransferForm(StyledForm):
     reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class RecategoriseForm(StyledForm):
+    """Accept a suggested category (the ticket list's flag): the category and, optionally, why."""
+
+    category = CategoryChoiceField(label=_("Category"), to_field_name="code",
+                                   queryset=Category.objects.filter(active=True))
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=1000)
+
+
 class DuplicateForm(StyledForm):
     """The original by its public number (№, the id): never by tracking code, the resident's key."""
     duplicate_of = forms.CharField(label=_("Number of the original complaint"), max_length=20)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from complaints.models import OPEN_STATES
 from complaints.selectors import tickets_for_user
 from facilities.models import AdminArea, Facility
+from routing.suggest import category_checks
 
 SORTS = {
     "deadline": ("deadline", "id"),
@@ -38,6 +39,13 @@ def tickets_filtered(user, *, state=OPEN, category=None, district=None, overdue=
     if overdue:
         tickets = tickets.filter(overdue_q())
     return tickets.order_by(*SORTS.get(sort, SORTS["deadline"]))
+
+
+def ticket_flags(tickets):
+    """{ticket id: routing.suggest.CategoryCheck} for the open tickets among these (a page of the list) whose
+    words and place point strongly to another category, or which were filed under a catch-all one."""
+    return category_checks((t.pk, t.description, t.location, t.category.code) for t in tickets
+                           if t.state in OPEN_STATES and t.description)
 
 
 def ticket_for_user(user, pk):

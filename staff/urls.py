@@ -17,4 +17,5 @@ urlpatterns = [
     path("t/<int:pk>/answer/", views.answer, name="answer"),
     path("t/<int:pk>/transfer/", views.transfer, name="transfer"),
     path("t/<int:pk>/duplicate/", views.mark_duplicate, name="duplicate"),
+    path("t/<int:pk>/category/", views.recategorise, name="recategorise"),
 ]

@@ -17,14 +17,15 @@ from django.utils.translation import gettext as _
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
 from complaints.selectors import complaint_history, departments_for_user, is_dispatcher
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
-                                 complaint_take, complaint_transfer)
+                                 complaint_recategorise, complaint_take, complaint_transfer)
 from complaints.transitions import allowed_actions
 from importers.permissions import UPLOAD_PERMISSION
+from routing.models import Category
 from web.labels import localized, localized_value
 
 from . import selectors
 from .export import ticket_csv_rows
-from .forms import AnswerForm, DuplicateForm, TakeForm, TicketFilterForm, TransferForm
+from .forms import AnswerForm, DuplicateForm, RecategoriseForm, TakeForm, TicketFilterForm, TransferForm
 
 PAGE_SIZE = 25
 # The action forms of a ticket page, by the name of the complaints.transitions action they perform.
@@ -55,7 +56,10 @@ def ticket_list(request):
     tickets = selectors.tickets_filtered(request.user, **form.filters())
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
     context = workspace_context(request)
+    flags = selectors.ticket_flags(page)
+    categories = {c.code: c for c in Category.objects.filter(code__in=[f.service_code for f in flags.values()])}
     context.update(form=form, page=page, sort=form.filters()["sort"],
+                   flags={pk: {"check": f, "category": categories.get(f.service_code)} for pk, f in flags.items()},
                    show_department=context["dispatcher"] or len(context["my_departments"]) > 1)
     return render(request, "staff/tickets.html", context)
 
@@ -177,6 +181,31 @@ def transfer(request, pk):
         complaint_transfer(complaint=t, user=request.user, reason=data["reason"], department=data["department"])
 
     return _act(request, pk, TransferForm, perform, _("The ticket is handed on."))
+
+
+@login_required
+def recategorise(request, pk):
+    """Accept a suggested category (the ticket list's flag): a recorded category change that routes it again."""
+    ticket = _ticket_or_404(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = RecategoriseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("staff:tickets")
+    reason = form.cleaned_data["reason"] or _("the category suggested from its text and place, accepted")
+    try:
+        complaint_recategorise(complaint=ticket, user=request.user, category=form.cleaned_data["category"],
+                               reason=reason)
+    except (ComplaintNotFound, ComplaintPermissionDenied):
+        raise Http404 from None
+    except ComplaintError as exc:
+        messages.error(request, str(exc))
+        return redirect("staff:tickets")
+    messages.success(request, _("The category is changed and the ticket routed again: № %(n)s.") % {"n": ticket.pk})
+    if selectors.ticket_still_visible(request.user, ticket):
+        return redirect("staff:ticket", ticket.pk)
+    return redirect("staff:tickets")
 
 
 @login_required

@@ -25,3 +25,15 @@ def state_colour(state):
 @register.filter
 def event_name(kind):
     return EVENT_LABELS.get(kind, kind)
+
+
+@register.filter
+def get_item(mapping, key):
+    """mapping[key], or None: {{ flags|get_item:t.pk }}."""
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def percent(value):
+    """0.834 -> "83 %"."""
+    return f"{round(float(value) * 100)} %"

@@ -481,7 +481,7 @@ def yaml_file(tmp_path, records):
 
 
 CATEGORY = {"code": "t-safe-ok", "name_ru": "Яма", "name_en": "Pothole", "group_ru": "Дороги", "group_en": "Roads",
-            "rule": "district", "keywords": "", "attributes": ""}
+            "rule": "district", "keywords": "", "keywords_en": "", "attributes": ""}
 CATEGORY_SPEC = {"dataset": "t-safe-cats", "target": "categories", "key": "code", **{k: k for k in CATEGORY}}
 AUTHORITY = {"code": "t-safe-auth-ok", "name": "Управа", "short_name": "Управа", "department": "Отдел"}
 AUTHORITY_SPEC = {"dataset": "t-safe-auths", "target": "authorities", "key": "code", **{k: k for k in AUTHORITY},
@@ -511,6 +511,8 @@ ROW_TARGETS = {
     "category name_en": (CATEGORY_SPEC, CATEGORY, {"name_en": lambda: longer("routing.Category.name_en")}, "name_en"),
     "category keywords": (CATEGORY_SPEC, CATEGORY, {"keywords": lambda: longer("routing.Category.keywords")},
                           "keywords"),
+    "category keywords_en": (CATEGORY_SPEC, CATEGORY,
+                             {"keywords_en": lambda: longer("routing.Category.keywords_en")}, "keywords_en"),
     "category question": (CATEGORY_SPEC, CATEGORY,
                           {"attributes": lambda: one_attribute(longer("routing.CategoryAttribute.description_ru"))},
                           "description_ru"),
