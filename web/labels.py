@@ -38,6 +38,7 @@ EVENT_LABELS = {
     ComplaintEvent.Kind.CONFIRMED: pgettext_lazy("history", "The resident confirmed the fix"),
     ComplaintEvent.Kind.REOPENED: pgettext_lazy("history", "The resident said it is not fixed"),
     ComplaintEvent.Kind.HIDDEN: pgettext_lazy("history", "Hidden by moderation"),
+    ComplaintEvent.Kind.OVERDUE: pgettext_lazy("history", "Past its deadline"),
 }
 
 
