@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ComplaintError
-from .models import Answer, Complaint, ComplaintEvent, Photo, TrackingMail
+from .models import Answer, Complaint, ComplaintEvent, Outbox, Photo
+from .outbox import outbox_retry
 from .services import complaint_hide
 
 
@@ -40,9 +41,9 @@ class PhotoInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class TrackingMailInline(ReadOnlyInline):
-    model = TrackingMail
-    fields = ["to", "sent_at", "with_key", "attempts", "last_error", "updated_at"]
+class OutboxInline(ReadOnlyInline):
+    model = Outbox
+    fields = ["kind", "recipient", "state", "attempts", "last_error", "created_at", "next_attempt_at", "sent_at"]
     readonly_fields = fields
 
 
@@ -53,7 +54,7 @@ class ComplaintAdmin(admin.ModelAdmin):
     search_fields = ["tracking_code", "token", "description", "address_string"]
     list_select_related = ["category", "department__authority"]
     date_hierarchy = "submitted_at"
-    inlines = [EventInline, AnswerInline, PhotoInline, TrackingMailInline]
+    inlines = [EventInline, AnswerInline, PhotoInline, OutboxInline]
     actions = ["hide"]
 
     # The confirmation secret stays off every page: with SECRET_KEY it makes the resident's confirmation key.
@@ -79,3 +80,40 @@ class ComplaintAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{complaint.tracking_code}: {exc}", messages.WARNING)
         if hidden:
             self.message_user(request, _("%(n)d complaints hidden.") % {"n": hidden}, messages.SUCCESS)
+
+
+@admin.register(Outbox)
+class OutboxAdmin(admin.ModelAdmin):
+    """The mail outbox, read-only: what was sent, what waits, what failed and why. The one write is "send again"
+    for failed or cancelled mails (complaints.outbox.outbox_retry)."""
+
+    list_display = ["id", "kind", "recipient", "state", "attempts", "created_at", "next_attempt_at", "sent_at",
+                    "error_line"]
+    list_filter = ["state", "kind"]
+    search_fields = ["recipient", "=dedupe_key"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["kind", "recipient", "language", "context", "dedupe_key", "complaint", "state", "attempts",
+                       "last_error", "created_at", "next_attempt_at", "sent_at"]
+    raw_id_fields = ["complaint"]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("last error"))
+    def error_line(self, entry):
+        return entry.last_error[:120]
+
+    @admin.action(description=_("Send the selected failed mails again"), permissions=["view"])
+    def send_again(self, request, queryset):
+        if not request.user.has_perm("complaints.change_outbox"):
+            self.message_user(request, _("You may not send mails again."), messages.ERROR)
+            return
+        n = outbox_retry(entries=list(queryset))
+        self.message_user(request, _("%(n)d mails will be sent again.") % {"n": n}, messages.SUCCESS)

@@ -68,6 +68,8 @@ class Complaint(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
+    # When the scheduler found it still open past its deadline (complaints.services.complaints_mark_overdue).
+    overdue_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=100, blank=True, help_text="web, or the API key's name")
 
     class Meta:
@@ -100,6 +102,7 @@ class ComplaintEvent(models.Model):
         REOPENED = "reopened"
         HIDDEN = "hidden"
         CATEGORY = "category"  # a member of staff changed the category (complaints.services.complaint_recategorise)
+        OVERDUE = "overdue"
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -141,17 +144,40 @@ class Photo(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-class TrackingMail(models.Model):
-    """The e-mail that gives a resident their complaint's tracking code: sent (or tried) once per complaint, by
-    complaints.mail (manage.py send_tracking_codes), for complaints that came with an e-mail address. Staff-only."""
+class Outbox(models.Model):
+    """The mail outbox (DESIGN.md): every mail to send, one row written in the transaction that causes it (so a
+    rollback leaves no mail, a crash after the commit loses none), sent by the queue's workers (complaints.outbox),
+    retried with backoff and recorded. `dedupe_key` is unique: whatever writes a mail twice (a retried task, two
+    requests) gets one row, and one row is sent at most once (its row lock is held for the whole send).
 
-    complaint = models.OneToOneField(Complaint, primary_key=True, on_delete=models.CASCADE,
-                                     related_name="tracking_mail")
-    to = models.EmailField(max_length=254)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    What a mail says is made when it is sent, by its kind's renderer (complaints.outbox.mail_kind), from `context`
+    and the complaint. A secret (a tracking code, a confirmation key) is never stored here: the renderer reads it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed (gave up after the last attempt)"
+        CANCELLED = "cancelled", "cancelled (no longer due)"
+
+    kind = models.CharField(max_length=40)
+    recipient = models.EmailField(max_length=254)
+    language = models.CharField(max_length=16, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    complaint = models.ForeignKey(Complaint, null=True, blank=True, on_delete=models.CASCADE, related_name="mails")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    # Did the mail that was sent carry the confirmation key? Mails sent before there were keys did not: such a
-    # complaint, while its resident may still confirm or deny, is mailed again (complaints.mail).
-    with_key = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "outbox mail"
+        verbose_name_plural = "outbox"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=models.Q(state="pending"),
+                                name="outbox_due")]
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk} ({self.state})"

@@ -1,8 +1,11 @@
 """Reads of complaints. Who may see and work which tickets is decided here and nowhere else."""
 
+from django.db.models import Q
+from django.utils import timezone
+
 from facilities.models import Department
 
-from .models import Complaint, ComplaintEvent, State
+from .models import OPEN_STATES, Complaint, ComplaintEvent, State
 from .tracking import normalize_tracking_code
 
 DISPATCHERS_GROUP = "City dispatchers"
@@ -12,6 +15,12 @@ def complaints_public():
     """What residents and Open311 readers may see: everything but hidden complaints."""
     return (Complaint.objects.exclude(state=State.HIDDEN)
             .select_related("category", "department__authority"))
+
+
+def overdue_q(now=None):
+    """Still to be worked on, and past its deadline: the one rule of "overdue" (the staff lists, the
+    scheduler's overdue marks)."""
+    return Q(state__in=OPEN_STATES, deadline__lt=now or timezone.now())
 
 
 def complaint_by_tracking_code(code):

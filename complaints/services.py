@@ -27,10 +27,10 @@ from routing.services import reroute_plan, reroute_plan_drop
 
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
+from .mails import tracking_mail_write
 from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State
 from .photos import clean_photo
 from .selectors import user_may_act
-from .tasks import tracking_mail_enqueue
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
 from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean_facility, clean_location,
@@ -91,8 +91,8 @@ def complaint_create(*, category, point, description="", attributes=None, email=
                 complaint = _create_routed(category=category, location=location, facility=facility,
                                            fields=fields, source=source, actor=actor, label=label,
                                            photos=cleaned_photos)
-                if complaint.email:  # its tracking mail, on the queue once this is committed (complaints.tasks)
-                    transaction.on_commit(functools.partial(tracking_mail_enqueue, complaint.pk), robust=True)
+                if complaint.email:  # its tracking mail: an outbox row, sent by a worker once this commits
+                    tracking_mail_write(complaint)
             complaint.confirmation_key = confirmation_key(complaint)
             return complaint
         except IntegrityError as exc:

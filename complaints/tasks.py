@@ -4,35 +4,77 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-
-from .mail import MailNotSent, tracking_mail_send, tracking_mail_send_pending
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
 
-def tracking_mail_enqueue(complaint_id):
-    """After the commit that filed the complaint (transaction.on_commit): its tracking mail, on the queue. If the
-    broker is down the task is lost, not the mail: the sweep finds it due within a minute."""
-    tracking_mail_deliver.delay(complaint_id)
+class MailNotSent(Exception):
+    """The mail server refused or failed; recorded on the Outbox row, tried again after its backoff."""
 
 
-@shared_task(bind=True, name="complaints.tasks.tracking_mail_deliver", autoretry_for=(MailNotSent,), ignore_result=True,
-             retry_backoff=settings.CELERY_TASK_RETRY_BACKOFF, retry_backoff_max=settings.CELERY_TASK_RETRY_BACKOFF_MAX,
-             retry_jitter=True, max_retries=settings.CELERY_TASK_MAX_RETRIES)
-def tracking_mail_deliver(self, complaint_id):
-    """Send one complaint's tracking mail if it is still due (complaints.mail.tracking_mail_send); a mail server
-    failure is recorded and retried with backoff (and, past the retries, left to the sweep)."""
-    outcome = tracking_mail_send(complaint_id)
+@shared_task(bind=True, name="complaints.tasks.outbox_deliver", max_retries=None)
+def outbox_deliver(self, dedupe_key):
+    """Send one outbox mail if it is still due (complaints.outbox.outbox_send). A failure is recorded on the row
+    and this task runs again when the row's next try is due; once the row gives up (failed), so does the task."""
+    from .models import Outbox
+    from .outbox import outbox_send_key
+
+    outcome = outbox_send_key(dedupe_key)
     if outcome == "failed":
-        raise MailNotSent(f"tracking mail of complaint {complaint_id} not sent (attempt {self.request.retries + 1})")
+        entry = Outbox.objects.filter(dedupe_key=dedupe_key, state=Outbox.State.PENDING).first()
+        if entry is not None:
+            wait = max((entry.next_attempt_at - timezone.now()).total_seconds(), 0)
+            raise self.retry(exc=MailNotSent(f"outbox mail {dedupe_key} not sent (attempt {entry.attempts})"),
+                             countdown=wait)
     return outcome
 
 
-@shared_task(name="complaints.tasks.tracking_mail_sweep")
-def tracking_mail_sweep():
-    """Every minute (celery beat): every tracking mail still due, whatever happened to its own task."""
-    run = tracking_mail_send_pending()
+@shared_task(name="complaints.tasks.outbox_sweep")
+def outbox_sweep():
+    """Every minute (celery beat): every outbox mail still due, whatever happened to its own task."""
+    from .outbox import outbox_send_due
+
+    run = outbox_send_due()
     if run.sent or run.failed:
-        log.info("tracking mail sweep: %d sent, %d failed, %d held by another sender", run.sent, run.failed,
-                 run.skipped_busy)
-    return {"sent": run.sent, "failed": run.failed, "busy": run.skipped_busy}
+        log.info("outbox sweep: %d sent, %d failed, %d cancelled, %d held by another sender", run.sent, run.failed,
+                 run.cancelled, run.skipped_busy)
+    return {"sent": run.sent, "failed": run.failed, "cancelled": run.cancelled, "busy": run.skipped_busy}
+
+
+@shared_task(name="complaints.tasks.overdue_mark")
+def overdue_mark():
+    """Every five minutes (celery beat): mark the complaints that are past their deadline while still open."""
+    from .overdue import complaints_mark_overdue
+
+    return complaints_mark_overdue()
+
+
+@shared_task(bind=True, name="complaints.tasks.reroute_run", max_retries=settings.CELERY_TASK_MAX_RETRIES)
+def reroute_run(self):
+    """The pending re-routes (routing.requests), taken together and applied in one transaction: a burst of edits
+    is one re-route. Killed mid-way, nothing is applied and the requests stay pending: the task runs again
+    (acks late), or the sweep finds them. A failure is recorded on them and retried with backoff."""
+    from routing.requests import reroute_batch, reroute_failed
+    from .services import complaints_reroute
+
+    try:
+        with reroute_batch() as batch:
+            if batch is None:
+                return {"requests": 0}
+            batch.result = complaints_reroute(reason=batch.reason, **batch.kwargs)
+    except Exception as exc:
+        log.exception("re-route failed")
+        reroute_failed(f"{exc.__class__.__name__}: {exc}")
+        raise self.retry(exc=exc, countdown=min(settings.CELERY_TASK_RETRY_BACKOFF * 2 ** self.request.retries,
+                                                settings.CELERY_TASK_RETRY_BACKOFF_MAX))
+    return {"requests": len(batch.requests), "moved": batch.result.moved, "considered": batch.result.considered}
+
+
+@shared_task(name="complaints.tasks.reroute_sweep")
+def reroute_sweep():
+    """Every minute (celery beat): re-routes still pending (their wake-up was lost) are run."""
+    from routing.requests import reroute_pending_count
+
+    if reroute_pending_count():
+        reroute_run.delay()

@@ -70,6 +70,10 @@ def facilities_near_point(point, *, type_ids, radius_m, limit=5):
                 for r in cur.fetchall()]
 
 
+# How many of the nearest facilities (of any type) tell what kind of place a point is, at most.
+NEAREST_CANDIDATES = 64
+
+
 @dataclass(frozen=True)
 class NearbyType:
     type_id: int
@@ -93,35 +97,25 @@ def facility_types_near_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
 
 
 def place_of_points(points, *, radius_m, limit=NEAREST_CANDIDATES):
-    """For each point, in one statement: (whether an active area covers it (areas_covering_point's rule, on the
-    subdivided pieces), its [NearbyType])."""
+    """For each point, in one statement: (whether an active area covers it, its [NearbyType]). The rules are
+    the registry's own SQL functions (facilities_areas_covering, facilities_near over every facility type, at most
+    `limit` facilities per point), so this reads the place exactly as routing does."""
     pts = [_point(p) for p in points]
     if not pts:
         return []
-    lats = [p.y for p in pts]
-    window = radius_m / (METRES_PER_DEGREE * max(math.cos(math.radians(min(max(abs(y) for y in lats) + 1, 89.0))),
-                                                 0.01))
     with connection.cursor() as cur:
         cur.execute(
             """
             WITH p AS (SELECT n, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
                        FROM unnest(%s::int[], %s::float8[], %s::float8[]) AS u(n, x, y)),
-            t AS (
-                SELECT p.n, c.type_id, bool_or(ST_Covers(c.geom, p.g)) AS covers,
-                       min(ST_Distance(c.geom::geography, p.g::geography)) AS d
-                FROM p CROSS JOIN LATERAL (
-                    SELECT f.type_id, f.geom FROM facilities_facility f
-                    WHERE f.valid_to IS NULL AND ST_DWithin(f.geom, p.g, %s)
-                    ORDER BY f.geom <-> p.g
-                    LIMIT %s) c
-                WHERE ST_DWithin(c.geom::geography, p.g::geography, %s)
-                GROUP BY p.n, c.type_id)
-            SELECT p.n, EXISTS (SELECT 1 FROM facilities_adminareapiece s JOIN facilities_adminarea a ON a.id = s.area_id
-                                WHERE s.geom && p.g AND ST_Covers(s.geom, p.g) AND a.valid_to IS NULL),
-                   t.type_id, t.covers, t.d
-            FROM p LEFT JOIN t ON t.n = p.n
+            types AS (SELECT array_agg(id) AS ids FROM facilities_facilitytype)
+            SELECT p.n, EXISTS (SELECT 1 FROM facilities_areas_covering(p.g)), t.type_id, t.covers, t.d
+            FROM p CROSS JOIN types LEFT JOIN LATERAL (
+                SELECT f.type_id, bool_or(f.covers) AS covers, min(f.distance_m) AS d
+                FROM facilities_near(p.g, types.ids, %s::float8, %s) f
+                GROUP BY f.type_id) t ON true
             """,
-            [list(range(len(pts))), [p.x for p in pts], lats, window, limit, radius_m],
+            [list(range(len(pts))), [x for x, _y in pts], [y for _x, y in pts], float(radius_m), int(limit)],
         )
         out = [(False, []) for _ in pts]
         for n, in_city, type_id, covers, distance in cur.fetchall():

@@ -200,7 +200,6 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = env_str("OURCITY_EMAIL_DIR", str(BASE_DIR / "var" / "mail"))
 TRACKING_MAIL_MAX_AGE_DAYS = 7  # a code mailed later than this is no use: such complaints are left alone
-TRACKING_MAIL_MAX_ATTEMPTS = 5
 
 LOGGING = {
     "version": 1,
@@ -274,12 +273,28 @@ LIMIT_API_SUGGESTIONS = env_rate("OURCITY_LIMIT_API_SUGGESTIONS", "120/m")  # pe
 # The scheduler (celery beat, its schedule file under var/): each app's periodic work, by task name.
 CELERY_BEAT_SCHEDULE = {
     # an enqueue lost (Redis down at commit, a crash between commit and enqueue) is found within a minute
-    "sweep-tracking-mail": {"task": "complaints.tasks.tracking_mail_sweep", "schedule": 60.0},
+    "sweep-outbox": {"task": "complaints.tasks.outbox_sweep", "schedule": 60.0},
+    # --- issue 9, the rest of the queue (docs/deployment.md lists every task) ---
+    "sweep-reroutes": {"task": "complaints.tasks.reroute_sweep", "schedule": 60.0},
+    "mark-overdue": {"task": "complaints.tasks.overdue_mark", "schedule": float(env_str("OURCITY_OVERDUE_EVERY", "300"))},
+    "statistics": {"task": "web.tasks.statistics_refresh", "schedule": float(env_str("OURCITY_STATISTICS_EVERY", "300"))},
+    "sweep-imports": {"task": "importers.tasks.import_commit_sweep", "schedule": 300.0},
+    "expire-exports": {"task": "staff.tasks.export_expire", "schedule": 3600.0},
 }
 # The category suggestion's model is learned again from the history this often (routing.suggest_model).
 if SUGGEST_TRAIN_EVERY_S:
     CELERY_BEAT_SCHEDULE["train-suggestion-model"] = {"task": "routing.tasks.suggestion_model_train",
                                                       "schedule": float(SUGGEST_TRAIN_EVERY_S)}
+# --- issue 9: the work on the queue (outbox, re-routes, exports); each read by the app that owns it ---
+# The mail outbox (complaints.outbox): a failed mail is tried again after OUTBOX_RETRY_BACKOFF x 2^(n-1) seconds,
+# up to OUTBOX_MAX_ATTEMPTS times, then shown as failed in the admin.
+OUTBOX_RETRY_BACKOFF = int(env_str("OURCITY_OUTBOX_RETRY_BACKOFF", str(CELERY_TASK_RETRY_BACKOFF)))
+OUTBOX_MAX_ATTEMPTS = int(env_str("OURCITY_OUTBOX_MAX_ATTEMPTS", "5"))
+# Re-routes after admin edits and imports wait this long on the queue, so a burst of edits is one re-route.
+REROUTE_COALESCE_SECONDS = float(env_str("OURCITY_REROUTE_COALESCE_SECONDS", "2"))
+# A staff CSV export of more rows than this is made on the queue and kept (default_storage) for its asker.
+EXPORT_QUEUE_ROWS = int(env_str("OURCITY_EXPORT_QUEUE_ROWS", "5000"))
+EXPORT_KEEP_HOURS = int(env_str("OURCITY_EXPORT_KEEP_HOURS", "24"))
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")

@@ -34,6 +34,7 @@ class ImportRunAdmin(admin.ModelAdmin):
             path("upload/allowed", views.upload_allowed, name="importers_importrun_upload_allowed"),
             route("<int:run_id>/report/", views.report, "report"),
             route("<int:run_id>/commit/", views.commit, "commit"),
+            route("<int:run_id>/progress/", views.progress, "progress"),
             route("<int:run_id>/download/<str:kind>/", views.download, "download"),
         ] + super().get_urls()
 

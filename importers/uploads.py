@@ -127,8 +127,9 @@ def upload_dry_run(*, file, user, spec_name="", spec_file=None):
     return result
 
 
-def upload_commit(*, run, user):
-    """Commit a dry run: the same stored file (its hash checked again) with the same spec."""
+def upload_commit(*, run, user, progress=None):
+    """Commit a dry run: the same stored file (its hash checked again) with the same spec. In the foreground; the
+    upload page queues it instead (upload_commit_queue)."""
     if run.status != ImportRun.Status.DRY_RUN:
         raise ImportFailure(_("run #%(id)s is not a dry run: only a dry run can be committed") % {"id": run.pk})
     name = stored_upload_name(run)
@@ -138,7 +139,8 @@ def upload_commit(*, run, user):
         if file_sha256(path) != run.file_sha256:
             raise ImportFailure(_("the stored file of run #%(id)s has changed since the dry run: upload it again")
                                 % {"id": run.pk})
-        result = run_import(path, run.spec, commit=True, user=user, original_name=run.file_name)
+        result = run_import(path, run.spec, commit=True, user=user, original_name=run.file_name,
+                            progress=progress)
     keep_run_files(result.run)
     return result
 
@@ -164,6 +166,41 @@ def stored_upload_name(run):
         return None
     name = upload_name(run.file_sha256, run.file_name)
     return name if storage.imports_storage().exists(name) else None
+
+
+def may_commit(user, run):
+    """Who may commit a dry run: the one who made it, or a superuser (another data clerk's upload is theirs)."""
+    return bool(user.is_superuser or (run.user_id is not None and run.user_id == user.pk))
+
+
+def upload_commit_queue(*, run, user):
+    """The upload page's commit: checked now (a clear message, nothing queued), run by a worker
+    (importers.tasks.import_commit) once this commits. One commit per dry run: asking again returns the same one.
+    Raises ImportFailure."""
+    from django.db import transaction
+
+    from .models import ImportCommit
+    from .tasks import import_commit
+
+    if not may_commit(user, run):
+        raise PermissionError
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run.pk)
+        job = ImportCommit.objects.filter(dry_run=run).first()
+        if job is not None:
+            return job
+        if not can_commit(run):
+            upload_check(run)
+        job = ImportCommit.objects.create(dry_run=run, user=user)
+        transaction.on_commit(lambda: import_commit.delay(job.pk), robust=True)
+    return job
+
+
+def upload_check(run):
+    """Raise ImportFailure with the reason a run can't be committed (see upload_commit)."""
+    if run.status != ImportRun.Status.DRY_RUN:
+        raise ImportFailure(_("run #%(id)s is not a dry run: only a dry run can be committed") % {"id": run.pk})
+    raise ImportFailure(_("the file of run #%(id)s is no longer stored: upload it again") % {"id": run.pk})
 
 
 def stored_upload_path(run):

@@ -4,7 +4,8 @@ Each view takes `model_admin` (the ImportRunAdmin) for the admin's page context;
 """
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from geo_ourcity.limits import body_limit
 from . import uploads
 from .errors import ImportFailure
 from .forms import UploadForm
-from .models import ImportRun
+from .models import ImportCommit, ImportRun
 from .permissions import UPLOAD_PERMISSION, may_send_dataset
 
 upload_permission_required = permission_required(UPLOAD_PERMISSION, raise_exception=True)
@@ -59,26 +60,45 @@ def upload(request, *, model_admin):
 @upload_permission_required
 def report(request, run_id, *, model_admin):
     run = get_object_or_404(ImportRun.objects.select_related("dataset", "user"), pk=run_id)
+    job = ImportCommit.objects.filter(dry_run=run).first()
+    progress = _progress(job)
     return render(request, "importers/report.html", _context(
         request, model_admin, _("Import run #%(id)s") % {"id": run.pk}, run=run,
         counts=uploads.run_counts(run), report_text=uploads.run_report_text(run),
         rejects=uploads.run_rejects_head(run), rejects_shown=uploads.REJECTS_SHOWN,
-        has_rejects_file=uploads.run_file(run, "rejects") is not None, can_commit=uploads.can_commit(run),
-        error=run.error.split("\n\n")[0]))
+        has_rejects_file=uploads.run_file(run, "rejects") is not None,
+        can_commit=job is None and uploads.can_commit(run) and uploads.may_commit(request.user, run),
+        job=job, progress=progress, error=run.error.split("\n\n")[0]))
+
+
+def _progress(job):
+    from .tasks import commit_progress
+
+    return commit_progress(job) if job is not None else None
+
+
+@upload_permission_required
+def progress(request, run_id, *, model_admin):
+    """The commit's progress as JSON (what the run's page shows while it refreshes): state, stage, rows read and
+    loaded, and the commit's own run once it is done."""
+    job = get_object_or_404(ImportCommit, dry_run_id=run_id)
+    return JsonResponse(_progress(job))
 
 
 @require_POST
 @upload_permission_required
 def commit(request, run_id, *, model_admin):
+    """Queue the commit of a dry run (importers.tasks.import_commit); the run's page then shows its progress."""
     run = get_object_or_404(ImportRun, pk=run_id)
     try:
-        result = uploads.upload_commit(run=run, user=request.user)
+        uploads.upload_commit_queue(run=run, user=request.user)
+    except PermissionError:
+        raise PermissionDenied from None
     except ImportFailure as exc:
         messages.error(request, str(exc))
         return redirect("admin:importers_importrun_report", run.pk)
-    messages.success(request, _("Run #%(id)s: %(status)s.") % {"id": result.run.pk,
-                                                               "status": result.run.get_status_display()})
-    return redirect("admin:importers_importrun_report", result.run.pk)
+    messages.success(request, _("Run #%(id)s: the commit is queued.") % {"id": run.pk})
+    return redirect("admin:importers_importrun_report", run.pk)
 
 
 @upload_permission_required

@@ -1,11 +1,13 @@
 """Admin pages for the service catalogue, the routing table, holidays and (read-only) routing decisions.
 
 The catalogue is normally loaded through the importers (target `categories`, `assignments`, `holidays`); edits
-made here re-route the open complaints they affect when saved (complaints.signals).
+made here re-route the open complaints they affect once saved (complaints.signals): a worker does it, and
+the "Re-route requests" page shows each one pending or done, with how many complaints it moved.
 """
 from django.contrib import admin
 
-from .models import Category, CategoryAttribute, Holiday, RoutingAssignment, RoutingDecision, SuggestionModel
+from .models import (Category, CategoryAttribute, Holiday, RerouteRequest, RoutingAssignment, RoutingDecision,
+                     SuggestionModel)
 
 
 class CategoryAttributeInline(admin.StackedInline):
@@ -79,4 +81,34 @@ class SuggestionModelAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "created_at", "samples", "train_seconds", "classes", "params", "metrics"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RerouteRequest)
+class RerouteRequestAdmin(admin.ModelAdmin):
+    """The re-routes that edits and imports asked for: pending until a worker has done them (routing.requests)."""
+
+    list_display = ["id", "created_at", "reason", "state", "scope", "moved", "considered", "done_at", "batch",
+                    "attempts"]
+    list_filter = ["state"]
+    search_fields = ["reason"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["reason", "everything", "facilities", "areas", "categories", "state", "created_at", "done_at",
+                       "attempts", "considered", "moved", "batch", "error"]
+
+    @admin.display(description="scope")
+    def scope(self, request_):
+        if request_.everything:
+            return "every open complaint"
+        parts = [f"{len(getattr(request_, k))} {k}" for k in ("facilities", "areas", "categories")
+                 if getattr(request_, k)]
+        return ", ".join(parts) or "who answers (no search)"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

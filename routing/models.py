@@ -155,3 +155,36 @@ class SuggestionModel(models.Model):
 
     def __str__(self):
         return f"history-v{self.version}"
+
+
+class RerouteRequest(models.Model):
+    """A re-route of the open complaints that an edit of what routing reads (complaints.signals) or an import asked
+    for: written in the edit's own transaction, done by a worker (complaints.tasks.reroute_run), which takes every
+    pending request at once, so a burst of edits is one re-route (routing.requests). Shown in the admin."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DONE = "done", "done"
+        FAILED = "failed", "failed (tried again)"
+
+    reason = models.CharField(max_length=300)
+    # Search every open complaint again; else only around the ids given (None: that kind was not touched).
+    everything = models.BooleanField(default=True)
+    facilities = models.JSONField(null=True, blank=True)
+    areas = models.JSONField(null=True, blank=True)
+    categories = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    considered = models.IntegerField(null=True, blank=True)
+    moved = models.IntegerField(null=True, blank=True)
+    batch = models.IntegerField(null=True, blank=True, help_text="the request whose re-route did this one too")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["id"], condition=models.Q(state="pending"), name="reroute_pending")]
+
+    def __str__(self):
+        return f"re-route #{self.pk} ({self.state})"

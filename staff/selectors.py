@@ -2,11 +2,10 @@
 not the user's is simply not there, whatever the URL."""
 import json
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
-from django.utils import timezone
+from django.db.models import BooleanField, ExpressionWrapper, F
 
 from complaints.models import OPEN_STATES
-from complaints.selectors import tickets_for_user
+from complaints.selectors import overdue_q, tickets_for_user
 from facilities.models import AdminArea, Facility
 from routing.suggest import category_checks
 
@@ -16,11 +15,6 @@ SORTS = {
     "-submitted": ("-submitted_at", "-id"),
 }
 OPEN, ALL = "open", "all"
-
-
-def overdue_q(now=None):
-    """Still to be worked on, and past its deadline."""
-    return Q(state__in=OPEN_STATES, deadline__lt=now or timezone.now())
 
 
 def tickets_filtered(user, *, state=OPEN, category=None, district=None, overdue=False, sort="deadline"):

@@ -6,12 +6,14 @@ another department's ticket is a 404 whatever the URL. Every action calls one co
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
@@ -24,8 +26,9 @@ from routing.models import Category
 from web.labels import localized, localized_value
 
 from . import selectors
-from .export import ticket_csv_rows
+from .export import export_request, ticket_csv_rows
 from .forms import AnswerForm, DuplicateForm, RecategoriseForm, TakeForm, TicketFilterForm, TransferForm
+from .models import ExportJob
 
 PAGE_SIZE = 25
 # The action forms of a ticket page, by the name of the complaints.transitions action they perform.
@@ -67,6 +70,11 @@ def ticket_list(request):
 @login_required
 def ticket_csv(request):
     tickets = selectors.tickets_filtered(request.user, **TicketFilterForm(request.GET).filters())
+    if tickets.count() > settings.EXPORT_QUEUE_ROWS:  # too big for the request: made on the queue
+        export_request(user=request.user, query=request.GET.urlencode(), language=get_language(),
+                       base_url=request.build_absolute_uri("/").rstrip("/"))
+        messages.success(request, _("The list is long: its CSV is being made. It will be on this page."))
+        return redirect("staff:exports")
     tickets = tickets.select_related("department__authority", "category")
 
     def url(pk):
@@ -75,6 +83,33 @@ def ticket_csv(request):
     response = StreamingHttpResponse(ticket_csv_rows(tickets, url), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="tickets-{stamp}.csv"'
+    return response
+
+
+@login_required
+def exports(request):
+    """The user's own big exports: queued, ready (a download link) or expired."""
+    context = workspace_context(request)
+    context["exports"] = list(ExportJob.objects.filter(user=request.user)[:50])
+    context["any_queued"] = any(e.state == ExportJob.State.QUEUED for e in context["exports"])
+    context["keep_hours"] = settings.EXPORT_KEEP_HOURS
+    return render(request, "staff/exports.html", context)
+
+
+@login_required
+def export_download(request, pk):
+    """An export's file, for the one who asked for it only (anyone else: 404, as for a ticket not theirs)."""
+    job = ExportJob.objects.filter(pk=pk, user=request.user, state=ExportJob.State.DONE).first() \
+        if 0 < pk < 2 ** 63 else None
+    if job is None or not job.file:
+        raise Http404
+    try:
+        handle = default_storage.open(job.file, "rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(handle, as_attachment=True, filename=job.file.rsplit("/", 1)[-1],
+                            content_type="text/csv; charset=utf-8")
+    patch_cache_control(response, private=True, no_store=True)
     return response
 
 

@@ -39,6 +39,7 @@ EVENT_LABELS = {
     ComplaintEvent.Kind.REOPENED: pgettext_lazy("history", "The resident said it is not fixed"),
     ComplaintEvent.Kind.HIDDEN: pgettext_lazy("history", "Hidden by moderation"),
     ComplaintEvent.Kind.CATEGORY: pgettext_lazy("history", "Category changed"),
+    ComplaintEvent.Kind.OVERDUE: pgettext_lazy("history", "Past its deadline"),
 }
 
 

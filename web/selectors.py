@@ -1,9 +1,11 @@
 """Reads behind the residents' pages: what can be reported at a point, district outlines, figures."""
+import time
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
 from complaints.models import OPEN_STATES, State
 from complaints.selectors import complaints_public
@@ -14,6 +16,7 @@ from routing.models import Category
 
 from . import tiles
 from .labels import localized
+from .models import StatisticsSnapshot
 
 # District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for Moscow.
 DISTRICT_SIMPLIFY_DEGREES = 0.0005
@@ -123,7 +126,9 @@ def complaint_stats():
     """Public figures: counts by state, district and department, answers on time, median time to answer.
 
     Counts by state and district come from the map's per-cell counts at their coarsest level (exact, kept by
-    triggers), the rest from one pass over the complaints: about a second with a million of them.
+    triggers, read live). The figures that take a pass over every complaint (about a second with a million of
+    them) are the scheduler's (web.tasks.statistics_refresh, every few minutes, into StatisticsSnapshot); only if
+    it has never run are they computed here, once, and kept.
     """
     hidden = State.HIDDEN.value
     with read_connection().cursor() as cur:  # the replica in a view whose reads may be stale
@@ -133,6 +138,29 @@ def complaint_stats():
         cur.execute("SELECT area_id, sum(n) FROM web_complaintcell WHERE level = %s AND state <> %s GROUP BY area_id"
                     " HAVING sum(n) > 0", [tiles.MIN_ZOOM + tiles.CELL_SHIFT, hidden])
         by_area = cur.fetchall()
+    names = AdminArea.objects.in_bulk([a for a, _n in by_area if a])
+    by_district = sorted(((names[a].name if a in names else None, int(n)) for a, n in by_area),
+                         key=lambda row: (-row[1], row[0] or ""))
+    snapshot = StatisticsSnapshot.objects.order_by("-computed_at").first()
+    heavy = snapshot.figures if snapshot is not None else statistics_refresh().figures
+    departments = Department.objects.select_related("authority").in_bulk([d for d, _n in heavy["by_department"]])
+    return {
+        "total": sum(by_state.values()),
+        "by_state": by_state,
+        "by_district": by_district,
+        "by_department": [(departments[d].display_name, n) for d, n in heavy["by_department"] if d in departments],
+        "answered": heavy["answered"],
+        "answered_on_time": heavy["answered_on_time"],
+        "open_overdue": heavy["open_overdue"],
+        "median_answer_seconds": heavy["median_answer_seconds"],
+        "computed_at": snapshot.computed_at if snapshot is not None else None,
+    }
+
+
+def statistics_figures():
+    """The statistics that take a pass over every complaint (see complaint_stats)."""
+    hidden = State.HIDDEN.value
+    with connection.cursor() as cur:
         cur.execute(
             """
             SELECT count(*) FILTER (WHERE answered_at IS NOT NULL),
@@ -144,19 +172,20 @@ def complaint_stats():
             """,
             [[str(s) for s in OPEN_STATES], hidden])
         answered, on_time, overdue, median_seconds = cur.fetchone()
-    names = AdminArea.objects.in_bulk([a for a, _n in by_area if a])
-    by_district = sorted(((names[a].name if a in names else None, int(n)) for a, n in by_area),
-                         key=lambda row: (-row[1], row[0] or ""))
     by_department = list(complaints_public().order_by().values("department_id").annotate(n=Count("id"))
                          .order_by("-n", "department_id")[:TOP])
-    departments = Department.objects.select_related("authority").in_bulk([r["department_id"] for r in by_department])
-    return {
-        "total": sum(by_state.values()),
-        "by_state": by_state,
-        "by_district": by_district,
-        "by_department": [(departments[r["department_id"]].display_name, r["n"]) for r in by_department],
-        "answered": answered,
-        "answered_on_time": on_time,
-        "open_overdue": overdue,
-        "median_answer_seconds": median_seconds,
-    }
+    return {"answered": answered, "answered_on_time": on_time, "open_overdue": overdue,
+            "median_answer_seconds": median_seconds,
+            "by_department": [[r["department_id"], r["n"]] for r in by_department]}
+
+
+def statistics_refresh():
+    """Compute the expensive statistics and keep them (the scheduler's task; the page reads the latest). Older
+    snapshots than the last few are deleted."""
+    started = time.perf_counter()
+    figures = statistics_figures()
+    snapshot = StatisticsSnapshot.objects.create(computed_at=timezone.now(), figures=figures,
+                                                 seconds=round(time.perf_counter() - started, 3))
+    keep = list(StatisticsSnapshot.objects.order_by("-computed_at").values_list("pk", flat=True)[:10])
+    StatisticsSnapshot.objects.exclude(pk__in=keep).delete()
+    return snapshot

@@ -1,4 +1,8 @@
-"""The data-staff upload page: dry run, then commit of the same stored file; bad input changes nothing."""
+"""The data-staff upload page: dry run, then commit of the same stored file; bad input changes nothing.
+
+The page queues the commit (importers.tasks.import_commit); these tests run in one transaction, so nothing reaches
+the queue, and `commit` below runs the queued commit's task body here, as a worker would. tests/queue runs it on a
+real worker."""
 import io
 import json
 import zipfile
@@ -13,7 +17,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from facilities.models import AdminArea, Authority, Facility
-from importers.models import ImportRun
+from importers.models import ImportCommit, ImportRun
+from importers.tasks import import_commit
 from routing.models import Category
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +52,17 @@ def spec_file(parent_code="mos"):
     return SimpleUploadedFile("okrugs.yaml", yaml.safe_dump(spec, allow_unicode=True).encode())
 
 
+def commit(client, run):
+    """Post the page's commit, run the queued commit as a worker would, and return the run's page after it."""
+    queued = client.post(run_url("commit", run), follow=True)
+    job = ImportCommit.objects.filter(dry_run=run).first()
+    if job is None:
+        return queued
+    assert job.state == ImportCommit.State.QUEUED and SUCCESS in levels(queued)
+    import_commit(job.pk)
+    return client.get(run_url("report", run))
+
+
 def levels(response):
     return [m.level for m in response.context["messages"]]
 
@@ -75,13 +91,14 @@ def test_dry_run_changes_nothing_then_commit_applies_it(admin_client, admin_user
     assert run_url("commit", dry) in report.content.decode()  # the "Commit this import" form
     assert report.context["counts"][0][1] == 12  # read
 
-    committed = admin_client.post(run_url("commit", dry), follow=True)
+    committed = commit(admin_client, dry)
     run = ImportRun.objects.latest("pk")
     assert run.pk != dry.pk and run.commit and run.file_sha256 == dry.file_sha256 and run.spec == dry.spec
     assert run.status in (ImportRun.Status.COMMITTED, ImportRun.Status.NO_CHANGE)  # the demo city may be loaded
-    assert committed.redirect_chain[-1][0] == run_url("report", run)
-    assert SUCCESS in levels(committed)
-    assert run_url("commit", run) not in committed.content.decode()
+    assert committed.context["progress"]["run"] == run.pk  # the dry run's page links the commit's report
+    assert run_url("report", run) in committed.content.decode()
+    assert run_url("commit", dry) not in committed.content.decode()
+    assert run_url("commit", run) not in admin_client.get(run_url("report", run)).content.decode()
     okrugs = AdminArea.objects.active().filter(dataset__code="moscow-okrugs", level="okrug")
     assert okrugs.count() == 12
     assert run.counts["created"] + run.counts["unchanged"] == 12
@@ -94,7 +111,7 @@ def test_commit_of_an_uploaded_spec_creates_12_okrugs(admin_client, city, import
     assert dry.status == ImportRun.Status.DRY_RUN and dry.counts["created"] == 12
     assert AdminArea.objects.count() == areas
 
-    admin_client.post(run_url("commit", dry))
+    commit(admin_client, dry)
     run = ImportRun.objects.latest("pk")
     assert run.status == ImportRun.Status.COMMITTED and run.counts["created"] == 12
     assert AdminArea.objects.count() == areas + 12
@@ -167,8 +184,11 @@ def test_commit_refuses_a_changed_stored_file(admin_client, city, imports_dir):
     stored = imports_dir / "uploads" / dry.file_sha256 / "ao.geojson"
     stored.write_bytes(stored.read_bytes().replace(b"\xd0\xa2", b"T", 1))
     areas = AdminArea.objects.count()
-    response = admin_client.post(run_url("commit", dry), follow=True)
-    assert ERROR in levels(response)
+    response = commit(admin_client, dry)  # the worker checks the hash again (too slow for the request)
+    assert response.context["job"].state == ImportCommit.State.FAILED
+    changed = ("has changed since the dry run", "изменился после пробного прогона")  # in the site's language
+    assert any(text in response.context["progress"]["error"] for text in changed)
+    assert any(text in response.content.decode() for text in changed)
     assert ImportRun.objects.latest("pk").pk == dry.pk
     assert AdminArea.objects.count() == areas
 
@@ -177,10 +197,13 @@ def test_only_a_dry_run_can_be_committed_and_only_by_post(admin_client, city, im
     admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
     dry = ImportRun.objects.latest("pk")
     assert admin_client.get(run_url("commit", dry)).status_code == 405
-    admin_client.post(run_url("commit", dry))
+    commit(admin_client, dry)
     committed = ImportRun.objects.latest("pk")
     response = admin_client.post(run_url("commit", committed), follow=True)
-    assert ERROR in levels(response)
+    assert ERROR in levels(response) and not ImportCommit.objects.filter(dry_run=committed).exists()
+    assert ImportRun.objects.latest("pk").pk == committed.pk
+    again = admin_client.post(run_url("commit", dry), follow=True)  # the same dry run again: the same commit
+    assert ImportCommit.objects.filter(dry_run=dry).count() == 1 and again.status_code == 200
     assert ImportRun.objects.latest("pk").pk == committed.pk
 
 
@@ -198,7 +221,7 @@ def test_downloads_are_only_files_of_runs(admin_client, imports_dir, tmp_path):
 def test_permission_is_required(client, admin_client, city, imports_dir):
     admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
     dry = ImportRun.objects.latest("pk")
-    pages = [UPLOAD, run_url("report", dry), run_url("download", dry, "report")]
+    pages = [UPLOAD, run_url("report", dry), run_url("download", dry, "report"), run_url("progress", dry)]
 
     for page in pages + [run_url("commit", dry)]:  # not logged in: the admin login page
         response = client.post(page) if page.endswith("/commit/") else client.get(page)
@@ -206,7 +229,7 @@ def test_permission_is_required(client, admin_client, city, imports_dir):
 
     client.force_login(User.objects.create_user("t-staff", password="x", is_staff=True))
     for page in pages:
-        assert client.get(page).status_code == 403
+        assert client.get(page).status_code in (403, 404) if page.endswith("/progress/") else 403
     assert client.post(UPLOAD, {"file": okrugs_file(), "spec_name": "moscow_okrugs.yaml"}).status_code == 403
     assert client.post(run_url("commit", dry)).status_code == 403
     assert ImportRun.objects.latest("pk").pk == dry.pk
@@ -319,9 +342,9 @@ def test_a_dry_run_rejects_what_the_commit_could_not_store(admin_client, imports
     assert (dry.counts["created"], dry.counts["rejected"]) == (1, 1)
     report = admin_client.get(run_url("report", dry))
     assert [r[0] for r in report.context["rejects"]] == ["2"] and "group_ru" in report.context["rejects"][0][2]
-    committed = admin_client.post(run_url("commit", dry), follow=True)
+    commit(admin_client, dry)
     run = ImportRun.objects.latest("pk")
-    assert SUCCESS in levels(committed) and run.status == ImportRun.Status.COMMITTED
+    assert run.status == ImportRun.Status.COMMITTED
     assert (run.counts["created"], run.counts["rejected"]) == (1, 1)
     assert Category.objects.filter(code="t-upload-ok").exists()
     assert not Category.objects.filter(code="t-upload-long").exists()
@@ -337,3 +360,40 @@ def test_the_run_page_shows_no_traceback_and_no_file_of_the_server(admin_client,
     page = admin_client.get(reverse("admin:importers_importrun_change", args=[run.pk])).content.decode()
     assert "disk full" in page
     assert str(settings.BASE_DIR) not in page and str(imports_dir) not in page
+
+
+@pytest.mark.parametrize("who", ["another data clerk", "a clerk without the permission", "not logged in"])
+def test_only_the_uploader_or_a_superuser_starts_the_commit(client, admin_client, city, imports_dir, who):
+    from importers.permissions import ensure_data_staff_group
+
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    if who != "not logged in":
+        user = User.objects.create_user("t-clerk", password="x", is_staff=True)
+        if who == "another data clerk":
+            user.groups.add(ensure_data_staff_group())
+        client.force_login(user)
+    response = client.post(run_url("commit", dry))
+    assert response.status_code == (302 if who == "not logged in" else 403)
+    assert not ImportCommit.objects.exists() and ImportRun.objects.latest("pk").pk == dry.pk
+    if who == "another data clerk":  # they see the run, with no commit button
+        page = client.get(run_url("report", dry))
+        assert page.status_code == 200 and run_url("commit", dry) not in page.content.decode()
+
+
+def test_the_progress_of_a_queued_commit(admin_client, city, imports_dir):
+    admin_client.post(UPLOAD, {"file": okrugs_file(), "spec_file": spec_file()})
+    dry = ImportRun.objects.latest("pk")
+    assert admin_client.get(run_url("progress", dry)).status_code == 404  # nothing queued yet
+    admin_client.post(run_url("commit", dry))
+    queued = admin_client.get(run_url("report", dry))
+    assert '<meta http-equiv="refresh"' in queued.content.decode()  # it refreshes itself while queued
+    assert admin_client.get(run_url("progress", dry)).json()["state"] == "queued"
+    import_commit(ImportCommit.objects.get().pk)
+    progress = admin_client.get(run_url("progress", dry)).json()
+    run = ImportRun.objects.latest("pk")
+    assert progress["state"] == "done" and progress["run"] == run.pk
+    assert progress["rows_read"] == 12 and progress["rows_loaded"] == 12
+    assert '<meta http-equiv="refresh"' not in admin_client.get(run_url("report", dry)).content.decode()
+    assert import_commit(ImportCommit.objects.get().pk) == "done"  # run again: nothing imported twice
+    assert ImportRun.objects.latest("pk").pk == run.pk

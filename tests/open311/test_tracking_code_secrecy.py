@@ -16,7 +16,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from complaints.mail import tracking_mail_send_pending
+from complaints.outbox import outbox_send_due as tracking_mail_send_pending
 from complaints.models import Complaint, ComplaintEvent
 from complaints.services import (complaint_answer, complaint_confirm, complaint_create, complaint_deny,
                                  complaint_mark_duplicate, complaint_take, complaint_transfer)

@@ -1,6 +1,7 @@
-"""A resident who reports through an integrator gets the tracking code by e-mail (Open311 never shows it), from
-`manage.py send_tracking_codes`: once, to the address given, with the complaint's page; failures are recorded and
-tried again; nothing for complaints without an address, hidden ones or old ones."""
+"""A resident who reports through an integrator gets the tracking code by e-mail (Open311 never shows it), through
+the outbox (here sent by `manage.py send_tracking_codes`, the old name of `send_mail`): once, to the address given,
+with the complaint's page; failures are recorded and tried again after a backoff; nothing for complaints without an
+address, hidden ones or old ones."""
 import datetime
 import smtplib
 from urllib.parse import urlencode
@@ -11,7 +12,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from complaints.models import Complaint, TrackingMail
+from complaints.models import Complaint, Outbox
 from complaints.services import complaint_hide
 
 from .conftest import form
@@ -40,7 +41,8 @@ def test_a_resident_reporting_through_an_integrator_gets_the_code_by_mail(client
     settings.SITE_URL = "https://ourcity.example"
     with_address = post(client, api_key, email="ivan@example.org")
     without = post(client, api_key, email="")
-    assert not TrackingMail.objects.exists()  # nothing is sent while the request is being filed
+    # nothing is sent while the request is being filed: one pending outbox row, for the one with an address
+    assert list(Outbox.objects.values_list("complaint", "state", "attempts")) == [(with_address.pk, "pending", 0)]
 
     call_command("send_tracking_codes")
     assert "1 sent, 0 failed" in capsys.readouterr().out
@@ -51,8 +53,9 @@ def test_a_resident_reporting_through_an_integrator_gets_the_code_by_mail(client
     assert f"https://ourcity.example/c/{with_address.tracking_code}/" in message.body
     assert with_address.tracking_code in message.body and without.tracking_code not in message.body
     assert with_address.department.display_name in message.body
-    record = TrackingMail.objects.get()
+    record = Outbox.objects.get()
     assert record.complaint == with_address and record.sent_at is not None and record.attempts == 1
+    assert record.state == "sent" and record.recipient == "ivan@example.org" and record.kind == "tracking"
 
     call_command("send_tracking_codes")  # once only
     assert len(mail.outbox) == 1
@@ -62,23 +65,36 @@ def test_a_resident_reporting_through_an_integrator_gets_the_code_by_mail(client
 def test_a_failed_mail_is_recorded_and_tried_again_up_to_the_limit(client, service, api_key, settings):
     complaint = post(client, api_key)
     settings.EMAIL_BACKEND = "tests.open311.test_tracking_mail.DownBackend"
-    settings.TRACKING_MAIL_MAX_ATTEMPTS = 2
-    with pytest.raises(CommandError, match="1 tracking-code mails could not be sent"):
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    settings.OUTBOX_RETRY_BACKOFF = 60
+    with pytest.raises(CommandError, match="1 mails could not be sent"):
         call_command("send_tracking_codes")
-    record = TrackingMail.objects.get(complaint=complaint)
-    assert record.sent_at is None and record.attempts == 1
+    record = Outbox.objects.get(complaint=complaint)
+    assert record.sent_at is None and record.attempts == 1 and record.state == "pending"
     assert record.last_error == "SMTPServerDisconnected: Connection unexpectedly closed"
-    with pytest.raises(CommandError):
-        call_command("send_tracking_codes")
-    assert TrackingMail.objects.get(complaint=complaint).attempts == 2
-    call_command("send_tracking_codes")  # the limit is reached: left alone, no error
-    assert TrackingMail.objects.get(complaint=complaint).attempts == 2
+    # the next try waits for its backoff: 60 s, then 120 s
+    assert 59 <= (record.next_attempt_at - timezone.now()).total_seconds() <= 60
+    call_command("send_tracking_codes")
+    assert Outbox.objects.get(complaint=complaint).attempts == 1
+    for attempts, wait in ((2, 120), (3, None)):
+        Outbox.objects.filter(complaint=complaint).update(next_attempt_at=timezone.now())
+        with pytest.raises(CommandError):
+            call_command("send_tracking_codes")
+        record = Outbox.objects.get(complaint=complaint)
+        assert record.attempts == attempts
+        if wait:
+            assert wait - 1 <= (record.next_attempt_at - timezone.now()).total_seconds() <= wait
+    assert record.state == "failed"  # the limit is reached: given up, shown as failed in the admin
+    call_command("send_tracking_codes")
+    assert Outbox.objects.get(complaint=complaint).attempts == 3
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.TRACKING_MAIL_MAX_ATTEMPTS = 5
+    from complaints.outbox import outbox_retry
+
+    assert outbox_retry(entries=[record]) == 1  # an administrator's "send again"
     call_command("send_tracking_codes")  # the server is back
-    record = TrackingMail.objects.get(complaint=complaint)
-    assert record.sent_at is not None and record.attempts == 3 and record.last_error == ""
+    record = Outbox.objects.get(complaint=complaint)
+    assert record.sent_at is not None and record.attempts == 1 and record.last_error == "" and record.state == "sent"
     assert [m.to for m in mail.outbox] == [["ivan@example.org"]]
 
 
@@ -88,7 +104,8 @@ def test_no_mail_for_hidden_or_old_complaints(client, service, api_key, dispatch
     old = post(client, api_key, email="late@example.org")
     Complaint.objects.filter(pk=old.pk).update(submitted_at=timezone.now() - datetime.timedelta(days=8))
     call_command("send_tracking_codes")
-    assert mail.outbox == [] and not TrackingMail.objects.exists()
+    assert mail.outbox == []
+    assert set(Outbox.objects.values_list("complaint", "state")) == {(hidden.pk, "cancelled"), (old.pk, "cancelled")}
 
 
 def test_bad_options_are_one_clear_line():

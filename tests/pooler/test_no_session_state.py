@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import connection
 
-from complaints.mail import tracking_mail_send_pending
+from complaints.outbox import outbox_send_due as tracking_mail_send_pending
 from complaints.models import Complaint
 from routing.engine import route
 from routing.models import Category
@@ -65,11 +65,8 @@ def test_a_complaint_another_sender_is_mailing_is_skipped_then_mailed(demo_city,
     complaint = Complaint.objects.get()
     other = other_connection()  # the other sender, inside its transaction
     try:
-        with other.cursor() as cur:  # the mail's row, locked as complaints.mail's sender locks it
-            cur.execute("INSERT INTO complaints_trackingmail (complaint_id, \"to\", attempts, last_error, updated_at, "
-                        "with_key) VALUES (%s, '', 0, '', now(), false) ON CONFLICT DO NOTHING", [complaint.pk])
-            other.commit()
-            cur.execute("SELECT 1 FROM complaints_trackingmail WHERE complaint_id = %s FOR UPDATE", [complaint.pk])
+        with other.cursor() as cur:  # the mail's outbox row, locked as complaints.outbox's sender locks it
+            cur.execute("SELECT 1 FROM complaints_outbox WHERE complaint_id = %s FOR UPDATE", [complaint.pk])
         run = tracking_mail_send_pending()
         assert (run.sent, run.failed, run.skipped_busy) == (0, 0, 1) and not mail.outbox
     finally:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from complaints.models import Complaint, ComplaintEvent
+from complaints.tasks import reroute_run
 from facilities.models import AdminArea, Authority, Department, Facility
 from importers.core import run_import
 from routing.models import RoutingAssignment, RoutingDecision
@@ -136,6 +137,7 @@ def test_changing_an_areas_authority_in_the_admin_moves_its_complaints(django_ca
         Department.objects.create(authority=acting, code="main", name="Временная управа")
         tverskoy.authority = acting
         tverskoy.save()
+    reroute_run()  # the worker's task, here (tests/queue/test_reroute_queue.py: on a worker)
     assert len(callbacks) == 1  # one re-route per transaction, however many rows were saved
     yard.refresh_from_db()
     assert yard.department.authority == acting and yard.decision.rule == "district"
@@ -152,6 +154,7 @@ def test_changing_the_routing_table_in_the_admin_moves_complaints(django_capture
         RoutingAssignment.objects.filter(authority=prefecture, category=category("illegal-trade")).update(
             department=desk)  # .update() sends no signal; the save below does
         RoutingAssignment.objects.get(authority=prefecture, category=category("illegal-trade")).save()
+    reroute_run()  # the worker's task, here (tests/queue/test_reroute_queue.py: on a worker)
     trade.refresh_from_db()
     assert trade.department == desk
 

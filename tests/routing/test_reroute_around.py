@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from complaints.models import Complaint, ComplaintEvent
+from complaints.tasks import reroute_run
 from facilities.models import Facility
 from importers.core import run_import
 from complaints.services import complaints_reroute
@@ -148,6 +149,7 @@ def test_moving_a_facility_in_the_admin_reroutes_around_it(tmp_path, spec, owner
         l2 = Facility.objects.get(dataset__code="test-lights", source_key="L2")
         l2.geom = l1.geom
         l2.save()  # L2 now stands beside L1: nothing of its type is within 30 m of the complaint
+    reroute_run()  # the worker's task, here (tests/queue/test_reroute_queue.py: on a worker)
     near_l2.refresh_from_db()
     assert near_l2.decision.rule == "department" and near_l2.decision.facility_id is None
     assert_a_full_redecision_agrees()
@@ -218,6 +220,7 @@ def test_changing_a_categorys_radius_in_the_admin_reroutes_its_complaints(tmp_pa
         lights = Category.objects.get(code="streetlight-out")
         lights.radius_m = 80
         lights.save()
+    reroute_run()  # the worker's task, here (tests/queue/test_reroute_queue.py: on a worker)
     at_50m.refresh_from_db()
     assert at_50m.decision.rule == "facility_nearest" and at_50m.decision.facility.source_key == "L1"
     assert Complaint.objects.get(pk=pothole.pk).decision_id == pothole.decision_id

@@ -1,0 +1,79 @@
+"""The kinds of mail this app sends, each a renderer on the outbox (complaints.outbox: `@mail_kind`), and the
+functions that write them where the change happens.
+
+`tracking`: the tracking code and the confirmation key, for residents who report through an integrator (Open311)
+or leave an address on the site. Open311 never shows either (docs/open311.md), so without this a resident who
+reported through a city app could not confirm or deny the department's answer. This mail goes to the complaint's
+own address only: it is the one message that carries the code and the key. Its outbox row is written in the
+transaction that files the complaint (one INSERT); the code and the key are read when it is sent, never stored in
+the outbox. No longer due (cancelled) once the complaint is hidden, or older than TRACKING_MAIL_MAX_AGE_DAYS (a
+late code is no use).
+"""
+import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from .models import CLOSED_STATES, State
+from .outbox import mail_kind, outbox_write
+from .tracking import confirmation_key
+
+SUBJECT = "Ваше обращение № {number} принято / Your report No. {number} has been received"
+BODY = """Здравствуйте!
+
+Ваше обращение № {number} «{category_ru}» принято и направлено: {department}.
+Срок ответа: {deadline}.
+
+Код отслеживания: {code}
+Ключ подтверждения: {key}
+Страница обращения: {url}
+
+На этой странице видно, что происходит с обращением. Когда придёт ответ, там же можно подтвердить, что проблема
+решена, или сообщить, что нет: для этого нужен ключ подтверждения. Не передавайте ключ никому и не пишите его
+в тексты обращений: кто знает ключ, может закрыть обращение.
+
+---
+
+Your report No. {number} ({category_en}) has been received and sent to: {department}.
+Answer due: {deadline}.
+
+Tracking code: {code}
+Confirmation key: {key}
+Its page: {url}
+
+The page shows where your report stands. When the answer comes, you can confirm there that the problem is fixed,
+or say that it is not: this needs the confirmation key. Keep the key to yourself and out of any text you write in
+a report: whoever has it can close the report.
+"""
+
+
+TRACKING = "tracking"
+
+
+def tracking_mail_write(complaint):
+    """In the transaction that files `complaint` (which has an address): its tracking mail, in the outbox."""
+    outbox_write(kind=TRACKING, recipient=complaint.email, dedupe_key=f"{TRACKING}:{complaint.pk}",
+                 complaint=complaint)
+
+
+@mail_kind(TRACKING)
+def tracking_mail_render(entry):
+    complaint = entry.complaint
+    if complaint is None or complaint.state == State.HIDDEN or not complaint.email:
+        return None
+    since = timezone.now() - datetime.timedelta(days=settings.TRACKING_MAIL_MAX_AGE_DAYS)
+    if entry.context.get("key_only"):  # mailed before there were keys: while the resident may still confirm
+        return None if complaint.state in CLOSED_STATES else tracking_mail_message(complaint)
+    if complaint.submitted_at < since:
+        return None
+    return tracking_mail_message(complaint)
+
+
+def tracking_mail_message(complaint):
+    url = f"{settings.SITE_URL}/c/{complaint.tracking_code}/"
+    deadline = timezone.localtime(complaint.deadline).strftime("%d.%m.%Y %H:%M") if complaint.deadline else "—"
+    values = {"number": complaint.pk, "category_ru": complaint.category.name_ru,
+              "category_en": complaint.category.name_en, "department": complaint.department.display_name,
+              "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint), "url": url}
+    return EmailMessage(subject=SUBJECT.format(**values), body=BODY.format(**values), to=[complaint.email])

@@ -1,0 +1,176 @@
+"""The mail outbox: every mail the service sends goes through here (DESIGN.md; models.Outbox).
+
+    outbox_write(kind=..., recipient=..., dedupe_key=..., ...)   in the transaction that causes the mail
+    outbox_send(entry_id)                                        a worker: send one if it is due (row-locked)
+    outbox_send_due(limit=...)                                   the scheduler's sweep and `manage.py send_mail`
+
+Adding a kind of mail is one step: a renderer decorated with `@mail_kind("name")` that turns an Outbox row into an
+EmailMessage (or None when the mail is no longer due: it is then cancelled, not sent), in a module its app imports
+(complaints.mails holds this app's), and an `outbox_write(kind="name", ...)` where the change happens.
+
+Once the writing transaction commits, the queue gets one task for the row (complaints.tasks.outbox_deliver); the
+sweep every minute sends whatever is still due, so a task lost with the broker loses no mail. A failure is recorded
+(attempts, last error) and tried again after a backoff (OUTBOX_RETRY_BACKOFF x 2^(attempts-1) seconds, at most
+CELERY_TASK_RETRY_BACKOFF_MAX) up to OUTBOX_MAX_ATTEMPTS times; then the row is `failed`, shown in the admin,
+where an administrator can send it again.
+"""
+import datetime
+import functools
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.utils import timezone, translation
+
+from .models import Outbox
+
+KINDS = {}
+
+
+def mail_kind(name):
+    """Register `render(entry) -> EmailMessage | None` as the renderer of the outbox kind `name`."""
+    def register(render):
+        if name in KINDS and KINDS[name] is not render:
+            raise ValueError(f"outbox kind {name!r} is registered twice")
+        KINDS[name] = render
+        return render
+    return register
+
+
+def _kinds():
+    from . import mails  # noqa: F401 - registers this app's kinds
+
+    return KINDS
+
+
+def outbox_write(*, kind, recipient, dedupe_key, complaint=None, language="", context=None):
+    """Put a mail in the outbox: one INSERT (nothing if a row with this `dedupe_key` exists), in the caller's
+    transaction; the queue is told once that transaction commits. A rollback leaves no row and no task."""
+    if kind not in _kinds():
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    entry = Outbox(kind=kind, recipient=recipient, dedupe_key=dedupe_key[:200], complaint=complaint,
+                   language=language or settings.LANGUAGE_CODE, context=context or {})
+    Outbox.objects.bulk_create([entry], ignore_conflicts=True)  # INSERT ... ON CONFLICT DO NOTHING
+    transaction.on_commit(functools.partial(_enqueue, dedupe_key[:200]), robust=True)
+
+
+def _enqueue(dedupe_key):
+    """The row's task, by its key (no query here: the worker finds the row). If the broker is down, the task is
+    lost, not the mail: the sweep finds it due."""
+    from .tasks import outbox_deliver
+
+    outbox_deliver.delay(dedupe_key)
+
+
+def outbox_send_key(dedupe_key, *, mailer=None):
+    """outbox_send for the row with this dedupe key ("not due" if there is none)."""
+    entry_id = Outbox.objects.filter(dedupe_key=dedupe_key).values_list("pk", flat=True).first()
+    return "not due" if entry_id is None else outbox_send(entry_id, mailer=mailer)
+
+
+def retry_delay(attempts):
+    """Seconds before the next try after `attempts` failed ones."""
+    return min(settings.OUTBOX_RETRY_BACKOFF * 2 ** max(attempts - 1, 0), settings.CELERY_TASK_RETRY_BACKOFF_MAX)
+
+
+def outbox_send(entry_id, *, mailer=None):
+    """Send one outbox mail if it is due: "sent", "failed" (recorded, to be tried again or given up), "cancelled"
+    (its renderer says it is no longer due), "busy" (another sender holds it now) or "not due" (sent, given up,
+    cancelled, or its next try is later).
+
+    Never twice: the row is locked (FOR UPDATE SKIP LOCKED) for the whole send and the outcome is written in that
+    same transaction, so a second sender skips it and then finds it sent. A sender killed mid-send leaves the row
+    as it was (its transaction rolls back) and the mail stays due. (A server that accepted the message just before
+    the sender died may see it once more: SMTP has no way to say "once".)
+    """
+    with transaction.atomic():
+        entry = Outbox.objects.select_for_update(skip_locked=True).filter(pk=entry_id).first()
+        if entry is None:
+            return "busy" if Outbox.objects.filter(pk=entry_id).exists() else "not due"
+        if entry.state != Outbox.State.PENDING or entry.next_attempt_at > timezone.now():
+            return "not due"
+        render = _kinds().get(entry.kind)
+        with translation.override(entry.language or settings.LANGUAGE_CODE):
+            message = render(entry) if render else None
+        if message is None:
+            entry.state, entry.last_error = Outbox.State.CANCELLED, "" if render else f"unknown kind {entry.kind!r}"
+            entry.save(update_fields=["state", "last_error"])
+            return "cancelled"
+        own = mailer is None
+        mailer = mailer or get_connection(fail_silently=False)
+        try:
+            error = _send(mailer, message)
+        finally:
+            if own:
+                mailer.close()
+        entry.attempts += 1
+        now = timezone.now()
+        if error is None:
+            entry.state, entry.sent_at, entry.last_error = Outbox.State.SENT, now, ""
+        else:
+            entry.last_error = error
+            if entry.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                entry.state = Outbox.State.FAILED
+            else:
+                entry.next_attempt_at = now + datetime.timedelta(seconds=retry_delay(entry.attempts))
+        entry.save(update_fields=["state", "sent_at", "last_error", "attempts", "next_attempt_at"])
+        return "sent" if error is None else "failed"
+
+
+@dataclass
+class SendRun:
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped_busy: int = 0  # held by another sender at that moment (it sends them)
+
+
+def outbox_due_ids(*, limit=500):
+    """The outbox mails due now, the longest waiting first."""
+    return list(Outbox.objects.filter(state=Outbox.State.PENDING, next_attempt_at__lte=timezone.now())
+                .order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
+
+
+def outbox_send_due(*, limit=500) -> SendRun:
+    """Send every outbox mail that is due (at most `limit`), one by one through outbox_send, on one SMTP
+    connection: the scheduler's sweep and `manage.py send_mail`. Two senders at once share the work."""
+    run = SendRun()
+    due = outbox_due_ids(limit=limit)
+    if not due:
+        return run
+    mailer = get_connection(fail_silently=False)
+    try:
+        for entry_id in due:
+            outcome = outbox_send(entry_id, mailer=mailer)
+            run.sent += outcome == "sent"
+            run.failed += outcome == "failed"
+            run.cancelled += outcome == "cancelled"
+            run.skipped_busy += outcome == "busy"
+    finally:
+        mailer.close()
+    return run
+
+
+def outbox_retry(*, entries):
+    """An administrator's "send again": failed (or cancelled) mails become pending with a fresh count of attempts,
+    and go on the queue once this commits. Returns how many."""
+    ids = [e.pk for e in entries if e.state in (Outbox.State.FAILED, Outbox.State.CANCELLED)]
+    with transaction.atomic():
+        n = Outbox.objects.filter(pk__in=ids).update(state=Outbox.State.PENDING, attempts=0,
+                                                     next_attempt_at=timezone.now())
+        keys = list(Outbox.objects.filter(pk__in=ids).values_list("dedupe_key", flat=True))
+        for key in keys:
+            transaction.on_commit(functools.partial(_enqueue, key), robust=True)
+    return n
+
+
+def _send(mailer, message):
+    """None if the message went, else what went wrong (one line)."""
+    try:
+        mailer.open()  # no-op when open; reopens after a dropped SMTP connection
+        message.connection = mailer
+        message.send()
+    except Exception as exc:  # noqa: BLE001 - any failure of the mail server is recorded and tried again later
+        return f"{exc.__class__.__name__}: {exc}"[:1000]
+    return None
