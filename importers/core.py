@@ -13,6 +13,7 @@ import getpass
 import hashlib
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -398,9 +399,16 @@ def _create_declared_types(declared):
             "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
 
 
+def runs_dir(database=None):
+    """IMPORTS_DIR/<database name> (default: this connection's): run numbers are a database's own, so two databases
+    sharing IMPORTS_DIR (the demo and a test run, two cities) never write each other's reports and rejects."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(database or connection.settings_dict["NAME"])).strip(".") or "_"
+    return Path(settings.IMPORTS_DIR) / name
+
+
 def _write_report(result, spec):
     run = result.run
-    folder = Path(settings.IMPORTS_DIR) / f"run-{run.pk}"
+    folder = runs_dir() / f"run-{run.pk}"
     folder.mkdir(parents=True, exist_ok=True)
     report_path = folder / "report.txt"
     rejects_path = folder / "rejects.csv"
