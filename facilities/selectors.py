@@ -2,6 +2,7 @@
 import math
 from dataclasses import dataclass
 
+from django.contrib.gis.db.models import Extent
 from django.contrib.gis.geos import Point
 from django.db import connection
 
@@ -18,6 +19,13 @@ def _point(point):
         return point if point.srid else Point(point.x, point.y, srid=4326)
     lon, lat = point
     return Point(float(lon), float(lat), srid=4326)
+
+
+def areas_extent():
+    """The box of the city's active admin areas, (west, south, east, north) in degrees, or None when none are loaded:
+    the residents' map and the admin's map widget open over it."""
+    box = AdminArea.objects.active().aggregate(box=Extent("geom"))["box"]
+    return tuple(round(v, 5) for v in box) if box else None
 
 
 def areas_covering_point(point, *, level=None):

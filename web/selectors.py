@@ -1,6 +1,7 @@
 """Reads behind the residents' pages: what can be reported at a point, district outlines, figures."""
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models import Count
@@ -8,14 +9,15 @@ from django.db.models import Count
 from complaints.models import OPEN_STATES, State
 from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department, Facility
-from facilities.selectors import areas_covering_point, facilities_near_point
+from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point
 from geo_ourcity.db_router import read_connection
 from routing.models import Category
 
 from . import tiles
 from .labels import localized
 
-# District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for Moscow.
+# District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for
+# the demo city's districts.
 DISTRICT_SIMPLIFY_DEGREES = 0.0005
 DISTRICT_DECIMALS = 5
 
@@ -77,6 +79,11 @@ def report_options(point):
 
 
 # --- the map --------------------------------------------------------------------------------------------
+
+def map_bounds():
+    """The map's first view: OURCITY_MAP_BOUNDS, else the extent of the city's areas (None: none loaded)."""
+    return settings.MAP_BOUNDS or areas_extent()
+
 
 def districts_version():
     """Changes whenever a district is added, retired or replaced (the cache key of the outlines)."""
