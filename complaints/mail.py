@@ -18,38 +18,29 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from geo_ourcity.languages import default_content_language
 
 from .models import CLOSED_STATES, Complaint, State, TrackingMail
 from .tracking import confirmation_key
 
-SUBJECT = "Ваше обращение № {number} принято / Your report No. {number} has been received"
-BODY = """Здравствуйте!
+# In the city's default language (LANGUAGE_CODE; the Russian text is in locale/ru), English where it has none.
+SUBJECT = gettext_noop("Your report No. %(number)s has been received")
+BODY = gettext_noop("""Hello,
 
-Ваше обращение № {number} «{category_ru}» принято и направлено: {department}.
-Срок ответа: {deadline}.
+Your report No. %(number)s (%(category)s) has been received and sent to: %(department)s.
+Answer due: %(deadline)s.
 
-Код отслеживания: {code}
-Ключ подтверждения: {key}
-Страница обращения: {url}
-
-На этой странице видно, что происходит с обращением. Когда придёт ответ, там же можно подтвердить, что проблема
-решена, или сообщить, что нет: для этого нужен ключ подтверждения. Не передавайте ключ никому и не пишите его
-в тексты обращений: кто знает ключ, может закрыть обращение.
-
----
-
-Your report No. {number} ({category_en}) has been received and sent to: {department}.
-Answer due: {deadline}.
-
-Tracking code: {code}
-Confirmation key: {key}
-Its page: {url}
+Tracking code: %(code)s
+Confirmation key: %(key)s
+Its page: %(url)s
 
 The page shows where your report stands. When the answer comes, you can confirm there that the problem is fixed,
 or say that it is not: this needs the confirmation key. Keep the key to yourself and out of any text you write in
 a report: whoever has it can close the report.
-"""
+""")
 
 
 class MailNotSent(Exception):
@@ -145,12 +136,15 @@ def tracking_mail_send_pending(*, limit=500) -> MailRun:
 
 def tracking_mail_message(complaint, mailer=None):
     url = f"{settings.SITE_URL}/c/{complaint.tracking_code}/"
-    deadline = timezone.localtime(complaint.deadline).strftime("%d.%m.%Y %H:%M") if complaint.deadline else "—"
-    values = {"number": complaint.pk, "category_ru": complaint.category.name_ru,
-              "category_en": complaint.category.name_en, "department": complaint.department.display_name,
-              "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint), "url": url}
-    return EmailMessage(subject=SUBJECT.format(**values), body=BODY.format(**values), to=[complaint.email],
-                        connection=mailer)
+    lang = default_content_language()
+    with translation.override(settings.LANGUAGE_CODE):
+        deadline = (formats.date_format(timezone.localtime(complaint.deadline), "SHORT_DATETIME_FORMAT")
+                    if complaint.deadline else "—")
+        category = getattr(complaint.category, f"name_{lang}") or complaint.category.name_en or complaint.category.code
+        values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
+                  "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint), "url": url}
+        subject, body = gettext(SUBJECT) % values, gettext(BODY) % values
+    return EmailMessage(subject=subject, body=body, to=[complaint.email], connection=mailer)
 
 
 def _send(mailer, complaint):
