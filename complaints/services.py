@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from facilities.models import Department
 from routing.deadlines import add_working_days
 from routing.engine import OutsideCity, route
-from routing.models import Holiday, RoutingDecision
+from routing.models import Holiday, RoutingDecision, WorkingWeek
 
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
@@ -208,6 +208,7 @@ def _deadline(start, days):
     return deadline
 
 
+@receiver([post_save, post_delete], sender=WorkingWeek, dispatch_uid="complaints.services.working_week_changed")
 @receiver([post_save, post_delete], sender=Holiday, dispatch_uid="complaints.services.holidays_changed")
 def _holidays_changed(**kwargs):
     _due_dates.clear()

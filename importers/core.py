@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from facilities.models import AdminArea, Authority, Dataset, Department, FacilityType
 
-from . import load, prepare, sources
+from . import load, prepare, sources, working_weeks
 from .errors import ImportFailure, public_text
 from .facility_job import FacilityJob
 from .models import ImportRun
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Test hook: seconds to wait after all work is done, just before COMMIT (used by the kill test).
 PAUSE_ENV = "OURCITY_IMPORT_PAUSE_BEFORE_COMMIT"
-# Targets whose changes can change where an open complaint belongs (holidays only move deadlines).
+# Targets whose changes can change where an open complaint belongs (holidays and working weeks only move deadlines).
 REROUTE_TARGETS = ("areas", "authorities", "facilities", "categories", "assignments")
 
 
@@ -336,6 +336,8 @@ def _prepare(spec, source):
         prepared = prepare.prepare_assignments(spec, source)
     elif spec.target == "holidays":
         prepared = prepare.prepare_holidays(spec, source)
+    elif spec.target == "working_weeks":
+        prepared = working_weeks.prepare(spec, source)
     elif spec.target == "authorities":
         lookups = _authority_lookups()
         known = {"code": set(lookups["code"]),
@@ -369,6 +371,8 @@ def _load(cur, spec, dataset, prepared, extra, commit, run, progress):
         counts = load.diff_assignments(cur, dataset.pk, full)
         if commit:
             load.upsert_assignments(cur, dataset.pk, full=full)
+    elif spec.target == "working_weeks":
+        counts = working_weeks.load(cur, prepared, dataset.pk, full=full, commit=commit, progress=progress)
     elif spec.target == "holidays":
         load.stage_holidays(cur, prepared, progress)
         counts = load.diff_holidays(cur, dataset.pk, full)

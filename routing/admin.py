@@ -5,7 +5,7 @@ made here re-route the open complaints they affect when saved (routing.signals).
 """
 from django.contrib import admin
 
-from .models import Category, CategoryAttribute, Holiday, RoutingAssignment, RoutingDecision
+from .models import Category, CategoryAttribute, Holiday, RoutingAssignment, RoutingDecision, WorkingWeek
 
 
 class CategoryAttributeInline(admin.StackedInline):
@@ -46,6 +46,11 @@ class RoutingAssignmentAdmin(admin.ModelAdmin):
 class HolidayAdmin(admin.ModelAdmin):
     list_display = ["date", "name", "dataset"]
     date_hierarchy = "date"
+
+
+@admin.register(WorkingWeek)
+class WorkingWeekAdmin(admin.ModelAdmin):
+    list_display = ["year", "days", "dataset"]
 
 
 @admin.register(RoutingDecision)
