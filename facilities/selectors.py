@@ -53,7 +53,7 @@ def facilities_near_point(point, *, type_ids, radius_m, limit=5):
     """Active facilities of the given types that cover the point or lie within radius_m metres of it.
 
     Nearest by true distance on the spheroid. Candidates come from the GiST index through the `<->` operator
-    (ordered in degrees, which at Moscow's latitude rank east-west distances about 1.8 times too short), bounded
+    (ordered in degrees, which at 56° latitude rank east-west distances about 1.8 times too short), bounded
     by a degree window wide enough for radius_m at this latitude; the few candidates are then measured in metres
     with geography and re-sorted. Covering facilities come first (distance 0).
     """

@@ -26,7 +26,7 @@ from .models import RoutingDecision
 
 ENGINE_VERSION = "1.0"
 # At most this many facilities of the category's types are measured per point: far more than a sane radius holds
-# (1,000 streetlights fill a 700 m radius at 1M facilities per Moscow); and how many of the best to keep on the
+# (1,000 streetlights fill a 700 m radius at 1M facilities per big city); and how many of the best to keep on the
 # decision (the chosen one and the runners-up).
 WINDOW_CAP = 1000
 KEPT_CANDIDATES = 5
