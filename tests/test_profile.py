@@ -225,3 +225,32 @@ def test_mail_is_in_the_citys_default_language(category, city, expected, absent)
     assert all(part in text for part in expected), text
     assert not any(part in text for part in absent), text
     assert mail.outbox == []
+
+
+# --- the front's own pages (scripts/serve.py: nginx answers them before Django) -------------------------------
+
+def serve_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ourcity_serve", BASE_DIR / "scripts" / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("language, first, languages", [("ru", "Запрос слишком велик", ["ru", "en"]),
+                                                         ("de", "Request too large", ["en"]),
+                                                         ("en", "Request too large", ["en"])])
+def test_the_fronts_pages_are_in_the_default_language_then_english(language, first, languages):
+    serve = serve_module()
+    with override_settings(LANGUAGE_CODE=language, LANGUAGES=[(language, language), ("en", "English")]):
+        versions = serve.front_pages(language)["413"]
+    assert [v[0] for v in versions] == languages and versions[0][1] == first
+    html = serve.page(versions)
+    assert html.startswith(f'<!doctype html><html lang="{languages[0]}">') and f"<h1>{first}</h1>" in html
+    assert serve.QUOTED_SAFE.match(html)
+
+
+def test_a_front_page_escapes_its_text():
+    html = serve_module().page([("en", "<script>x</script>", "a & b 'c'")])
+    assert "<script>" not in html and "&lt;script&gt;" in html and "'" not in html
