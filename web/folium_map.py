@@ -71,7 +71,10 @@ def build_map(*, tiles_url, districts_url, tile_url=None, attribution=None, boun
     m = folium.Map(location=center, zoom_start=tiles.MIN_ZOOM, min_zoom=tiles.MIN_ZOOM, max_zoom=19, tiles=None,
                    control_scale=True, prefer_canvas=False)
     if bounds:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        fit = folium.map.FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        # At once, not animated: an animation would end after map.js has set the view a shared link asks for.
+        fit.options["animate"] = False
+        m.add_child(fit)
     m._id = "city"
     local_assets(m)
     folium.TileLayer(tile_url or settings.TILE_URL, attr=attribution or settings.TILE_ATTRIBUTION, name="base",

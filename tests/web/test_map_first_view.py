@@ -41,6 +41,8 @@ def add_area(west, south, east, north):
 
 def test_the_map_opens_over_the_loaded_areas(client):
     assert first_view(client) == pytest.approx(areas_box(), abs=1e-4)
+    # at once: an animated fit would end after map.js has applied a shared link's #zoom/lat/lon (tests/browser)
+    assert re.search(r'fitBounds\(\s*\[\[.*?\]\],\s*\{\s*"animate": false\s*\}', client.get("/").content.decode(), re.S)
 
 
 @pytest.mark.parametrize("box", [(24.78, 60.10, 25.25, 60.30), (-122.52, 37.70, -122.35, 37.83),
