@@ -254,3 +254,17 @@ def test_the_fronts_pages_are_in_the_default_language_then_english(language, fir
 def test_a_front_page_escapes_its_text():
     html = serve_module().page([("en", "<script>x</script>", "a & b 'c'")])
     assert "<script>" not in html and "&lt;script&gt;" in html and "'" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/stats/", "/staff/login/"])
+def test_the_site_name_and_contact_are_the_citys(client, settings, path):
+    settings.SITE_NAME = "SF311 <b>"
+    settings.SITE_CONTACT = "Call 3-1-1 or write to <311@sf.example>"
+    html = client.get(path).content.decode()
+    assert "SF311 &lt;b&gt;" in html and "<b>" not in html and "Our City" not in html and "Наш город" not in html
+    if not path.startswith("/staff/"):
+        assert "Call 3-1-1 or write to &lt;311@sf.example&gt;" in html
+    settings.SITE_NAME, settings.SITE_CONTACT = "", ""
+    html = client.get(path).content.decode()
+    assert "Наш город" in html and "Call 3-1-1" not in html  # the demo's default language: the name translated
