@@ -1,4 +1,4 @@
-# geo_ourcity: `make demo` runs the service with the Moscow demo city; `make test` runs the whole test suite.
+# geo_ourcity: `make demo` runs the service with the demo city (data/demo.txt); `make test` runs the whole test suite.
 # Both do every set-up step themselves (Debian packages, .venv, the embedded PostgreSQL + PostGIS, migrations).
 SHELL := /bin/bash
 PY := .venv/bin/python

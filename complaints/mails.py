@@ -13,39 +13,31 @@ import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from geo_ourcity.languages import content_language
 
 from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
 from .tracking import confirmation_key
 
-SUBJECT = "Ваше обращение № {number} принято / Your report No. {number} has been received"
-BODY = """Здравствуйте!
+# In the outbox row's language (the city's default, LANGUAGE_CODE, when the mail was written; the Russian text is in
+# locale/ru), English where that language has no translation.
+SUBJECT = gettext_noop("Your report No. %(number)s has been received")
+BODY = gettext_noop("""Hello,
 
-Ваше обращение № {number} «{category_ru}» принято и направлено: {department}.
-Срок ответа: {deadline}.
+Your report No. %(number)s (%(category)s) has been received and sent to: %(department)s.
+Answer due: %(deadline)s.
 
-Код отслеживания: {code}
-Ключ подтверждения: {key}
-Страница обращения: {url}
-
-На этой странице видно, что происходит с обращением. Когда придёт ответ, там же можно подтвердить, что проблема
-решена, или сообщить, что нет: для этого нужен ключ подтверждения. Не передавайте ключ никому и не пишите его
-в тексты обращений: кто знает ключ, может закрыть обращение.
-
----
-
-Your report No. {number} ({category_en}) has been received and sent to: {department}.
-Answer due: {deadline}.
-
-Tracking code: {code}
-Confirmation key: {key}
-Its page: {url}
+Tracking code: %(code)s
+Confirmation key: %(key)s
+Its page: %(url)s
 
 The page shows where your report stands. When the answer comes, you can confirm there that the problem is fixed,
 or say that it is not: this needs the confirmation key. Keep the key to yourself and out of any text you write in
 a report: whoever has it can close the report.
-"""
+""")
 
 
 TRACKING = "tracking"
@@ -71,9 +63,12 @@ def tracking_mail_render(entry):
 
 
 def tracking_mail_message(complaint):
+    """The tracking mail, in the active language (the outbox renders each row in its own)."""
     url = f"{settings.SITE_URL}/c/{complaint.tracking_code}/"
-    deadline = timezone.localtime(complaint.deadline).strftime("%d.%m.%Y %H:%M") if complaint.deadline else "—"
-    values = {"number": complaint.pk, "category_ru": complaint.category.name_ru,
-              "category_en": complaint.category.name_en, "department": complaint.department.display_name,
+    lang = content_language(translation.get_language())
+    deadline = (formats.date_format(timezone.localtime(complaint.deadline), "SHORT_DATETIME_FORMAT")
+                if complaint.deadline else "—")
+    category = getattr(complaint.category, f"name_{lang}", "") or complaint.category.name_en or complaint.category.code
+    values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
               "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint), "url": url}
-    return EmailMessage(subject=SUBJECT.format(**values), body=BODY.format(**values), to=[complaint.email])
+    return EmailMessage(subject=gettext(SUBJECT) % values, body=gettext(BODY) % values, to=[complaint.email])

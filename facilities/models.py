@@ -22,6 +22,7 @@ class Dataset(models.Model):
         CATEGORIES = "categories", "service catalogue"
         ASSIGNMENTS = "assignments", "routing table"
         HOLIDAYS = "holidays", "holidays"
+        WORKING_WEEKS = "working_weeks", "working weeks"
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=300, blank=True)

@@ -3,6 +3,7 @@ facilities' migration 0005 (facilities_areas_covering, facilities_near, faciliti
 selectors, routing's decision statement and its re-route all call."""
 from dataclasses import dataclass
 
+from django.contrib.gis.db.models import Extent
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models.expressions import RawSQL
@@ -17,6 +18,13 @@ def _point(point):
         return float(point.x), float(point.y)
     lon, lat = point
     return float(lon), float(lat)
+
+
+def areas_extent():
+    """The box of the city's active admin areas, (west, south, east, north) in degrees, or None when none are loaded:
+    the residents' map and the admin's map widget open over it."""
+    box = AdminArea.objects.active().aggregate(box=Extent("geom"))["box"]
+    return tuple(round(v, 5) for v in box) if box else None
 
 
 def areas_covering_point(point, *, level=None):

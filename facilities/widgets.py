@@ -17,10 +17,11 @@ class LocalOSMWidget(OSMWidget):
     """
 
     template_name = "facilities/map_widget.html"
-    # New geometries start over Moscow.
-    default_lon = 37.62
-    default_lat = 55.75
-    default_zoom = 10
+    # New geometries start over the city (its areas' extent, or OURCITY_MAP_BOUNDS; get_context), else nowhere.
+    default_lon = 0
+    default_lat = 0
+    default_zoom = 2
+    city_zoom = 10
 
     class Media:
         extend = False
@@ -28,7 +29,13 @@ class LocalOSMWidget(OSMWidget):
         js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js", "facilities/map-widget.js")
 
     def get_context(self, name, value, attrs):
+        from .selectors import areas_extent
+
         context = super().get_context(name, value, attrs)
+        bounds = settings.MAP_BOUNDS or areas_extent()
+        if bounds:
+            context.update(default_lon=(bounds[0] + bounds[2]) / 2, default_lat=(bounds[1] + bounds[3]) / 2,
+                           default_zoom=self.city_zoom)
         context["map_options"] = {
             "module": context["module"], "id": context["id"], "map_id": f"{context['id']}_map", "name": name,
             "geom_name": context["geom_type"], "map_srid": context["map_srid"],

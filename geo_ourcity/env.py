@@ -15,27 +15,67 @@ CHECKOUT_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 EMBEDDED_DB_USER = "geo_ourcity"
 
 
+# The city's profile: a file of NAME=VALUE lines (blank lines and # comments allowed) whose values stand in for
+# variables the environment does not set. OURCITY_PROFILE names it; unset, it is the demo city's (data/demo.env),
+# so `make demo`, `make test` and the benchmarks run the demo city; OURCITY_PROFILE="" reads none.
+DEFAULT_PROFILE = BASE_DIR / "data" / "demo.env"
+PROFILE_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def read_profile(path):
+    """{NAME: VALUE} from a profile file; a line of another form stops the start with one line."""
+    values = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        refuse_to_start(f"OURCITY_PROFILE: can not read {path}: {exc.strerror}")
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = PROFILE_LINE.match(line)
+        if not match:
+            refuse_to_start(f"OURCITY_PROFILE: {path} line {number} is not NAME=VALUE")
+        values[match[1]] = match[2].strip()
+    return values
+
+
+def _profile():
+    named = os.environ.get("OURCITY_PROFILE")
+    if named is None:
+        return read_profile(DEFAULT_PROFILE) if DEFAULT_PROFILE.is_file() else {}
+    return read_profile(named) if named.strip() else {}
+
+
+def _get(name):
+    """The environment's value of `name`, else the profile's, else None."""
+    value = os.environ.get(name)
+    return value if value is not None else PROFILE.get(name)
+
+
 def env_str(name, default=""):
-    return os.environ.get(name, default)
+    value = _get(name)
+    return default if value is None else value
 
 
 def env_bool(name, default=False):
-    value = os.environ.get(name)
+    value = _get(name)
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def env_list(name, default=""):
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 
 
 def env_rate(name, default):
     """A rate limit as geo_ourcity.limits reads it (5/m, 100/h, 10/5m); a bad value stops the start with one line."""
-    value = os.environ.get(name, "").strip() or default
+    value = env_str(name, "").strip() or default
     if not RATE_RE.match(value):
         raise ImproperlyConfigured(f"{name} must be a rate like 5/m, 100/h or 10/5m, got {value!r}")
     return value
@@ -196,3 +236,60 @@ def storages_config(environ=None):
                                 "file_overwrite": True}},
         "staticfiles": static,
     }
+
+
+# --- The city's profile (issue 12): languages, time zone, working week, the map's first view ------------------
+
+def env_languages():
+    """(LANGUAGE_CODE, LANGUAGES) from the environment, in Django's own codes (ru, en, de, pt-br, zh-hans ...).
+
+    LANGUAGE_CODE is the city's default language (default "en"); LANGUAGES a comma list of the languages the site
+    offers (default: the default language alone), to which the default is added if it is missing. Each is named
+    as Django names it in its own language (Deutsch, Русский). A code Django does not know stops the start with
+    one line."""
+    from django.conf.locale import LANG_INFO
+
+    def info(variable, code):
+        """Django's entry for a code: its own, or its language's for a regional code Django lists not (en-us)."""
+        entry = LANG_INFO.get(code) or (LANG_INFO.get(code.split("-")[0]) if LANGUAGE_RE.match(code) else None)
+        if entry is None:
+            refuse_to_start(f"{variable}: {code!r} is not a language Django knows (codes as Django writes them: "
+                            "en, de, pt-br, zh-hans; see django/conf/locale/__init__.py)")
+        if "name_local" not in entry:  # an alias, e.g. zh-cn
+            refuse_to_start(f"{variable}: {code!r} is an old name: use {entry['fallback'][0]!r}")
+        return entry
+
+    default = env_str("LANGUAGE_CODE", "").strip().lower() or "en"
+    info("LANGUAGE_CODE", default)
+    # In LANGUAGES' order (the language switch's); the default is added at the end if LANGUAGES leaves it out.
+    codes = list(dict.fromkeys([*(code.lower() for code in env_list("LANGUAGES", default)), default]))
+    return default, [(code, info("LANGUAGES", code)["name_local"]) for code in codes]
+
+
+def env_time_zone(name="TIME_ZONE", default="UTC"):
+    """An IANA time zone (Europe/Berlin, America/Los_Angeles); a name zoneinfo does not know stops the start."""
+    import zoneinfo
+
+    value = env_str(name, "").strip() or default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        refuse_to_start(f"{name}: {value!r} is not a time zone (an IANA name such as Europe/Berlin or UTC)")
+    return value
+
+
+def env_bounds(name):
+    """A lon/lat box "west,south,east,north" (WGS 84 degrees), or None when unset; a bad one stops the start."""
+    value = env_str(name, "").strip()
+    if not value:
+        return None
+    try:
+        west, south, east, north = (float(part) for part in value.split(","))
+    except ValueError:
+        refuse_to_start(f"{name} must be west,south,east,north in degrees, got {value!r}")
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        refuse_to_start(f"{name}: {value!r} is not a box (west < east within +-180, south < north within +-90)")
+    return (west, south, east, north)
+
+
+PROFILE = _profile()

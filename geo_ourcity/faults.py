@@ -105,7 +105,8 @@ def error_response(request, status, detail=None):
         # No request in the context: no context processor runs, so the page needs neither the session nor the
         # database (it is also the page shown when the database is down).
         html = render_to_string("error.html", {"status": status, "title": title(), "message": message(),
-                                               "detail": detail if status == 400 else None})
+                                               "detail": detail if status == 400 else None,
+                                               "brand_name": settings.SITE_NAME})
         response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
         response["Content-Language"] = translation.get_language()
     for name, value in headers.items():

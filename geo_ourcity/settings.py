@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import (BASE_DIR, celery_redis_url, csp_source_of, database_config, env_bool, env_list, env_networks, env_rate, env_str,
-                  refuse_to_start, secret_key, storages_config)
+from .env import (BASE_DIR, celery_redis_url, csp_source_of, database_config, env_bool, env_bounds, env_languages,
+                  env_list, env_networks, env_rate, env_str, env_time_zone, refuse_to_start, secret_key,
+                  storages_config)
 
 DEBUG = env_bool("DEBUG", False)
 # No key known to anyone else, ever: SECRET_KEY, SECRET_KEY_FILE or this checkout's var/secret_key (made by
@@ -76,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",  # {{ CSP_NONCE }} for the few inline scripts and styles
+                "geo_ourcity.context.site",  # {{ brand_name }}, {{ site_contact }} (the city's profile; Django's auth views own site_name)
             ]
         },
     }
@@ -101,10 +103,19 @@ MIDDLEWARE.append("geo_ourcity.db_router.ReadYourWritesMiddleware")
 REPLICA_FRESH_SECONDS = int(env_str("OURCITY_REPLICA_FRESH_SECONDS", "10"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LANGUAGE_CODE = "ru"
-LANGUAGES = [("ru", "Русский"), ("en", "English")]
+# --- The city's profile (issue 12; README "Configuration"): nothing here is any one city's. The demo city's values
+# come from its profile file, data/demo.env (geo_ourcity.env: OURCITY_PROFILE), which the environment overrides.
+# Languages in Django's codes: LANGUAGE_CODE the default (Open311 notices and mail are in it), LANGUAGES those the
+# site offers. The UI is translated into Russian and English; another language shows English where it has no
+# catalogue of its own (msgids are English). An unknown code or time zone stops the start with one line.
+LANGUAGE_CODE, LANGUAGES = env_languages()
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("TIME_ZONE", "Europe/Moscow")
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
+# The site's name (default: "Our City", translated) and the contact shown to residents (an address or a line).
+SITE_NAME = env_str("OURCITY_SITE_NAME", "").strip()
+SITE_CONTACT = env_str("OURCITY_SITE_CONTACT", "").strip()
+# The residents' map's first view, west,south,east,north in degrees; unset, the extent of the city's areas.
+MAP_BOUNDS = env_bounds("OURCITY_MAP_BOUNDS")
 USE_I18N = True
 USE_TZ = True
 
@@ -187,7 +198,7 @@ RETRY_AFTER_SECONDS = int(env_str("OURCITY_RETRY_AFTER_SECONDS", "5"))
 # OURCITY_EMAIL_HOST to send them through an SMTP server. OURCITY_SITE_URL is the public address the links in them
 # point at.
 SITE_URL = env_str("OURCITY_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-DEFAULT_FROM_EMAIL = env_str("OURCITY_EMAIL_FROM", "Наш город <no-reply@example.org>")
+DEFAULT_FROM_EMAIL = env_str("OURCITY_EMAIL_FROM", f"{SITE_NAME or 'Our City'} <no-reply@example.org>")
 EMAIL_HOST = env_str("OURCITY_EMAIL_HOST", "")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Test hook: seconds to wait after all work is done, just before COMMIT (used by the kill test).
 PAUSE_ENV = "OURCITY_IMPORT_PAUSE_BEFORE_COMMIT"
-# Targets whose changes can change where an open complaint belongs (holidays only move deadlines).
+# Targets whose changes can change where an open complaint belongs (holidays and working weeks only move deadlines).
 REROUTE_TARGETS = ("areas", "authorities", "facilities", "categories", "assignments")
 
 
@@ -256,9 +257,16 @@ def _dataset(spec):
     return dataset
 
 
+def runs_dir(database=None):
+    """IMPORTS_DIR/<database name> (default: this connection's): run numbers are a database's own, so two databases
+    sharing IMPORTS_DIR (the demo and a test run, two cities) never write each other's reports and rejects."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(database or connection.settings_dict["NAME"])).strip(".") or "_"
+    return Path(settings.IMPORTS_DIR) / name
+
+
 def _write_report(result, spec):
     run = result.run
-    folder = Path(settings.IMPORTS_DIR) / f"run-{run.pk}"
+    folder = runs_dir() / f"run-{run.pk}"
     folder.mkdir(parents=True, exist_ok=True)
     report_path = folder / "report.txt"
     rejects_path = folder / "rejects.csv"

@@ -20,6 +20,7 @@ SOURCE_KEY_FIELDS = {
     "categories": "routing.Category.source_key",
     "assignments": "routing.RoutingAssignment.source_key",
     "holidays": None,
+    "working_weeks": None,  # keyed by the year
 }
 
 

@@ -14,8 +14,6 @@ from . import limits
 from .errors import ImportFailure
 from .readers import load_yaml
 
-
-
 # The targets are the kinds of dataset (facilities.Dataset.target) and the area levels AdminArea's: read from the
 # models (limits.choices), never copied here.
 def targets():
@@ -40,6 +38,7 @@ TARGET_KEYS = {
                    "attributes", "types"},
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},
+    "working_weeks": {"year", "days"},  # importers/working_weeks.py
 }
 SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member"}
 FORMATS = ("auto", "gdal", "datamos", "csv", "yaml")
@@ -198,7 +197,7 @@ def parse_spec(raw):
     for name, value in derived.items():
         spec.derived[str(name)] = _value(f"derived.{name}", value)
     parse = {"areas": _areas, "authorities": _authorities, "facilities": _facilities, "categories": _categories,
-             "assignments": _assignments, "holidays": _holidays}[target]
+             "assignments": _assignments, "holidays": _holidays, "working_weeks": _working_weeks}[target]
     parse(spec, raw)
     return spec
 
@@ -358,6 +357,11 @@ def _holidays(spec, raw):
     spec.values["date"] = _require(raw, "date")
     if raw.get("name") is not None:
         spec.values["name"] = _value("name", raw["name"])
+
+
+def _working_weeks(spec, raw):
+    spec.values["year"] = _require(raw, "year")
+    spec.values["days"] = _require(raw, "days")
 
 
 def _require(raw, name):

@@ -9,7 +9,7 @@ commit of the same file and registry can not disagree (tests/importers/test_one_
 """
 from facilities.models import AdminArea, Authority, Department, FacilityType
 
-from . import load, prepare
+from . import load, prepare, working_weeks
 from .facility_job import FacilitiesTarget, authority_lookups, create_declared_types
 from .spec import TARGET_KEYS
 
@@ -179,5 +179,21 @@ class HolidaysTarget(RowTarget):
         load.apply_holidays(cur, dataset.pk)
 
 
+class WorkingWeeksTarget(RowTarget):
+    name = "working_weeks"
+
+    def validate(self, source):
+        return working_weeks.prepare(self.spec, source)
+
+    def stage(self, cur, dataset):
+        working_weeks.stage(cur, self.prepared, self.progress)
+
+    def classify(self, cur, dataset):
+        return working_weeks.classify(cur, dataset.pk, self.full)
+
+    def apply(self, cur, dataset):
+        working_weeks.apply(cur, dataset.pk)
+
+
 TARGETS = {cls.name: cls for cls in (AreasTarget, AuthoritiesTarget, FacilitiesTarget, CategoriesTarget,
-                                     AssignmentsTarget, HolidaysTarget)}
+                                     AssignmentsTarget, HolidaysTarget, WorkingWeeksTarget)}

@@ -34,6 +34,24 @@ def api_key_issue(*, name, rate_limit=""):
     return key, raw
 
 
+@transaction.atomic
+def api_key_rotate(*, name, rate_limit=None):
+    """Give the key named `name` a new secret, or issue it if there is none: (ApiKey, the clear key, what was done:
+    "issued", "rotated" or "rotated and reactivated"). The old secret stops working when this commits.
+    `rate_limit` None keeps the key's limit."""
+    key = ApiKey.objects.select_for_update().filter(name=name).first()
+    if key is None:
+        key, raw = api_key_issue(name=name, rate_limit=rate_limit or "")
+        return key, raw, "issued"
+    done = "rotated" if key.active else "rotated and reactivated"
+    raw = new_secret(key)
+    key.active = True
+    if rate_limit is not None:
+        key.rate_limit = rate_limit
+    key.save(update_fields=["prefix", "key_hash", "active", "rate_limit"])
+    return key, raw, done
+
+
 def api_key_check(raw):
     """The active ApiKey for a clear key, or None."""
     return api_key_check_with_catalogue(raw)[0]

@@ -17,13 +17,14 @@ from rest_framework import serializers
 from complaints.models import CLOSED_STATES, ComplaintEvent
 from complaints.tracking import redact
 from complaints.validation import CONTROL_CHARACTERS
+from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
 
 from .selectors import open311_service_current, parse_request_id
 
 MAX_WINDOW = timedelta(days=90)
 PAGE_SIZE_MAX = 1000
 RADIUS_MAX_M = 50_000
-LANGUAGES = ("ru", "en")
+LANGUAGES = CONTENT_LANGUAGES
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 # Characters XML 1.0 can't carry (complaints.validation refuses them in what a complaint keeps): never in a query
 # parameter either.
@@ -42,7 +43,8 @@ def present_params(data):
 
 
 def language(request):
-    """The answer's language: the `locale` parameter (ru, en, en_US, ...), else Accept-Language, else Russian."""
+    """The answer's language: the `locale` parameter (ru, en, en_US, ...), else Accept-Language, else the city's
+    default language (LANGUAGE_CODE), each if content exists in it; else English."""
     wanted = request.query_params.get("locale", "")
     if not wanted and request.method == "POST":
         wanted = request.POST.get("locale", "")
@@ -50,19 +52,19 @@ def language(request):
         prefix = candidate.strip().lower()[:2]
         if prefix in LANGUAGES:
             return prefix
-    return "ru"
+    return default_content_language()
 
 
 def w3c_datetime(value):
     return timezone.localtime(value).isoformat(timespec="seconds") if value else None
 
 
-def public_text(value, lang="ru"):
+def public_text(value, lang=None):
     """Free text for public output: None if empty, and never with a tracking code or key in it, however spelt
     (complaints.tracking.redact)."""
     if not value:
         return None
-    return redact(value, lang if lang in LANGUAGES else "en")
+    return redact(value, content_language(lang))
 
 
 # ---- input fields -----------------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ class LocalizedSerializer(serializers.Serializer):
 
     @property
     def lang(self):
-        return self.context.get("lang", "ru")
+        return self.context.get("lang") or default_content_language()
 
     def text(self, value):
         return public_text(value, self.lang)
@@ -482,7 +484,7 @@ class AttributeOutput(LocalizedSerializer):
         return self.pick(obj, "description")
 
     def get_values(self, obj) -> list[dict[str, str]]:
-        lang = self.context.get("lang", "ru")
+        lang = self.context.get("lang") or default_content_language()
         return [{"key": str(v["key"]), "name": v.get(f"name_{lang}") or v.get("name_ru") or str(v["key"])}
                 for v in obj.values or [] if isinstance(v, dict) and "key" in v]
 
@@ -519,7 +521,8 @@ class RequestOutput(LocalizedSerializer):
     service_name = serializers.SerializerMethodField()
     service_code = serializers.CharField(source="category.code")
     description = serializers.SerializerMethodField()
-    agency_responsible = serializers.CharField(source="department.display_name")
+    # The authority, by its own name: a department's name may contain the authority's in another form (issue 12).
+    agency_responsible = serializers.CharField(source="department.authority.name")
     service_notice = serializers.SerializerMethodField()
     requested_datetime = serializers.SerializerMethodField()
     updated_datetime = serializers.SerializerMethodField()

@@ -7,7 +7,7 @@ the "Re-route requests" page shows each one pending or done, with how many compl
 from django.contrib import admin
 
 from .models import (Category, CategoryAttribute, Holiday, RerouteRequest, RoutingAssignment, RoutingDecision,
-                     SuggestionModel)
+                     SuggestionModel, WorkingWeek)
 
 
 class CategoryAttributeInline(admin.StackedInline):
@@ -48,6 +48,11 @@ class RoutingAssignmentAdmin(admin.ModelAdmin):
 class HolidayAdmin(admin.ModelAdmin):
     list_display = ["date", "name", "dataset"]
     date_hierarchy = "date"
+
+
+@admin.register(WorkingWeek)
+class WorkingWeekAdmin(admin.ModelAdmin):
+    list_display = ["year", "days", "dataset"]
 
 
 @admin.register(RoutingDecision)

@@ -1,5 +1,6 @@
 """The service catalogue (Open311 services) and the routing decisions it leads to."""
 from django.contrib.gis.db import models
+from django.core.validators import RegexValidator
 
 from facilities.models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
 
@@ -103,6 +104,23 @@ class Holiday(models.Model):
 
     class Meta:
         ordering = ["date"]
+
+
+class WorkingWeek(models.Model):
+    """The days of the week that are worked, from `year` on until the next row's year (data, imported: target
+    working_weeks). Before the first row's year the first row holds; with no row at all, Monday to Friday.
+    Deadlines skip the other days of the week and the Holiday dates (routing.deadlines)."""
+
+    year = models.PositiveSmallIntegerField(unique=True)
+    days = models.CharField(max_length=7, help_text="ISO weekdays worked, in order: 12345 is Monday to Friday",
+                            validators=[RegexValidator(r"^(?=.)1?2?3?4?5?6?7?$", "ISO weekdays in order, e.g. 12345")])
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["year"]
+
+    def __str__(self):
+        return f"{self.year}: {self.days}"
 
 
 class RoutingDecision(models.Model):

@@ -23,6 +23,7 @@ import argparse
 import ctypes
 import fcntl
 import grp
+import html
 import json
 import os
 import pwd
@@ -205,7 +206,31 @@ def app_facts():
     # Whom the upload page's large cap is for is the app's rule: the front asks this URL before reading a body.
     paths["upload_allowed"] = reverse("admin:importers_importrun_upload_allowed")
     return {"static_root": str(settings.STATIC_ROOT), "writable": [str(p) for p in writable], "paths": paths,
-            "limits": limits}
+            "limits": limits, "language": settings.LANGUAGE_CODE, "pages": front_pages(settings.LANGUAGE_CODE)}
+
+
+# The front's own short pages (nginx answers these before Django sees the request), in English; each is shown in
+# the city's default language (locale/) above the English text, or in English alone where it has no translation.
+FRONT_PAGES = {
+    "413": ("Request too large", "The server does not take requests this large: make the files smaller or send "
+                                 "them one by one."),
+    "429": ("Too many connections", "Too many connections from your address at once. Try again in a moment."),
+    "503": ("Service unavailable for a moment", "Try again shortly."),
+}
+
+
+def front_pages(language):
+    """{status: [(lang, title, text), ...]}: the default language's first, English's last (once)."""
+    from django.utils import translation
+
+    with translation.override(language):
+        local = {status: (translation.gettext(title), translation.gettext(text))
+                 for status, (title, text) in FRONT_PAGES.items()}
+    out = {}
+    for status, (title, text) in FRONT_PAGES.items():
+        own = [(language, *local[status])] if local[status] != (title, text) else []
+        out[status] = [*own, ("en", title, text)]
+    return out
 
 
 def body_limit(settings, path, name):
@@ -267,15 +292,7 @@ def front_config(host, port, config, facts, run_dir, tmp_dir, log_dir, socket_pa
         "OPEN311_413": f"The request is larger than {limits['open311'] / MIB:.1f} MB.",
         "OPEN311_429": "Too many connections from this address at once; try again in a moment.",
         "OPEN311_503": "The service is unavailable for a moment; try again shortly.",
-        "PAGE_413": page("Запрос слишком велик", "Сервер не принимает запросы такого размера: уменьшите файлы или "
-                         "отправьте их по одному.", "Request too large",
-                         "The server does not take requests this large: make the files smaller or send them one by "
-                         "one."),
-        "PAGE_429": page("Слишком много соединений", "С вашего адреса открыто слишком много соединений сразу. "
-                         "Попробуйте через минуту.", "Too many connections",
-                         "Too many connections from your address at once. Try again in a moment."),
-        "PAGE_503": page("Сервис ненадолго недоступен", "Попробуйте через минуту.", "Service unavailable for a "
-                         "moment", "Try again shortly."),
+        **{f"PAGE_{status}": page(versions) for status, versions in facts["pages"].items()},
     }
     for name, value in values.items():
         quoted = name.startswith(("PAGE_", "OPEN311_4", "OPEN311_5"))  # inside '...' in the template
@@ -286,10 +303,17 @@ def front_config(host, port, config, facts, run_dir, tmp_dir, log_dir, socket_pa
     return text
 
 
-def page(title_ru, text_ru, title_en, text_en):
-    return (f'<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>{title_ru} / {title_en}</title>'
-            f'</head><body><h1>{title_ru}</h1><p>{text_ru}</p><h1 lang="en">{title_en}</h1>'
-            f'<p lang="en">{text_en}</p></body></html>')
+def page(versions):
+    """A short HTML page from [(lang, title, text), ...] (app_facts' pages): the first language is the page's."""
+    versions = [[html.escape(str(part)) for part in version] for version in versions]
+    first = versions[0][0]
+    parts = []
+    for lang, title, text in versions:
+        attr = "" if lang == first else f' lang="{lang}"'
+        parts.append(f"<h1{attr}>{title}</h1><p{attr}>{text}</p>")
+    titles = " / ".join(title for _, title, _ in versions)
+    return (f'<!doctype html><html lang="{first}"><head><meta charset="utf-8"><title>{titles}</title></head>'
+            f'<body>{"".join(parts)}</body></html>')
 
 
 # gunicorn's access log, with the client's address as the front gave it (REMOTE_ADDR is empty on a unix socket).

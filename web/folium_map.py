@@ -16,8 +16,8 @@ from folium.template import Template
 
 from . import tiles
 
-CENTER = (55.7558, 37.6173)  # Moscow, Red Square
-START_ZOOM = 10
+# Without a box for the first view (no areas loaded, OURCITY_MAP_BOUNDS unset): the map opens at its lowest zoom.
+NOWHERE = (0.0, 0.0)
 
 # folium resource name -> our static file. Only what the map uses: no folium.Icon, so no icon fonts.
 VENDOR = {
@@ -64,10 +64,17 @@ class RemoteGeoJson(folium.map.Layer):
         self.options = {"style": style, "interactive": False, **({"pane": pane} if pane else {})}
 
 
-def build_map(*, tiles_url, districts_url, tile_url=None, attribution=None):
-    """A folium.Map with its layers; the JS names of the objects map.js needs are in `map.js_names`."""
-    m = folium.Map(location=CENTER, zoom_start=START_ZOOM, min_zoom=tiles.MIN_ZOOM, max_zoom=19, tiles=None,
+def build_map(*, tiles_url, districts_url, tile_url=None, attribution=None, bounds=None):
+    """A folium.Map with its layers, opening over `bounds` ((west, south, east, north) in degrees: the city's);
+    the JS names of the objects map.js needs are in `map.js_names`."""
+    center = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2) if bounds else NOWHERE
+    m = folium.Map(location=center, zoom_start=tiles.MIN_ZOOM, min_zoom=tiles.MIN_ZOOM, max_zoom=19, tiles=None,
                    control_scale=True, prefer_canvas=False)
+    if bounds:
+        fit = folium.map.FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        # At once, not animated: an animation would end after map.js has set the view a shared link asks for.
+        fit.options["animate"] = False
+        m.add_child(fit)
     m._id = "city"
     local_assets(m)
     folium.TileLayer(tile_url or settings.TILE_URL, attr=attribution or settings.TILE_ATTRIBUTION, name="base",
@@ -92,13 +99,14 @@ def build_map(*, tiles_url, districts_url, tile_url=None, attribution=None):
 # Process-local memo, fine on many app servers: the result depends on its arguments and this code only (nothing
 # from the database), so it never changes while the process lives.
 @functools.lru_cache(maxsize=8)
-def rendered_map(tiles_url, districts_url, tile_url, attribution):
+def rendered_map(tiles_url, districts_url, tile_url, attribution, bounds=None):
     """The map's three pieces for a page template: (header, html, script, js_names).
 
     The same for every request with the same settings (no per-user or per-language content), so rendered once
     per process.
     """
-    m = build_map(tiles_url=tiles_url, districts_url=districts_url, tile_url=tile_url, attribution=attribution)
+    m = build_map(tiles_url=tiles_url, districts_url=districts_url, tile_url=tile_url, attribution=attribution,
+                  bounds=bounds)
     figure = m.get_root()
     figure.render()
     return figure.header.render(), figure.html.render(), figure.script.render(), m.js_names

@@ -1,7 +1,8 @@
 """What residents read for the project's codes: state names and colours, history events, bilingual fields."""
-from django.utils.translation import get_language, pgettext_lazy
+from django.utils.translation import pgettext_lazy
 
 from complaints.models import ComplaintEvent, State
+from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
 
 STATE_LABELS = {
     State.NEW: pgettext_lazy("complaint state", "new"),
@@ -48,15 +49,21 @@ def state_label(state):
 
 
 def lang():
-    """The active language's suffix of bilingual model fields: "en" or "ru" (the default)."""
-    return "en" if (get_language() or "ru").startswith("en") else "ru"
+    """The active language's suffix of bilingual model fields ("ru", "en"): its own, else the city's default
+    language's, else English (geo_ourcity.languages)."""
+    return content_language()
+
+
+def _order():
+    return dict.fromkeys([lang(), default_content_language(), *CONTENT_LANGUAGES])
 
 
 def localized(obj, field):
-    """obj.<field>_en in English, obj.<field>_ru otherwise (and when the English one is empty)."""
-    return getattr(obj, f"{field}_{lang()}", "") or getattr(obj, f"{field}_ru", "")
+    """obj.<field>_<lang> in the active language, else the first of the others that is filled in."""
+    return next((v for v in (getattr(obj, f"{field}_{c}", "") for c in _order()) if v), "")
 
 
 def localized_value(value):
     """The label of one value of an attribute's list ({"key", "name_ru", "name_en"} or {"key", "name"})."""
-    return value.get(f"name_{lang()}") or value.get("name_ru") or value.get("name") or str(value.get("key"))
+    return (next((value[f"name_{c}"] for c in _order() if value.get(f"name_{c}")), None) or value.get("name")
+            or str(value.get("key")))

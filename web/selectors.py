@@ -2,6 +2,7 @@
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models import Count
@@ -10,7 +11,7 @@ from django.utils import timezone
 from complaints.models import OPEN_STATES, State
 from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department, Facility
-from facilities.selectors import areas_covering_point, facilities_near_point
+from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point
 from geo_ourcity.db_router import read_connection
 from routing.models import Category
 
@@ -18,7 +19,8 @@ from . import tiles
 from .labels import localized
 from .models import StatisticsSnapshot
 
-# District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for Moscow.
+# District outlines for the map: simplified (about 30 m) and rounded (about 1 m); a few hundred kB for
+# the demo city's districts.
 DISTRICT_SIMPLIFY_DEGREES = 0.0005
 DISTRICT_DECIMALS = 5
 
@@ -80,6 +82,11 @@ def report_options(point):
 
 
 # --- the map --------------------------------------------------------------------------------------------
+
+def map_bounds():
+    """The map's first view: OURCITY_MAP_BOUNDS, else the extent of the city's areas (None: none loaded)."""
+    return settings.MAP_BOUNDS or areas_extent()
+
 
 def districts_version():
     """Changes whenever a district is added, retired or replaced (the cache key of the outlines)."""

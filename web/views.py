@@ -81,7 +81,7 @@ def _category_groups():
 def map_page(request):
     header, html, script, names = rendered_map(
         _url_template("web:complaint-tile", "z", "x", "y"), reverse("web:districts"),
-        settings.TILE_URL, settings.TILE_ATTRIBUTION)
+        settings.TILE_URL, settings.TILE_ATTRIBUTION, selectors.map_bounds())
     config = {
         "names": names,
         "urls": {"tiles": _url_template("web:complaint-tile", "z", "x", "y"), "point": reverse("web:point"),

@@ -40,3 +40,60 @@ def test_admin_issues_a_key_and_shows_it_once(admin_client):
     assert api_key_check(raw) == key
     page = admin_client.get(f"/admin/open311/apikey/{key.pk}/change/").content.decode()
     assert raw not in page and key.key_hash not in page
+
+
+def issue(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_key", *args, stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue().strip()
+
+
+@pytest.mark.parametrize("flag", ["--rotate", "--exists-ok"])
+def test_create_api_key_in_a_script_that_runs_twice(flag):
+    """The first run issues a key; the second rotates it (the old key stops working) or leaves it."""
+    first, said = issue("twice-script", flag)
+    assert "issued" in said and api_key_check(first).name == "twice-script"
+    second, said = issue("twice-script", flag)
+    if flag == "--rotate":
+        assert "rotated" in said and "no longer works" in said
+        assert second and second != first
+        assert api_key_check(first) is None and api_key_check(second).name == "twice-script"
+    else:
+        assert second == "" and "left as it is" in said
+        assert api_key_check(first).name == "twice-script"
+    assert ApiKey.objects.filter(name="twice-script").count() == 1
+
+
+def test_rotate_keeps_the_rate_limit_unless_given_and_reactivates():
+    issue("rotating", "--rate-limit", "120/m")
+    key = ApiKey.objects.get(name="rotating")
+    key.active = False
+    key.save()
+    raw, said = issue("rotating", "--rotate")
+    assert "reactivated" in said
+    key.refresh_from_db()
+    assert key.active and key.rate_limit == "120/m" and api_key_check(raw) == key
+    issue("rotating", "--rotate", "--rate-limit", "5000/h")
+    key.refresh_from_db()
+    assert key.rate_limit == "5000/h"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["taken"], "--rotate replaces it"),
+    (["taken", "--rotate", "--rate-limit", "lots"], "--rate-limit must be a rate"),
+    (["", "--rotate"], "NAME must be 1 to 100 characters"),
+    (["x" * 101, "--rotate"], "NAME must be 1 to 100 characters"),
+])
+def test_create_api_key_bad_input_changes_nothing(args, message):
+    raw, _ = issue("taken")
+    before = list(ApiKey.objects.values_list("name", "key_hash", "rate_limit", "active"))
+    with pytest.raises(CommandError, match=message):
+        issue(*args)
+    assert list(ApiKey.objects.values_list("name", "key_hash", "rate_limit", "active")) == before
+    assert api_key_check(raw).name == "taken"
+
+
+def test_rotate_and_exists_ok_are_exclusive():
+    with pytest.raises(CommandError, match="not allowed with"):
+        issue("both", "--rotate", "--exists-ok")
+    assert not ApiKey.objects.filter(name="both").exists()

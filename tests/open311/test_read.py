@@ -118,8 +118,7 @@ def test_request_fields(client, service, dispatcher):
     assert row["service_request_id"] == rid(complaint)
     assert row["status"] == "open" and row["status_notes"] is None
     assert row["service_code"] == SERVICE and row["service_name"] == "Pothole"
-    assert row["agency_responsible"] == complaint.department.display_name
-    assert complaint.department.authority.short_name in row["agency_responsible"]
+    assert row["agency_responsible"] == complaint.department.authority.name
     assert row["service_notice"] == complaint.decision.explanation_en
     assert row["address"] == "Красная площадь, 3"
     assert (row["lat"], row["long"]) == pytest.approx((TVERSKOY[1], TVERSKOY[0]))
