@@ -56,19 +56,23 @@ def tracking_mail_render(entry):
         return None
     since = timezone.now() - datetime.timedelta(days=settings.TRACKING_MAIL_MAX_AGE_DAYS)
     if entry.context.get("key_only"):  # mailed before there were keys: while the resident may still confirm
-        return None if complaint.state in CLOSED_STATES else tracking_mail_message(complaint)
+        return None if complaint.state in CLOSED_STATES else tracking_mail_message(complaint, entry.language)
     if complaint.submitted_at < since:
         return None
-    return tracking_mail_message(complaint)
+    return tracking_mail_message(complaint, entry.language)
 
 
-def tracking_mail_message(complaint):
-    """The tracking mail, in the active language (the outbox renders each row in its own)."""
+def tracking_mail_message(complaint, language=None):
+    """The tracking mail in `language` (the outbox row's; default the city's, LANGUAGE_CODE)."""
     url = f"{settings.SITE_URL}/c/{complaint.tracking_code}/"
-    lang = content_language(translation.get_language())
-    deadline = (formats.date_format(timezone.localtime(complaint.deadline), "SHORT_DATETIME_FORMAT")
-                if complaint.deadline else "—")
-    category = getattr(complaint.category, f"name_{lang}", "") or complaint.category.name_en or complaint.category.code
-    values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
-              "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint), "url": url}
-    return EmailMessage(subject=gettext(SUBJECT) % values, body=gettext(BODY) % values, to=[complaint.email])
+    with translation.override(language or settings.LANGUAGE_CODE):
+        lang = content_language()
+        deadline = (formats.date_format(timezone.localtime(complaint.deadline), "SHORT_DATETIME_FORMAT")
+                    if complaint.deadline else "—")
+        category = (getattr(complaint.category, f"name_{lang}", "") or complaint.category.name_en
+                    or complaint.category.code)
+        values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
+                  "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint),
+                  "url": url}
+        subject, body = gettext(SUBJECT) % values, gettext(BODY) % values
+    return EmailMessage(subject=subject, body=body, to=[complaint.email])

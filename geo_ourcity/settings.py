@@ -193,7 +193,7 @@ OPEN311_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024
 FAULT_RESPONDERS = {"/open311/": "open311.errors.fault_response"}
 RETRY_AFTER_SECONDS = int(env_str("OURCITY_RETRY_AFTER_SECONDS", "5"))
 
-# E-mail: the tracking code goes to residents who gave an address (complaints.mail, `manage.py
+# E-mail: the tracking code goes to residents who gave an address (complaints.mails, `manage.py
 # send_tracking_codes`). By default messages are written to files under var/mail (the demo); set
 # OURCITY_EMAIL_HOST to send them through an SMTP server. OURCITY_SITE_URL is the public address the links in them
 # point at.
@@ -284,7 +284,8 @@ LIMIT_API_SUGGESTIONS = env_rate("OURCITY_LIMIT_API_SUGGESTIONS", "120/m")  # pe
 # The scheduler (celery beat, its schedule file under var/): each app's periodic work, by task name.
 CELERY_BEAT_SCHEDULE = {
     # an enqueue lost (Redis down at commit, a crash between commit and enqueue) is found within a minute
-    "sweep-outbox": {"task": "complaints.tasks.outbox_sweep", "schedule": 60.0},
+    "sweep-outbox": {"task": "complaints.tasks.outbox_sweep",
+                     "schedule": float(env_str("OURCITY_OUTBOX_SWEEP_EVERY", "60"))},
     # --- issue 9, the rest of the queue (docs/deployment.md lists every task) ---
     "sweep-reroutes": {"task": "complaints.tasks.reroute_sweep", "schedule": 60.0},
     "mark-overdue": {"task": "complaints.tasks.overdue_mark", "schedule": float(env_str("OURCITY_OVERDUE_EVERY", "300"))},

@@ -30,7 +30,7 @@ def code_files():
 
 def test_there_is_code_to_check():
     files = code_files()
-    assert {"geo_ourcity/settings.py", "web/folium_map.py", "complaints/mail.py", "Makefile"} <= set(files)
+    assert {"geo_ourcity/settings.py", "web/folium_map.py", "complaints/mails.py", "Makefile"} <= set(files)
     assert not any(f.startswith(("data/", "tests/")) for f in files)
 
 

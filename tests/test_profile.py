@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 
-from complaints.mail import tracking_mail_message
+from complaints.mails import tracking_mail_message
 from complaints.services import complaint_create
 from geo_ourcity import env
 from geo_ourcity.env import BASE_DIR, env_bounds, env_languages, env_time_zone, read_profile

@@ -1,7 +1,7 @@
 """Confirmation keys: each complaint gets a random confirmation secret (its resident's confirmation key is derived
 from it, complaints.tracking). PostgreSQL's column default makes one per row, so every complaint stored before
 gets its own (a table rewrite; gen_random_uuid, 122 bits). TrackingMail.with_key: the mails sent so far carried no
-key, so complaints.mail sends those residents whose complaints are still open or answered their key.
+key, so complaints.mails sends those residents whose complaints are still open or answered their key.
 """
 
 import complaints.tracking
