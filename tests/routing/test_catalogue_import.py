@@ -68,7 +68,8 @@ def spec(**extra):
 
 # Every field the spec names, so that a one-row file still has them all (a missing field stops an import).
 BASE = {"group_ru": "Тест", "group_en": "Test", "rule": "district", "deadline_days": 3, "description_ru": "",
-        "description_en": "", "keywords": "", "facility_types": "", "radius_m": "", "fallback": "", "department": "",
+        "description_en": "", "keywords": "", "keywords_en": "", "facility_types": "", "radius_m": "", "fallback": "",
+        "department": "",
         "attributes": []}
 
 
