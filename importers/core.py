@@ -211,7 +211,7 @@ def _run(run, path, spec, commit, progress, reroute=True):
     rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")
-        rerouted = _reroute(run, spec.target, counts, job.notes, job.changed_ids)
+        rerouted = reroute_after_import(run, spec.target, counts, job.notes, job.changed_ids)
     if not commit:
         run.status = ImportRun.Status.DRY_RUN
         ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts,
@@ -220,7 +220,7 @@ def _run(run, path, spec, commit, progress, reroute=True):
     return ImportResult(run=run, counts=counts, rejects=rejects, notes=job.notes, reroute=rerouted)
 
 
-def _reroute(run, target, counts, notes, changed_ids=None):
+def reroute_after_import(run, target, counts, notes, changed_ids=None):
     """Re-route the open complaints this commit moved. The import stands even if this fails: say so.
 
     Authorities and the routing table move no geometry: the facilities and areas each complaint's decision found

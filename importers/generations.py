@@ -7,7 +7,7 @@ generation.
 A rollback switches the previous generation back in (load.switch_generation, the switch every import uses), in
 one transaction with its Generation rows and its import run; facilities that only the undone generation had stay
 known, retired (valid_to), so the complaints that point at them stay explained. After the commit, the open
-complaints around what moved are re-routed through the one service call imports use (core._reroute).
+complaints around what moved are re-routed through the one service call imports use (core.reroute_after_import).
 """
 import time
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 from facilities.models import Dataset, Generation
 
 from . import load
-from .core import ImportResult, _reroute, mark_abandoned_runs
+from .core import ImportResult, mark_abandoned_runs, reroute_after_import
 from .errors import ImportFailure
 from .models import ImportRun
 
@@ -60,7 +60,7 @@ def dataset_rollback(*, dataset_code, actor, user=None, commit=False, reroute=Tr
         if not connection.in_atomic_block:
             load.tidy_generations(connection)
         if reroute:
-            result.reroute = _reroute(run, "facilities", counts, notes, moved)
+            result.reroute = reroute_after_import(run, "facilities", counts, notes, moved)
     counts["seconds"] = round(time.monotonic() - started, 2)
     run.status = ImportRun.Status.COMMITTED if commit else ImportRun.Status.DRY_RUN
     ImportRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=timezone.now(), counts=counts)

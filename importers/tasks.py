@@ -122,9 +122,12 @@ def _reroute_if_lost(run):
     if run.status == ImportRun.Status.COMMITTED and "rerouted" not in (run.counts or {}):
         spec_target = (run.spec or {}).get("target")
         if spec_target in REROUTE_TARGETS:
-            from routing.requests import reroute_request
+            from .core import reroute_after_import  # the one re-route call; None: every open complaint
 
-            reroute_request(reason=f"import run #{run.pk} ({run.dataset_code})", everything=True)
+            counts, notes = dict(run.counts or {}), []
+            reroute_after_import(run, spec_target, counts, notes)
+            run.counts = counts
+            run.save(update_fields=["counts"])
 
 
 @shared_task(name="importers.tasks.import_commit")

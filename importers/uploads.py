@@ -214,13 +214,14 @@ def can_commit(run):
     return run.status == ImportRun.Status.DRY_RUN and stored_upload_name(run) is not None
 
 
-_RUN_FILE = re.compile(r"run-[0-9]+/(report\.txt|rejects\.csv)")
+# <database name>/run-<id>/report.txt or rejects.csv (importers.core.runs_dir; older runs have no database folder)
+_RUN_FILE = re.compile(r"(?:(?!\.+/)[A-Za-z0-9_.-]+/)?run-[0-9]+/(report\.txt|rejects\.csv)")
 
 
 def _run_file_name(stored):
     """A run's stored report or rejects path as a name in the imports storage, or None if it is not one: an
     absolute path must lie inside IMPORTS_DIR (the pipeline records those), and only run-<id>/report.txt and
-    run-<id>/rejects.csv are run files."""
+    run-<id>/rejects.csv (in their database's folder) are run files."""
     path = Path(stored)
     if path.is_absolute():
         path = path.resolve()

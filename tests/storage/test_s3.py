@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.messages import ERROR
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -16,10 +15,10 @@ from PIL import Image
 
 from complaints.models import Complaint, State
 from geo_ourcity.env import storages_config
-from importers.models import ImportRun
+from importers.models import ImportCommit, ImportRun
 from tests import s3server
 from tests.admin.test_upload import city  # noqa: F401 (a fixture)
-from tests.admin.test_upload import UPLOAD, okrugs_file, run_url, spec_file
+from tests.admin.test_upload import UPLOAD, commit, okrugs_file, run_url, spec_file
 from tests.open311.conftest import form, make_service
 from tests.web.conftest import TVERSKAYA
 
@@ -90,7 +89,7 @@ def test_an_import_upload_is_kept_in_the_bucket_and_committed_from_it(admin_clie
     assert dry.status == ImportRun.Status.DRY_RUN
     spec_sha = hashlib.sha256(spec_file().read()).hexdigest()
     assert s3server.keys(s3_endpoint, bucket) == sorted([
-        f"imports/run-{dry.pk}/rejects.csv", f"imports/run-{dry.pk}/report.txt",
+        f"imports/{runs_folder()}/run-{dry.pk}/rejects.csv", f"imports/{runs_folder()}/run-{dry.pk}/report.txt",
         f"imports/uploads/{dry.file_sha256}/Округа_Москвы.geojson", f"imports/uploads/{spec_sha}/okrugs.yaml"])
     dataset_key = f"imports/uploads/{dry.file_sha256}/Округа_Москвы.geojson"
     assert stored_object(s3_endpoint, bucket, dataset_key) == okrugs_file().read()
@@ -101,18 +100,17 @@ def test_an_import_upload_is_kept_in_the_bucket_and_committed_from_it(admin_clie
 
     page = admin_client.get(run_url("report", dry))  # the report and the rejects, read from the bucket
     assert page.status_code == 200 and page.context["can_commit"]
-    assert page.context["report_text"] == stored_object(s3_endpoint, bucket, f"imports/run-{dry.pk}/report.txt"
+    assert page.context["report_text"] == stored_object(s3_endpoint, bucket, f"imports/{runs_folder()}/run-{dry.pk}/report.txt"
                                                         ).decode()
     assert f"Import run #{dry.pk} [DRY RUN]" in page.context["report_text"]
 
-    committed = admin_client.post(run_url("commit", dry))  # the dataset read back from the bucket
-    assert committed.status_code == 302
+    commit(admin_client, dry)  # the dataset read back from the bucket, by the queued commit's task
     run = ImportRun.objects.latest("pk")
     assert run.pk != dry.pk and run.status == ImportRun.Status.COMMITTED and run.file_sha256 == dry.file_sha256
     download = admin_client.get(run_url("download", run, "report"))
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == stored_object(s3_endpoint, bucket,
-                                                                 f"imports/run-{run.pk}/report.txt")
+                                                                 f"imports/{runs_folder()}/run-{run.pk}/report.txt")
     assert local_files(imports) == [] and list((imports / "tmp").iterdir()) == []
 
 
@@ -122,10 +120,12 @@ def test_a_changed_or_missing_upload_in_the_bucket_is_not_committed(admin_client
     key = f"imports/uploads/{dry.file_sha256}/ao.geojson"
     s3 = s3server.client(s3_endpoint)
     s3.put_object(Bucket=bucket, Key=key, Body=b'{"type": "FeatureCollection", "features": []}')
-    response = admin_client.post(run_url("commit", dry), follow=True, HTTP_ACCEPT_LANGUAGE="en")
-    assert [m.level for m in response.context["messages"]] == [ERROR]
-    assert "has changed since the dry run" in [str(m) for m in response.context["messages"]][0]
+    response = commit(admin_client, dry)  # the worker checks the hash again
+    assert response.context["job"].state == ImportCommit.State.FAILED
+    changed = ("has changed since the dry run", "изменился после пробного прогона")  # in the site's language
+    assert any(text in response.context["progress"]["error"] for text in changed)
     s3.delete_object(Bucket=bucket, Key=key)
+    ImportCommit.objects.filter(dry_run=dry).delete()  # the failed commit's record: the page would show it
     assert not admin_client.get(run_url("report", dry)).context["can_commit"]
     assert not ImportRun.objects.filter(pk__gt=dry.pk, status=ImportRun.Status.COMMITTED).exists()
 
@@ -156,3 +156,10 @@ def test_private_by_default_and_the_filesystem_without_configuration():
     assert storages_config({})["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
     options = storages_config({**S3})["default"]["OPTIONS"]
     assert options["default_acl"] is None and options["querystring_auth"] and not options["file_overwrite"]
+
+
+def runs_folder():
+    """The folder of this database's run reports in the imports storage (importers.core.runs_dir)."""
+    from importers.core import runs_dir
+
+    return runs_dir().name
