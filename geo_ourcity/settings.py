@@ -158,6 +158,9 @@ IMPORT_UNPACKED_MAX_BYTES = int(env_str("OURCITY_IMPORT_UNPACKED_MAX_MB", "1024"
 IMPORT_UNPACK_MAX_RATIO = float(env_str("OURCITY_IMPORT_UNPACK_MAX_RATIO", "100"))
 # Largest data.mos.ru JSON, CSV or YAML file (after unpacking): these are parsed whole in memory.
 IMPORT_IN_MEMORY_MAX_BYTES = int(env_str("OURCITY_IMPORT_IN_MEMORY_MAX_MB", "256")) * 1024 * 1024
+# OpenStreetMap extracts (importers.osm): the MB of memory GDAL's OSM driver may keep its node index in before it
+# spills to a temporary file under IMPORTS_DIR/tmp/gdal.
+IMPORT_OSM_MEMORY_MB = int(env_str("OURCITY_IMPORT_OSM_MEMORY_MB", "100"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

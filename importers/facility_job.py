@@ -86,7 +86,7 @@ class FacilitiesTarget:
         # None: too many to name, so every complaint searches again.
         self.changed_ids = None
         progress.step("reading")
-        self.stream = stream.open_stream(path, spec.source)
+        self.stream = stream.open_stream(path, spec.source, fields=spec.source_fields())
         missing = sorted(f for f in spec.source_fields() if f not in self.stream.columns)
         if missing:
             have = ", ".join(map(str, self.stream.columns[:40]))
@@ -134,8 +134,7 @@ class FacilitiesTarget:
             cur.execute(f"LOCK TABLE {partition} IN SHARE MODE")
             cur.execute(f"SELECT EXISTS (SELECT 1 FROM {partition})")
             fresh = not cur.fetchone()[0]
-        owner = spec.options.get("owner")
-        by_area = bool(owner and owner["match"] == "area")
+        by_area = [rule["level"] for rule in spec.options.get("owners") or [] if rule["match"] == "area"]
         self.direct = direct = fresh and not by_area  # owners found by area go through the stage
         self.validator = validator = stream.FacilityValidator(
             spec, self.stream, type_ids=type_ids, owners=self.owners, city=self.city, crs=self.crs,
@@ -178,7 +177,7 @@ class FacilitiesTarget:
             self.staged = self.accepted
             if by_area:
                 progress.step("finding owners by area")
-                by_area_rejects = load.resolve_owners_by_area(cur, owner["level"])
+                by_area_rejects = load.resolve_owners_by_area(cur, by_area[0])
                 self.staged -= len(by_area_rejects)
                 rejects += by_area_rejects
         return rejects

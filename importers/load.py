@@ -70,14 +70,15 @@ def fetch_rejects(cur, sql, params, reason):
 # facilities
 
 def resolve_owners_by_area(cur, level):
-    """Owner = the authority with jurisdiction over the covering area of the level; rows with none are rejects."""
+    """Owner = the authority with jurisdiction over the covering area of the level, for the rows that the spec's
+    earlier owner rules left without one; rows with none are rejects."""
     cur.execute("""
         UPDATE import_stage s SET owner_id = (
             SELECT a.authority_id FROM facilities_adminareapiece p
             JOIN facilities_adminarea a ON a.id = p.area_id
             WHERE a.level = %s AND a.valid_to IS NULL AND a.authority_id IS NOT NULL
               AND ST_Covers(p.geom, ST_PointOnSurface(s.geom))
-            LIMIT 1)""", [level])
+            LIMIT 1) WHERE s.owner_id IS NULL""", [level])
     return fetch_rejects(cur, """WITH gone AS (DELETE FROM import_stage WHERE owner_id IS NULL
                                               RETURNING row_no, source_key),
                                     kept AS (INSERT INTO import_keep SELECT DISTINCT source_key FROM gone

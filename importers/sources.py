@@ -37,9 +37,10 @@ from .errors import ImportFailure
 # The drivers an import may use, and which file extensions each opens. Each reads only the file it is given
 # (a Shapefile also its own sidecars: .dbf, .shx, .prj, .cpg next to it).
 # (LIBKML follows no NetworkLink and, with LIBKML_RESOLVE_STYLE off, fetches no style; it reads ExtendedData.)
-SAFE_DRIVERS = ("GeoJSON", "ESRI Shapefile", "GPKG", "LIBKML")
+# (OSM reads .osm.pbf extracts only, checked block by block first, with a configuration of importers.osm's: see there.)
+SAFE_DRIVERS = ("GeoJSON", "ESRI Shapefile", "GPKG", "LIBKML", "OSM")
 GDAL_EXTENSIONS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile",
-                   ".kml": "LIBKML"}
+                   ".kml": "LIBKML", ".pbf": "OSM"}
 ARCHIVE_EXTENSIONS = (".zip", ".kmz")
 # Archives and compressed files that are not read (and never inside a .zip or .kmz either).
 OTHER_ARCHIVE_EXTENSIONS = (".gz", ".tgz", ".tar", ".bz2", ".tbz2", ".xz", ".txz", ".7z", ".rar", ".zst", ".lz",
@@ -124,7 +125,7 @@ def lock_down():
         # GDAL_SKIP also holds if anything registers the drivers again; it splits names on spaces, so the few
         # names with a space are unregistered by handle (and again by the next lock_down() if they come back).
         skip = ",".join(sorted(d for d in _unsafe if " " not in d))
-        pyogrio.set_gdal_config_options({**NETWORK_OFF, "GDAL_SKIP": skip})
+        pyogrio.set_gdal_config_options({**NETWORK_OFF, "GDAL_SKIP": skip, "CPL_TMPDIR": gdal_tmpdir()})
         pyogrio._ogr._register_drivers()
         for name in sorted(_unsafe):
             handle = _LIB.GDALGetDriverByName(name.encode())
@@ -136,6 +137,14 @@ def lock_down():
         _LIB.CPLHTTPSetFetchCallback(_FETCH_CALLBACK, None)
         pyproj.network.set_network_enabled(False)
         _locked = True
+
+
+def gdal_tmpdir():
+    """Where GDAL's own temporary files go (the OSM driver's node index past OURCITY_IMPORT_OSM_MEMORY_MB): a
+    folder of the imports' own, not the system's /tmp."""
+    folder = Path(settings.IMPORTS_DIR) / "tmp" / "gdal"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(folder)
 
 
 lock_down()
@@ -202,14 +211,23 @@ def plain_gdal_path(path, name):
     return path
 
 
+# What GDAL's OSM driver claims a file by (its Identify looks for these in the first bytes): PBF's first block
+# header names "OSMHeader"; OSM XML has an <osm element.
+_OSM_CONTENT = re.compile(rb"OSMHeader|<osm")
+
+
 def refuse_archive_content(path, name):
     """A file whose name is not an archive's but whose content is one (a zip named .kml, a gzip named .geojson)
-    would be unpacked by a driver, past the caps: refused."""
+    would be unpacked by a driver, past the caps: refused. So is an OSM extract under another name (the OSM driver
+    reads only what importers.osm checked first)."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(4096)
     if head.startswith(ARCHIVE_MAGIC):
         raise ImportFailure(f"{name}: the file is an archive (zip, gzip, ...) under another name; refused "
                             "(name a zip .zip, a KMZ .kmz)")
+    if path.suffix.lower() != ".pbf" and _OSM_CONTENT.search(head):
+        raise ImportFailure(f"{name}: the file is an OpenStreetMap extract under another name; refused "
+                            "(name an extract .osm.pbf)")
 
 
 def detect_format(path, fmt, name):
@@ -217,6 +235,12 @@ def detect_format(path, fmt, name):
     suffix = path.suffix.lower()
     if suffix in OTHER_ARCHIVE_EXTENSIONS:
         raise ImportFailure(f"{name}: {suffix} archives are not read; only .zip and .kmz are (unpack it first)")
+    if suffix == ".pbf":
+        if fmt not in ("auto", "gdal", "osm"):
+            raise ImportFailure(f"{name}: a .pbf file is an OpenStreetMap extract (source.format osm), not {fmt}")
+        return "osm"
+    if fmt == "osm":
+        raise ImportFailure(f"{name}: source.format osm reads OpenStreetMap extracts named .osm.pbf")
     if fmt == "auto":
         if suffix == ".csv":
             return "csv"
@@ -251,7 +275,7 @@ def prepared(path, source_spec, *, name=None):
     if suffix not in ARCHIVE_EXTENSIONS:
         refuse_archive_content(path, name)
         fmt = detect_format(path, fmt, name)
-        if fmt == "gdal":
+        if fmt in ("gdal", "osm"):
             yield SourceFile(path=plain_gdal_path(path, name), name=name, format=fmt, driver=gdal_driver(path, name))
         else:
             yield SourceFile(path=path, name=name, format=fmt)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from . import limits
+from . import limits, osm
 from .errors import ImportFailure
 from .readers import load_yaml
 
@@ -40,8 +40,8 @@ TARGET_KEYS = {
     "holidays": {"date", "name"},
     "working_weeks": {"year", "days"},  # importers/working_weeks.py
 }
-SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member"}
-FORMATS = ("auto", "gdal", "datamos", "csv", "yaml")
+SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member", "tags"}
+FORMATS = ("auto", "gdal", "datamos", "csv", "yaml", "osm")
 
 
 @dataclass
@@ -89,10 +89,11 @@ class Spec:
         for value in self.values.values():
             names |= value.fields()
         for option in self.options.values():
-            if isinstance(option, dict):
-                for v in option.values():
-                    if isinstance(v, Value):
-                        names |= v.fields()
+            for part in option if isinstance(option, list) else [option]:
+                if isinstance(part, dict):
+                    for v in part.values():
+                        if isinstance(v, Value):
+                            names |= v.fields()
         names |= set(self.options.get("attrs", []) or [])
         return names
 
@@ -180,6 +181,8 @@ def parse_spec(raw):
         raise ImportFailure(f"spec: source.format must be one of {', '.join(FORMATS)}")
     if ("lon" in source) != ("lat" in source):
         raise ImportFailure("spec: source.lon and source.lat go together")
+    if source.get("format") == "osm" or "tags" in source or isinstance(source.get("layer"), list):
+        osm.parse_source(source, target)  # an OpenStreetMap extract's source block (importers/osm.py)
     invalid = raw.get("invalid_geometry", "repair")
     if invalid not in ("repair", "reject"):
         raise ImportFailure("spec: 'invalid_geometry' must be repair or reject")
@@ -269,22 +272,13 @@ def _facilities(spec, raw):
     spec.values["type"] = _value("type", type_raw, allow_constant=True)
     owner = raw.get("owner")
     if owner is not None:
-        block = _block("owner", owner if isinstance(owner, dict) else {"code": owner},
-                       {"code", "field", "match", "area_level"})
-        if "code" in block:
-            spec.options["owner"] = {"match": "code", "value": Value(constant=str(block["code"]))}
-        elif "area_level" in block:
-            if block["area_level"] not in ("okrug", "district"):
-                raise ImportFailure("spec: owner.area_level must be okrug or district")
-            spec.options["owner"] = {"match": "area", "level": block["area_level"]}
-        else:
-            match = block.get("match", "code")
-            if match not in ("code", "inn", "ogrn", "name"):
-                raise ImportFailure("spec: owner.match must be code, inn, ogrn or name")
-            value = _value("owner.field", block.get("field"))
-            if value is None:
-                raise ImportFailure("spec: owner needs 'code', 'area_level', or 'field' with 'match'")
-            spec.options["owner"] = {"match": match, "value": value}
+        # One rule, or a list of rules tried in order: a row takes its owner from the first rule that names one
+        # (a field rule whose field is empty, or whose value its map leaves out, passes the row on).
+        rules = owner if isinstance(owner, list) else [owner]
+        if not rules:
+            raise ImportFailure("spec: owner is an empty list")
+        spec.options["owners"] = [_owner_rule(f"owner[{i}]" if isinstance(owner, list) else "owner", rule,
+                                              last=i == len(rules) - 1) for i, rule in enumerate(rules)]
     if raw.get("name") is not None:
         spec.values["name"] = _value("name", raw["name"])
     if raw.get("address") is not None:
@@ -294,6 +288,32 @@ def _facilities(spec, raw):
         raise ImportFailure("spec: 'attrs' must be a list of field names to keep")
     spec.options["attrs"] = attrs
     spec.options["types"] = _declared_types(raw)
+
+
+def _owner_rule(where, rule, *, last):
+    block = _block(where, rule if isinstance(rule, dict) else {"code": rule},
+                   {"code", "field", "match", "area_level", "map"})
+    if not last and ("code" in block or "area_level" in block):
+        raise ImportFailure(f"spec: {where} names every row's owner, so only the last rule may be a code or an "
+                            "area_level")
+    if "code" in block:
+        return {"match": "code", "value": Value(constant=str(block["code"]))}
+    if "area_level" in block:
+        if block["area_level"] not in area_levels():
+            raise ImportFailure(f"spec: {where}.area_level must be one of {', '.join(area_levels())}")
+        return {"match": "area", "level": block["area_level"]}
+    match = block.get("match", "code")
+    if match not in ("code", "inn", "ogrn", "name"):
+        raise ImportFailure(f"spec: {where}.match must be code, inn, ogrn or name")
+    value = _value(f"{where}.field", block.get("field"))
+    if value is None:
+        raise ImportFailure(f"spec: {where} needs 'code', 'area_level', or 'field' with 'match'")
+    value_map = block.get("map")
+    if value_map is not None:
+        if not isinstance(value_map, dict):
+            raise ImportFailure(f"spec: {where}.map must be a mapping of source value to authority {match}")
+        value.value_map = {str(k): str(v) for k, v in value_map.items()}
+    return {"match": match, "value": value, "fallback": not last}
 
 
 def _declared_types(raw):

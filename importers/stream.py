@@ -25,7 +25,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from . import limits, prepare
+from . import limits, osm, prepare
 from .errors import ImportFailure
 from .readers import _first_line, gdal_kwargs, read_source
 from .sources import check_driver, lock_down
@@ -57,8 +57,11 @@ class Stream:
     total: int | None = None  # the rows it holds, when the format says
 
 
-def open_stream(source, source_spec, batch_rows=BATCH_ROWS):
-    """Batches of a SourceFile (importers.sources.prepared): streamed by GDAL, or read whole and sliced."""
+def open_stream(source, source_spec, batch_rows=BATCH_ROWS, fields=()):
+    """Batches of a SourceFile (importers.sources.prepared): streamed by GDAL, or read whole and sliced.
+    `fields`: the fields the spec names (an OSM extract's reader makes a column of each tag among them)."""
+    if source.format == "osm":
+        return open_osm_stream(source, source_spec, fields, batch_rows)
     if source.format != "gdal":
         data = read_source(source, source_spec)
         table = pa.Table.from_pandas(data.frame.astype(str).where(data.frame.notna(), None), preserve_index=False)
@@ -98,6 +101,18 @@ def open_stream(source, source_spec, batch_rows=BATCH_ROWS):
     total = int(info.get("features") or 0)
     return Stream(meta.get("crs"), info["driver"], list(meta.get("fields", [])), batches(),
                   total=total if total > 0 else None)
+
+
+def open_osm_stream(source, source_spec, fields, batch_rows):
+    """An OpenStreetMap extract's chosen layers, filtered by tag (importers.osm), as one stream."""
+    reader = osm.OsmReader(source, osm.parse_source(source_spec, "facilities"), fields, batch_rows)
+    lock_down()
+    try:
+        info = reader.info()
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise ImportFailure(f"{source.name}: can not be read as OSM ({source.scrub(_first_line(exc))})") from None
+    check_driver(info, source)
+    return Stream("EPSG:4326", info["driver"], list(reader.columns), reader.batches(Batch))
 
 
 def feature_count(stream):
@@ -277,19 +292,7 @@ class FacilityValidator:
         raw_np = raw_types.to_numpy(zero_copy_only=False)
         reject(pc.is_null(type_id).to_numpy(zero_copy_only=False),
                lambda i: f"unknown facility type value {raw_np[i]!r}")
-        owner_id = pa.nulls(n, pa.int64())
-        owner = spec.options.get("owner")
-        if owner and owner["match"] != "area":
-            refs = evaluate(owner["value"], batch.table, n)
-            lookup = self.owners[owner["match"]]
-            ambiguous = {k for k, v in lookup.items() if v == "ambiguous"}
-            refs_np = refs.to_numpy(zero_copy_only=False)
-            if ambiguous:
-                reject(pc.is_in(refs, value_set=pa.array(sorted(ambiguous), pa.string())).to_numpy(zero_copy_only=False),
-                       lambda i: f"owner {owner['match']} {refs_np[i]!r} matches several authorities")
-            owner_id = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
-            reject(pc.is_null(owner_id).to_numpy(zero_copy_only=False),
-                   lambda i: f"unknown owner: no authority with {owner['match']} {refs_np[i]!r}")
+        owner_id = self.owner_ids(batch, n, reject)
         names = evaluate(spec.values.get("name"), batch.table, n)
         addresses = evaluate(spec.values.get("address"), batch.table, n)
         for label, column in (("name", names), ("address", addresses)):
@@ -309,6 +312,38 @@ class FacilityValidator:
         if self.with_row_no:
             columns = {"row_no": pa.array(row_no), **columns}
         return pa.table(columns).filter(mask)
+
+    def owner_ids(self, batch, n, reject):
+        """The owner of each row by the spec's owner rules, in order (spec._owner_rule); null where no rule named
+        one yet: an `area_level` rule (always the last) is resolved in the stage (load.resolve_owners_by_area)."""
+        owner_id = pa.nulls(n, pa.int64())
+        pending = np.ones(n, dtype=bool)
+        for rule in self.spec.options.get("owners") or []:
+            if rule["match"] == "area":
+                break
+            refs = evaluate(rule["value"], batch.table, n)
+            raw_np = refs.to_numpy(zero_copy_only=False)
+            if rule["value"].value_map is not None:
+                refs = pc.fill_null(map_values(refs, rule["value"].value_map), "")
+            refs_np = refs.to_numpy(zero_copy_only=False)
+            # A rule with rules after it takes the rows it names; the last takes every row left.
+            mine = pending & (refs_np != "") if rule.get("fallback") else pending.copy()
+            lookup = self.owners[rule["match"]]
+            ambiguous = {k for k, v in lookup.items() if v == "ambiguous"}
+            if ambiguous:
+                many = pc.is_in(refs, value_set=pa.array(sorted(ambiguous), pa.string())).to_numpy(zero_copy_only=False)
+                reject(mine & many, lambda i, r=rule: f"owner {r['match']} {refs_np[i]!r} matches several authorities")
+            ids = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
+            found = pc.is_valid(ids).to_numpy(zero_copy_only=False)
+
+            def unknown(i, r=rule):
+                shown = repr(refs_np[i]) if refs_np[i] == raw_np[i] else f"{refs_np[i]!r} (from {raw_np[i]!r})"
+                return f"unknown owner: no authority with {r['match']} {shown}"
+
+            reject(mine & ~found, unknown)
+            owner_id = pc.if_else(pa.array(mine & found), ids, owner_id)
+            pending &= ~mine
+        return owner_id
 
     def geometry(self, batch, n, reject, alive):
         spec, res = self.spec, self.result
