@@ -5,6 +5,7 @@ that use `db` see it and roll back their own changes. Transactional tests run la
 the database is emptied after each; those that need the city ask for `demo_city`, which reloads it.
 """
 import json
+import os
 
 import pytest
 from django.core.cache import cache
@@ -15,10 +16,21 @@ from django.test.utils import override_settings
 from facilities.models import AdminArea
 
 
+def load_city():
+    """The session's city: the demo, or the test city of tests/second_city when OURCITY_TEST_CITY=second (its
+    checks run so, in a pytest of their own, with its profile and a database of its own)."""
+    if os.environ.get("OURCITY_TEST_CITY") == "second":
+        from tests.second_city.city import load_city as load_second_city
+
+        load_second_city()
+    else:
+        call_command("load_demo", stdout=open("/dev/null", "w"))
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        call_command("load_demo", stdout=open("/dev/null", "w"))
+        load_city()
 
 
 # Rate limits that the tests not about limits never reach (tests/abuse sets real ones); the cache is the real
@@ -87,7 +99,7 @@ def flush_cache_prefix(prefix):
 @pytest.fixture
 def demo_city(transactional_db):
     if not AdminArea.objects.filter(level="district").exists():
-        call_command("load_demo", stdout=open("/dev/null", "w"))
+        load_city()
 
 
 def write_geojson(path, features, crs=None):
