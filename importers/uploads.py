@@ -26,7 +26,7 @@ from .core import file_sha256, run_import
 from .errors import ImportFailure
 from .models import ImportRun
 
-DATASET_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".kmz", ".csv", ".yaml", ".yml")
+DATASET_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".kmz", ".csv", ".yaml", ".yml", ".pbf")
 SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
 SPEC_MAX_BYTES = 1024 * 1024
 REJECTS_SHOWN = 100

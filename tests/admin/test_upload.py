@@ -20,6 +20,7 @@ from facilities.models import AdminArea, Authority, Facility
 from importers.models import ImportCommit, ImportRun
 from importers.tasks import import_commit
 from routing.models import Category
+from tests.osm_extract import helsinki_pbf
 
 pytestmark = pytest.mark.django_db
 
@@ -283,7 +284,20 @@ HOSTILE = {
                    "nested"),
     "member outside the folder": ("Фонари.zip", lambda s: zipped({"../../lights.geojson": lights()}), "'..'"),
     "zip named .kml": ("Фонари.kml", lambda s: zipped({"doc.kml": "<kml/>"}), "archive"),
+    "OGR VRT named .osm.pbf": ("Фонари.osm.pbf", lambda s: vrt(s), "not a readable OSM PBF"),
+    "OSM extract named .geojson": ("Фонари.geojson", lambda s: helsinki_pbf().read_bytes(),
+                                   "OpenStreetMap extract under another name"),
 }
+
+
+def test_an_openstreetmap_extract_uploads_and_dry_runs(admin_client, imports_dir):
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "second_city" / "specs" / "osm_facilities.yaml")
+                          .read_text(encoding="utf-8"))
+    response = admin_client.post(UPLOAD, {"file": SimpleUploadedFile("Helsinki.osm.pbf", helsinki_pbf().read_bytes()),
+                                          "spec_file": uploaded_spec(spec)})
+    assert response.status_code == 302, response.context and response.context["form"].errors
+    run = ImportRun.objects.latest("pk")
+    assert (run.status, run.file_name, run.counts["read"]) == (ImportRun.Status.DRY_RUN, "Helsinki.osm.pbf", 701)
 
 
 @pytest.mark.parametrize("case", HOSTILE)
