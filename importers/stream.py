@@ -25,7 +25,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from . import limits, prepare
+from . import limits, prepare, refs
 from .errors import ImportFailure
 from .readers import _first_line, gdal_kwargs, read_source
 from .sources import check_driver, lock_down
@@ -280,16 +280,7 @@ class FacilityValidator:
         owner_id = pa.nulls(n, pa.int64())
         owner = spec.options.get("owner")
         if owner and owner["match"] != "area":
-            refs = evaluate(owner["value"], batch.table, n)
-            lookup = self.owners[owner["match"]]
-            ambiguous = {k for k, v in lookup.items() if v == "ambiguous"}
-            refs_np = refs.to_numpy(zero_copy_only=False)
-            if ambiguous:
-                reject(pc.is_in(refs, value_set=pa.array(sorted(ambiguous), pa.string())).to_numpy(zero_copy_only=False),
-                       lambda i: f"owner {owner['match']} {refs_np[i]!r} matches several authorities")
-            owner_id = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
-            reject(pc.is_null(owner_id).to_numpy(zero_copy_only=False),
-                   lambda i: f"unknown owner: no authority with {owner['match']} {refs_np[i]!r}")
+            owner_id = refs.resolve_batch(owner["ref"], batch.table, n, self.owners, reject, evaluate_arrow=evaluate)
         names = evaluate(spec.values.get("name"), batch.table, n)
         addresses = evaluate(spec.values.get("address"), batch.table, n)
         for label, column in (("name", names), ("address", addresses)):
