@@ -16,7 +16,7 @@ from django.core.mail import EmailMessage
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
-from geo_ourcity.languages import content_language
+from geo_ourcity.languages import content_language, translated
 
 from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
@@ -66,11 +66,9 @@ def tracking_mail_message(complaint, language=None):
     """The tracking mail in `language` (the outbox row's; default the city's, LANGUAGE_CODE)."""
     url = f"{settings.SITE_URL}/c/{complaint.tracking_code}/"
     with translation.override(language or settings.LANGUAGE_CODE):
-        lang = content_language()
         deadline = (formats.date_format(timezone.localtime(complaint.deadline), "SHORT_DATETIME_FORMAT")
                     if complaint.deadline else "—")
-        category = (getattr(complaint.category, f"name_{lang}", "") or complaint.category.name_en
-                    or complaint.category.code)
+        category = translated(complaint.category.name_i18n) or complaint.category.code
         values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
                   "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint),
                   "url": url}

@@ -11,7 +11,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from .access import may_change_department_staff, may_change_own_membership, may_change_users_and_groups
-from .models import AdminArea, Authority, Dataset, Department, Facility, FacilityType, MembershipChange
+from .models import AdminArea, AreaLevel, Authority, Dataset, Department, Facility, FacilityType, MembershipChange
 from .widgets import LocalOSMWidget
 
 
@@ -173,6 +173,14 @@ class AdminAreaAdmin(MapAdmin):
     def piece_count(self, obj):
         # AdminAreaPiece rows are derived (recomputed when an area is saved), so they have no admin page.
         return obj.pieces.count() if obj.pk else "-"
+
+
+@admin.register(AreaLevel)
+class AreaLevelAdmin(admin.ModelAdmin):
+    """The city's area levels, normally declared by the areas specs (importers)."""
+
+    list_display = ["code", "rank", "name_i18n", "dataset"]
+    ordering = ["rank", "code"]
 
 
 @admin.register(FacilityType)

@@ -163,19 +163,30 @@ class Department(models.Model):
         return self.name if short in self.name else f"{self.name} ({short})"
 
 
+class AreaLevel(models.Model):
+    """A level of the city's admin areas (okrug, district; borough, ward, neighbourhood ...): data, declared by the
+    areas spec that loads its areas (importers, docs/importing.md). `rank` orders them: a smaller rank is a larger
+    area ("the covering areas" come back smallest first). Its name is translated: {language code: text}."""
+
+    code = models.SlugField(max_length=16, unique=True, help_text="Stable identifier used by specs and routing rules")
+    rank = models.PositiveSmallIntegerField(help_text="0 for the largest areas; larger numbers nest inside smaller")
+    name_i18n = models.JSONField(default=dict, blank=True, help_text='{"en": "Ward", ...}: one per configured language')
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["rank", "code"]
+
+    def __str__(self):
+        return self.code
+
+
 class AdminArea(models.Model):
-    """An okrug or a district: a MultiPolygon with official codes and the authority with jurisdiction."""
-
-    class Level(models.TextChoices):
-        CITY = "city", "city"
-        OKRUG = "okrug", "okrug"
-        DISTRICT = "district", "district"
-
-    # Smaller rank = larger area; "the covering areas" come back smallest first.
-    LEVEL_RANK = {Level.CITY: 0, Level.OKRUG: 1, Level.DISTRICT: 2}
+    """An area of one of the city's levels (AreaLevel): a MultiPolygon with official codes and the authority with
+    jurisdiction. `level_id` is the level's code (the column `level`, which SQL reads as the code)."""
 
     name = models.CharField(max_length=200)
-    level = models.CharField(max_length=16, choices=Level.choices)
+    level = models.ForeignKey(AreaLevel, to_field="code", db_column="level", on_delete=models.PROTECT,
+                              related_name="areas")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     oktmo = models.CharField("OKTMO", max_length=11, blank=True, db_index=True)
     okato = models.CharField("OKATO", max_length=11, blank=True, db_index=True)
@@ -192,7 +203,7 @@ class AdminArea(models.Model):
     objects = ValidityQuerySet.as_manager()
 
     class Meta:
-        ordering = ["level", "name"]
+        ordering = ["level__rank", "name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "source_key"], condition=Q(dataset__isnull=False), name="area_source_unique"
@@ -200,7 +211,7 @@ class AdminArea(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.level})"
+        return f"{self.name} ({self.level_id})"
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -234,8 +245,8 @@ def subdivide_areas(area_ids, max_vertices=128):
 
 class FacilityType(models.Model):
     code = models.SlugField(max_length=64, unique=True)
-    name_ru = models.CharField(max_length=200)
-    name_en = models.CharField(max_length=200)
+    name_ru = models.CharField(max_length=200, blank=True)
+    name_en = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
-from .models import AdminArea
+from .models import AdminArea, AreaLevel
 
 
 def _point(point):
@@ -36,10 +36,17 @@ def areas_covering_point(point, *, level=None):
     lon, lat = _point(point)
     covering = RawSQL("SELECT v.area_id FROM facilities_areas_covering(ST_SetSRID(ST_MakePoint(%s, %s), 4326)) v",
                       (lon, lat))
-    areas = AdminArea.objects.filter(id__in=covering).select_related("authority", "parent")
+    areas = AdminArea.objects.filter(id__in=covering).select_related("authority", "parent", "level")
     if level:
         areas = areas.filter(level=level)
-    return sorted(areas, key=lambda a: (-AdminArea.LEVEL_RANK[a.level], a.name))
+    return sorted(areas, key=lambda a: (-a.level.rank, a.name))
+
+
+def finest_level():
+    """The code of the deepest area level that has active areas (the districts of the residents' map and filters;
+    a ward, a neighbourhood ... in another city), or None when no areas are loaded."""
+    return (AreaLevel.objects.filter(areas__valid_to__isnull=True).order_by("-rank", "code")
+            .values_list("code", flat=True).first())
 
 
 def degree_window(radius_m, lat):

@@ -10,11 +10,11 @@ ACCESS EXCLUSIVE lock on facilities_facility, which would hold every complaint's
 import shapely
 from django.db import connection
 
-from facilities.models import Authority, FacilityType
+from facilities.models import AreaLevel, Authority, FacilityType
 
-from . import load, stream
+from . import load, refs, stream
 from .errors import ImportFailure
-from .spec import TARGET_KEYS
+from .spec import target_keys
 
 COLUMNS = ["source_key", "type_id", "owner_id", "name", "address", "attrs", "geom"]
 COPY_READ_SIZE = 1 << 20
@@ -30,26 +30,6 @@ def city_geometry():
     city = shapely.from_wkb(bytes(wkb))
     shapely.prepare(city)
     return city
-
-
-def authority_lookups():
-    """code, inn, ogrn and name -> authority id ("ambiguous" where two active authorities share one)."""
-    rows = Authority.objects.active().values_list("id", "code", "inn", "ogrn", "short_name", "name")
-    lookups = {"code": {}, "inn": {}, "ogrn": {}, "name": {}}
-
-    def put(kind, key, value):
-        if not key:
-            return
-        old = lookups[kind].get(key)
-        lookups[kind][key] = value if old in (None, value) else "ambiguous"
-
-    for pk, code, inn, ogrn, short_name, name in rows:
-        put("code", code, pk)
-        put("inn", inn, pk)
-        put("ogrn", ogrn, pk)
-        put("name", short_name, pk)
-        put("name", name, pk)
-    return lookups
 
 
 def create_declared_types(declared):
@@ -68,7 +48,7 @@ class FacilitiesTarget:
 
     @classmethod
     def schema(cls):
-        return TARGET_KEYS[cls.name]
+        return target_keys(cls.name)
 
     def __init__(self, path, spec, progress):
         declared = spec.options.get("types", {})
@@ -79,6 +59,12 @@ class FacilitiesTarget:
         if missing:
             raise ImportFailure(f"spec: facility type {missing[0]!r} does not exist: declare it under 'types' "
                                 "or create it in the admin")
+        for owner in spec.options.get("owners") or []:
+            if owner["match"] == "area":
+                levels = list(AreaLevel.objects.order_by("rank").values_list("code", flat=True))
+                if owner["level"] not in levels:
+                    raise ImportFailure(f"spec: owner.area_level {owner['level']!r} is not one of the city's area "
+                                        f"levels ({', '.join(levels) or 'none yet'})")
         self.spec, self.progress = spec, progress
         self.declared = declared
         self.notes = []
@@ -95,7 +81,7 @@ class FacilitiesTarget:
             self.stream.batches = self._with_derived(self.stream.batches)
         self.crs = stream.source_crs(spec, self.stream)
         self.city = city_geometry() if spec.require_in_city else None
-        self.owners = authority_lookups()
+        self.owners = refs.lookups("authority")
         if spec.require_in_city and self.city is None:
             self.notes.append("no admin areas are loaded, so the in-city check was skipped")
         # Only the progress bar's total (the stream's own open counted it; formats without a count have none).

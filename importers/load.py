@@ -529,10 +529,10 @@ def apply_areas(cur, dataset_id, level, *, jurisdiction_kind):
 # --------------------------------------------------------------------------------------------------------------
 # the service catalogue: categories (with their facility types and questions), the routing table, holidays
 
-CATEGORY_COLUMNS = ["row_no", "source_key", "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru",
-                    "description_en", "keywords", "keywords_en", "radius_m", "deadline_days", "rule",
-                    "fallback_level", "department_id", "type_codes", "attributes"]
-CATEGORY_FIELDS = CATEGORY_COLUMNS[3:16]  # the columns of routing_category a file sets, besides the code
+CATEGORY_COLUMNS = ["row_no", "source_key", "code", "name_i18n", "group_i18n", "description_i18n", "keywords",
+                    "keywords_en", "radius_m", "deadline_days", "rule", "area_level_id", "department_id", "type_codes",
+                    "attributes"]
+CATEGORY_FIELDS = CATEGORY_COLUMNS[3:13]  # the columns of routing_category a file sets, besides the code
 
 # A category as the file states it, and as the registry holds it: the same shape, so one comparison decides.
 CATEGORY_CURRENT = """
@@ -542,7 +542,7 @@ CATEGORY_CURRENT = """
          WHERE m.category_id = c.id) AS type_codes,
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
                     'code', a.code, 'datatype', a.datatype, 'required', a.required, 'variable', a.variable,
-                    'order', a."order", 'description_ru', a.description_ru, 'description_en', a.description_en,
+                    'order', a."order", 'description_i18n', a.description_i18n,
                     'datatype_description', a.datatype_description, 'values', a."values")
                 ORDER BY a."order", a.code COLLATE "C"), '[]')
          FROM routing_categoryattribute a WHERE a.category_id = c.id) AS attributes
@@ -552,14 +552,14 @@ CATEGORY_CURRENT = """
 def stage_categories(cur, prepared, progress=None):
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (
-                       row_no integer, source_key text, code text, name_ru text, name_en text, group_ru text,
-                       group_en text, description_ru text, description_en text, keywords text, keywords_en text,
-                       radius_m integer,
-                       deadline_days integer, rule text, fallback_level text, department_id bigint,
+                       row_no integer, source_key text, code text, name_i18n jsonb, group_i18n jsonb,
+                       description_i18n jsonb, keywords text, keywords_en text, radius_m integer,
+                       deadline_days integer, rule text, area_level_id text, department_id bigint,
                        type_codes jsonb, attributes jsonb, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, CATEGORY_COLUMNS, progress)
-    for col in ("description_ru", "description_en", "keywords", "keywords_en"):
+    for col in ("keywords", "keywords_en"):
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
+    cur.execute("UPDATE import_stage SET area_level_id = NULL WHERE area_level_id = ''")
 
 
 def classify_categories(cur, dataset_id, full):
@@ -599,9 +599,9 @@ def apply_categories(cur, dataset_id):
     cur.execute(f"DELETE FROM routing_categoryattribute WHERE category_id IN ({changed})")
     cur.execute("""
         INSERT INTO routing_categoryattribute (category_id, code, datatype, required, variable, "order",
-                                               description_ru, description_en, datatype_description, "values")
+                                               description_i18n, datatype_description, "values")
         SELECT c.id, a->>'code', a->>'datatype', (a->>'required')::boolean, (a->>'variable')::boolean,
-               (a->>'order')::integer, a->>'description_ru', a->>'description_en', a->>'datatype_description',
+               (a->>'order')::integer, a->'description_i18n', a->>'datatype_description',
                a->'values'
         FROM import_stage s JOIN routing_category c ON c.code = s.code CROSS JOIN jsonb_array_elements(s.attributes) a
         WHERE s.state <> 'unchanged'""")
@@ -612,13 +612,16 @@ def apply_categories(cur, dataset_id):
     return changed_ids + [row[0] for row in cur.fetchall()]
 
 
-ASSIGNMENT_COLUMNS = ["row_no", "source_key", "authority_match", "authority_ref", "category_match", "category_ref",
-                      "department_code", "department_name"]
+ASSIGNMENT_COLUMNS = ["row_no", "source_key", "authority_match", "authority_ref", "authority_id", "category_match",
+                      "category_ref", "category_id", "department_code", "department_name"]
 
-ASSIGNMENT_AUTHORITY_MATCH = """CASE s.authority_match WHEN 'code' THEN a.code = s.authority_ref
-    WHEN 'inn' THEN a.inn = s.authority_ref WHEN 'ogrn' THEN a.ogrn = s.authority_ref ELSE a.kind = s.authority_ref END"""
-ASSIGNMENT_CATEGORY_MATCH = """CASE s.category_match WHEN 'code' THEN c.code = s.category_ref
-    ELSE s.category_ref IN (c.group_ru, c.group_en) END"""
+# A row names one authority (resolved by importers.refs: match 'id') or a kind of authorities, and one category
+# ('id'), a group of categories, or none (the authority's default row).
+ASSIGNMENT_AUTHORITY_MATCH = """CASE s.authority_match WHEN 'id' THEN a.id = s.authority_id
+    ELSE a.kind = s.authority_ref END"""
+ASSIGNMENT_CATEGORY_MATCH = """CASE s.category_match WHEN 'id' THEN c.id = s.category_id
+    ELSE s.category_ref IN (SELECT g.value FROM jsonb_each_text(c.group_i18n) g) END"""
+ASSIGNMENT_HAS_CATEGORY = "(s.category_id IS NOT NULL OR s.category_ref <> '')"
 
 
 def stage_assignments(cur, prepared, progress=None):
@@ -626,16 +629,16 @@ def stage_assignments(cur, prepared, progress=None):
     import_assign: one row per (authority, category or none), the most specific row winning."""
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, authority_match text,
-                   authority_ref text, category_match text, category_ref text, department_code text,
-                   department_name text) ON COMMIT DROP""")
+                   authority_ref text, authority_id bigint, category_match text, category_ref text,
+                   category_id bigint, department_code text, department_name text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, ASSIGNMENT_COLUMNS, progress)
     cur.execute("UPDATE import_stage SET category_ref = coalesce(category_ref, ''), "
-                "department_name = coalesce(department_name, '')")
+                "authority_ref = coalesce(authority_ref, ''), department_name = coalesce(department_name, '')")
     rejects = []
     for condition, reason in [
         (f"NOT EXISTS (SELECT 1 FROM facilities_authority a WHERE a.valid_to IS NULL AND {ASSIGNMENT_AUTHORITY_MATCH})",
          "no active authority matches it"),
-        (f"""s.category_ref <> '' AND NOT EXISTS (SELECT 1 FROM routing_category c WHERE c.active
+        (f"""{ASSIGNMENT_HAS_CATEGORY} AND NOT EXISTS (SELECT 1 FROM routing_category c WHERE c.active
              AND {ASSIGNMENT_CATEGORY_MATCH})""", "no active category matches it (load the categories first)"),
     ]:
         rejects += fetch_rejects(cur, f"""
@@ -649,9 +652,9 @@ def stage_assignments(cur, prepared, progress=None):
                s.department_code, s.department_name, NULL::text AS state
         FROM import_stage s
         JOIN facilities_authority a ON a.valid_to IS NULL AND {ASSIGNMENT_AUTHORITY_MATCH}
-        LEFT JOIN routing_category c ON s.category_ref <> '' AND c.active AND {ASSIGNMENT_CATEGORY_MATCH}
-        WHERE s.category_ref = '' OR c.id IS NOT NULL
-        ORDER BY a.id, c.id, s.authority_match <> 'kind' DESC, s.category_match = 'code' DESC, s.row_no DESC""")
+        LEFT JOIN routing_category c ON {ASSIGNMENT_HAS_CATEGORY} AND c.active AND {ASSIGNMENT_CATEGORY_MATCH}
+        WHERE NOT {ASSIGNMENT_HAS_CATEGORY} OR c.id IS NOT NULL
+        ORDER BY a.id, c.id, s.authority_match <> 'kind' DESC, s.category_match <> 'group' DESC, s.row_no DESC""")
     cur.execute("ANALYZE import_assign")
     return rejects
 

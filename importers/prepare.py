@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyproj
 import shapely
 
-from . import limits, stream
+from . import limits, refs, stream
 from .errors import ImportFailure
 from .limits import reject_unstorable
-from .spec import Value
+from .spec import TRANSLATED, Value, configured_languages, language_key
 
 
 def authority_kinds():
@@ -35,12 +35,11 @@ AREA_FIELDS = {"name": "facilities.AdminArea.name", "okato": "facilities.AdminAr
                "oktmo": "facilities.AdminArea.oktmo", "j_code": "facilities.Authority.code",
                "j_name": "facilities.Authority.name", "j_short_name": "facilities.Authority.short_name",
                "j_parent_code": "facilities.Authority.code", "j_department": "facilities.Department.name"}
-CATEGORY_FIELDS = {"code": "routing.Category.code", "name_ru": "routing.Category.name_ru",
-                   "name_en": "routing.Category.name_en", "group_ru": "routing.Category.group_ru",
-                   "group_en": "routing.Category.group_en", "description_ru": "routing.Category.description_ru",
-                   "description_en": "routing.Category.description_en", "keywords": "routing.Category.keywords",
-                   "keywords_en": "routing.Category.keywords_en",
-                   "rule": "routing.Category.rule", "fallback_level": "routing.Category.fallback_level"}
+CATEGORY_FIELDS = {"code": "routing.Category.code", "keywords": "routing.Category.keywords",
+                   "keywords_en": "routing.Category.keywords_en", "rule": "routing.Category.rule"}
+# The longest text of one language of a translated field (the columns are JSON: the limits are ours).
+TRANSLATED_MAX = {"name": 200, "group": 100, "description": 10_000, "attribute_description": 500,
+                  "value_name": 200}
 ASSIGNMENT_FIELDS = {"department_code": "facilities.Department.code",
                      "department_name": "facilities.Department.name"}
 HOLIDAY_FIELDS = {"name": "routing.Holiday.name"}
@@ -220,7 +219,7 @@ def add_derived(spec, source):
         source.table = source.table.append_column(name, column)
 
 
-def prepare_authorities(spec, source, *, known_codes):
+def prepare_authorities(spec, source):
     n = len(source)
     frame = source.table
     keys, rej = prepare_keys(spec, source)
@@ -244,18 +243,13 @@ def prepare_authorities(spec, source, *, known_codes):
     parent_codes = np.array([""] * n, dtype=object)
     parent = spec.options.get("parent")
     if parent:
-        refs = evaluate(parent["value"], frame, n)
-        in_file = {"code": set(codes), "inn": {}, "ogrn": {}}
-        if parent["match"] == "code":
-            known = known_codes["code"]
-            parent_codes = refs
-            unknown = np.array([bool(r) and r not in known and r not in in_file["code"] for r in refs], dtype=bool)
-        else:
-            lookup = known_codes[parent["match"]]
-            file_lookup = dict(zip(inn if parent["match"] == "inn" else ogrn, codes))
-            parent_codes = np.array([file_lookup.get(r) or lookup.get(r) or "" for r in refs], dtype=object)
-            unknown = np.array([bool(r) and not p for r, p in zip(refs, parent_codes)], dtype=bool)
-        rej.reject(unknown, lambda i: f"unknown parent authority {refs[i]!r}")
+        # The parent may be a row of this file (by its code, name or official id) or an authority already known.
+        lookup = refs.lookups("authority", key="code")
+        for word, texts in (("code", codes), ("inn", inn), ("ogrn", ogrn), ("name", names), ("name", short)):
+            refs.add_file_records(lookup, word, texts, codes)
+        resolved = refs.resolve(parent, frame, n, lookup, evaluate=evaluate)
+        refs.reject_unresolved(rej, resolved)
+        parent_codes = np.array([t or "" for t in resolved.targets], dtype=object)
     department = evaluate(v.get("department"), frame, n)
     triage = np.isin(lower(evaluate(v.get("triage"), frame, n)), ["1", "true", "yes", "да"])
     columns = {"triage": triage, "source_key": keys, "code": codes, "name": names, "short_name": short, "kind": kinds,
@@ -264,7 +258,7 @@ def prepare_authorities(spec, source, *, known_codes):
     return finish(rej, columns, {})
 
 
-def prepare_areas(spec, source, *, area_lookup, authority_codes):
+def prepare_areas(spec, source):
     n = len(source)
     frame = source.table
     keys, rej = prepare_keys(spec, source)
@@ -277,11 +271,12 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
     parent_ids = [None] * n
     parent = spec.options.get("parent")
     if parent:
-        refs = evaluate(parent["value"], frame, n)
-        lookup = area_lookup(parent["level"], parent["match"])
-        parent_ids = [lookup.get(r) for r in refs]
-        rej.reject(np.array([p is None for p in parent_ids], dtype=bool),
-                   lambda i: f"no {parent['level']} with {parent['match']} {refs[i]!r} (load it first)")
+        resolved = refs.resolve(parent, frame, n, refs.lookups("area", level=parent.extra["level"]),
+                                evaluate=evaluate)
+        rej.reject(np.array([not t and not p for t, p in zip(resolved.targets, resolved.problems)], dtype=bool),
+                   f"no parent: the parent ({parent.extra['level']}) is empty")
+        refs.reject_unresolved(rej, resolved)
+        parent_ids = resolved.targets
     juris = spec.options.get("jurisdiction")
     j = {name: np.array([""] * n, dtype=object) for name in ("j_code", "j_name", "j_short_name", "j_parent_code", "j_department")}
     if juris:
@@ -301,11 +296,11 @@ def prepare_areas(spec, source, *, area_lookup, authority_codes):
         if juris["kind"] not in authority_kinds():
             raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of "
                                 f"{', '.join(authority_kinds())}")
-        if juris["parent_code"] is not None:
-            pc_ = evaluate(juris["parent_code"], frame, n)
-            j["j_parent_code"] = pc_
-            rej.reject(np.array([bool(c) and c not in authority_codes for c in pc_], dtype=bool),
-                       lambda i: f"unknown parent authority {pc_[i]!r} for the jurisdiction authority")
+        if juris["parent"] is not None:
+            resolved = refs.resolve(juris["parent"], frame, n, refs.lookups("authority", key="code"),
+                                    evaluate=evaluate)
+            refs.reject_unresolved(rej, resolved)
+            j["j_parent_code"] = np.array([t or "" for t in resolved.targets], dtype=object)
     reject_unstorable(rej, {"name": names, "okato": okato, "oktmo": oktmo, **j}, AREA_FIELDS)
     ok = rej.alive
     geom_hex = np.full(n, None, dtype=object)
@@ -370,59 +365,122 @@ def normalise_attributes(text):
         datatypes = limits.choices("routing.CategoryAttribute.datatype")
         if datatype not in datatypes:
             raise ValueError(f"attribute {code}: datatype {datatype!r} is not one of {', '.join(datatypes)}")
-        description = str(item.get("description") or "")
+        description = _translated_item(item, "description", f"attribute {code}",
+                                       TRANSLATED_MAX["attribute_description"])
         values = []
         for v in item.get("values") or []:
             if isinstance(v, dict):
                 key = str(v.get("key") or "").strip()
-                name = str(v.get("name") or key)
-                values.append({"key": key, "name_ru": str(v.get("name_ru") or name),
-                               "name_en": str(v.get("name_en") or name)})
+                names = _translated_item(v, "name", f"attribute {code}: value {key!r}", TRANSLATED_MAX["value_name"])
+                values.append({"key": key, "name_i18n": names or {_default(): key}})
             else:
-                values.append({"key": str(v), "name_ru": str(v), "name_en": str(v)})
+                values.append({"key": str(v), "name_i18n": {_default(): str(v)}})
         if (datatype in LIST_DATATYPES) != bool(values) or any(not v["key"] for v in values):
             raise ValueError(f"attribute {code}: a {datatype} " +
                              ("needs a list of values with keys" if datatype in LIST_DATATYPES else "takes no values"))
+        if not description.get(_default()):
+            raise ValueError(f"attribute {code}: description (or description_{language_key(_default())}, the "
+                             "default language's) is required")
         out.append({
             "code": code, "datatype": datatype,
             "required": parse_bool(item.get("required")), "variable": parse_bool(item.get("variable"), True),
             "order": parse_int(str(item.get("order", "")), n, 0, 32767),
-            "description_ru": str(item.get("description_ru") or description),
-            "description_en": str(item.get("description_en") or description),
+            "description_i18n": description,
             "datatype_description": str(item.get("datatype_description") or ""),
             "values": values,
         })
-        for name in ("description_ru", "description_en", "datatype_description"):
-            problem = limits.too_long(f"routing.CategoryAttribute.{name}", out[-1][name])
-            if problem:
-                raise ValueError(f"attribute {code}: {name} {problem}")
-        if not out[-1]["description_ru"] or not out[-1]["description_en"]:
-            raise ValueError(f"attribute {code}: description_ru and description_en (or description) are required")
+        problem = limits.too_long("routing.CategoryAttribute.datatype_description", out[-1]["datatype_description"])
+        if problem:
+            raise ValueError(f"attribute {code}: datatype_description {problem}")
     return sorted(out, key=lambda a: (a["order"], a["code"]))
 
 
-def prepare_categories(spec, source, *, type_codes, departments):
-    """`departments` maps "AUTHORITY_CODE" and "AUTHORITY_CODE/DEPARTMENT_CODE" to a department id."""
+def _default():
+    return configured_languages()[0]
+
+
+def _translated_item(item, name, where, limit):
+    """{language: text} of a translated key inside a cell's JSON (`name` for the default language, or
+    `name`_<language>); ValueError for a language that is not configured, a value too long or with a NUL."""
+    languages = configured_languages()
+    out = {}
+    if item.get(name):
+        out[languages[0]] = str(item[name])
+    for key, value in item.items():
+        if not (isinstance(key, str) and key.startswith(f"{name}_")) or key == f"{name}_i18n":
+            continue
+        lang = key[len(name) + 1:].replace("_", "-")
+        if lang not in languages:
+            if re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", lang):
+                raise ValueError(f"{where}: {key} is for language {lang!r}, which is not configured (LANGUAGES: "
+                                 f"{', '.join(languages)})")
+            continue
+        if value:
+            out[lang] = str(value)
+    for lang, text in out.items():
+        if len(text) > limit or "\x00" in text:
+            raise ValueError(f"{where}: {name} ({lang}) is longer than {limit} characters or holds a NUL character")
+    return out
+
+
+def prepare_categories(spec, source, *, type_codes, levels=()):
+    """`levels`: the codes of the city's area levels."""
     n = len(source)
     frame = source.table
     keys, rej = prepare_keys(spec, source)
     col = {name: evaluate(spec.values.get(name), frame, n) for name in (
-        "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en", "keywords",
-        "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
+        "code", "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "area_level",
+        "fallback", "attributes")}
+    department = spec.options.get("department")
+    departments = [None] * n
+    if department is not None:
+        resolved = refs.resolve(department, frame, n, refs.lookups("department"), evaluate=evaluate)
+        refs.reject_unresolved(rej, resolved)
+        departments = resolved.targets
     codes = col["code"]
     rej.reject(np.array([not SLUG_RE.fullmatch(c) for c in codes]),
                lambda i: f"category code {codes[i]!r} must be letters, digits, '-' or '_' (at most 64)")
     rej.reject(duplicated(codes), lambda i: f"duplicate category code {codes[i]!r}")
-    for name in ("name_ru", "name_en", "group_ru", "group_en"):
-        rej.reject(col[name] == "", f"empty {name}")
-    rules = np.array([r.lower() for r in col["rule"]], dtype=object)
-    rule_choices = limits.choices("routing.Category.rule")
-    fallback_choices = limits.choices("routing.Category.fallback_level")
-    rej.reject(np.array([r not in rule_choices for r in rules]),
-               lambda i: f"rule {col['rule'][i]!r} is not one of {', '.join(rule_choices)}")
-    fallbacks = np.array([(f.lower() or "district") for f in col["fallback"]], dtype=object)
-    rej.reject(np.array([f not in fallback_choices for f in fallbacks]),
-               lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(fallback_choices)}")
+    # Translated fields: one column per configured language in the spec; the default language's must be filled.
+    translated = {}
+    default = _default()
+    for name, required in TRANSLATED["categories"].items():
+        per_lang = {lang: evaluate(value, frame, n) for lang, value in spec.values[f"{name}_i18n"].items()}
+        if required:
+            rej.reject(per_lang[default] == "", f"empty {name}_{language_key(default)} (the default language's)")
+        for lang, texts in per_lang.items():
+            limit = TRANSLATED_MAX[name]
+            rej.reject(np.array([len(t) > limit for t in texts], dtype=bool),
+                       lambda i, t=texts, lg=lang, nm=name, lm=limit: f"{nm}_{language_key(lg)} is {len(t[i])} "
+                                                                     f"characters long; at most {lm}")
+            rej.reject(np.array(["\x00" in t for t in texts], dtype=bool),
+                       f"{name}_{language_key(lang)} holds a NUL character, which the database can not store")
+        translated[f"{name}_i18n"] = [json.dumps({lang: str(texts[i]) for lang, texts in per_lang.items() if texts[i]},
+                                                 ensure_ascii=False) for i in range(n)]
+    # The rule: facility, department, area (with area_level), or an area level's code (the area rule of that level).
+    rule_words = {"facility", "department", "area"}
+    raw_rules = np.array([r.lower() for r in col["rule"]], dtype=object)
+    rej.reject(np.array([r not in rule_words and r not in levels for r in raw_rules]),
+               lambda i: f"rule {col['rule'][i]!r} is not facility, department, area or one of the city's area "
+                         f"levels ({', '.join(levels) or 'none loaded'})")
+    rules = np.array(["area" if r in levels and r not in rule_words else r for r in raw_rules], dtype=object)
+    area_levels = np.array([""] * n, dtype=object)
+    for i in range(n):
+        given, fallback = col["area_level"][i].lower(), col["fallback"][i].lower()
+        if raw_rules[i] in levels and raw_rules[i] not in rule_words:
+            area_levels[i] = raw_rules[i]
+        elif raw_rules[i] == "area":
+            area_levels[i] = given
+        elif raw_rules[i] == "facility":
+            area_levels[i] = given or ("" if fallback in ("", "department") else fallback)
+    rej.reject(np.array([r == "area" and not lv for r, lv in zip(rules, area_levels)], dtype=bool),
+               "the area rule needs area_level (the level whose area's authority answers)")
+    rej.reject(np.array([bool(lv) and lv not in levels for lv in area_levels], dtype=bool),
+               lambda i: f"area level {area_levels[i]!r} is not one of the city's area levels "
+                         f"({', '.join(levels) or 'none loaded'}; load its areas first)")
+    rej.reject(np.array([raw_rules[i] == "facility" and col["fallback"][i].lower() not in ("", "department")
+                         and col["fallback"][i].lower() not in levels for i in range(n)], dtype=bool),
+               lambda i: f"fallback {col['fallback'][i]!r} is not department or one of the city's area levels")
     out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
                                          "keywords", "keywords_en")}
 
@@ -445,10 +503,7 @@ def prepare_categories(spec, source, *, type_codes, departments):
         if rules[i] == "facility" and not types:
             return "the facility rule needs facility_types"
         out["type_codes"][i] = json.dumps(sorted(set(types)))
-        ref = col["department"][i]
-        if ref and ref not in departments:
-            return f"unknown department {ref!r} (write AUTHORITY_CODE or AUTHORITY_CODE/DEPARTMENT_CODE)"
-        out["department_id"][i] = departments.get(ref)
+        out["department_id"][i] = departments[i]
         try:
             out["attributes"][i] = json.dumps(normalise_attributes(col["attributes"][i]), ensure_ascii=False)
         except ValueError as exc:
@@ -462,14 +517,12 @@ def prepare_categories(spec, source, *, type_codes, departments):
 
     reject_each(rej, n, check)
     keywords = {name: np.array([k or "" for k in out[name]], dtype=object) for name in ("keywords", "keywords_en")}
-    reject_unstorable(rej, {**col, "rule": rules, "fallback_level": fallbacks, **keywords}, CATEGORY_FIELDS)
-    columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks, **keywords,
+    reject_unstorable(rej, {**col, "rule": rules, **keywords}, CATEGORY_FIELDS)
+    columns = {"source_key": keys, "code": codes, "rule": rules, "area_level_id": area_levels, **keywords,
                "radius_m": pa.array(out["radius_m"], pa.int64()),
                "deadline_days": pa.array(out["deadline_days"], pa.int64()),
                "department_id": pa.array(out["department_id"], pa.int64()),
-               "type_codes": out["type_codes"], "attributes": out["attributes"],
-               **{name: col[name] for name in ("name_ru", "name_en", "group_ru", "group_en")},
-               "description_ru": col["description_ru"], "description_en": col["description_en"]}
+               "type_codes": out["type_codes"], "attributes": out["attributes"], **translated}
     return finish(rej, columns, {})
 
 
@@ -479,15 +532,23 @@ def prepare_assignments(spec, source):
     frame = source.table
     keys, rej = prepare_keys(spec, source)
     columns = {"source_key": keys}
-    default = {"match": Value(constant="code"), "value": None, "matches": ("code",)}
-    for name in ("authority", "category"):
-        option = spec.options.get(name) or default
-        match = lower(evaluate(option["match"], frame, n))
-        ref = evaluate(option["value"], frame, n)
-        rej.reject(np.array([m not in option["matches"] for m in match]),
-                   lambda i, m=match, o=option: f"{name} match {m[i]!r} is not one of {', '.join(o['matches'])}")
-        columns[f"{name}_match"], columns[f"{name}_ref"] = match, ref
-    rej.reject(columns["authority_ref"] == "", "empty authority")
+    # A reference to one authority or category is resolved here (refs); a kind of authorities or a group of
+    # categories stands for each of them, expanded in SQL (load.stage_assignments).
+    for name, many in (("authority", "kind"), ("category", "group")):
+        ref = spec.options.get(name)
+        if ref is None:
+            columns.update({f"{name}_match": np.array([""] * n, dtype=object),
+                            f"{name}_ref": np.array([""] * n, dtype=object), f"{name}_id": [None] * n})
+            continue
+        resolved = refs.resolve(ref, frame, n, refs.lookups(name), evaluate=evaluate)
+        refs.reject_unresolved(rej, resolved)
+        texts = evaluate(ref.value, frame, n)
+        columns[f"{name}_match"] = np.array([many if w == many else "id" for w in resolved.words], dtype=object)
+        columns[f"{name}_ref"] = np.array([t if w == many else "" for t, w in zip(texts, resolved.words)],
+                                          dtype=object)
+        columns[f"{name}_id"] = pa.array(resolved.targets, pa.int64())
+        columns[f"{name}_given"] = texts
+    rej.reject(columns["authority_given"] == "", "empty authority")
     department = evaluate(spec.values.get("department"), frame, n)
     department = np.where(department == "", "main", department)
     columns["department_code"] = department

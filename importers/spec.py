@@ -14,14 +14,15 @@ from . import limits, osm
 from .errors import ImportFailure
 from .readers import load_yaml
 
-# The targets are the kinds of dataset (facilities.Dataset.target) and the area levels AdminArea's: read from the
-# models (limits.choices), never copied here.
+# The targets are the kinds of dataset (facilities.Dataset.target): read from the model (limits.choices), never
+# copied here. Area levels are data (facilities.AreaLevel): an areas spec names its level or declares it, and the
+# targets check level codes against the registry (importers.targets).
 def targets():
     return limits.choices("facilities.Dataset.target")
 
 
-def area_levels():
-    return limits.choices("facilities.AdminArea.level")
+LEVEL_CODE_RE = re.compile(r"[-a-z0-9_]{1,16}")
+LEVEL_NAME_MAX = 100
 
 
 TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
@@ -33,13 +34,54 @@ TARGET_KEYS = {
     "authorities": {"code", "name", "short_name", "kind", "inn", "ogrn", "parent", "department", "triage"},
     "facilities": {"type", "owner", "name", "address", "attrs", "types"},
     # The service catalogue and its routing data (routing.models); see docs/importing.md.
-    "categories": {"code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en",
-                   "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department",
-                   "attributes", "types"},
+    # name_<language>, group_<language>, description_<language>: one per configured language (TRANSLATED).
+    "categories": {"code", "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule",
+                   "area_level", "fallback", "department", "attributes", "types"},
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},
     "working_weeks": {"year", "days"},  # importers/working_weeks.py
 }
+# Translated fields: a spec key per configured language, <field>_<language> (name_en, name_ru, name_pt_br); only
+# the default language's is required (where the field is required at all).
+TRANSLATED = {"categories": {"name": True, "group": True, "description": False}}
+
+
+def language_key(lang):
+    """The suffix of a translated spec key for a language code (pt-br -> pt_br)."""
+    return lang.replace("-", "_")
+
+
+def configured_languages():
+    from geo_ourcity.languages import configured_languages as configured
+
+    return configured()
+
+
+def target_keys(target):
+    """The spec keys of a target (besides the common ones), the translated ones for the configured languages."""
+    keys = set(TARGET_KEYS[target])
+    for name in TRANSLATED.get(target, {}):
+        keys |= {f"{name}_{language_key(lang)}" for lang in configured_languages()}
+    return keys
+
+
+def translated_keys(raw, name, *, required, where="spec"):
+    """{language: raw value} of a translated key (`name`_<language>) in a mapping; the default language's is
+    required when `required`; a key for a language that is not configured is refused with one line."""
+    languages = configured_languages()
+    by_key = {f"{name}_{language_key(lang)}": lang for lang in languages}
+    out = {lang: raw[key] for key, lang in by_key.items() if raw.get(key) is not None}
+    for key in raw:
+        if isinstance(key, str) and key.startswith(f"{name}_") and key not in by_key and \
+                re.fullmatch(r"[a-z]{2,3}(_[a-z0-9]{2,8})*", key[len(name) + 1:]):
+            raise ImportFailure(f"{where}: {key!r} is for language {key[len(name) + 1:].replace('_', '-')!r}, "
+                                f"which is not configured (LANGUAGES: {', '.join(languages)})")
+    if required and languages[0] not in out:
+        raise ImportFailure(f"{where}: {name}_{language_key(languages[0])!r} (the default language's {name}) "
+                            "is required")
+    return out
+
+
 SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member", "tags"}
 FORMATS = ("auto", "gdal", "datamos", "csv", "yaml", "osm")
 
@@ -87,12 +129,15 @@ class Spec:
     def referenced_fields(self):
         names = set(self.key.fields())
         for value in self.values.values():
-            names |= value.fields()
+            for v in (value.values() if isinstance(value, dict) else [value]):  # a translated field: per language
+                names |= v.fields()
         for option in self.options.values():
-            for part in option if isinstance(option, list) else [option]:
+            for part in option if isinstance(option, list) else [option]:  # a list: the owner rules
+                if hasattr(part, "fields") and not isinstance(part, Value):  # a reference (importers.refs.Ref)
+                    names |= part.fields()
                 if isinstance(part, dict):
                     for v in part.values():
-                        if isinstance(v, Value):
+                        if isinstance(v, Value) or hasattr(v, "fields"):
                             names |= v.fields()
         names |= set(self.options.get("attrs", []) or [])
         return names
@@ -163,7 +208,10 @@ def parse_spec(raw):
     target = raw.get("target")
     if target not in targets() or target not in TARGET_KEYS:
         raise ImportFailure(f"spec: 'target' must be one of {', '.join(targets())}, got {target!r}")
-    allowed = COMMON_KEYS | TARGET_KEYS[target]
+    if target in TRANSLATED:
+        for name, required in TRANSLATED[target].items():
+            translated_keys(raw, name, required=required)
+    allowed = COMMON_KEYS | target_keys(target)
     unknown = set(raw) - allowed
     if unknown:
         raise ImportFailure(f"spec: unknown key {sorted(unknown)[0]!r} for target {target} "
@@ -207,35 +255,60 @@ def parse_spec(raw):
 
 def _areas(spec, raw):
     level = raw.get("level")
-    if level not in area_levels():
-        raise ImportFailure(f"spec: 'level' must be one of {', '.join(area_levels())}")
+    if isinstance(level, dict):
+        block = level
+        names = translated_keys(block, "name", required=False, where="spec: level")
+        unknown = set(block) - {"code", "rank"} - {f"name_{language_key(lang)}" for lang in names}
+        if unknown:
+            raise ImportFailure(f"spec: unknown key {sorted(unknown)[0]!r} in level (allowed: code, rank, "
+                                f"name_<language>)")
+        rank = block.get("rank")
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank <= 1000:
+            raise ImportFailure("spec: level.rank must be a whole number 0-1000 (0 for the largest areas)")
+        for lang, text in names.items():
+            if not isinstance(text, str) or len(text) > LEVEL_NAME_MAX or "\x00" in text:
+                raise ImportFailure(f"spec: level.name_{language_key(lang)} must be a text of at most "
+                                    f"{LEVEL_NAME_MAX} characters")
+        spec.options["level_declared"] = {"rank": rank, "name_i18n": {k: str(v) for k, v in names.items()}}
+        level = block.get("code")
+    if not isinstance(level, str) or not LEVEL_CODE_RE.fullmatch(level):
+        raise ImportFailure("spec: 'level' must be an area level's code (lowercase letters, digits, '-' or '_', at "
+                            "most 16), or {code, rank, name_<language>} to declare it")
     spec.options["level"] = level
     spec.values["name"] = _require(raw, "name")
     for name in ("okato", "oktmo"):
         if raw.get(name) is not None:
             spec.values[name] = _value(name, raw[name])
-    parent = _block("parent", raw.get("parent"), {"level", "match", "field"})
-    if parent:
-        if parent.get("match") not in ("okato", "oktmo", "name", "key"):
-            raise ImportFailure("spec: parent.match must be okato, oktmo, name or key")
-        if parent.get("level") not in area_levels():
-            raise ImportFailure(f"spec: parent.level must be one of {', '.join(area_levels())}")
-        spec.options["parent"] = {"level": parent["level"], "match": parent["match"],
-                                  "value": _value("parent.field", parent.get("field"))}
-        if spec.options["parent"]["value"] is None:
-            raise ImportFailure("spec: parent.field is required")
+    if raw.get("parent") is not None:
+        from .refs import parse_ref
+
+        ref = parse_ref("parent", raw["parent"], "area", extra_keys=("level",))
+        level = ref.extra.get("level")
+        if not isinstance(level, str) or not LEVEL_CODE_RE.fullmatch(level):
+            raise ImportFailure("spec: parent.level (the level of the parent areas, an area level's code) is "
+                                "required")
+        ref.extra["level"] = level
+        spec.options["parent"] = ref
     juris = _block("jurisdiction", raw.get("jurisdiction"),
-                   {"code", "name", "short_name", "kind", "parent_code", "department"})
+                   {"code", "name", "short_name", "kind", "parent", "parent_code", "department"})
     if juris:
+        from .refs import parse_ref
+
         for req in ("code", "name"):
             if req not in juris:
                 raise ImportFailure(f"spec: jurisdiction.{req} is required")
+        if "parent" in juris and "parent_code" in juris:
+            raise ImportFailure("spec: jurisdiction.parent and jurisdiction.parent_code say the same: give one")
+        parent = juris.get("parent")
+        if juris.get("parent_code") is not None:  # the older spelling: a code, or a template of one
+            parent = {"template": juris["parent_code"]} if "{" in str(juris["parent_code"]) else \
+                {"code": juris["parent_code"]}
         spec.options["jurisdiction"] = {
             "code": _value("jurisdiction.code", juris["code"], allow_constant=True),
             "name": _value("jurisdiction.name", juris["name"], allow_constant=True),
             "short_name": _value("jurisdiction.short_name", juris.get("short_name", juris["name"]), allow_constant=True),
             "kind": str(juris.get("kind", "other")),
-            "parent_code": _value("jurisdiction.parent_code", juris.get("parent_code"), allow_constant=True),
+            "parent": None if parent is None else parse_ref("jurisdiction.parent", parent, "authority"),
             "department": _value("jurisdiction.department", juris.get("department"), allow_constant=True),
         }
 
@@ -249,16 +322,10 @@ def _authorities(spec, raw):
             spec.values[name] = _value(name, raw[name])
     kind = raw.get("kind", "other")
     spec.values["kind"] = _value("kind", kind, allow_constant=True)
-    parent = raw.get("parent")
-    if parent is not None:
-        block = _block("parent", parent if isinstance(parent, dict) else {"code": parent}, {"code", "field", "match"})
-        if "code" in block:
-            spec.options["parent"] = {"match": "code", "value": Value(constant=str(block["code"]))}
-        else:
-            match = block.get("match", "code")
-            if match not in ("code", "inn", "ogrn"):
-                raise ImportFailure("spec: parent.match must be code, inn or ogrn")
-            spec.options["parent"] = {"match": match, "value": _value("parent.field", block.get("field"))}
+    if raw.get("parent") is not None:
+        from .refs import parse_ref
+
+        spec.options["parent"] = parse_ref("parent", raw["parent"], "authority")
     if raw.get("department") is not None:
         spec.values["department"] = _value("department", raw["department"], allow_constant=True)
     if raw.get("triage") is not None:
@@ -291,29 +358,22 @@ def _facilities(spec, raw):
 
 
 def _owner_rule(where, rule, *, last):
-    block = _block(where, rule if isinstance(rule, dict) else {"code": rule},
-                   {"code", "field", "match", "area_level", "map"})
-    if not last and ("code" in block or "area_level" in block):
-        raise ImportFailure(f"spec: {where} names every row's owner, so only the last rule may be a code or an "
-                            "area_level")
-    if "code" in block:
-        return {"match": "code", "value": Value(constant=str(block["code"]))}
-    if "area_level" in block:
-        if block["area_level"] not in area_levels():
-            raise ImportFailure(f"spec: {where}.area_level must be one of {', '.join(area_levels())}")
-        return {"match": "area", "level": block["area_level"]}
-    match = block.get("match", "code")
-    if match not in ("code", "inn", "ogrn", "name"):
-        raise ImportFailure(f"spec: {where}.match must be code, inn, ogrn or name")
-    value = _value(f"{where}.field", block.get("field"))
-    if value is None:
-        raise ImportFailure(f"spec: {where} needs 'code', 'area_level', or 'field' with 'match'")
-    value_map = block.get("map")
-    if value_map is not None:
-        if not isinstance(value_map, dict):
-            raise ImportFailure(f"spec: {where}.map must be a mapping of source value to authority {match}")
-        value.value_map = {str(k): str(v) for k, v in value_map.items()}
-    return {"match": match, "value": value, "fallback": not last}
+    """One owner rule: {area_level: LEVEL} (the jurisdiction of the covering area of that level), or a reference
+    in any of importers.refs' forms (a code, {value, match}, {field, match, map}). A rule with rules after it
+    passes on the rows it names nothing for."""
+    if isinstance(rule, dict) and "area_level" in rule:
+        _block(where, rule, {"area_level"})
+        if not isinstance(rule["area_level"], str) or not LEVEL_CODE_RE.fullmatch(rule["area_level"]):
+            raise ImportFailure(f"spec: {where}.area_level must be an area level's code")
+        if not last:
+            raise ImportFailure(f"spec: {where} names every row's owner, so only the last rule may be an area_level")
+        return {"match": "area", "level": rule["area_level"]}
+    from .refs import parse_ref
+
+    ref = parse_ref(where, rule, "authority")
+    if not last and ref.value.field is None and ref.value.template is None:
+        raise ImportFailure(f"spec: {where} names every row's owner, so only the last rule may be a constant")
+    return {"match": "ref", "ref": ref, "fallback": not last}
 
 
 def _declared_types(raw):
@@ -334,7 +394,7 @@ def _declared_types(raw):
     return declared
 
 
-CATEGORY_REQUIRED = ("code", "name_ru", "name_en", "group_ru", "group_en", "rule")
+CATEGORY_REQUIRED = ("code", "rule")
 
 
 def _categories(spec, raw):
@@ -343,31 +403,28 @@ def _categories(spec, raw):
             spec.values[name] = _value(name, raw[name])
         elif name in CATEGORY_REQUIRED:
             raise ImportFailure(f"spec: {name!r} is required")
+    if raw.get("department") is not None:
+        from .refs import parse_ref
+
+        spec.values.pop("department", None)
+        spec.options["department"] = parse_ref("department", raw["department"], "department")
+    # Translated fields: spec.values["name_i18n"] = {language: Value} (the default language's is checked above).
+    for name, required in TRANSLATED["categories"].items():
+        spec.values[f"{name}_i18n"] = {lang: _value(f"{name}_{language_key(lang)}", value)
+                                       for lang, value in translated_keys(raw, name, required=required).items()}
     spec.options["types"] = _declared_types(raw)
 
 
-def _match_block(where, raw, matches):
-    """'FIELD' (matched by the first kind), or {match: KIND or {field: F} (the kind per row), field: FIELD}."""
-    block = _block(where, raw if isinstance(raw, dict) else {"field": raw}, {"match", "field"})
-    match = block.get("match", matches[0])
-    if isinstance(match, dict):
-        match = _value(f"{where}.match", match)
-    elif match not in matches:
-        raise ImportFailure(f"spec: {where}.match must be one of {', '.join(matches)}, or {{field: FIELD}}")
-    else:
-        match = Value(constant=match)
-    value = _value(f"{where}.field", block.get("field"))
-    if value is None:
-        raise ImportFailure(f"spec: {where}.field is required")
-    return {"match": match, "value": value, "matches": matches}
-
-
 def _assignments(spec, raw):
+    from .refs import parse_ref
+
     if raw.get("authority") is None:
         raise ImportFailure("spec: 'authority' is required")
-    spec.options["authority"] = _match_block("authority", raw["authority"], ("code", "inn", "ogrn", "kind"))
+    # Besides the words of every reference, a row may name a kind of authorities or a group of categories: it
+    # stands for each of them (importers.load.stage_assignments expands it).
+    spec.options["authority"] = parse_ref("authority", raw["authority"], "authority", more_words=("kind",))
     if raw.get("category") is not None:
-        spec.options["category"] = _match_block("category", raw["category"], ("code", "group"))
+        spec.options["category"] = parse_ref("category", raw["category"], "category", more_words=("group",))
     for name in ("department", "department_name"):
         if raw.get(name) is not None:
             spec.values[name] = _value(name, raw[name])

@@ -25,7 +25,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from . import limits, osm, prepare
+from . import limits, osm, prepare, refs
 from .errors import ImportFailure
 from .readers import _first_line, gdal_kwargs, read_source
 from .sources import check_driver, lock_down
@@ -149,6 +149,14 @@ def evaluate(value, table, n):
             return pieces[0] if isinstance(pieces[0], pa.Array) else pa.array([parts[0]] * n, pa.string())
         return pc.utf8_trim_whitespace(pc.binary_join_element_wise(*pieces, ""))
     return text(table.column(value.field))
+
+
+def evaluate_mapped(value, table, n):
+    """evaluate(), then the value's map (a value the map leaves out, with no default, becomes '')."""
+    column = evaluate(value, table, n)
+    if value is not None and value.value_map is not None:
+        column = pc.fill_null(map_values(column, value.value_map, value.default), "")
+    return column
 
 
 def map_values(arr, mapping, default=None, value_type=pa.string()):
@@ -314,34 +322,22 @@ class FacilityValidator:
         return pa.table(columns).filter(mask)
 
     def owner_ids(self, batch, n, reject):
-        """The owner of each row by the spec's owner rules, in order (spec._owner_rule); null where no rule named
-        one yet: an `area_level` rule (always the last) is resolved in the stage (load.resolve_owners_by_area)."""
+        """The owner of each row by the spec's owner rules, in order (spec._owner_rule), each a reference resolved
+        by importers.refs; null where no rule named one yet: an `area_level` rule (always the last) is resolved in
+        the stage (load.resolve_owners_by_area). A rule with rules after it takes only the rows it names something
+        for (its field not empty, its value in its map); the last takes every row left."""
         owner_id = pa.nulls(n, pa.int64())
         pending = np.ones(n, dtype=bool)
         for rule in self.spec.options.get("owners") or []:
             if rule["match"] == "area":
                 break
-            refs = evaluate(rule["value"], batch.table, n)
-            raw_np = refs.to_numpy(zero_copy_only=False)
-            if rule["value"].value_map is not None:
-                refs = pc.fill_null(map_values(refs, rule["value"].value_map), "")
-            refs_np = refs.to_numpy(zero_copy_only=False)
-            # A rule with rules after it takes the rows it names; the last takes every row left.
-            mine = pending & (refs_np != "") if rule.get("fallback") else pending.copy()
-            lookup = self.owners[rule["match"]]
-            ambiguous = {k for k, v in lookup.items() if v == "ambiguous"}
-            if ambiguous:
-                many = pc.is_in(refs, value_set=pa.array(sorted(ambiguous), pa.string())).to_numpy(zero_copy_only=False)
-                reject(mine & many, lambda i, r=rule: f"owner {r['match']} {refs_np[i]!r} matches several authorities")
-            ids = map_values(refs, {k: v for k, v in lookup.items() if v != "ambiguous"}, value_type=pa.int64())
-            found = pc.is_valid(ids).to_numpy(zero_copy_only=False)
-
-            def unknown(i, r=rule):
-                shown = repr(refs_np[i]) if refs_np[i] == raw_np[i] else f"{refs_np[i]!r} (from {raw_np[i]!r})"
-                return f"unknown owner: no authority with {r['match']} {shown}"
-
-            reject(mine & ~found, unknown)
-            owner_id = pc.if_else(pa.array(mine & found), ids, owner_id)
+            ref = rule["ref"]
+            named = evaluate_mapped(ref.value, batch.table, n).to_numpy(zero_copy_only=False) != ""
+            mine = pending & named if rule["fallback"] else pending.copy()
+            ids = refs.resolve_batch(ref, batch.table, n, self.owners,
+                                     lambda mask, reason, m=mine: reject(np.asarray(mask, dtype=bool) & m, reason),
+                                     evaluate_arrow=evaluate_mapped)
+            owner_id = pc.if_else(pa.array(mine), ids, owner_id)
             pending &= ~mine
         return owner_id
 

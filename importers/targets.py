@@ -7,11 +7,12 @@
 The dry run stops after classify(): its counts are the marks that apply() then writes, so a dry run and the
 commit of the same file and registry can not disagree (tests/importers/test_one_classification.py).
 """
-from facilities.models import AdminArea, Authority, Department, FacilityType
+from facilities.models import AreaLevel, FacilityType
 
 from . import load, prepare, working_weeks
-from .facility_job import FacilitiesTarget, authority_lookups, create_declared_types
-from .spec import TARGET_KEYS
+from .facility_job import FacilitiesTarget, create_declared_types
+from .errors import ImportFailure
+from .spec import target_keys
 
 
 class RowTarget:
@@ -21,8 +22,8 @@ class RowTarget:
 
     @classmethod
     def schema(cls):
-        """The spec keys of this target (besides the common ones): importers.spec.TARGET_KEYS."""
-        return TARGET_KEYS[cls.name]
+        """The spec keys of this target (besides the common ones): importers.spec.target_keys."""
+        return target_keys(cls.name)
 
     def __init__(self, path, spec, progress):
         self.spec, self.progress = spec, progress
@@ -64,26 +65,11 @@ class RowTarget:
         return {**self.prepared.counts, **counts}, sorted(self.prepared.rejects + sql_rejects)
 
 
-def department_lookup():
-    """"AUTHORITY_CODE/DEPARTMENT_CODE" -> department id, and "AUTHORITY_CODE" -> its main department's id."""
-    out = {}
-    for pk, code, authority in Department.objects.filter(authority__valid_to__isnull=True).values_list(
-            "id", "code", "authority__code"):
-        out[f"{authority}/{code}"] = pk
-        if code == "main":
-            out[authority] = pk
-    return out
-
-
 class AuthoritiesTarget(RowTarget):
     name = "authorities"
 
     def validate(self, source):
-        lookups = authority_lookups()
-        known = {"code": set(lookups["code"]),
-                 "inn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["inn"].items() if p == pk},
-                 "ogrn": {k: c for c, pk in lookups["code"].items() for k, p in lookups["ogrn"].items() if p == pk}}
-        return prepare.prepare_authorities(self.spec, source, known_codes=known)
+        return prepare.prepare_authorities(self.spec, source)
 
     def stage(self, cur, dataset):
         load.stage_authorities(cur, self.prepared, self.progress)
@@ -99,19 +85,39 @@ class AuthoritiesTarget(RowTarget):
         load.retire_authorities(cur)
 
 
+def area_level_codes():
+    """The codes of the city's area levels (facilities.AreaLevel), largest first."""
+    return list(AreaLevel.objects.order_by("rank", "code").values_list("code", flat=True))
+
+
+def check_area_level(code, where, declared=()):
+    """An area level a spec names must be one of the city's (or be declared by this spec)."""
+    known = area_level_codes()
+    if code not in known and code not in declared:
+        raise ImportFailure(f"spec: {where} {code!r} is not one of the city's area levels "
+                            f"({', '.join(known) or 'none yet'}): declare it in its areas spec as "
+                            "level: {code, rank, name_<language>}")
+
+
+def declare_area_level(spec, dataset=None):
+    """The level an areas spec declares is created, or its rank and names updated (like a spec's facility types)."""
+    declared = spec.options.get("level_declared")
+    if declared:
+        AreaLevel.objects.update_or_create(code=spec.options["level"], defaults={**declared, "dataset": dataset})
+
+
 class AreasTarget(RowTarget):
     name = "areas"
 
-    def validate(self, source):
-        def area_lookup(level, match):
-            field_name = {"key": "source_key"}.get(match, match)
-            out = {}
-            for pk, value in AdminArea.objects.active().filter(level=level).values_list("id", field_name):
-                out[value] = pk if value not in out else out[value]
-            return out
+    def __init__(self, path, spec, progress):
+        declared = [spec.options["level"]] if spec.options.get("level_declared") else []
+        check_area_level(spec.options["level"], "level", declared)
+        if spec.options.get("parent"):
+            check_area_level(spec.options["parent"].extra["level"], "parent.level", declared)
+        super().__init__(path, spec, progress)
 
-        codes = set(Authority.objects.values_list("code", flat=True))
-        return prepare.prepare_areas(self.spec, source, area_lookup=area_lookup, authority_codes=codes)
+    def validate(self, source):
+        return prepare.prepare_areas(self.spec, source)
 
     @property
     def jurisdiction_kind(self):
@@ -119,6 +125,7 @@ class AreasTarget(RowTarget):
         return juris["kind"] if juris else None
 
     def stage(self, cur, dataset):
+        declare_area_level(self.spec, dataset)
         load.stage_areas(cur, self.prepared, self.progress)
 
     def classify(self, cur, dataset):
@@ -134,7 +141,7 @@ class CategoriesTarget(RowTarget):
     def validate(self, source):
         declared = self.spec.options.get("types", {})
         type_codes = set(FacilityType.objects.values_list("code", flat=True)) | set(declared)
-        return prepare.prepare_categories(self.spec, source, type_codes=type_codes, departments=department_lookup())
+        return prepare.prepare_categories(self.spec, source, type_codes=type_codes, levels=area_level_codes())
 
     def stage(self, cur, dataset):
         create_declared_types(self.spec.options.get("types", {}))

@@ -17,7 +17,8 @@ from rest_framework import serializers
 from complaints.models import CLOSED_STATES, ComplaintEvent
 from complaints.tracking import redact
 from complaints.validation import CONTROL_CHARACTERS
-from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
+from geo_ourcity.languages import (CONTENT_LANGUAGES, configured_languages, content_language,
+                                   default_content_language, default_language, translated)
 
 from .selectors import open311_service_current, parse_request_id
 
@@ -53,6 +54,22 @@ def language(request):
         if prefix in LANGUAGES:
             return prefix
     return default_content_language()
+
+
+def data_language(request):
+    """The language of the city's translated data (service names, groups, questions) in an answer: the `locale`
+    parameter (de, pt_BR ...) or else Accept-Language, if it is one of the configured languages (or its general
+    language is), else the city's default language. Missing values fall back to the default's (translated)."""
+    wanted = request.query_params.get("locale", "")
+    if not wanted and request.method == "POST":
+        wanted = request.POST.get("locale", "")
+    configured = configured_languages()
+    for candidate in (wanted, getattr(request, "LANGUAGE_CODE", "")):
+        code = candidate.strip().lower().replace("_", "-")
+        for option in (code, code.split("-")[0]):
+            if option and option in configured:
+                return option
+    return default_language()
 
 
 def w3c_datetime(value):
@@ -417,7 +434,16 @@ class UpdatesQueryInput(FormSerializer):
 
 class LocalizedSerializer(serializers.Serializer):
     def pick(self, obj, field):
+        """A translated field (obj.<field>_i18n) in the answer's data language (data_language), else the default
+        language's; a field the service writes in two languages (explanation_ru, _en) in the answer's language."""
+        values = getattr(obj, f"{field}_i18n", None)
+        if values is not None:
+            return translated(values, self.data_lang) or None
         return getattr(obj, f"{field}_{self.lang}") or None
+
+    @property
+    def data_lang(self):
+        return self.context.get("data_lang") or default_language()
 
     @property
     def lang(self):
@@ -484,8 +510,7 @@ class AttributeOutput(LocalizedSerializer):
         return self.pick(obj, "description")
 
     def get_values(self, obj) -> list[dict[str, str]]:
-        lang = self.context.get("lang") or default_content_language()
-        return [{"key": str(v["key"]), "name": v.get(f"name_{lang}") or v.get("name_ru") or str(v["key"])}
+        return [{"key": str(v["key"]), "name": translated(v.get("name_i18n") or {}, self.data_lang) or str(v["key"])}
                 for v in obj.values or [] if isinstance(v, dict) and "key" in v]
 
 

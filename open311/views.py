@@ -21,7 +21,8 @@ from .keys import api_key_check_with_catalogue
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 from .serializers import (DiscoveryOutput, ErrorOutput, RequestCreatedOutput, RequestCreateForm, RequestCreateInput,
                           RequestCreateMultipart, RequestOutput, RequestsQueryInput, ServiceDefinitionOutput,
-                          ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput, language)
+                          ServiceOutput, TokenOutput, UpdateOutput, UpdatesQueryInput, data_language,
+                          language)
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this API last changed in a way an integrator should notice (discovery's `changeset`).
@@ -55,13 +56,14 @@ class Open311View(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.lang = language(request)
+        self.data_lang = data_language(request)
         translation.activate(self.lang)  # `locale` wins over Accept-Language, for messages too
         # An id or code in the path can't hold a NUL (PostgreSQL refuses it in any string): it names nothing.
         if any("\x00" in value for value in kwargs.values()):
             raise NotFound("No such Open311 resource.")
 
     def context(self):
-        return {"request": self.request, "lang": self.lang}
+        return {"request": self.request, "lang": self.lang, "data_lang": self.data_lang}
 
     def query(self, serializer_class):
         serializer, _params = serializer_class.from_params(self.request.query_params)

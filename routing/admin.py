@@ -6,6 +6,8 @@ the "Re-route requests" page shows each one pending or done, with how many compl
 """
 from django.contrib import admin
 
+from geo_ourcity.languages import translated
+
 from .models import (Category, CategoryAttribute, Holiday, RerouteRequest, RoutingAssignment, RoutingDecision,
                      SuggestionModel, WorkingWeek)
 
@@ -13,26 +15,33 @@ from .models import (Category, CategoryAttribute, Holiday, RerouteRequest, Routi
 class CategoryAttributeInline(admin.StackedInline):
     model = CategoryAttribute
     extra = 0
-    fields = [("code", "datatype", "required", "variable", "order"), ("description_ru", "description_en"),
+    fields = [("code", "datatype", "required", "variable", "order"), "description_i18n",
               "datatype_description", "values"]
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["code", "name_ru", "group_ru", "rule", "radius_m", "deadline_days", "active"]
-    list_filter = ["active", "rule", "group_ru"]
-    search_fields = ["code", "name_ru", "name_en", "keywords"]
+    list_display = ["code", "name", "group", "rule", "area_level", "radius_m", "deadline_days", "active"]
+    list_filter = ["active", "rule", "area_level"]
+    search_fields = ["code", "name_i18n", "keywords"]
     filter_horizontal = ["facility_types"]
     autocomplete_fields = ["department"]
     readonly_fields = ["dataset", "source_key"]
     inlines = [CategoryAttributeInline]
     fieldsets = [
-        (None, {"fields": ["code", ("name_ru", "name_en"), ("group_ru", "group_en"), ("description_ru", "description_en"),
-                           "keywords", "keywords_en", "active"]}),
-        ("Routing", {"fields": ["rule", "facility_types", "radius_m", "fallback_level", "department",
-                                "deadline_days"]}),
+        (None, {"fields": ["code", "name_i18n", "group_i18n", "description_i18n", "keywords", "keywords_en",
+                           "active"]}),
+        ("Routing", {"fields": ["rule", "area_level", "facility_types", "radius_m", "department", "deadline_days"]}),
         ("Source", {"fields": ["dataset", "source_key"]}),
     ]
+
+    @admin.display(description="name")
+    def name(self, obj):
+        return translated(obj.name_i18n)
+
+    @admin.display(description="group")
+    def group(self, obj):
+        return translated(obj.group_i18n)
 
 
 @admin.register(RoutingAssignment)

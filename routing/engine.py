@@ -3,7 +3,8 @@
 The order is DESIGN.md's: (1) the point must lie in the city; (2) a facility the resident picked, or one of the
 category's facility types covering the point, or the nearest one within the category's radius (true distance in
 metres) decides, through its owner's department for the category; (3) otherwise the authority with jurisdiction
-over the district or okrug (as the category says), or the category's fixed department; (4) otherwise city triage.
+over the covering area of the level the category names (any of the city's area levels), or the category's fixed
+department; (4) otherwise city triage.
 
 The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `route()` costs one round trip and
 `routing.services.reroute_plan` runs the very same logic over every open complaint at once. Each rule is
@@ -33,7 +34,7 @@ class OutsideCity(ValueError):
     """The point lies in no admin area of the city."""
 
     def __init__(self, lon, lat):
-        super().__init__(f"The point ({lon:.6f}, {lat:.6f}) is outside the city: no district or okrug covers it.")
+        super().__init__(f"The point ({lon:.6f}, {lat:.6f}) is outside the city: no admin area of the city covers it.")
         self.lon, self.lat = lon, lat
 
 
@@ -82,7 +83,8 @@ def picked_facility_check(point, category, facility):
 
 
 # Explanations. Arguments: 1 who (the organisation; for a facility, its type and owner), 2 distance in metres,
-# 3 area name, 4 facility name, 5 the category's radius in metres, 6 the department's display name.
+# 3 area name, 4 facility name, 5 the category's radius in metres, 6 the department's display name, 7 the area's
+# level (its name in the language, else in the other, else in any, else its code).
 EXPLANATIONS = {
     "facility_picked": ("%1$s отвечает за объект «%4$s», который выбрал заявитель",
                         "%1$s is responsible for «%4$s», the facility the reporter picked"),
@@ -90,10 +92,8 @@ EXPLANATIONS = {
                         "%1$s is responsible for this building: the point is inside its outline"),
     "facility_nearest": ("%1$s отвечает за этот объект: ближайший объект в %2$s м",
                          "%1$s is responsible for this facility: the nearest one, %2$s m away"),
-    "district": ("%1$s отвечает за территорию района",
-                 "%1$s is responsible for the territory of the district %3$s"),
-    "okrug": ("%1$s отвечает за территорию округа",
-              "%1$s is responsible for the territory of the okrug %3$s"),
+    "area": ("%1$s отвечает за территорию: %7$s %3$s",
+             "%1$s is responsible for the territory of the %7$s %3$s"),
     "department": ("%6$s отвечает за эту категорию обращений во всём городе",
                    "%6$s handles this category city-wide"),
     "triage": ("Ни одно правило не определило исполнителя: обращение разберёт %6$s",
@@ -108,7 +108,7 @@ DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}
 
 # `{input}` is a query giving (key, g, category_id, picked_id, known_facilities, known_area_id): the point (SRID
 # 4326), the category, the facility the resident picked (or NULL), and for a re-route that keeps what the spatial
-# search found before (routing.services), the facilities it found (a bigint[] of ids) and the district: then no
+# search found before (routing.services), the facilities it found (a bigint[] of ids) and the area: then no
 # spatial search is made. NULLs: search. One row out per input that lies in the city. Every step is a LATERAL
 # subquery of its input row (no CTEs): per row it is a few index probes, nothing is materialised, and a caller that
 # keeps only some rows (the re-route keeps those that move) pays for the explanations of those only. OFFSET 0 keeps
@@ -123,16 +123,15 @@ JOIN routing_category c ON c.id = i.category_id
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(m.facilitytype_id), '{{}}') AS type_ids
     FROM routing_category_facility_types m WHERE m.category_id = c.id) ct
-CROSS JOIN LATERAL (  -- the areas that cover the point (or, kept by a re-route, the known district and its okrug)
-    SELECT (array_agg(a.id ORDER BY a.id) FILTER (WHERE a.level = 'district'))[1] AS district_id,
-           (array_agg(a.id ORDER BY a.id) FILTER (WHERE a.level = 'okrug'))[1] AS okrug_id,
-           (array_agg(a.id ORDER BY a.level = 'district' DESC, a.level = 'okrug' DESC, a.id))[1] AS area_id
+CROSS JOIN LATERAL (  -- the areas that cover the point (or, kept by a re-route, the known area and those above it):
+                     -- the smallest (the deepest level), and the one of the level the category names
+    SELECT (array_agg(a.id ORDER BY lv.rank DESC, a.id))[1] AS area_id,
+           (array_agg(a.id ORDER BY lv.rank DESC, a.id) FILTER (WHERE a.level = c.area_level_id))[1] AS level_area_id
     FROM (SELECT v.area_id AS id, v.level FROM facilities_areas_covering(i.g) v WHERE i.known_area_id IS NULL
-          UNION ALL  -- known: the district and its okrug
-          SELECT k.id, k.level FROM facilities_adminarea k WHERE k.id = i.known_area_id AND k.valid_to IS NULL
-          UNION ALL
-          SELECT o.id, o.level FROM facilities_adminarea k JOIN facilities_adminarea o ON o.id = k.parent_id
-          WHERE k.id = i.known_area_id AND o.valid_to IS NULL) a) ar
+          UNION ALL  -- known: the area and its ancestors
+          SELECT k.area_id, k.level FROM facilities_area_and_ancestors(i.known_area_id) k
+          WHERE i.known_area_id IS NOT NULL) a
+    JOIN facilities_arealevel lv ON lv.code = a.level) ar
 LEFT JOIN LATERAL (  -- the facility the resident picked, if facilities_near finds it (its types, its radius)
     SELECT f.facility_id AS id, f.name, f.type_id, f.distance_m AS d, o.short_name AS owner_name,
            ({dept_picked}) AS department_id
@@ -154,12 +153,11 @@ LEFT JOIN LATERAL (  -- the first of them whose owner has a department
            (e->>'department_id')::bigint AS department_id
     FROM jsonb_array_elements(nr.cands) WITH ORDINALITY AS t(e, n)
     WHERE e->>'department_id' IS NOT NULL ORDER BY t.n LIMIT 1) ch ON true
-LEFT JOIN facilities_adminarea da ON da.id = ar.district_id
-LEFT JOIN facilities_adminarea oa ON oa.id = ar.okrug_id
+LEFT JOIN facilities_adminarea la ON la.id = ar.level_area_id
 CROSS JOIN LATERAL (  -- the rule that decides, in DESIGN.md's order; an area's department only when needed
     SELECT r.rule,
         CASE r.rule WHEN 'facility_picked' THEN pk.department_id WHEN 'facility_covers' THEN ch.department_id
-             WHEN 'facility_nearest' THEN ch.department_id WHEN 'district' THEN r.d_dep WHEN 'okrug' THEN r.o_dep
+             WHEN 'facility_nearest' THEN ch.department_id WHEN 'area' THEN r.a_dep
              WHEN 'department' THEN c.department_id
              ELSE (SELECT t.id FROM facilities_department t WHERE t.is_triage ORDER BY t.id LIMIT 1) END AS department_id,
         CASE WHEN r.rule = 'facility_picked' THEN pk.id WHEN r.rule LIKE 'facility%%' THEN ch.id END AS facility_id,
@@ -168,21 +166,17 @@ CROSS JOIN LATERAL (  -- the rule that decides, in DESIGN.md's order; an area's 
         CASE WHEN r.rule = 'facility_picked' THEN pk.type_id ELSE ch.type_id END AS type_id,
         CASE WHEN r.rule = 'facility_picked' THEN pk.name ELSE ch.name END AS facility_name,
         CASE WHEN r.rule = 'facility_picked' THEN pk.owner_name ELSE ch.owner_name END AS owner_name,
-        CASE WHEN r.rule = 'okrug' THEN ar.okrug_id ELSE ar.district_id END AS named_area_id
+        CASE WHEN r.rule = 'area' THEN ar.level_area_id ELSE ar.area_id END AS named_area_id
     FROM (SELECT s.*, CASE
             WHEN pk.department_id IS NOT NULL THEN 'facility_picked'
             WHEN ch.department_id IS NOT NULL THEN CASE WHEN ch.covers THEN 'facility_covers' ELSE 'facility_nearest' END
-            WHEN s.level = 'district' THEN CASE WHEN s.d_dep IS NOT NULL THEN 'district' ELSE 'triage' END
-            WHEN s.level = 'okrug' THEN CASE WHEN s.o_dep IS NOT NULL THEN 'okrug' ELSE 'triage' END
+            WHEN s.level IS NOT NULL THEN CASE WHEN s.a_dep IS NOT NULL THEN 'area' ELSE 'triage' END
             WHEN c.department_id IS NOT NULL THEN 'department'
             ELSE 'triage' END AS rule
-          FROM (SELECT l.level,
-                       CASE WHEN l.level = 'district' THEN ({dept_district}) END AS d_dep,
-                       CASE WHEN l.level = 'okrug' THEN ({dept_okrug}) END AS o_dep
+          FROM (SELECT l.level, CASE WHEN l.level IS NOT NULL THEN ({dept_area}) END AS a_dep
                 FROM (SELECT CASE WHEN pk.department_id IS NOT NULL OR ch.department_id IS NOT NULL THEN NULL
-                                  WHEN c.rule IN ('district', 'okrug') THEN c.rule
-                                  WHEN c.rule = 'facility' AND c.fallback_level IN ('district', 'okrug')
-                                       THEN c.fallback_level END AS level) l OFFSET 0) s OFFSET 0) r OFFSET 0) x
+                                  WHEN c.rule IN ('area', 'facility') THEN c.area_level_id END AS level) l
+                OFFSET 0) s OFFSET 0) r OFFSET 0) x
 LEFT JOIN LATERAL (  -- the others among the best few, for the record
     SELECT jsonb_agg(jsonb_build_object('facility_id', e->'facility_id', 'name', e->'name', 'owner', e->'owner',
                                         'distance_m', round((e->>'distance_m')::numeric, 1)) ORDER BY t.n) AS candidates
@@ -192,6 +186,7 @@ JOIN facilities_department dep ON dep.id = x.department_id
 JOIN facilities_authority auth ON auth.id = dep.authority_id
 LEFT JOIN facilities_facilitytype ft ON ft.id = x.type_id
 LEFT JOIN facilities_adminarea na ON na.id = x.named_area_id
+LEFT JOIN facilities_arealevel nl ON nl.code = na.level
 WHERE ar.area_id IS NOT NULL
 """
 
@@ -199,13 +194,17 @@ WHERE ar.area_id IS NOT NULL
 def _explain(lang):
     """The explanation sentence in SQL: the rule's template through format(), in one language."""
     col = 0 if lang == "ru" else 1
-    type_name = "ft.name_ru" if lang == "ru" else "ft.name_en"
+    other = "en" if lang == "ru" else "ru"
+    type_name = f"coalesce(nullif(ft.name_{lang}, ''), nullif(ft.name_{other}, ''), ft.code)"
+    level_name = (f"coalesce(nullif(nl.name_i18n->>'{lang}', ''), nullif(nl.name_i18n->>'{other}', ''), "
+                  "(SELECT t.value FROM jsonb_each_text(nl.name_i18n) t WHERE t.value <> '' ORDER BY t.key LIMIT 1), "
+                  "nl.code)")
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
     who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"
     # The department's display name (Department.display_name): it always names the authority.
     dept = ("CASE WHEN strpos(dep.name, auth.short_name) > 0 THEN dep.name "
             "ELSE dep.name || ' (' || auth.short_name || ')' END")
-    args = f"{who}, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, {dept}"
+    args = f"{who}, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, {dept}, {level_name}"
     prefix = (f"CASE WHEN c.rule = 'facility' AND x.rule NOT LIKE 'facility%%' "
               f"THEN format({_lit(NO_FACILITY[col])}, {args}) ELSE '' END")
     return f"{prefix} || format(CASE x.rule {cases} END, {args})"
@@ -222,8 +221,7 @@ def decide_sql(input_sql):
         input=input_sql, kept=KEPT_CANDIDATES,
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
-        dept_district=DEPARTMENT_FOR.format(authority="da.authority_id", category="c.id"),
-        dept_okrug=DEPARTMENT_FOR.format(authority="oa.authority_id", category="c.id"),
+        dept_area=DEPARTMENT_FOR.format(authority="la.authority_id", category="c.id"),
         explain_ru=_explain("ru"), explain_en=_explain("en"))
 
 

@@ -2,37 +2,34 @@
 from django.contrib.gis.db import models
 from django.core.validators import RegexValidator
 
-from facilities.models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
+from facilities.models import AdminArea, AreaLevel, Authority, Dataset, Department, Facility, FacilityType
 
 
 class Category(models.Model):
     """A kind of complaint: an Open311 service. Loaded through the importers (target `categories`)."""
 
     class Rule(models.TextChoices):
-        FACILITY = "facility", "owner of the facility it is about, else the area authority"
-        DISTRICT = "district", "authority with jurisdiction over the district"
-        OKRUG = "okrug", "authority with jurisdiction over the okrug"
+        FACILITY = "facility", "owner of the facility it is about, else the fall-back"
+        AREA = "area", "authority with jurisdiction over the area of a level"
         DEPARTMENT = "department", "a fixed department"
 
     code = models.SlugField(max_length=64, unique=True, help_text="Open311 service_code")
-    name_ru = models.CharField(max_length=200)
-    name_en = models.CharField(max_length=200)
-    group_ru = models.CharField(max_length=100)
-    group_en = models.CharField(max_length=100)
-    description_ru = models.TextField(blank=True)
-    description_en = models.TextField(blank=True)
+    # Translated fields: {language code: text}, one per configured language (settings.LANGUAGES); the default
+    # language's is required (the importers check it), the others fall back to it (geo_ourcity.languages).
+    name_i18n = models.JSONField(default=dict, help_text='{"en": "Pothole", ...}')
+    group_i18n = models.JSONField(default=dict, help_text='{"en": "Roads", ...}')
+    description_i18n = models.JSONField(default=dict, blank=True)
     keywords = models.CharField(max_length=500, blank=True,
                                 help_text="comma-separated, in the city's language (Russian in the demo)")
     keywords_en = models.CharField(max_length=500, blank=True, help_text="comma-separated, in English")
     facility_types = models.ManyToManyField(FacilityType, blank=True, related_name="categories")
     radius_m = models.PositiveIntegerField(default=0, help_text="search radius for the nearest facility, metres")
     deadline_days = models.PositiveSmallIntegerField(default=8, help_text="working days to answer")
-    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.DISTRICT)
-    fallback_level = models.CharField(
-        max_length=16, choices=[("district", "district"), ("okrug", "okrug"), ("department", "department")],
-        default="district",
-        help_text="for the facility rule: who answers when no facility matches (an area's authority, or the "
-                  "category's department)")
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.AREA)
+    area_level = models.ForeignKey(
+        AreaLevel, to_field="code", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="the area rule: the level whose covering area's authority answers; the facility rule: the same as "
+                  "its fall-back when no facility matches (none: the category's department, else triage)")
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
                                    help_text="for the department rule (and the facility rule's department fallback)")
     active = models.BooleanField(default=True)
@@ -40,11 +37,11 @@ class Category(models.Model):
     source_key = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        ordering = ["group_ru", "name_ru"]
+        ordering = ["code"]
         verbose_name_plural = "categories"
 
     def __str__(self):
-        return f"{self.code}: {self.name_en}"
+        return self.code
 
 
 class CategoryAttribute(models.Model):
@@ -64,10 +61,10 @@ class CategoryAttribute(models.Model):
     required = models.BooleanField(default=False)
     variable = models.BooleanField(default=True)
     order = models.PositiveSmallIntegerField(default=0)
-    description_ru = models.CharField(max_length=500)
-    description_en = models.CharField(max_length=500)
+    description_i18n = models.JSONField(default=dict, help_text='{"en": "Which side?", ...}')
     datatype_description = models.CharField(max_length=200, blank=True)
-    values = models.JSONField(default=list, blank=True, help_text='[{"key": ..., "name_ru": ..., "name_en": ...}]')
+    values = models.JSONField(default=list, blank=True,
+                              help_text='[{"key": ..., "name_i18n": {"en": ..., ...}}]')
 
     class Meta:
         ordering = ["category", "order", "code"]
@@ -130,8 +127,7 @@ class RoutingDecision(models.Model):
         FACILITY_PICKED = "facility_picked"
         FACILITY_COVERS = "facility_covers"
         FACILITY_NEAREST = "facility_nearest"
-        DISTRICT = "district"
-        OKRUG = "okrug"
+        AREA = "area"
         DEPARTMENT = "department"
         TRIAGE = "triage"
         MANUAL = "manual"

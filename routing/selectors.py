@@ -1,5 +1,8 @@
 """Reads of the service catalogue (the writes are imports: importers target `categories`, `assignments`)."""
 from django.db.models import Prefetch
+from django.db.models.fields.json import KeyTextTransform
+
+from geo_ourcity.languages import default_language
 
 from .models import Category, CategoryAttribute
 
@@ -10,7 +13,13 @@ def categories_active():
     return (Category.objects.filter(active=True)
             .prefetch_related(Prefetch("attributes", queryset=CategoryAttribute.objects.order_by("order", "code")),
                               "facility_types")
-            .order_by("group_ru", "name_ru"))
+            .order_by(*translated_order("group_i18n", "name_i18n"), "code"))
+
+
+def translated_order(*fields):
+    """Order by translated fields in the city's default language (whose value every row has)."""
+    lang = default_language()
+    return [KeyTextTransform(lang, name) for name in fields]
 
 
 def category_active(code):

@@ -13,7 +13,7 @@ from django.db import connection
 from .engine import decide_sql
 
 # The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
-# A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the district
+# A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the area
 # that the current decision found are given as known (see DECIDE_SQL), and no spatial search is made.
 REROUTE_INPUT = """
     SELECT c.id AS key, c.location AS g, c.category_id,
@@ -34,9 +34,9 @@ MAY_MOVE_SQL = """
     WITH b AS MATERIALIZED (
         SELECT c.id, c.department_id, c.category_id, rd.rule, k.department_id AS category_department,
                CASE WHEN rd.rule LIKE 'facility%%' THEN f.owner_id
-                    WHEN rd.rule = 'district' THEN da.authority_id
-                    WHEN rd.rule = 'okrug' THEN CASE WHEN da.level = 'okrug' THEN da.authority_id
-                                                     ELSE oa.authority_id END END AS authority_id,
+                    WHEN rd.rule = 'area' THEN (SELECT u.authority_id FROM facilities_area_and_ancestors(da.id) u
+                                                WHERE u.level = k.area_level_id ORDER BY u.depth LIMIT 1)
+                    END AS authority_id,
                (rd.rule LIKE 'facility%%' AND f.id IS NULL) OR da.id IS NULL AS gone,
                EXISTS (SELECT 1 FROM jsonb_array_elements(rd.candidates) e
                        WHERE (e->>'distance_m')::float8 <= coalesce(rd.distance_m, 'infinity')) AS contested
@@ -45,7 +45,6 @@ MAY_MOVE_SQL = """
         JOIN routing_category k ON k.id = c.category_id
         LEFT JOIN facilities_facility f ON f.id = rd.facility_id AND f.valid_to IS NULL
         LEFT JOIN facilities_adminarea da ON da.id = rd.area_id AND da.valid_to IS NULL
-        LEFT JOIN facilities_adminarea oa ON oa.id = da.parent_id AND oa.valid_to IS NULL
         WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}),
     answers AS (  -- the routing table's answer once per (authority, category) pair, not once per complaint
         SELECT p.authority_id, p.category_id,
@@ -59,7 +58,7 @@ MAY_MOVE_SQL = """
           IS DISTINCT FROM b.department_id"""
 
 # The complaints that must search again after a change to some facilities, areas or categories (the `changed_*`
-# temporary tables); for every other complaint the quick path (known facilities and district, MAY_MOVE_SQL) is
+# temporary tables); for every other complaint the quick path (known facilities and area, MAY_MOVE_SQL) is
 # exact, since nothing it relies on has changed. Facilities (created, moved, retyped, retired or revived): the
 # complaints whose decision names one of them (chosen, runner-up or picked: with it gone or moved, the next one in
 # line may win), and those of a category over its type around where it now lies (it may win now). The window is
@@ -90,13 +89,17 @@ SEARCH_FACILITIES = """
     WHERE c.category_id = ANY(k.ids) AND rd.rule <> 'manual'"""
 
 # Areas (created, reshaped, re-parented, retired or revived): the complaints whose decision named one of them (or
-# a district of one), and those its new outline covers.
+# an area inside one, at any depth: retired areas count), and those its new outline covers.
 SEARCH_AREAS = """
     SELECT c.id FROM complaints_complaint c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
-    LEFT JOIN facilities_adminarea da ON da.id = rd.area_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
-      AND (rd.area_id IN (SELECT id FROM changed_areas) OR da.parent_id IN (SELECT id FROM changed_areas))
+      AND EXISTS (WITH RECURSIVE up (id, parent_id, depth) AS (
+                      SELECT a.id, a.parent_id, 0 FROM facilities_adminarea a WHERE a.id = rd.area_id
+                      UNION ALL
+                      SELECT a.id, a.parent_id, up.depth + 1 FROM up JOIN facilities_adminarea a ON a.id = up.parent_id
+                      WHERE up.depth < 32)
+                  SELECT 1 FROM up WHERE up.id IN (SELECT id FROM changed_areas))
     UNION
     SELECT c.id FROM changed_areas x
     JOIN facilities_adminareapiece p ON p.area_id = x.id
@@ -175,7 +178,7 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
       SEARCHES); the others are decided as with `spatial=False`. Owners, authorities and the routing table need no
       ids here: that is who answers, which every pass looks up anyway.
     - `spatial=False` (owners' departments, an area's authority, the routing table, a department): no search; each
-      complaint keeps the facilities and the district its decision found, and only who answers for them is
+      complaint keeps the facilities and the area its decision found, and only who answers for them is
       decided again, for those that may move.
     - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again; when the
       transaction has written nothing yet, over several connections at once that share its snapshot.

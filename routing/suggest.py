@@ -144,8 +144,8 @@ def tokens(text):
 # --- the catalogue's word index -----------------------------------------------------------------------------
 
 CATALOGUE_SIGNATURE_SQL = """
-    SELECT md5(coalesce(string_agg(concat_ws('|', k.id, k.code, k.name_ru, k.name_en, k.group_ru, k.group_en,
-                                             k.description_ru, k.description_en, k.keywords, k.keywords_en,
+    SELECT md5(coalesce(string_agg(concat_ws('|', k.id, k.code, k.name_i18n::text, k.group_i18n::text,
+                                             k.description_i18n::text, k.keywords, k.keywords_en,
                                              k.radius_m, t.types), '#' ORDER BY k.id), '')),
            (SELECT id FROM routing_suggestionmodel WHERE active ORDER BY version DESC LIMIT 1)
     FROM routing_category k
@@ -177,9 +177,11 @@ def _field_words(category):
     for phrase in f"{category.keywords},{category.keywords_en}".split(","):
         words = tokens(phrase)
         yield FIELD_WEIGHTS["keywords"] * (1.0 if len(words) == 1 else PHRASE_WORD), phrase
-    yield FIELD_WEIGHTS["name"], f"{category.name_ru} {category.name_en}"
-    yield FIELD_WEIGHTS["description"], f"{category.description_ru} {category.description_en}"
-    yield FIELD_WEIGHTS["group"], f"{category.group_ru} {category.group_en}"
+    # Every language's text of the translated fields: residents may write in any of the city's languages.
+    for weight, values in ((FIELD_WEIGHTS["name"], category.name_i18n),
+                           (FIELD_WEIGHTS["description"], category.description_i18n),
+                           (FIELD_WEIGHTS["group"], category.group_i18n)):
+        yield weight, " ".join(str(v) for v in (values or {}).values() if v)
 
 
 def build_lexicon(categories):

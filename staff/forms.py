@@ -9,6 +9,7 @@ from django.utils.translation import pgettext_lazy
 from complaints.models import State
 from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department
+from facilities.selectors import finest_level
 from routing.models import Category
 from web.labels import STATE_LABELS, localized
 
@@ -59,10 +60,15 @@ class TicketFilterForm(StyledForm):
     category = CategoryChoiceField(label=_("Category"), required=False, to_field_name="code",
                                    queryset=Category.objects.all(), empty_label=pgettext_lazy("categories", "All"))
     district = DistrictChoiceField(label=_("District"), required=False, empty_label=pgettext_lazy("districts", "All"),
-                                   queryset=AdminArea.objects.active().filter(level=AdminArea.Level.DISTRICT)
-                                   .only("id", "name").order_by("name"))
+                                   queryset=AdminArea.objects.none())
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The areas of the city's deepest level (districts, wards ...): data, so read when the form is made.
+        self.fields["district"].queryset = (AdminArea.objects.active().filter(level=finest_level() or "")
+                                            .only("id", "name").order_by("name"))
 
     def filters(self):
         """The filters to apply: the valid ones of the query, defaults for the rest."""

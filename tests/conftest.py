@@ -98,7 +98,7 @@ def flush_cache_prefix(prefix):
 
 @pytest.fixture
 def demo_city(transactional_db):
-    if not AdminArea.objects.filter(level="district").exists():
+    if not AdminArea.objects.exists():
         load_city()
 
 

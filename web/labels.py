@@ -2,7 +2,7 @@
 from django.utils.translation import pgettext_lazy
 
 from complaints.models import ComplaintEvent, State
-from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
+from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language, translated
 
 STATE_LABELS = {
     State.NEW: pgettext_lazy("complaint state", "new"),
@@ -59,11 +59,16 @@ def _order():
 
 
 def localized(obj, field):
-    """obj.<field>_<lang> in the active language, else the first of the others that is filled in."""
+    """A field in the active language: a translated field (obj.<field>_i18n, {language: text}) through
+    geo_ourcity.languages.translated (the active language, else the default's ...); a field the service writes
+    in two languages (obj.<field>_ru, obj.<field>_en) in the active one, else the first that is filled in."""
+    values = getattr(obj, f"{field}_i18n", None)
+    if values is not None:
+        return translated(values)
     return next((v for v in (getattr(obj, f"{field}_{c}", "") for c in _order()) if v), "")
 
 
-def localized_value(value):
-    """The label of one value of an attribute's list ({"key", "name_ru", "name_en"} or {"key", "name"})."""
-    return (next((value[f"name_{c}"] for c in _order() if value.get(f"name_{c}")), None) or value.get("name")
-            or str(value.get("key")))
+def localized_value(value, code=None):
+    """The label of one value of an attribute's list ({"key", "name_i18n": {language: text}}), in `code` (default:
+    the active language), else the default language's, else its key."""
+    return translated(value.get("name_i18n") or {}, code) or str(value.get("key"))

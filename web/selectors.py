@@ -52,7 +52,7 @@ def report_options(point):
     areas = areas_covering_point(point)
     if not areas:
         return None
-    district = next((a for a in areas if a.level == AdminArea.Level.DISTRICT), None)
+    district = areas[0]  # the smallest covering area (of the deepest level)
     categories = list(active_categories())
     all_type_ids = {t.id for c in categories for t in c.facility_types.all()}
     registered = set(Facility.objects.active().filter(type_id__in=all_type_ids)
@@ -91,13 +91,14 @@ def map_bounds():
 def districts_version():
     """Changes whenever a district is added, retired or replaced (the cache key of the outlines)."""
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*), max(id), max(valid_from), max(valid_to) FROM facilities_adminarea "
-                    "WHERE level = 'district'")
+        cur.execute("SELECT count(*), max(id), max(valid_from), max(valid_to), %s FROM facilities_adminarea "
+                    "WHERE level = %s", [finest_level() or "", finest_level() or ""])
         return "-".join(str(v) for v in cur.fetchone())
 
 
 def districts_geojson():
-    """The active districts as a GeoJSON FeatureCollection (text): id, name, okrug; simplified outlines."""
+    """The active areas of the deepest level (districts, wards ...) as a GeoJSON FeatureCollection (text): id,
+    name, and `okrug`: the name of the area it lies in; simplified outlines."""
     with connection.cursor() as cur:
         cur.execute(
             """
@@ -107,15 +108,15 @@ def districts_geojson():
                 'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(d.geom, %s), %s)::json
             ) ORDER BY d.name), '[]'::json))::text
             FROM facilities_adminarea d LEFT JOIN facilities_adminarea o ON o.id = d.parent_id
-            WHERE d.level = 'district' AND d.valid_to IS NULL
+            WHERE d.level = %s AND d.valid_to IS NULL
             """,
-            [DISTRICT_SIMPLIFY_DEGREES, DISTRICT_DECIMALS],
+            [DISTRICT_SIMPLIFY_DEGREES, DISTRICT_DECIMALS, finest_level() or ""],
         )
         return cur.fetchone()[0]
 
 
 def districts_for_filter():
-    return AdminArea.objects.active().filter(level=AdminArea.Level.DISTRICT).only("id", "name").order_by("name")
+    return AdminArea.objects.active().filter(level=finest_level() or "").only("id", "name").order_by("name")
 
 
 def complaint_for_popup(pk):

@@ -23,6 +23,7 @@ from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
                                  complaint_deny)
 from complaints.tracking import normalize_tracking_code, redact
+from geo_ourcity.languages import default_language, translated
 from geo_ourcity.shared_cache import cached
 from complaints.transitions import allowed_actions
 
@@ -71,7 +72,8 @@ def _category_groups():
     """[(group key, group label, [(code, name)])] of the active categories, for the filters."""
     groups = {}
     for c in selectors.active_categories():
-        groups.setdefault(c.group_ru, (localized(c, "group"), []))[1].append((c.code, localized(c, "name")))
+        key = translated(c.group_i18n, default_language())  # the group's key: its default language's name
+        groups.setdefault(key, (localized(c, "group"), []))[1].append((c.code, localized(c, "name")))
     return [(key, label, sorted(items, key=lambda i: i[1])) for key, (label, items) in
             sorted(groups.items(), key=lambda g: g[1][0])]
 
@@ -108,7 +110,7 @@ def _map_filter(params):
         categories = selectors.active_categories().filter(code__in=codes) if codes else \
             selectors.active_categories()
         if group:
-            categories = categories.filter(group_ru=group)
+            categories = categories.filter(**{f"group_i18n__{default_language()}": group})
         category_ids = tuple(categories.values_list("id", flat=True))
     district = params.get("district") or None
     if district is not None and not district.isdigit():

@@ -3,7 +3,7 @@ on one that a session fixture filled with the demo city alike (every code below 
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 
-from facilities.models import AdminArea, Authority, Dataset, Department, Facility, FacilityType
+from facilities.models import AdminArea, AreaLevel, Authority, Dataset, Department, Facility, FacilityType
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def registry(db):
     department = Department.objects.create(authority=authority, name="Test department")
     area_dataset = Dataset.objects.create(code="t-admin-areas", target=Dataset.Target.AREAS)
     square = Polygon.from_bbox((37.60, 55.74, 37.62, 55.76))
-    area = AdminArea.objects.create(name="Test district", level=AdminArea.Level.DISTRICT, okato="45999001",
+    level, _ = AreaLevel.objects.get_or_create(code="district", defaults={"rank": 2})
+    area = AdminArea.objects.create(name="Test district", level=level, okato="45999001",
                                     oktmo="45999001000", authority=authority, geom=MultiPolygon(square, srid=4326),
                                     dataset=area_dataset, source_key="t1")
     dataset = Dataset.objects.create(code="t-admin-facilities", target=Dataset.Target.FACILITIES)

@@ -53,22 +53,22 @@ def staff(departments):
 
 @pytest.fixture
 def category(db):
-    return Category.objects.create(code="t-cmp-yard", name_ru="Двор", name_en="Yard", group_ru="Дворы",
-                                   group_en="Yards", rule=Category.Rule.DISTRICT, deadline_days=5)
+    return Category.objects.create(code="t-cmp-yard", name_i18n={"ru": "Двор", "en": "Yard"}, group_i18n={"ru": "Дворы",
+                                   "en": "Yards"}, rule=Category.Rule.AREA, area_level_id="district", deadline_days=5)
 
 
 @pytest.fixture
 def category_with_attributes(category):
-    values = [{"key": "k1", "name_ru": "один", "name_en": "one"}, {"key": "k2", "name_ru": "два", "name_en": "two"},
-              {"key": "3", "name_ru": "три", "name_en": "three"}]
+    values = [{"key": "k1", "name_i18n": {"ru": "один", "en": "one"}}, {"key": "k2", "name_i18n": {"ru": "два", "en": "two"}},
+              {"key": "3", "name_i18n": {"ru": "три", "en": "three"}}]
     specs = [("floor", "number", False), ("seen_at", "datetime", False), ("note", "string", False),
              ("details", "text", False), ("kind", "singlevaluelist", True), ("extras", "multivaluelist", False)]
     for order, (code, datatype, required) in enumerate(specs):
         CategoryAttribute.objects.create(category=category, code=code, datatype=datatype, required=required,
-                                         order=order, description_ru=code, description_en=code,
+                                         order=order, description_i18n={"ru": code, "en": code},
                                          values=values if datatype.endswith("list") else [])
     CategoryAttribute.objects.create(category=category, code="info", datatype="string", variable=False, order=99,
-                                     description_ru="справка", description_en="note")
+                                     description_i18n={"ru": "справка", "en": "note"})
     return category
 
 
@@ -79,7 +79,7 @@ def make_complaint(category, departments):
     def make(state=State.ASSIGNED, department=None, **fields):
         department = department or departments["a"]
         decision = RoutingDecision.objects.create(
-            department=department, authority=department.authority, rule=RoutingDecision.Rule.DISTRICT,
+            department=department, authority=department.authority, rule=RoutingDecision.Rule.AREA,
             engine_version="test", explanation_ru="тест", explanation_en="test")
         return Complaint.objects.create(
             tracking_code=new_tracking_code(), token=str(uuid.uuid4()), category=category,

@@ -34,7 +34,7 @@ def test_create_routes_once_and_records_history(category):
     assert complaint.description == "Broken swing" and complaint.email == "r@example.org"
     decision = complaint.decision
     assert complaint.department == decision.department and complaint.area == decision.area
-    assert decision.area.level == "district" and "Тверской" in decision.area.name
+    assert decision.area.level_id == "district" and "Тверской" in decision.area.name
 
     created, routed = ComplaintEvent.objects.filter(complaint=complaint)
     assert (created.kind, created.from_state, created.to_state, created.actor_label) == (

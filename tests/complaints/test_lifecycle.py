@@ -114,7 +114,7 @@ def test_transfer_without_a_department_is_rerouted(category, staff):
     assert at_triage.decision.rule == RoutingDecision.Rule.MANUAL
 
     back = services.complaint_transfer(complaint=complaint, user=dispatcher, reason="It is a yard matter")
-    assert back.department == council and back.decision.rule == RoutingDecision.Rule.DISTRICT
+    assert back.department == council and back.decision.rule == RoutingDecision.Rule.AREA
     moves = [(e.from_department, e.to_department) for e in complaint_history(complaint) if e.kind == "transfer"]
     assert moves == [(council, at_triage.department), (at_triage.department, council)]
     # Only decisions that the complaint used are kept: created, the hand-over to triage, the way back.

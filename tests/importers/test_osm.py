@@ -64,7 +64,7 @@ def test_the_extract_becomes_points_and_polygons_with_types_from_tags_and_owners
     with connection.cursor() as cur:
         cur.execute("""SELECT count(*), count(*) FILTER (WHERE a.authority_id = f.owner_id)
                        FROM facilities_facility f JOIN facilities_dataset d ON d.id = f.dataset_id
-                       JOIN facilities_adminarea a ON a.level = 'district' AND a.valid_to IS NULL
+                       JOIN facilities_adminarea a ON a.level = 'neighbourhood' AND a.valid_to IS NULL
                             AND ST_Covers(a.geom, ST_PointOnSurface(f.geom))
                        JOIN facilities_authority o ON o.id = a.authority_id AND o.code LIKE 'council-%%'
                        WHERE d.code = 'testcity-osm' AND f.valid_to IS NULL AND f.owner_id IS NOT NULL
@@ -80,7 +80,7 @@ def test_the_extract_becomes_points_and_polygons_with_types_from_tags_and_owners
 
 def test_an_operator_the_map_names_but_the_registry_lacks_is_rejected_not_passed_on(city):
     spec = osm_spec(owner=[{"field": "operator", "map": {"City Bike Finland": "no-such-authority"}},
-                           {"area_level": "district"}])
+                           {"area_level": "neighbourhood"}])
     result = run_import(helsinki_pbf(), spec)
     reasons = Counter(reason for _, _, reason in result.rejects)
     assert reasons == {"unknown owner: no authority with code 'no-such-authority' (from 'City Bike Finland')": 15}
@@ -126,7 +126,8 @@ def test_a_bad_osm_source_block_stops_before_the_file_is_read(city, source, said
 @pytest.mark.parametrize("changes, said", [
     ({"name": "name\nattributes=x"}, "is not an OSM key"),
     ({"attrs": ["a,b"]}, "is not an OSM key"),
-    ({"owner": [{"area_level": "district"}, {"field": "operator"}]}, "only the last rule"),
+    ({"owner": [{"area_level": "neighbourhood"}, {"field": "operator"}]}, "only the last rule"),
+    ({"owner": [{"field": "operator"}, {"area_level": "no-such-level"}]}, "not one of the city's area levels"),
     ({"owner": ["helsinki", {"field": "operator"}]}, "only the last rule"),
     ({"owner": []}, "empty list"),
     ({"owner": [{"field": "operator", "map": ["x"]}]}, "map must be a mapping"),

@@ -487,8 +487,8 @@ AUTHORITY = {"code": "t-safe-auth-ok", "name": "Управа", "short_name": "У
 AUTHORITY_SPEC = {"dataset": "t-safe-auths", "target": "authorities", "key": "code", **{k: k for k in AUTHORITY},
                   "department": {"field": "department"}}  # a plain string would be a constant here
 ASSIGNMENT = {"key": "ok", "authority": "mos", "category": "", "department": "t-safe-dep", "department_name": "Отдел"}
-ASSIGNMENT_SPEC = {"dataset": "t-safe-routing", "target": "assignments", "key": "key", "authority": "authority",
-                   "category": "category", "department": "department", "department_name": "department_name"}
+ASSIGNMENT_SPEC = {"dataset": "t-safe-routing", "target": "assignments", "key": "key",
+                   "authority": {"field": "authority"}, "category": {"field": "category"}, "department": "department", "department_name": "department_name"}
 HOLIDAY = {"date": "2031-01-01", "name": "Новый год"}
 HOLIDAY_SPEC = {"dataset": "t-safe-holidays", "target": "holidays", "key": "date", "date": "date", "name": "name"}
 AREA_SPEC = {"dataset": "t-safe-areas", "target": "areas", "level": "okrug", "key": "id", "name": "name",
@@ -508,14 +508,13 @@ def one_attribute(description):
 # (spec, the good row, the bad row's changes, the column named in the reason)
 ROW_TARGETS = {
     "category group_ru": (CATEGORY_SPEC, CATEGORY, {"group_ru": "г" * 150}, "group_ru"),
-    "category name_en": (CATEGORY_SPEC, CATEGORY, {"name_en": lambda: longer("routing.Category.name_en")}, "name_en"),
+    "category name_en": (CATEGORY_SPEC, CATEGORY, {"name_en": lambda: "n" * 201}, "name_en"),
     "category keywords": (CATEGORY_SPEC, CATEGORY, {"keywords": lambda: longer("routing.Category.keywords")},
                           "keywords"),
     "category keywords_en": (CATEGORY_SPEC, CATEGORY,
                              {"keywords_en": lambda: longer("routing.Category.keywords_en")}, "keywords_en"),
     "category question": (CATEGORY_SPEC, CATEGORY,
-                          {"attributes": lambda: one_attribute(longer("routing.CategoryAttribute.description_ru"))},
-                          "description_ru"),
+                          {"attributes": lambda: one_attribute("q" * 501)}, "description"),
     "category NUL": (CATEGORY_SPEC, CATEGORY, {"name_ru": "Яма\x00"}, "NUL"),
     "authority name": (AUTHORITY_SPEC, AUTHORITY, {"name": lambda: longer("facilities.Authority.name")}, "name"),
     "authority short_name": (AUTHORITY_SPEC, AUTHORITY,

@@ -120,7 +120,7 @@ def test_report_answer_catalogue_edit_and_confirmation_alternate_between_two_ser
     refused = open311_post(a, people["api_key"], "t-two-new")
     assert refused.status_code == 400 and refused.json()[0]["code"] == 400
     assert login(administrator, b, "t-two-admin", "/admin/login/").status_code == 302
-    admin_save(administrator, b, f"/admin/routing/category/{category.pk}/change/", "name_ru", active="on",
+    admin_save(administrator, b, f"/admin/routing/category/{category.pk}/change/", "name_i18n", active="on",
                deadline_days="2")
     taken = open311_post(a, people["api_key"], "t-two-new")
     assert taken.status_code == 201, taken.text

@@ -27,15 +27,15 @@ SERVICE = "o311-pothole"
 
 def make_service(code=SERVICE):
     category = Category.objects.create(
-        code=code, name_ru="Яма на дороге", name_en="Pothole", group_ru="Дороги", group_en="Roads",
-        description_ru="Яма или выбоина", description_en="A hole in the road surface", keywords="яма, pothole",
-        rule=Category.Rule.DISTRICT, deadline_days=8)
+        code=code, name_i18n={"ru": "Яма на дороге", "en": "Pothole"}, group_i18n={"ru": "Дороги", "en": "Roads"},
+        description_i18n={"ru": "Яма или выбоина", "en": "A hole in the road surface"}, keywords="яма, pothole",
+        rule=Category.Rule.AREA, area_level_id="district", deadline_days=8)
     D = CategoryAttribute.Datatype
     rows = [
-        ("kind", D.SINGLE, True, 1, [{"key": "hole", "name_ru": "Яма", "name_en": "Hole"},
-                                     {"key": "crack", "name_ru": "Трещина", "name_en": "Crack"}]),
-        ("lanes", D.MULTI, False, 2, [{"key": "left", "name_ru": "Левая", "name_en": "Left"},
-                                      {"key": "right", "name_ru": "Правая", "name_en": "Right"}]),
+        ("kind", D.SINGLE, True, 1, [{"key": "hole", "name_i18n": {"ru": "Яма", "en": "Hole"}},
+                                     {"key": "crack", "name_i18n": {"ru": "Трещина", "en": "Crack"}}]),
+        ("lanes", D.MULTI, False, 2, [{"key": "left", "name_i18n": {"ru": "Левая", "en": "Left"}},
+                                      {"key": "right", "name_i18n": {"ru": "Правая", "en": "Right"}}]),
         ("depth_cm", D.NUMBER, False, 3, []),
         ("seen_at", D.DATETIME, False, 4, []),
         ("plate", D.STRING, False, 5, []),
@@ -43,10 +43,10 @@ def make_service(code=SERVICE):
     ]
     for code_, datatype, required, order, values in rows:
         CategoryAttribute.objects.create(category=category, code=code_, datatype=datatype, required=required,
-                                         order=order, description_ru=f"Вопрос {code_}",
-                                         description_en=f"Question {code_}", values=values)
+                                         order=order, description_i18n={"ru": f"Вопрос {code_}",
+                                         "en": f"Question {code_}"}, values=values)
     CategoryAttribute.objects.create(category=category, code="note", datatype=D.STRING, variable=False,
-                                     order=7, description_ru="Фото приветствуется", description_en="A photo helps")
+                                     order=7, description_i18n={"ru": "Фото приветствуется", "en": "A photo helps"})
     return category
 
 

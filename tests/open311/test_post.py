@@ -239,8 +239,8 @@ def test_the_service_and_its_attributes_are_read_in_two_queries(service, django_
     from open311.selectors import open311_service
     from routing.models import Category
 
-    bare = Category.objects.create(code="o311-bare", name_ru="Без вопросов", name_en="No questions",
-                                   group_ru="Прочее", group_en="Other")
+    bare = Category.objects.create(code="o311-bare", name_i18n={"ru": "Без вопросов", "en": "No questions"},
+                                   group_i18n={"ru": "Прочее", "en": "Other"})
     for category in (service, bare):
         expected = Category.objects.prefetch_related("attributes").get(pk=category.pk)
         with django_assert_num_queries(2):

@@ -126,8 +126,8 @@ def test_a_new_required_attribute_applies_to_the_next_post(client, service, api_
 
 def test_a_service_created_after_an_unknown_code_was_asked_for(client, service, api_key):
     assert post(client, form(api_key, service_code="o311-later")).status_code == 400  # None is cached
-    Category.objects.create(code="o311-later", name_ru="Позже", name_en="Later", group_ru="Прочее",
-                            group_en="Other")
+    Category.objects.create(code="o311-later", name_i18n={"ru": "Позже", "en": "Later"}, group_i18n={"ru": "Прочее",
+                            "en": "Other"})
     assert post(client, form(api_key, service_code="o311-later", **{"attribute[kind]": None})).status_code == 201
 
 

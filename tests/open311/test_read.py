@@ -199,8 +199,8 @@ def test_hidden_complaints_never_appear(client, service, dispatcher):
 
 
 def test_requests_filters(client, service, dispatcher):
-    other_service = type(service).objects.create(code="o311-other", name_ru="Другое", name_en="Other",
-                                                 group_ru="Прочее", group_en="Other")
+    other_service = type(service).objects.create(code="o311-other", name_i18n={"ru": "Другое", "en": "Other"},
+                                                 group_i18n={"ru": "Прочее", "en": "Other"})
     a, b = create(service), create(service, point=ARBAT)
     c = complaint_create(category=other_service, point=TVERSKOY, source="test")
     complaint_take(complaint=b, user=dispatcher)

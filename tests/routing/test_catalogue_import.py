@@ -21,21 +21,23 @@ CATEGORIES_SPEC = DATA / "specs" / "moscow_categories.yaml"
 def test_the_demo_catalogue():
     categories = Category.objects.filter(active=True)
     assert categories.count() >= 25
-    groups = set(categories.values_list("group_en", flat=True))
+    groups = {c.group_i18n["en"] for c in categories}
     assert {"Yards", "Roads", "Schools and kindergartens", "Clinics and hospitals", "Public transport stops", "Parks",
             "Lighting", "Waste"} <= groups
-    assert set(categories.values_list("rule", flat=True)) == {"facility", "district", "okrug", "department"}
-    assert not categories.filter(name_ru="").exists() and not categories.filter(name_en="").exists()
+    assert set(categories.values_list("rule", flat=True)) == {"facility", "area", "department"}
+    # the area rule names the city's own levels (data: the areas specs declare them)
+    assert set(categories.filter(rule="area").values_list("area_level", flat=True)) == {"district", "okrug"}
+    assert all(c.name_i18n.get("ru") and c.name_i18n.get("en") for c in categories)
     attributes = CategoryAttribute.objects.filter(category__in=categories)
     assert set(attributes.values_list("datatype", flat=True)) == {c.value for c in CategoryAttribute.Datatype}
     assert attributes.filter(required=True).exists() and attributes.filter(required=False).exists()
     size = CategoryAttribute.objects.get(category__code="yard-pothole", code="size")
     assert size.required and size.order == 1
     assert [v["key"] for v in size.values] == ["small", "medium", "large"]
-    assert size.values[0] == {"key": "small", "name_ru": "До 30 см", "name_en": "Up to 30 cm"}
+    assert size.values[0] == {"key": "small", "name_i18n": {"ru": "До 30 см", "en": "Up to 30 cm"}}
     school = Category.objects.get(code="kindergarten-territory")
     assert set(school.facility_types.values_list("code", flat=True)) == {"kindergarten", "school"}
-    assert school.radius_m == 100 and school.fallback_level == "department" and school.department.authority.code == "donm"
+    assert school.radius_m == 100 and school.area_level is None and school.department.authority.code == "donm"
     pothole = Category.objects.get(code="yard-pothole")
     assert pothole.keywords.startswith("яма, выбоина, асфальт, провал") and "pothole" not in pothole.keywords
     assert pothole.keywords_en == "pothole, hole, asphalt, yard, driveway, broken surface"  # per language
@@ -45,9 +47,9 @@ def test_the_demo_catalogue():
 
 def test_the_demo_routing_table():
     councils = Authority.objects.filter(kind="district_council", valid_to__isnull=True)
-    yards = Category.objects.filter(group_en="Yards").count()
+    yards = Category.objects.filter(group_i18n__en="Yards").count()
     zhkh = RoutingAssignment.objects.filter(authority__kind="district_council", department__code="zhkh")
-    assert zhkh.count() == councils.count() * (yards + Category.objects.filter(group_en="Waste").count()) - 1
+    assert zhkh.count() == councils.count() * (yards + Category.objects.filter(group_i18n__en="Waste").count()) - 1
     snow = RoutingAssignment.objects.get(authority__code="council-45382000", category__code="yard-snow")
     assert snow.department.name == "Штаб зимней уборки"  # the specific row beat the kind-and-group row
     assert Department.objects.get(authority__code="council-45382000", code="zhkh").display_name == \
@@ -93,13 +95,14 @@ def test_categories_are_created_updated_and_retired_and_bad_rows_rejected(tmp_pa
     reasons = {key: reason for _, key, reason in result.rejects}
     assert "rule 'nearest'" in reasons["t-bad-rule"]
     assert "unknown facility type 'ufo'" in reasons["t-bad-type"]
-    assert "unknown department 'nobody'" in reasons["t-bad-dept"]
+    assert reasons["t-bad-dept"] == "unknown department: no department with code 'nobody'"
     assert "needs a list of values" in reasons["t-bad-attr"]
     assert "deadline_days" in reasons["t-bad-days"]
     one = Category.objects.get(code="t-one")
     assert [(a.code, a.datatype, a.required, a.order) for a in one.attributes.all()] == [
         ("a", "string", False, 1), ("b", "multivaluelist", True, 2)]
-    assert one.attributes.get(code="b").values[1] == {"key": "y", "name_ru": "y", "name_en": "y"}
+    assert one.attributes.get(code="b").values == [{"key": "x", "name_i18n": {"ru": "Икс", "en": "Ex"}},
+                                                   {"key": "y", "name_i18n": {"ru": "y"}}]  # the default's
     two = Category.objects.get(code="t-two")
     assert set(two.facility_types.values_list("code", flat=True)) == {"school", "hospital"}
     assert two.department.authority.code == "dzm" and two.dataset.code == "test-catalogue"
@@ -136,7 +139,7 @@ def test_assignments_expand_kinds_and_groups_and_create_departments(tmp_path):
            "department": "department", "department_name": "department_name"}
     dry = run_import(path, raw)
     prefectures = Authority.objects.filter(kind="prefecture").count()
-    yards = Category.objects.filter(group_en="Yards").count()
+    yards = Category.objects.filter(group_i18n__en="Yards").count()
     assert dry.counts["created"] == prefectures * yards + 1  # b overrides one of a's; c is dzm's default row
     assert dry.counts["rejected"] == 3
     assert RoutingAssignment.objects.filter(department__code="yards").count() == 0  # a dry run
@@ -176,5 +179,5 @@ def test_catalogue_selectors(django_assert_num_queries):
         attributes = {c.code: [a.code for a in c.attributes.all()] for c in categories}
         types = {c.code: {t.code for t in c.facility_types.all()} for c in categories}
     assert attributes["yard-pothole"] == ["size", "depth_cm"] and types["stop-pavilion"] == {"bus_stop"}
-    assert category_active("yard-pothole").name_en == "Pothole or broken asphalt in a yard"
+    assert category_active("yard-pothole").name_i18n["en"] == "Pothole or broken asphalt in a yard"
     assert category_active("no-such-thing") is None

@@ -76,13 +76,16 @@ def test_a_yard_complaint_in_each_of_the_146_districts_goes_to_its_council():
     for district in districts:
         inside = shape(district.geom).point_on_surface()
         decision = route(Point(inside.x, inside.y, srid=4326), cat)
-        assert decision.rule == RoutingDecision.Rule.DISTRICT, district.name
+        assert decision.rule == RoutingDecision.Rule.AREA, district.name
         assert decision.area_id == district.pk
         assert decision.authority_id == district.authority_id
         assert decision.department.authority_id == district.authority_id
         # the routing table sends yards to each council's housing department
         assert decision.department.code == "zhkh"
-        assert decision.explanation_ru == f"{district.authority.short_name} отвечает за территорию района"
+        # the area's level named in the language (the level's name is data: moscow_districts.yaml)
+        assert decision.explanation_ru == f"{district.authority.short_name} отвечает за территорию: район {district.name}"
+        assert decision.explanation_en == (f"{district.authority.short_name} is responsible for the territory of the "
+                                           f"district {district.name}")
 
 
 def test_a_point_on_a_district_boundary_is_routed_not_dropped():
@@ -95,7 +98,7 @@ def test_a_point_on_a_district_boundary_is_routed_not_dropped():
     assert {tverskoy.pk, neighbour.pk} <= covering  # on the boundary of both (a vertex may touch a third)
     assert decision.area_id in covering
     assert decision.authority_id == AdminArea.objects.get(pk=decision.area_id).authority_id
-    assert decision.rule == RoutingDecision.Rule.DISTRICT
+    assert decision.rule == RoutingDecision.Rule.AREA
 
 
 def test_outside_moscow_is_an_error_and_nothing_is_stored():
@@ -121,8 +124,9 @@ def test_a_category_no_rule_can_serve_lands_in_triage():
 
 def test_okrug_rule_and_fixed_department_rule():
     decision = route(RED_SQUARE, category("illegal-trade"))
-    assert decision.rule == RoutingDecision.Rule.OKRUG
+    assert decision.rule == RoutingDecision.Rule.AREA
     assert decision.authority.short_name == "Префектура ЦАО"
+    assert decision.explanation_en.endswith("the territory of the okrug Центральный")
     assert decision.department.code == "trade"  # the routing table names the prefecture's trade department
     decision = route(RED_SQUARE, category("road-pothole"))
     assert decision.rule == RoutingDecision.Rule.DEPARTMENT
@@ -134,7 +138,7 @@ def test_a_facility_category_without_a_facility_near_falls_back_as_it_says():
     assert decision.rule == RoutingDecision.Rule.DEPARTMENT and decision.authority.code == "mossvet"
     assert decision.explanation_ru.startswith("Подходящих объектов в радиусе 30 м нет. ")
     decision = route(RED_SQUARE, category("waste-container"))  # falls back to the district
-    assert decision.rule == RoutingDecision.Rule.DISTRICT
+    assert decision.rule == RoutingDecision.Rule.AREA
     assert decision.authority.short_name == "Управа района Тверской"
 
 

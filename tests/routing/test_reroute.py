@@ -140,8 +140,8 @@ def test_changing_an_areas_authority_in_the_admin_moves_its_complaints(django_ca
     reroute_run()  # the worker's task, here (tests/queue/test_reroute_queue.py: on a worker)
     assert len(callbacks) == 1  # one re-route per transaction, however many rows were saved
     yard.refresh_from_db()
-    assert yard.department.authority == acting and yard.decision.rule == "district"
-    assert "Временная управа отвечает за территорию района" == yard.decision.explanation_ru
+    assert yard.department.authority == acting and yard.decision.rule == "area"
+    assert "Временная управа отвечает за территорию: район Тверской" == yard.decision.explanation_ru
     manual.refresh_from_db()
     assert manual.decision_id == manual_decision.pk
 
@@ -204,5 +204,5 @@ def test_a_routing_table_import_moves_complaints_without_a_spatial_search(tmp_pa
     assert result.counts["rerouted"] >= 1
     yard.refresh_from_db()
     assert yard.department.code == "yards" and yard.department.authority == yard.area.authority
-    assert yard.decision.explanation_ru == "Управа района Тверской отвечает за территорию района"
+    assert yard.decision.explanation_ru == "Управа района Тверской отвечает за территорию: район Тверской"
     assert complaints_reroute(dry_run=True).moved == 0  # a full re-decision agrees

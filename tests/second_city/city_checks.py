@@ -95,10 +95,10 @@ def test_the_city_holds_no_russian_and_no_demo_data(db):
     # a city-wide department rule
     ("graffiti", lambda: inside(facility("school")), lambda: Authority.objects.get(code="urban-environment"),
      "department"),
-    # the major district's office (the okrug level's jurisdiction)
-    ("abandoned-vehicle", lambda: (24.94, 60.175), lambda: Authority.objects.get(code="office-NORTH"), "okrug"),
+    # the major district's office (the major_district level's jurisdiction)
+    ("abandoned-vehicle", lambda: (24.94, 60.175), lambda: Authority.objects.get(code="office-NORTH"), "area"),
     # the neighbourhood council, in the department the routing table names for the group "Streets"
-    ("pothole", lambda: (24.95, 60.165), lambda: Authority.objects.get(code="council-SOUTH-E"), "district"),
+    ("pothole", lambda: (24.95, 60.165), lambda: Authority.objects.get(code="council-SOUTH-E"), "area"),
 ])
 def test_routing_by_osm_facilities_and_city_wide_rules(db, category, where, expect_authority, rule):
     lon, lat = where()

@@ -57,7 +57,7 @@ def make_ticket(departments, districts, categories):
         fields.setdefault("area", districts["Тверской"])
         decision = RoutingDecision.objects.create(
             department=department, authority=department.authority, area=fields["area"],
-            rule=RoutingDecision.Rule.DISTRICT, engine_version="test",
+            rule=RoutingDecision.Rule.AREA, engine_version="test",
             explanation_ru="Тестовое решение", explanation_en="Test decision",
             candidates=[{"facility_id": 1, "name": "Runner-up <b>house</b>", "owner": "TA-x", "distance_m": 42.4}])
         return Complaint.objects.create(

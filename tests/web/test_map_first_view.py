@@ -6,7 +6,7 @@ import re
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
 
-from facilities.models import AdminArea
+from facilities.models import AdminArea, AreaLevel
 from facilities.widgets import LocalOSMWidget
 from web import folium_map
 
@@ -35,7 +35,7 @@ def areas_box():
 
 
 def add_area(west, south, east, north):
-    return AdminArea.objects.create(name="Far away", level=AdminArea.Level.DISTRICT,
+    return AdminArea.objects.create(name="Far away", level=AreaLevel.objects.get(code="district"),
                                     geom=MultiPolygon(Polygon.from_bbox((west, south, east, north)), srid=4326))
 
 

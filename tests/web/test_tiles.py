@@ -120,8 +120,8 @@ def test_filters(client, report, z):
     assert count(state="no-such-state") == 0
     assert count(category="yard-rubbish") == 1
     assert count(category="no-such-category") == 0
-    assert count(group=snow.group_ru) == 1  # yards
-    assert count(group=snow.group_ru, category="road-pothole") == 0
+    assert count(group=snow.group_i18n["ru"]) == 1  # yards
+    assert count(group=snow.group_i18n["ru"], category="road-pothole") == 0
     assert count(district=yard.area_id) == 2
     assert count(district=yard.area_id + 100000) == 0
 
