@@ -83,7 +83,7 @@ def test_an_operator_the_map_names_but_the_registry_lacks_is_rejected_not_passed
                            {"area_level": "neighbourhood"}])
     result = run_import(helsinki_pbf(), spec)
     reasons = Counter(reason for _, _, reason in result.rejects)
-    assert reasons == {"unknown owner: no authority with code 'no-such-authority' (from 'City Bike Finland')": 15}
+    assert reasons == {"unknown owner[0]: no authority with code 'no-such-authority'": 15}
     assert result.counts["created"] == sum(EXPECTED_TYPES.values()) - 15
 
 

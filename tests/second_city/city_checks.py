@@ -69,16 +69,20 @@ def api_key(db):
 def test_the_city_holds_no_russian_and_no_demo_data(db):
     with connection.cursor() as cur:
         cur.execute("""SELECT string_agg(t, ' | ') FROM (
-            SELECT concat_ws(' ', code, name_ru, name_en, group_ru, group_en, description_ru, description_en,
-                             keywords, keywords_en) t FROM routing_category
-            UNION ALL SELECT concat_ws(' ', code, description_ru, description_en, values::text)
-                      FROM routing_categoryattribute
+            SELECT concat_ws(' ', code, name_i18n::text, group_i18n::text, description_i18n::text, keywords,
+                             keywords_en) t FROM routing_category
+            UNION ALL SELECT concat_ws(' ', code, description_i18n::text, values::text) FROM routing_categoryattribute
+            UNION ALL SELECT concat_ws(' ', code, name_i18n::text) FROM facilities_arealevel
             UNION ALL SELECT concat_ws(' ', code, name, short_name) FROM facilities_authority
             UNION ALL SELECT name FROM facilities_department
             UNION ALL SELECT name FROM facilities_adminarea
             UNION ALL SELECT concat_ws(' ', code, name_ru, name_en) FROM facilities_facilitytype
             UNION ALL SELECT name FROM routing_holiday) x""")
         english(cur.fetchone()[0])
+        # Translated fields hold the configured language only.
+        cur.execute("""SELECT count(*) FROM routing_category
+                       WHERE name_i18n ?| array['ru'] OR group_i18n ?| array['ru'] OR description_i18n ?| array['ru']""")
+        assert cur.fetchone()[0] == 0
     assert Category.objects.filter(active=True).count() == 8
     assert Facility.objects.filter(dataset__code="testcity-osm", valid_to__isnull=True).count() == 701
     assert not Category.objects.filter(code__startswith="yard-").exists()
