@@ -283,8 +283,7 @@ class OsmReader:
             shutil.rmtree(folder, ignore_errors=True)
 
     def info(self):
-        """The file checked (check_pbf), then read_info of its first layer (the caller checks the driver)."""
-        check_pbf(self.source.path, self.source.name)
+        """read_info of the first layer (the caller checked the file with check_pbf first, and checks the driver)."""
         with self.configured() as options:
             return pyogrio.read_info(self.source.gdal_path, layer=self.layers[0], **options)
 

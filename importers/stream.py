@@ -105,6 +105,7 @@ def open_stream(source, source_spec, batch_rows=BATCH_ROWS, fields=()):
 
 def open_osm_stream(source, source_spec, fields, batch_rows):
     """An OpenStreetMap extract's chosen layers, filtered by tag (importers.osm), as one stream."""
+    osm.check_pbf(source.path, source.name)  # the file first: is it an OSM PBF extract at all
     reader = osm.OsmReader(source, osm.parse_source(source_spec, "facilities"), fields, batch_rows)
     lock_down()
     try:
