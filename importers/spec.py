@@ -77,7 +77,7 @@ def translated_keys(raw, name, *, required, where="spec"):
             raise ImportFailure(f"{where}: {key!r} is for language {key[len(name) + 1:].replace('_', '-')!r}, "
                                 f"which is not configured (LANGUAGES: {', '.join(languages)})")
     if required and languages[0] not in out:
-        raise ImportFailure(f"{where}: {name}_{language_key(languages[0])!r} (the default language's {name}) "
+        raise ImportFailure(f"{where}: '{name}_{language_key(languages[0])}' (the default language's {name}) "
                             "is required")
     return out
 
@@ -377,7 +377,7 @@ CATEGORY_REQUIRED = ("code", "rule")
 
 
 def _categories(spec, raw):
-    for name in TARGET_KEYS["categories"] - {"types"}:
+    for name in TARGET_KEYS["categories"] - {"types", "department"}:
         if raw.get(name) is not None:
             spec.values[name] = _value(name, raw[name])
         elif name in CATEGORY_REQUIRED:
