@@ -364,7 +364,9 @@ def _declared_types(raw):
         if not re.fullmatch(r"[-a-z0-9_]{1,64}", str(code)):
             raise ImportFailure(f"spec: facility type code {code!r} must be lowercase letters, digits, '-' or '_'")
         names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
-        declared[str(code)] = {"ru": str(names.get("ru") or code), "en": str(names.get("en") or code),
+        # A name left out stays empty (an English-only city's types have no Russian name); with neither, the code.
+        ru, en = str(names.get("ru") or ""), str(names.get("en") or "")
+        declared[str(code)] = {"ru": ru, "en": en or ("" if ru else str(code)),
                                "description": str(names.get("description") or "")}
         for key, label in (("ru", "name_ru"), ("en", "name_en"), ("description", "description")):
             problem = limits.too_long(f"facilities.FacilityType.{label}", declared[str(code)][key])
