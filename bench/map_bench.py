@@ -143,7 +143,7 @@ def generate_complaints(n):
         department = Department.objects.filter(authority=d.authority).order_by("id").first() \
             or Department.objects.filter(is_triage=True).first()
         decision = RoutingDecision.objects.create(
-            department=department, authority=department.authority, area=d, rule=RoutingDecision.Rule.DISTRICT,
+            department=department, authority=department.authority, area=d, rule=RoutingDecision.Rule.AREA,
             engine_version="bench", explanation_ru=f"Район {d.name}", explanation_en=f"District {d.name}")
         decision_of.append(decision.id)
         department_of.append(department.id)

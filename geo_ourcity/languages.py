@@ -62,10 +62,3 @@ def translated(values, code=None):
         if text:
             return str(text)
     return next((str(v) for v in values.values() if v), "")
-
-
-def translated_sql(column, code=None):
-    """SQL for translated(): the jsonb column's text in the language order, as one coalesce (the codes are
-    Django's language codes, checked at start; quoted all the same)."""
-    parts = [f"nullif({column}->>'{lang.replace(chr(39), '')}', '')" for lang in language_order(code)]
-    return f"coalesce({', '.join(parts)}, '')"

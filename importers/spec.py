@@ -77,7 +77,7 @@ def translated_keys(raw, name, *, required, where="spec"):
             raise ImportFailure(f"{where}: {key!r} is for language {key[len(name) + 1:].replace('_', '-')!r}, "
                                 f"which is not configured (LANGUAGES: {', '.join(languages)})")
     if required and languages[0] not in out:
-        raise ImportFailure(f"{where}: {name}_{language_key(languages[0])!r} (the default language's {name}) "
+        raise ImportFailure(f"{where}: '{name}_{language_key(languages[0])}' (the default language's {name}) "
                             "is required")
     return out
 
@@ -385,7 +385,9 @@ def _declared_types(raw):
         if not re.fullmatch(r"[-a-z0-9_]{1,64}", str(code)):
             raise ImportFailure(f"spec: facility type code {code!r} must be lowercase letters, digits, '-' or '_'")
         names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
-        declared[str(code)] = {"ru": str(names.get("ru") or code), "en": str(names.get("en") or code),
+        # A name left out stays empty (an English-only city's types have no Russian name); with neither, the code.
+        ru, en = str(names.get("ru") or ""), str(names.get("en") or "")
+        declared[str(code)] = {"ru": ru, "en": en or ("" if ru else str(code)),
                                "description": str(names.get("description") or "")}
         for key, label in (("ru", "name_ru"), ("en", "name_en"), ("description", "description")):
             problem = limits.too_long(f"facilities.FacilityType.{label}", declared[str(code)][key])
@@ -398,7 +400,7 @@ CATEGORY_REQUIRED = ("code", "rule")
 
 
 def _categories(spec, raw):
-    for name in TARGET_KEYS["categories"] - {"types"}:
+    for name in TARGET_KEYS["categories"] - {"types", "department"}:
         if raw.get(name) is not None:
             spec.values[name] = _value(name, raw[name])
         elif name in CATEGORY_REQUIRED:

@@ -24,6 +24,27 @@ UPDATE routing_categoryattribute SET
 UPDATE routing_routingdecision SET rule = 'area' WHERE rule IN ('district', 'okrug');
 """
 
+# Back to the _ru and _en columns (a language other than those two is dropped; a level other than the old two
+# becomes the district rule).
+BACKWARD = r"""
+UPDATE routing_category SET
+    name_ru = coalesce(name_i18n->>'ru', ''), name_en = coalesce(name_i18n->>'en', ''),
+    group_ru = coalesce(group_i18n->>'ru', ''), group_en = coalesce(group_i18n->>'en', ''),
+    description_ru = coalesce(description_i18n->>'ru', ''), description_en = coalesce(description_i18n->>'en', ''),
+    fallback_level = CASE WHEN rule = 'facility' AND area_level_id IN ('district', 'okrug') THEN area_level_id
+                          ELSE 'department' END,
+    rule = CASE WHEN rule = 'area' THEN CASE WHEN area_level_id = 'okrug' THEN 'okrug' ELSE 'district' END
+                ELSE rule END;
+UPDATE routing_categoryattribute SET
+    description_ru = coalesce(description_i18n->>'ru', ''), description_en = coalesce(description_i18n->>'en', ''),
+    "values" = coalesce((SELECT jsonb_agg(jsonb_build_object('key', v->'key', 'name_ru', v->'name_i18n'->>'ru',
+                                                             'name_en', v->'name_i18n'->>'en'))
+                         FROM jsonb_array_elements("values") v), '[]');
+UPDATE routing_routingdecision d SET rule = CASE WHEN a.level = 'okrug' THEN 'okrug' ELSE 'district' END
+FROM facilities_adminarea a WHERE d.rule = 'area' AND a.id = d.area_id;
+UPDATE routing_routingdecision SET rule = 'district' WHERE rule = 'area';
+"""
+
 
 def levels_for_rules(apps, schema_editor):
     """The levels the old rules name exist as AreaLevel rows (a registry with categories but no areas yet)."""
@@ -52,7 +73,16 @@ class Migration(migrations.Migration):
         migrations.AddField("categoryattribute", "description_i18n",
                             models.JSONField(default=dict, help_text='{"en": "Which side?", ...}')),
         migrations.RunPython(levels_for_rules, migrations.RunPython.noop),
-        migrations.RunSQL(FORWARD, migrations.RunSQL.noop),
+        # Defaults on the columns that go, so that the migration can be reversed over rows (they come back empty,
+        # then BACKWARD fills them).
+        *[migrations.AlterField(model, name, models.CharField(max_length=length, default="", blank=True))
+          for model, name, length in [("category", "name_ru", 200), ("category", "name_en", 200),
+                                      ("category", "group_ru", 100), ("category", "group_en", 100),
+                                      ("categoryattribute", "description_ru", 500),
+                                      ("categoryattribute", "description_en", 500)]],
+        *[migrations.AlterField("category", name, models.TextField(blank=True, default=""))
+          for name in ("description_ru", "description_en")],
+        migrations.RunSQL(FORWARD, BACKWARD),
         migrations.AlterModelOptions(name="category", options={"ordering": ["code"], "verbose_name_plural": "categories"}),
         migrations.RemoveField("category", "name_ru"),
         migrations.RemoveField("category", "name_en"),

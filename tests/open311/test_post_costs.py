@@ -77,7 +77,7 @@ def test_every_write_of_the_catalogue_changes_the_stamp(service):
         seen.append(stamp())
         return seen[-1] != seen[-2]
 
-    service.name_en = "Hole"
+    service.name_i18n = {**service.name_i18n, "en": "Hole"}
     service.save()
     assert changed()
     attribute = CategoryAttribute.objects.create(category=service, code="extra", datatype="string", order=9)
@@ -116,8 +116,8 @@ def test_a_service_deactivated_by_sql_is_refused_by_the_next_post(client, servic
 def test_a_new_required_attribute_applies_to_the_next_post(client, service, api_key):
     assert post(client, form(api_key)).status_code == 201
     sql("INSERT INTO routing_categoryattribute (category_id, code, datatype, required, variable, \"order\", "
-        "description_ru, description_en, datatype_description, \"values\") "
-        "VALUES (%s, 'width', 'number', true, true, 8, '', '', '', '[]')", [service.pk])
+        "description_i18n, datatype_description, \"values\") "
+        "VALUES (%s, 'width', 'number', true, true, 8, '{}', '', '[]')", [service.pk])
     response = post(client, form(api_key))
     assert response.status_code == 400 and "width" in response.json()[0]["description"]
     assert post(client, form(api_key, **{"attribute[width]": "3"})).status_code == 201
