@@ -11,7 +11,7 @@ from django.utils import timezone
 from complaints.models import OPEN_STATES, State
 from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department, Facility
-from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point
+from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point, finest_level
 from geo_ourcity.db_router import read_connection
 from routing.models import Category
 
