@@ -10,7 +10,7 @@ ACCESS EXCLUSIVE lock on facilities_facility, which would hold every complaint's
 import shapely
 from django.db import connection
 
-from facilities.models import AreaLevel, Authority, FacilityType
+from facilities.models import AreaLevel, FacilityType
 
 from . import load, refs, stream
 from .errors import ImportFailure

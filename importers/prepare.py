@@ -19,7 +19,7 @@ import shapely
 from . import limits, refs, stream
 from .errors import ImportFailure
 from .limits import reject_unstorable
-from .spec import TRANSLATED, Value, configured_languages, language_key
+from .spec import TRANSLATED, configured_languages, language_key
 
 
 def authority_kinds():

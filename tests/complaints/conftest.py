@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from complaints.models import Complaint, State
 from complaints.selectors import DISPATCHERS_GROUP
 from complaints.tracking import new_tracking_code
+from facilities.models import AreaLevel
 from routing.models import Category, CategoryAttribute, RoutingDecision
 
 from .factories import MOSCOW, make_departments, make_user
@@ -53,6 +54,8 @@ def staff(departments):
 
 @pytest.fixture
 def category(db):
+    # the demo's level (a transactional test starts from an empty registry)
+    AreaLevel.objects.get_or_create(code="district", defaults={"rank": 2})
     return Category.objects.create(code="t-cmp-yard", name_i18n={"ru": "Двор", "en": "Yard"}, group_i18n={"ru": "Дворы",
                                    "en": "Yards"}, rule=Category.Rule.AREA, area_level_id="district", deadline_days=5)
 

@@ -49,7 +49,7 @@ def test_demo_has_education_and_health_organisations():
 
 def test_red_square_is_in_tverskoy_district_of_the_central_okrug():
     areas = areas_covering_point(RED_SQUARE)
-    assert [(a.level, a.name) for a in areas] == [("district", "Тверской"), ("okrug", "Центральный")]
+    assert [(a.level_id, a.name) for a in areas] == [("district", "Тверской"), ("okrug", "Центральный")]
 
 
 def test_a_point_exactly_on_a_district_boundary_is_covered():

@@ -75,9 +75,9 @@ def square(lon0, lat0, size):
 @pytest.fixture
 def two_areas():
     """Two districts side by side sharing the edge lon = 100.01, and the okrug holding both."""
-    okrug = AdminArea.objects.create(name="T-okrug", level="okrug", geom=square(99.99, 59.99, 0.04))
-    west = AdminArea.objects.create(name="T-west", level="district", parent=okrug, geom=square(100.0, 60.0, 0.01))
-    east = AdminArea.objects.create(name="T-east", level="district", parent=okrug, geom=square(100.01, 60.0, 0.01))
+    okrug = AdminArea.objects.create(name="T-okrug", level_id="okrug", geom=square(99.99, 59.99, 0.04))
+    west = AdminArea.objects.create(name="T-west", level_id="district", parent=okrug, geom=square(100.0, 60.0, 0.01))
+    east = AdminArea.objects.create(name="T-east", level_id="district", parent=okrug, geom=square(100.01, 60.0, 0.01))
     return okrug, west, east
 
 

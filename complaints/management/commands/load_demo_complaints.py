@@ -51,7 +51,7 @@ class Command(BaseCommand):
             return
         rng = random.Random(20261123)
         categories = list(Category.objects.filter(active=True).prefetch_related("attributes"))
-        by_area = [c for c in categories if c.rule in ("district", "okrug")]
+        by_area = [c for c in categories if c.rule == "area"]
         by_school = [c for c in categories if c.code.startswith("school-")]
         places = [(p.point, rng.choice(by_area)) for p in AdminArea.objects.active().filter(level="district")
                   .annotate(point=PointOnSurface("geom")).order_by("okato")]
