@@ -76,33 +76,39 @@ def user_may_act(user, department_id):
 # - handed on (forwarded): it has at least one `transfer` event, a department handing it on (staff's "hand on",
 #   complaints.services.complaint_transfer); a re-route after a registry change or a change of category is not a
 #   hand-on. Forwarding rate = handed on / complaints (Mark-a-Spot's measure);
-# - resolved at first contact: it is resolved now, by the department it was first routed to (the first event that
-#   named a department), with no hand-on and never reopened (no `reopened` event, reopen_count 0). First-contact
-#   resolution = resolved at first contact / resolved;
-# - its department: the one it was first routed to; its facility type: that of the facility its first routing
-#   decision named (none: no facility decided); its category: the current one (after staff corrected it); its
-#   district: the complaint's district.
+# - resolved at first contact: it is resolved now, by the department it was first routed to, with no hand-on and
+#   never reopened (no `reopened` event, reopen_count 0). First-contact resolution = resolved at first contact /
+#   resolved;
+# - its department: the one it was first routed to (the first event that names a department: the department it
+#   came from, else the one it went to; with no such event, its current one); its facility type: that of the
+#   facility its first routing decision named (the first `routed` event's, else the current decision's; none: no
+#   facility decided); its category: the current one (after staff corrected it); its district: the complaint's.
 HANDON_DIMENSIONS = ("department", "category", "facility_type", "district")
 
 _HANDON_SQL = """
 WITH b AS (
     SELECT date_trunc('month', c.submitted_at AT TIME ZONE %(tz)s)::date AS month,
-           coalesce(fe.to_department_id, c.department_id) AS department_id,
+           coalesce(fe.department_id, c.department_id) AS department_id,
            c.category_id, ff.type_id AS facility_type_id,
            CASE WHEN a.level = 'district' THEN a.id END AS district_id,
            h.forwarded,
            c.state = %(resolved)s AS resolved,
            c.state = %(resolved)s AND NOT h.forwarded AND NOT h.reopened AND c.reopen_count = 0
-               AND c.department_id = coalesce(fe.to_department_id, c.department_id) AS first_contact
+               AND c.department_id = coalesce(fe.department_id, c.department_id) AS first_contact
     FROM complaints_complaint c
-    LEFT JOIN LATERAL (  -- the first routing: the first event that named a department
-        SELECT e.to_department_id, e.decision_id FROM complaints_complaintevent e
-        WHERE e.complaint_id = c.id AND e.to_department_id IS NOT NULL ORDER BY e.at, e.id LIMIT 1) fe ON true
+    LEFT JOIN LATERAL (  -- the first department: where the first event that named a department found it or sent it
+        SELECT coalesce(e.from_department_id, e.to_department_id) AS department_id FROM complaints_complaintevent e
+        WHERE e.complaint_id = c.id AND (e.from_department_id IS NOT NULL OR e.to_department_id IS NOT NULL)
+        ORDER BY e.at, e.id LIMIT 1) fe ON true
+    LEFT JOIN LATERAL (  -- the first routing decision: the engine's first (the routed event), else the current one
+        SELECT e.decision_id FROM complaints_complaintevent e
+        WHERE e.complaint_id = c.id AND e.kind = 'routed' AND e.decision_id IS NOT NULL
+        ORDER BY e.at, e.id LIMIT 1) fr ON true
     CROSS JOIN LATERAL (
         SELECT coalesce(bool_or(e.kind = 'transfer'), false) AS forwarded,
                coalesce(bool_or(e.kind = 'reopened'), false) AS reopened
         FROM complaints_complaintevent e WHERE e.complaint_id = c.id AND e.kind IN ('transfer', 'reopened')) h
-    LEFT JOIN routing_routingdecision fd ON fd.id = fe.decision_id
+    LEFT JOIN routing_routingdecision fd ON fd.id = coalesce(fr.decision_id, c.decision_id)
     LEFT JOIN facilities_facility ff ON ff.id = fd.facility_id
     LEFT JOIN facilities_adminarea a ON a.id = c.area_id
     WHERE c.state <> ALL(%(excluded)s) {where})
@@ -176,6 +182,8 @@ def handon_rates(*, departments=None, since=None, until=None, using=None):
         rows = cur.fetchall()
     out = []
     for r in rows:
+        if not r[10]:
+            continue  # the grand total of no complaints at all
         g_month, g_dims, values, counts = r[0], r[1:5], r[6:10], r[10:14]
         dims = [name for name, g in zip(HANDON_DIMENSIONS, g_dims) if not g]
         dimension = dims[0] if dims else None
