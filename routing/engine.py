@@ -11,7 +11,8 @@ The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `r
 an SQL function written once and inlined by the planner into this statement, so it runs per input row as a few
 index probes: which areas cover the point (`facilities_areas_covering`), which facilities of the category's types
 cover it or lie nearest within its radius (`facilities_near`, through the degree window of
-`facilities_degree_window`), created by facilities' migrations; which department of an authority handles the
+`facilities_degree_window`), which facilities of the category's group cover it (`facilities_covering`), created by
+facilities' migrations; which department of an authority handles the
 category (`routing_department_for`, routing's migration 0003). facilities.selectors and routing.services call the
 same functions.
 """
@@ -175,10 +176,8 @@ LEFT JOIN LATERAL (  -- the place over the category (PLACE_RULE above): a facili
     SELECT * FROM (
         SELECT g.facility_id AS id, g.name, g.type_id, o.short_name AS owner_name,
                CASE WHEN o.id IS NOT NULL THEN ({dept_group}) END AS department_id
-        FROM facilities_near(i.g, cg.type_ids, CASE WHEN c.rule = 'facility' THEN 0 END, {kept},
-                             i.known_facilities) g
-        LEFT JOIN facilities_authority o ON o.id = g.owner_id AND o.valid_to IS NULL
-        WHERE g.covers OFFSET 0) g
+        FROM facilities_covering(i.g, CASE WHEN c.rule = 'facility' THEN cg.type_ids END, i.known_facilities) g
+        LEFT JOIN facilities_authority o ON o.id = g.owner_id AND o.valid_to IS NULL OFFSET 0) g
     ORDER BY g.department_id IS NULL, g.type_id = ANY(ct.type_ids) DESC, g.id LIMIT 1) gp ON true
 LEFT JOIN LATERAL (  -- the first of them whose owner has a department
     SELECT (e->>'facility_id')::bigint AS id, e->>'name' AS name, (e->>'type_id')::bigint AS type_id,
