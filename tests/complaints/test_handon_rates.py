@@ -123,3 +123,23 @@ def test_rows_survive_the_snapshots_json():
     assert HandonRow.from_list(row.as_list()) == row
     assert HandonRow(None, None, None, 0, 0, 0, 0).forwarding_rate is None
     assert HandonRow(None, None, None, 3, 0, 0, 0).first_contact_rate is None
+
+
+def test_a_change_of_category_that_moves_a_complaint_is_no_hand_on_nor_first_contact(db):
+    """Staff correct the category and the complaint goes to another department: not a hand-on (a correction, not a
+    department handing it on), but not resolved at first contact either (not by the department first routed to)."""
+    from complaints.services import complaint_recategorise
+
+    started = timezone.now() - timedelta(seconds=1)
+    admin = make_user("t-hand-recat", superuser=True)
+    c = complaint_create(category=Category.objects.get(code="yard-rubbish"), point=MOSCOW, description="Test")
+    first = c.department_id
+    c = complaint_recategorise(complaint=c, user=admin, category=Category.objects.get(code="road-flooding"),
+                               reason="a road")
+    assert c.department_id != first
+    c = _resolve(c, admin)
+    rows = handon_rates(since=started)
+    total = _one(rows)
+    assert (total.complaints, total.forwarded, total.resolved, total.first_contact) == (1, 0, 1, 0)
+    assert _one(rows, "department", first).complaints == 1
+    assert _one(rows, "category", c.category_id).complaints == 1  # the category it ended with
