@@ -130,6 +130,7 @@ class RoutingDecision(models.Model):
         FACILITY_PICKED = "facility_picked"
         FACILITY_COVERS = "facility_covers"
         FACILITY_NEAREST = "facility_nearest"
+        FACILITY_GROUP = "facility_group"  # inside a building of a type of the category's group (routing.engine)
         DISTRICT = "district"
         OKRUG = "okrug"
         DEPARTMENT = "department"

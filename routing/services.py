@@ -22,7 +22,7 @@ REROUTE_INPUT = """
     FROM complaints_complaint c JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
 KNOWN_FACILITIES = """ARRAY(
-        SELECT rd.facility_id WHERE rd.rule IN ('facility_covers', 'facility_nearest')
+        SELECT rd.facility_id WHERE rd.rule IN ('facility_covers', 'facility_nearest', 'facility_group')
         UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e)"""
 
 # Without a spatial search, most complaints are seen to keep their department with a few hash joins: the authority
@@ -75,10 +75,14 @@ SEARCH_FACILITIES = """
     SELECT c.id FROM changed_facilities a
     CROSS JOIN LATERAL (  -- by id in each partition's index (a hash join would read every facility)
         SELECT f.type_id, f.geom FROM facilities_facility f WHERE f.id = a.id AND f.valid_to IS NULL OFFSET 0) f
-    CROSS JOIN LATERAL (  -- the categories over its type, and the widest of their radii
+    CROSS JOIN LATERAL (  -- the categories over its type and the others of their groups (the place over the
+                          -- category: routing.engine's PLACE_RULE), and the widest of their radii
         SELECT array_agg(k.id) AS ids, max(k.radius_m) AS radius_m
-        FROM routing_category_facility_types m JOIN routing_category k ON k.id = m.category_id
-        WHERE m.facilitytype_id = f.type_id AND k.rule = 'facility') k
+        FROM routing_category k
+        WHERE k.rule = 'facility' AND (k.group_ru, k.group_en) IN (
+            SELECT g.group_ru, g.group_en
+            FROM routing_category_facility_types m JOIN routing_category g ON g.id = m.category_id
+            WHERE m.facilitytype_id = f.type_id AND g.rule = 'facility')) k
     CROSS JOIN LATERAL (  -- the complaints in the degree window of that radius, from the location index only (OFFSET
                           -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves)
         SELECT c.id, c.category_id, c.decision_id FROM complaints_complaint c
@@ -104,12 +108,18 @@ SEARCH_AREAS = """
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
 
-# Categories (their rule, radius, facility types, fallback or department changed): all their complaints.
+# Categories (their rule, radius, facility types, fallback or department changed): all their complaints, and
+# those of the categories of their groups (the group's facility types decide too: routing.engine's PLACE_RULE), and
+# every complaint a facility of a group decided (the category may have left that group).
 SEARCH_CATEGORIES = """
     SELECT c.id FROM complaints_complaint c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
-      AND c.category_id IN (SELECT id FROM changed_categories)"""
+      AND (c.category_id IN (SELECT id FROM changed_categories)
+           OR c.category_id IN (SELECT k.id FROM routing_category k JOIN routing_category x
+                                ON x.group_ru = k.group_ru AND x.group_en = k.group_en
+                                WHERE x.id IN (SELECT id FROM changed_categories))
+           OR rd.rule = 'facility_group')"""
 
 SEARCHES = {"facilities": SEARCH_FACILITIES, "areas": SEARCH_AREAS, "categories": SEARCH_CATEGORIES}
 

@@ -17,12 +17,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
-from complaints.selectors import complaint_history, departments_for_user, is_dispatcher
+from complaints.selectors import complaint_history, departments_for_user, handon_rates, is_dispatcher
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
                                  complaint_recategorise, complaint_take, complaint_transfer)
 from complaints.transitions import allowed_actions
 from importers.permissions import UPLOAD_PERMISSION
 from routing.models import Category
+from web.handons import handon_csv_rows, handon_tables
 from web.labels import localized, localized_value
 
 from . import selectors
@@ -249,3 +250,30 @@ def mark_duplicate(request, pk):
         complaint_mark_duplicate(complaint=t, user=request.user, of=data["duplicate_of"])
 
     return _act(request, pk, DuplicateForm, perform, _("The ticket is marked as a duplicate."))
+
+
+# --- hand-ons measured ---------------------------------------------------------------------------------------
+# The forwarding rate and first-contact resolution (complaints.selectors.handon_rates): a member of staff sees
+# the complaints first routed to their own departments, dispatchers and superusers every department's.
+
+def _handon_scope(user):
+    return None if is_dispatcher(user) else list(departments_for_user(user).values_list("pk", flat=True))
+
+
+@login_required
+def handons(request):
+    context = workspace_context(request)
+    context.update(handon_tables(handon_rates(departments=_handon_scope(request.user))))
+    response = render(request, "staff/handons.html", context)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@login_required
+def handons_csv(request):
+    rows = handon_rates(departments=_handon_scope(request.user))
+    response = StreamingHttpResponse(handon_csv_rows(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="handons-{stamp}.csv"'
+    patch_cache_control(response, private=True, no_store=True)
+    return response

@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from complaints.models import OPEN_STATES, State
-from complaints.selectors import complaints_public
+from complaints.selectors import HandonRow, complaints_public, handon_rates
 from facilities.models import AdminArea, Department, Facility
 from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point
 from geo_ourcity.db_router import read_connection
@@ -149,6 +149,8 @@ def complaint_stats():
     by_district = sorted(((names[a].name if a in names else None, int(n)) for a, n in by_area),
                          key=lambda row: (-row[1], row[0] or ""))
     snapshot = StatisticsSnapshot.objects.order_by("-computed_at").first()
+    if snapshot is None or "handons" not in snapshot.figures:  # never computed, or before the hand-on figures
+        snapshot = None
     heavy = snapshot.figures if snapshot is not None else statistics_refresh().figures
     departments = Department.objects.select_related("authority").in_bulk([d for d, _n in heavy["by_department"]])
     return {
@@ -160,6 +162,7 @@ def complaint_stats():
         "answered_on_time": heavy["answered_on_time"],
         "open_overdue": heavy["open_overdue"],
         "median_answer_seconds": heavy["median_answer_seconds"],
+        "handons": [HandonRow.from_list(r) for r in heavy["handons"]],
         "computed_at": snapshot.computed_at if snapshot is not None else None,
     }
 
@@ -183,6 +186,8 @@ def statistics_figures():
                          .order_by("-n", "department_id")[:TOP])
     return {"answered": answered, "answered_on_time": on_time, "open_overdue": overdue,
             "median_answer_seconds": median_seconds,
+            # the forwarding rate and first-contact resolution, every breakdown (complaints.selectors owns them)
+            "handons": [r.as_list() for r in handon_rates()],
             "by_department": [[r["department_id"], r["n"]] for r in by_department]}
 
 

@@ -16,4 +16,5 @@ urlpatterns = [
     path("c/<str:code>/confirm/", views.complaint_confirm_view, name="complaint-confirm"),
     path("c/<str:code>/deny/", views.complaint_deny_view, name="complaint-deny"),
     path("stats/", views.stats_page, name="stats"),
+    path("stats/handons.csv", views.stats_handons_csv, name="stats-handons-csv"),
 ]

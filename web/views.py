@@ -29,6 +29,7 @@ from complaints.transitions import allowed_actions
 from . import selectors, tiles
 from .folium_map import rendered_map, with_nonce
 from .forms import ReportForm, attributes_from
+from .handons import handon_csv_rows, handon_tables
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
 from .limits import limited_per_client
 
@@ -351,6 +352,18 @@ def stats_page(request):
         "on_time_pct": round(100 * s["answered_on_time"] / s["answered"], 1) if s["answered"] else None,
         "median_hours": round(median / 3600, 1) if median is not None else None,
         "median_days": round(median / 86400, 1) if median is not None else None,
+        **handon_tables(s["handons"]),
     })
     patch_cache_control(response, private=True, max_age=60)
+    return response
+
+
+@stale_reads_ok
+def stats_handons_csv(request):
+    """The public hand-on figures (the scheduler's snapshot, as on the statistics page) as CSV."""
+    rows = selectors.complaint_stats()["handons"]
+    # Made whole here (a few hundred lines), so that every read stays inside this view's replica scope.
+    response = HttpResponse("".join(handon_csv_rows(rows)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="handons.csv"'
+    patch_cache_control(response, public=True, max_age=60)
     return response
