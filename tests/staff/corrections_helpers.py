@@ -20,8 +20,11 @@ from tests.complaints.factories import make_user
 def school_and_neighbour():
     """(a school building with an outline, the authority owning the nearest school building of another owner)."""
     with connection.cursor() as cur:
-        cur.execute("""SELECT f.id, n.owner_id FROM facilities_facility f
-                       JOIN facilities_facilitytype t ON t.id = f.type_id AND t.code = 'school'
+        cur.execute("""SELECT f.id, n.owner_id FROM (
+                           SELECT f.* FROM facilities_facility f
+                           JOIN facilities_facilitytype t ON t.id = f.type_id AND t.code = 'school'
+                           WHERE f.valid_to IS NULL AND GeometryType(f.geom) IN ('POLYGON', 'MULTIPOLYGON')
+                           ORDER BY f.source_key LIMIT 20) f
                        CROSS JOIN LATERAL (SELECT g.owner_id FROM facilities_facility g
                                            WHERE g.type_id = f.type_id AND g.valid_to IS NULL
                                              AND g.owner_id <> f.owner_id ORDER BY g.geom <-> f.geom LIMIT 1) n

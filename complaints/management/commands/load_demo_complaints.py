@@ -12,6 +12,8 @@ happen after now does not happen: the last weeks' complaints are open, some over
 relative to the moment it runs). Nothing happens when complaints already exist.
 """
 import datetime
+import multiprocessing
+import os
 import random
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from complaints import clock, services
@@ -28,6 +30,13 @@ from complaints.models import Complaint
 from complaints.tracking import confirmation_key
 from facilities.models import AdminArea, Authority, Department, Facility
 from routing.models import Category, RoutingAssignment
+
+_HISTORY = None  # the History the forked processes share (History.run)
+
+
+def _run_part(items):
+    return _HISTORY.run_part(items)
+
 
 HISTORY_FILE = Path(settings.BASE_DIR) / "data" / "moscow" / "demo_history.yaml"
 HOUR = datetime.timedelta(hours=1)
@@ -58,9 +67,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--seed", type=int, default=20261123)
-        parser.add_argument("--count", type=int, default=3000, help="complaints to file (default 3000)")
+        parser.add_argument("--count", type=int, default=2400, help="complaints to file (default 2400)")
         parser.add_argument("--days", type=int, default=365, help="how far back the history starts")
         parser.add_argument("--file", default=str(HISTORY_FILE), help="the texts and hand-ons (YAML)")
+        parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                            help="processes that file at once (default: one per core)")
 
     def handle(self, *args, **options):
         if Complaint.objects.exists():
@@ -76,7 +87,7 @@ class Command(BaseCommand):
             raise CommandError(f"demo history: can not read {options['file']}: {exc}") from None
         started = time.monotonic()
         history = History(plan, seed=options["seed"], days=options["days"], now=timezone.now(), out=self.stderr)
-        made = history.run(options["count"])
+        made = history.run(options["count"], jobs=max(1, min(options["jobs"], 16)))
         self.stdout.write(f"demo complaints: {made} created over {options['days']} days in "
                           f"{time.monotonic() - started:.1f} s ({history.summary()})")
 
@@ -92,6 +103,7 @@ class History:
         self.specs = {code: spec for code, spec in (plan.get("categories") or {}).items() if code in self.categories}
         if not self.specs:
             raise CommandError("demo history: none of its categories is in the catalogue")
+        self.main_departments = dict(Department.objects.filter(code="main").values_list("authority_id", "id"))
         self.users = self._users()
         self.district_points = self._district_points()
         self.districts = sorted(self.district_points)
@@ -100,7 +112,6 @@ class History:
         self.misfiled = self._misfiled()
         self.assignments = {(a, c): d for a, c, d in RoutingAssignment.objects.values_list(
             "authority_id", "category_id", "department_id")}
-        self.main_departments = dict(Department.objects.filter(code="main").values_list("authority_id", "id"))
         self.departments = {d.pk: d for d in Department.objects.select_related("authority")}
         self.by_code = dict(Authority.objects.values_list("code", "id"))
         self.area_parents = dict(AdminArea.objects.values_list("id", "parent__authority_id"))
@@ -179,18 +190,22 @@ class History:
         if not n or "school-territory" not in self.specs:
             return []
         with connection.cursor() as cur:
+            cur.execute("""SELECT f.id FROM facilities_facility f JOIN facilities_facilitytype t ON t.id = f.type_id
+                           WHERE t.code = 'school' AND f.valid_to IS NULL AND f.owner_id IS NOT NULL
+                             AND GeometryType(f.geom) IN ('POLYGON', 'MULTIPOLYGON')
+                           ORDER BY f.dataset_id, f.source_key""")
+            ids = [r[0] for r in cur.fetchall()]
+            candidates = self.rng.sample(ids, min(len(ids), 10 * n))
             cur.execute("""SELECT ST_X(ST_PointOnSurface(f.geom)), ST_Y(ST_PointOnSurface(f.geom)), n.owner_id
-                           FROM facilities_facility f JOIN facilities_facilitytype t ON t.id = f.type_id
+                           FROM unnest(%s::bigint[]) WITH ORDINALITY AS c(id, no)
+                           JOIN facilities_facility f ON f.id = c.id
                            CROSS JOIN LATERAL (
                                SELECT g.owner_id, g.geom FROM facilities_facility g
                                WHERE g.type_id = f.type_id AND g.valid_to IS NULL AND g.owner_id <> f.owner_id
                                ORDER BY g.geom <-> f.geom LIMIT 1) n
-                           WHERE t.code = 'school' AND f.valid_to IS NULL AND f.owner_id IS NOT NULL
-                             AND GeometryType(f.geom) IN ('POLYGON', 'MULTIPOLYGON')
-                             AND ST_DWithin(f.geom::geography, n.geom::geography, 1500)
-                           ORDER BY f.dataset_id, f.source_key""")
-            rows = cur.fetchall()
-        picked = self.rng.sample(rows, min(n, len(rows)))
+                           WHERE ST_DWithin(f.geom::geography, n.geom::geography, 1500)
+                           ORDER BY c.no""", [candidates])
+            picked = cur.fetchall()[:n]
         return [((x, y), self.main_departments.get(owner)) for x, y, owner in picked
                 if self.main_departments.get(owner)]
 
@@ -219,7 +234,9 @@ class History:
             return self.rng.choice(rows)[2]
         return self.rng.choice(self.district_points[self.rng.choice(self.districts)])
 
-    def run(self, count):
+    def draw(self, count):
+        """The history's complaints, drawn from the seed: [(index, category code, point, filed at, hand-on)], in
+        the order they are filed (so that their numbers grow with time)."""
         days = max((self.now - self.start).days, 1)
         codes = sorted(self.specs)
         weights_by_day = {}
@@ -229,24 +246,48 @@ class History:
             weights_by_day[code] = [float(spec.get("share", 1)) * (3 if (self.start + d * DAY).month in season else 1)
                                     for d in range(days)]
         category_weights = [sum(weights_by_day[c]) for c in codes]
-        made = 0
+        items = []
         for _ in range(count):
             code = self.rng.choices(codes, weights=category_weights)[0]
-            category = self.categories[code]
-            point = self._point(category)
+            point = self._point(self.categories[code])
             if self.login_places and self.rng.random() < P_DEMO_LOGIN * len(self.login_places):
                 codes_here, points = self.rng.choice(self.rng.choice(self.login_places))
-                code = self.rng.choice(codes_here)
-                category, point = self.categories[code], self.rng.choice(points)
-            at = self._moment(weights_by_day[code])
-            made += self._complaint(category, point, at, self.specs[code])
+                code, point = self.rng.choice(codes_here), self.rng.choice(points)
+            items.append((code, point, self._moment(weights_by_day[code]), None))
         for point, department in self.misfiled:  # the planted registry errors: handed on within the last 80 days
             for _ in range(self.rng.randint(4, 6)):
                 at = self.now - datetime.timedelta(days=self.rng.uniform(5, 80))
-                code = self.rng.choice(["school-territory", "school-building"])
-                made += self._complaint(self.categories[code], point, at, self.specs[code],
-                                        handon=(department, self.plan["misfiled_reason"]))
+                items.append((self.rng.choice(["school-territory", "school-building"]), point, at,
+                              (department, self.plan["misfiled_reason"])))
+        items.sort(key=lambda item: item[2])
+        return [(i, *item) for i, item in enumerate(items)]
+
+    def run(self, count, jobs=1):
+        """File and live the drawn complaints, in `jobs` processes (each with its own database connection; each
+        complaint's life drawn from its own seed, so the history does not depend on how they are shared)."""
+        items = self.draw(count)
+        parts = [items[j::jobs] for j in range(jobs)]
+        if jobs == 1:
+            made, stats = self.run_part(parts[0])
+        else:
+            global _HISTORY
+            _HISTORY = self
+            connections.close_all()  # each process opens its own
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                results = pool.map(_run_part, parts)
+            made = sum(m for m, _ in results)
+            stats = {k: sum(s[k] for _, s in results) for k in self.stats}
+        self.stats = stats
         return made
+
+    def run_part(self, items):
+        with connection.cursor() as cur:  # demo data: a crash may lose the last few ms of it, never its consistency
+            cur.execute("SET synchronous_commit TO off")
+        made = 0
+        for index, code, point, at, handon in items:
+            self.rng = random.Random(f"{self.seed}:{index}")
+            made += self._complaint(self.categories[code], point, at, self.specs[code], handon=handon)
+        return made, self.stats
 
     def summary(self):
         return ", ".join(f"{k} {v}" for k, v in self.stats.items())
