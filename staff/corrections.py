@@ -231,12 +231,8 @@ def correction_apply(correction_id):
     item = RegistryCorrection.objects.select_related("decided_by").filter(pk=correction_id).first()
     if item is None or item.state != RegistryCorrection.State.QUEUED:
         return "not due"
-    folder = runs_dir() / "corrections"
-    folder.mkdir(parents=True, exist_ok=True)
     try:
-        path, spec = facility_correction_file(item, folder)
-        result = run_import(path, spec, commit=True, user=item.decided_by, original_name=path.name,
-                            spec_name=f"registry correction #{item.pk}")
+        result = correction_import(item)
     except (CorrectionError, ImportFailure) as exc:
         RegistryCorrection.objects.filter(pk=item.pk, state=RegistryCorrection.State.QUEUED).update(
             state=RegistryCorrection.State.FAILED, note=str(exc)[:2000], refreshed_at=timezone.now())
@@ -250,6 +246,16 @@ def correction_apply(correction_id):
         state=RegistryCorrection.State.ACCEPTED, import_run=result.run, rerouted=counts.get("rerouted"), note=note,
         refreshed_at=timezone.now())
     return "accepted"
+
+
+def correction_import(item):
+    """The correction's import (importers.core.run_import, committed by whoever accepted it); its ImportResult,
+    with the re-route's result (bench/correction_bench.py times both)."""
+    folder = runs_dir() / "corrections"
+    folder.mkdir(parents=True, exist_ok=True)
+    path, spec = facility_correction_file(item, folder)
+    return run_import(path, spec, commit=True, user=item.decided_by, original_name=path.name,
+                      spec_name=f"registry correction #{item.pk}")
 
 
 def corrections_requeue(older_than_seconds=60):
