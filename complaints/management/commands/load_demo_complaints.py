@@ -44,7 +44,7 @@ DAY = datetime.timedelta(days=1)
 # Shares of the history (the rest is drawn by category share and season).
 P_IGNORED = 0.03  # never taken into work: overdue if old enough
 P_HANDON = 0.09  # of categories that name where they are handed on
-P_LATE = 0.22  # answered after the deadline
+P_LATE = 0.15  # answered after the deadline
 P_CONFIRM, P_DENY = 0.58, 0.12  # the resident's reaction to an answer (the rest: none)
 P_DEMO_LOGIN = 0.05  # of complaints placed where each demo department login works
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 9, 9, 9, 9, 8, 8, 8, 9, 10, 10, 9, 7, 4, 2]
@@ -70,8 +70,9 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=2400, help="complaints to file (default 2400)")
         parser.add_argument("--days", type=int, default=365, help="how far back the history starts")
         parser.add_argument("--file", default=str(HISTORY_FILE), help="the texts and hand-ons (YAML)")
-        parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                            help="processes that file at once (default: one per core)")
+        parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1),
+                            help="processes that file at once (default: two per core; each waits on the "
+                                 "database about half the time)")
 
     def handle(self, *args, **options):
         if Complaint.objects.exists():
