@@ -10,8 +10,9 @@ re-route after a facilities import and a full re-decision, in one run, on the de
                         the file written the same way, run_import called directly): the peer;
   full re-decision      complaints_reroute over every open complaint (dry run): what the targeted pass avoids.
 Complaints/s is open complaints considered over the re-route's seconds (bench/routing_bench.py's measure). Each row
-is the median of --rounds rounds (a different building each). Results: a table on stdout,
-bench/results/correction.json and the "Registry correction" section of bench/README.md.
+is the median of --rounds rounds (a different building each; the correction and the import take turns going
+first). Results: a table on stdout, bench/results/correction.json and the "Registry correction" section of
+bench/README.md.
 
     .venv/bin/python bench/correction_bench.py                 # 50,000 open complaints, 3 rounds
     .venv/bin/python bench/correction_bench.py --complaints 5000 --rounds 2
@@ -134,7 +135,8 @@ def measure(pairs, rounds, max_wait):
                 "loadavg": os.getloadavg()}
 
     for i in range(rounds):
-        for kind, (facility_id, owner_id) in (("correction", pairs[2 * i]), ("import", pairs[2 * i + 1])):
+        order = [("correction", pairs[2 * i]), ("import", pairs[2 * i + 1])]
+        for kind, (facility_id, owner_id) in (order if i % 2 == 0 else order[::-1]):  # neither always goes first
             item = RegistryCorrection.objects.create(
                 kind="facility", subject_id=facility_id, subject_label=f"bench {facility_id}", authority_id=owner_id,
                 complaints=3, state="queued", decided_by=user, decided_at=timezone.now())

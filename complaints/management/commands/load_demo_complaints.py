@@ -75,11 +75,13 @@ class Command(BaseCommand):
                                  "database about half the time)")
 
     def handle(self, *args, **options):
+        if options["count"] < 1 or not 1 <= options["days"] <= 3660:
+            raise CommandError("--count must be positive and --days between 1 and 3660")
+        if not Path(options["file"]).is_file():
+            raise CommandError(f"demo history: no file {options['file']}")
         if Complaint.objects.exists():
             self.stdout.write("demo complaints: already there")
             return
-        if options["count"] < 1 or not 1 <= options["days"] <= 3660:
-            raise CommandError("--count must be positive and --days between 1 and 3660")
         import yaml
 
         try:
