@@ -188,10 +188,14 @@ LEFT JOIN LATERAL (  -- the others among the best few, for the record
                                         'distance_m', round((e->>'distance_m')::numeric, 1)) ORDER BY t.n) AS candidates
     FROM jsonb_array_elements(nr.cands) WITH ORDINALITY AS t(e, n)
     WHERE (e->>'facility_id')::bigint IS DISTINCT FROM x.facility_id) ru ON true
-JOIN facilities_department dep ON dep.id = x.department_id
-JOIN facilities_authority auth ON auth.id = dep.authority_id
-LEFT JOIN facilities_facilitytype ft ON ft.id = x.type_id
-LEFT JOIN facilities_adminarea na ON na.id = x.named_area_id
+-- The names the explanation needs, each one primary-key probe per row (OFFSET 0: kept as such; as plain joins the
+-- planner, which can't estimate x.department_id, once joined all departments to every row in a nested loop).
+CROSS JOIN LATERAL (SELECT d.authority_id, d.name FROM facilities_department d
+                    WHERE d.id = x.department_id OFFSET 0) dep
+CROSS JOIN LATERAL (SELECT a.short_name FROM facilities_authority a WHERE a.id = dep.authority_id OFFSET 0) auth
+LEFT JOIN LATERAL (SELECT t.name_ru, t.name_en FROM facilities_facilitytype t WHERE t.id = x.type_id OFFSET 0) ft
+    ON true
+LEFT JOIN LATERAL (SELECT n.name FROM facilities_adminarea n WHERE n.id = x.named_area_id OFFSET 0) na ON true
 WHERE ar.area_id IS NOT NULL
 """
 

@@ -137,6 +137,12 @@ MOVES_SELECT = """
 MOVES_SQL = "CREATE TEMP TABLE routing_moves ON COMMIT DROP AS " + MOVES_SELECT
 
 PLAN_TABLE = "routing_moves"
+# For the pass's statements, in its transaction. One big statement with many small index probes: compiling it (JIT)
+# costs more than it could save. And each point's degree window holds a few facilities, but the planner can't know
+# the window (it depends on the row's category): it guesses a hundred and builds a bitmap per point, three times
+# the cost of walking the GiST index (bench/routing_bench.py).
+PLAN_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off"
+PLAN_SETTINGS_RESET = "RESET jit; RESET enable_bitmapscan"
 TEMP_TABLES = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, changed_categories"
 # The full re-decision is split into this many ranges of complaints, each decided on a connection of its own (one
 # per core): see _plan_in_parallel.
@@ -203,8 +209,7 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
     params = {"open": [str(s) for s in open_states], "ids": [int(i) for i in complaint_ids or []]}
     searched, connections = None, 1
     with connection.cursor() as cur:
-        # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
-        cur.execute("SET LOCAL jit = off")
+        cur.execute(PLAN_SETTINGS)
         # Nothing written yet in this transaction: other connections can share its snapshot and see what it sees.
         cur.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
         clean = cur.fetchone()[0]
@@ -244,7 +249,9 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
                     "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
         cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD PRIMARY KEY (key)")
         cur.execute(f"ANALYZE {PLAN_TABLE}")  # a temporary table has no statistics until it is analysed
-        cur.execute(f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
+        # With the settings put back: the caller's statements that follow are planned as usual.
+        cur.execute(f"{PLAN_SETTINGS_RESET}; "
+                    f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
         moves, refreshes = cur.fetchone()
     return ReroutePlan(table=PLAN_TABLE, considered=considered, moves=moves, refreshes=refreshes, searched=searched,
                        connections=connections)
@@ -289,7 +296,7 @@ def _plan_in_parallel(snapshot, source, params):
                 with raw.cursor() as cur:
                     cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-                    cur.execute("SET LOCAL jit = off")
+                    cur.execute(PLAN_SETTINGS)
                     cur.execute(RANGE_SQL.format(decide=decide_sql(ranged)), {**params, "lo": lo, "hi": hi})
                     results[n] = cur.fetchone()[0]
                     cur.execute("COMMIT")
