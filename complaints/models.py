@@ -7,6 +7,7 @@ from django.utils import timezone
 from facilities.models import AdminArea, Department, Facility
 from routing.models import Category, RoutingDecision
 
+from . import clock
 from .tracking import new_confirmation_secret
 
 # A new confirmation secret made by PostgreSQL (gen_random_uuid: 122 random bits from its strong random source): for
@@ -62,7 +63,7 @@ class Complaint(models.Model):
                                  related_name="+")
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Set by complaint_create (not auto_now_add) so that the deadline counts from exactly this moment.
-    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(default=clock.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     deadline = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -105,7 +106,8 @@ class ComplaintEvent(models.Model):
         OVERDUE = "overdue"
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # complaints.clock.now: the real time, unless a back-dated history is written (complaints.clock.at)
+    at = models.DateTimeField(default=clock.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, help_text="resident, a staff login, api:NAME, system")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -126,7 +128,7 @@ class Answer(models.Model):
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     text = models.TextField(max_length=4000)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["created_at"]

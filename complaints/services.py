@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
@@ -25,6 +24,7 @@ from routing.engine import ENGINE_VERSION, OutsideCity, route
 from routing.models import RoutingDecision
 from routing.services import reroute_plan, reroute_plan_drop
 
+from . import clock
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
 from .mails import tracking_mail_write
@@ -107,7 +107,7 @@ def _create_routed(*, category, location, facility, fields, source, actor, label
     except OutsideCity as exc:
         raise OutsideCityError(str(exc), field="location") from exc
     routed_state, routed_kind = check_transition(State.NEW, "route")
-    now = timezone.now()
+    now = clock.now()
     deadline, reused_under = due_date(now, category.deadline_days)
     complaint = Complaint(
         category=category, location=location, source=source, state=routed_state, submitted_at=now,
@@ -228,7 +228,7 @@ def complaint_answer(*, complaint, user, text, photo=None):
         complaint = _lock_for(user, complaint)
         _move(complaint, "answer", actor=user, reason=text)
         answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user, text=text)
-        complaint.answered_at = timezone.now()
+        complaint.answered_at = clock.now()
         complaint.save(update_fields=["state", "answered_at", "updated_at"])
         if cleaned_photo:
             _store_photo(complaint, cleaned_photo, answer=answer)
@@ -343,7 +343,7 @@ def complaint_confirm(*, tracking_code, key):
     with transaction.atomic():
         complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "confirm", actor=None, label=RESIDENT)
-        complaint.resolved_at = timezone.now()
+        complaint.resolved_at = clock.now()
         complaint.save(update_fields=["state", "resolved_at", "updated_at"])
     return complaint
 

@@ -307,6 +307,16 @@ REROUTE_COALESCE_SECONDS = float(env_str("OURCITY_REROUTE_COALESCE_SECONDS", "2"
 # A staff CSV export of more rows than this is made on the queue and kept (default_storage) for its asker.
 EXPORT_QUEUE_ROWS = int(env_str("OURCITY_EXPORT_QUEUE_ROWS", "5000"))
 EXPORT_KEEP_HOURS = int(env_str("OURCITY_EXPORT_KEEP_HOURS", "24"))
+# --- issue 11 §4: the registry corrected by hand-ons (staff.corrections) ---
+# A facility, area or category whose complaints were handed on to one other authority at least
+# REGISTRY_CORRECTION_HANDONS times in the last REGISTRY_CORRECTION_WINDOW_DAYS days comes to data staff's queue
+# (/staff/registry/), looked for every REGISTRY_CORRECTION_EVERY seconds by the scheduler (and on demand).
+REGISTRY_CORRECTION_HANDONS = int(env_str("OURCITY_REGISTRY_CORRECTION_HANDONS", "3"))
+REGISTRY_CORRECTION_WINDOW_DAYS = int(env_str("OURCITY_REGISTRY_CORRECTION_WINDOW_DAYS", "90"))
+REGISTRY_CORRECTION_EVERY = float(env_str("OURCITY_REGISTRY_CORRECTION_EVERY", "3600"))
+REGISTRY_CORRECTION_REASONS = 10  # reasons shown per proposed correction (the most recent)
+CELERY_BEAT_SCHEDULE["registry-corrections"] = {"task": "staff.tasks.corrections_find",
+                                                "schedule": REGISTRY_CORRECTION_EVERY}
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")

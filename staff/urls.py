@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import registry_views, views
 
 app_name = "staff"
 
@@ -22,4 +22,10 @@ urlpatterns = [
     path("t/<int:pk>/transfer/", views.transfer, name="transfer"),
     path("t/<int:pk>/duplicate/", views.mark_duplicate, name="duplicate"),
     path("t/<int:pk>/category/", views.recategorise, name="recategorise"),
+    # data staff: the registry corrected by hand-ons (staff.corrections)
+    path("registry/", registry_views.registry_queue, name="registry"),
+    path("registry/find/", registry_views.registry_find, name="registry-find"),
+    path("registry/<int:pk>/", registry_views.registry_item, name="registry-item"),
+    path("registry/<int:pk>/accept/", registry_views.registry_accept, name="registry-accept"),
+    path("registry/<int:pk>/dismiss/", registry_views.registry_dismiss, name="registry-dismiss"),
 ]
