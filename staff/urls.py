@@ -20,4 +20,10 @@ urlpatterns = [
     path("t/<int:pk>/transfer/", views.transfer, name="transfer"),
     path("t/<int:pk>/duplicate/", views.mark_duplicate, name="duplicate"),
     path("t/<int:pk>/category/", views.recategorise, name="recategorise"),
+    # issue 10: the moderators' queue of answers
+    path("moderation/", views.moderation_queue, name="moderation"),
+    path("moderation/<int:pk>/", views.moderation_item, name="moderation-item"),
+    path("moderation/<int:pk>/publish/", views.moderation_publish, name="moderation-publish"),
+    path("moderation/<int:pk>/return/", views.moderation_return, name="moderation-return"),
+    path("moderation/<int:pk>/photos/<int:photo_pk>/", views.moderation_photo, name="moderation-photo"),
 ]
