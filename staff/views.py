@@ -22,7 +22,7 @@ from complaints.selectors import complaint_history, departments_for_user, is_dis
 from complaints.selectors import moderation_queue as moderation_selector
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
                                  complaint_recategorise, complaint_take, complaint_transfer)
-from complaints.services import complaint_answer_publish, complaint_answer_return
+from complaints.services import answer_needs_moderation, complaint_answer_publish, complaint_answer_return
 from complaints.transitions import allowed_actions
 from importers.permissions import UPLOAD_PERMISSION
 from routing.models import Category
@@ -211,7 +211,10 @@ def answer(request, pk):
     def perform(t, data):
         complaint_answer(complaint=t, user=request.user, text=data["text"], photo=data["photo"])
 
-    return _act(request, pk, AnswerForm, perform, _("The answer is published."))
+    done = _("The answer is published.")
+    if answer_needs_moderation(_ticket_or_404(request, pk)):  # issue 10: it waits for a moderator first
+        done = _("The answer went to moderation: the public sees it once a moderator publishes it.")
+    return _act(request, pk, AnswerForm, perform, done)
 
 
 @login_required
