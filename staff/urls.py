@@ -26,4 +26,5 @@ urlpatterns = [
     path("moderation/<int:pk>/publish/", views.moderation_publish, name="moderation-publish"),
     path("moderation/<int:pk>/return/", views.moderation_return, name="moderation-return"),
     path("moderation/<int:pk>/photos/<int:photo_pk>/", views.moderation_photo, name="moderation-photo"),
+    path("t/<int:pk>/checks/<int:check_pk>/photo/", views.check_photo, name="check-photo"),
 ]

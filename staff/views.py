@@ -133,6 +133,7 @@ def _render_ticket(request, ticket, bound_form=None, status=200):
         history=complaint_history(ticket),
         answers=ticket.answers.select_related("author", "department__authority").prefetch_related("photos"),
         photos=ticket.photos.filter(answer__isnull=True).order_by("created_at", "id"),
+        checks=ticket.checks.all(),  # issue 10: volunteers' on-site checks
         map_data={**selectors.ticket_map(ticket), "tiles": settings.TILE_URL,
                   "attribution": settings.TILE_ATTRIBUTION},
     )
@@ -347,3 +348,18 @@ def moderation_return(request, pk):
         complaint_answer_return(complaint=item, user=request.user, reason=form.cleaned_data["reason"])
 
     return _moderate(request, pk, perform, _("The answer to № %(n)s went back to the department."), form=form)
+
+
+@login_required
+def check_photo(request, pk, check_pk):
+    """A volunteer's check photo, for the staff who may see the ticket (issue 10)."""
+    check = _ticket_or_404(request, pk).checks.filter(pk=check_pk).exclude(photo="").first()
+    if check is None:
+        raise Http404
+    try:
+        response = FileResponse(check.photo.open("rb"), content_type=check.photo_content_type)
+    except FileNotFoundError:
+        raise Http404 from None
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_cache_control(response, private=True, max_age=3600)
+    return response

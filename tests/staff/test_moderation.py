@@ -113,3 +113,28 @@ def test_an_answer_made_in_the_workspace_goes_to_the_queue(client_for, staff, mo
     ticket.refresh_from_db()
     assert ticket.state == State.MODERATION and ticket.deadline == deadline
     assert f'data-ticket="{ticket.pk}"' in client_for(moderator).get("/staff/moderation/").content.decode()
+
+
+def test_the_ticket_page_shows_volunteers_checks_with_their_photo_to_its_department_only(
+        client_for, staff, make_ticket, districts, media):
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from complaints.models import Volunteer
+    from complaints.services import complaint_volunteer_check
+    from tests.complaints.factories import image_bytes
+
+    ticket = make_ticket(state=State.ANSWERED, answered_at=timezone.now())
+    resident = get_user_model().objects.create_user(username="t-stf-volunteer")
+    volunteer = Volunteer.objects.create(user=resident, approved=True)
+    volunteer.districts.add(districts["Тверской"])
+    check = complaint_volunteer_check(complaint_id=ticket.pk, user=resident, verdict="not_fixed", note="Яма на месте",
+                                      photo=SimpleUploadedFile("k.png", image_bytes("PNG"), content_type="image/png"))
+    page = client_for(staff["a"]).get(f"/staff/t/{ticket.pk}/").content.decode()
+    assert 'data-verdict="not_fixed"' in page and "Яма на месте" in page
+    photo_url = f"/staff/t/{ticket.pk}/checks/{check.pk}/photo/"
+    assert photo_url in page
+    response = client_for(staff["a"]).get(photo_url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert client_for(staff["b"]).get(photo_url).status_code == 404
+    assert client_for(resident).get(photo_url).status_code == 404
