@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from complaints.cycle import confirmations_close
 from complaints.models import Complaint, State
-from complaints.services import complaint_confirm, complaint_answer
+from complaints.services import complaint_answer, complaint_confirm
+from complaints.tracking import confirmation_key
 from web.selectors import complaint_stats, statistics_refresh
 
 from .conftest import TVERSKAYA
@@ -24,7 +25,7 @@ def answer(complaint, text="Убрали мусор"):
 def test_resolved_with_and_without_confirmation_are_counted_apart(report, client):
     confirmed, silent, waiting = (answer(report(point=(TVERSKAYA[0] + i * 1e-4, TVERSKAYA[1])))
                                   for i in range(3))
-    complaint_confirm(tracking_code=confirmed.tracking_code, key=confirmed.confirmation_key)
+    complaint_confirm(tracking_code=confirmed.tracking_code, key=confirmation_key(confirmed))
     Complaint.objects.filter(pk=silent.pk).update(confirm_until=timezone.now() - datetime.timedelta(seconds=1))
     assert confirmations_close() == 1
     statistics_refresh()
