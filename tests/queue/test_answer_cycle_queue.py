@@ -65,8 +65,9 @@ def test_beat_closes_ended_windows_and_reminds_before_the_end(worker, beat, smtp
 
     wait_until(lambda: Complaint.objects.get(pk=ended.pk).state == State.RESOLVED, seconds=90,
                what="beat and the worker to close the ended window")
-    wait_until(lambda: any(f"/c/{ending.tracking_code}/" in m for m in smtp.delivered), seconds=90,
-               what="the reminder mail at the SMTP server")
+    wait_until(lambda: any(f"/c/{ending.tracking_code}/" in m for m in smtp.delivered)
+               and Outbox.objects.filter(complaint=ending, kind=CONFIRM_REMINDER, state=Outbox.State.SENT).exists(),
+               seconds=90, what="the reminder mail at the SMTP server, and its outbox row marked sent")
 
     ended.refresh_from_db()
     assert ended.resolved_unconfirmed and ended.resolved_at is not None
