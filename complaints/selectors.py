@@ -1,14 +1,16 @@
 """Reads of complaints. Who may see and work which tickets is decided here and nowhere else."""
+import datetime
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 from django.utils import timezone
 
 from facilities.models import Department
 
-from .models import OPEN_STATES, Complaint, ComplaintEvent, State
+from .models import DEADLINE_STATES, OPEN_STATES, Complaint, ComplaintEvent, State, Volunteer
 from .tracking import normalize_tracking_code
 
 DISPATCHERS_GROUP = "City dispatchers"
@@ -21,9 +23,9 @@ def complaints_public():
 
 
 def overdue_q(now=None):
-    """Still to be worked on, and past its deadline: the one rule of "overdue" (the staff lists, the
-    scheduler's overdue marks)."""
-    return Q(state__in=OPEN_STATES, deadline__lt=now or timezone.now())
+    """Still to be worked on (or its answer still in moderation), and past its deadline: the one rule of "overdue"
+    (the staff lists, the scheduler's overdue marks)."""
+    return Q(state__in=DEADLINE_STATES, deadline__lt=now or timezone.now())
 
 
 def complaint_by_tracking_code(code):
@@ -191,3 +193,33 @@ def handon_rates(*, departments=None, since=None, until=None, using=None):
         out.append(HandonRow(dimension, key, None if g_month else r[5], *(int(n) for n in counts)))
     out.sort(key=lambda h: (h.dimension or "", h.month or date.min, h.key is None, h.key or 0))
     return out
+# --- the answer cycle (issue 10) ---------------------------------------------------------------------------
+
+from .roles import MODERATE_PERMISSION, MODERATORS_GROUP  # noqa: E402,F401 - any user with the permission moderates
+
+
+def is_moderator(user):
+    """May this user publish or return departments' answers (every department's: the city's central team)?"""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(MODERATE_PERMISSION))
+
+
+def moderation_queue(user):
+    """The answers waiting for a moderator, the oldest deadline first (nothing for anyone else)."""
+    if not is_moderator(user):
+        return Complaint.objects.none()
+    return (Complaint.objects.filter(state=State.MODERATION)
+            .select_related("category", "department__authority", "area").order_by("deadline", "id"))
+
+
+def complaints_for_volunteer(user, *, now=None):
+    """The complaints an approved volunteer may check: in their districts, answered (or resolved) within the last
+    VOLUNTEER_RECENT_DAYS, not hidden; nothing for anyone else. The one scope of every volunteer page and check."""
+    from .transitions import CHECKABLE
+
+    if not (user and user.is_authenticated and user.is_active):
+        return Complaint.objects.none()
+    since = (now or timezone.now()) - datetime.timedelta(days=settings.VOLUNTEER_RECENT_DAYS)
+    return (Complaint.objects.filter(state__in=CHECKABLE, answered_at__gte=since,
+                                     area__in=Volunteer.objects.filter(user=user, approved=True)
+                                     .values("districts"))
+            .select_related("category", "department__authority", "area").order_by("-answered_at", "-id"))

@@ -317,6 +317,15 @@ REGISTRY_CORRECTION_EVERY = float(env_str("OURCITY_REGISTRY_CORRECTION_EVERY", "
 REGISTRY_CORRECTION_REASONS = 10  # reasons shown per proposed correction (the most recent)
 CELERY_BEAT_SCHEDULE["registry-corrections"] = {"task": "staff.tasks.corrections_find",
                                                 "schedule": REGISTRY_CORRECTION_EVERY}
+# --- issue 10: the answer cycle (complaints.cycle, on the scheduler) ---
+# The confirmation window itself is data (the catalogue's confirm_days, 15 by default); the reminder is sent this
+# many days before it ends. Volunteers see the complaints answered within the last VOLUNTEER_RECENT_DAYS.
+CONFIRM_REMINDER_DAYS = int(env_str("OURCITY_CONFIRM_REMINDER_DAYS", "3"))
+VOLUNTEER_RECENT_DAYS = int(env_str("OURCITY_VOLUNTEER_RECENT_DAYS", "30"))
+CELERY_BEAT_SCHEDULE["close-confirmations"] = {"task": "complaints.tasks.confirmations_close",
+                                               "schedule": float(env_str("OURCITY_CONFIRMATIONS_EVERY", "300"))}
+CELERY_BEAT_SCHEDULE["remind-confirmations"] = {"task": "complaints.tasks.confirmations_remind",
+                                                "schedule": float(env_str("OURCITY_CONFIRMATIONS_EVERY", "300"))}
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")

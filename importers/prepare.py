@@ -258,8 +258,12 @@ def prepare_authorities(spec, source, *, known_codes):
         rej.reject(unknown, lambda i: f"unknown parent authority {refs[i]!r}")
     department = evaluate(v.get("department"), frame, n)
     triage = np.isin(lower(evaluate(v.get("triage"), frame, n)), ["1", "true", "yes", "да"])
+    moderate = lower(evaluate(v.get("moderate_answers"), frame, n))
+    rej.reject(np.array([m not in BOOL_WORDS for m in moderate], dtype=bool),
+               lambda i: f"moderate_answers {moderate[i]!r} is not yes or no")
     columns = {"triage": triage, "source_key": keys, "code": codes, "name": names, "short_name": short, "kind": kinds,
-               "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department}
+               "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department,
+               "moderate_answers": np.isin(moderate, TRUE_WORDS)}
     reject_unstorable(rej, columns, AUTHORITY_FIELDS)
     return finish(rej, columns, {})
 
@@ -337,6 +341,11 @@ def parse_list(text):
     return [v for v in re.split(r"[,;\s]+", text) if v]
 
 
+# Yes/no cells of the answer cycle's settings (issue 10): anything else is a reject, not a silent "no".
+TRUE_WORDS = ["1", "true", "yes", "y", "да"]
+BOOL_WORDS = set(TRUE_WORDS) | {"", "0", "false", "no", "n", "нет"}
+
+
 def parse_bool(text, default=False):
     text = str(text or "").strip().lower()
     return default if text == "" else text in ("1", "true", "yes", "да", "y")
@@ -408,7 +417,8 @@ def prepare_categories(spec, source, *, type_codes, departments):
     keys, rej = prepare_keys(spec, source)
     col = {name: evaluate(spec.values.get(name), frame, n) for name in (
         "code", "name_ru", "name_en", "group_ru", "group_en", "description_ru", "description_en", "keywords",
-        "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes")}
+        "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "fallback", "department", "attributes",
+        "moderate_answers", "confirm_days")}
     codes = col["code"]
     rej.reject(np.array([not SLUG_RE.fullmatch(c) for c in codes]),
                lambda i: f"category code {codes[i]!r} must be letters, digits, '-' or '_' (at most 64)")
@@ -424,7 +434,7 @@ def prepare_categories(spec, source, *, type_codes, departments):
     rej.reject(np.array([f not in fallback_choices for f in fallbacks]),
                lambda i: f"fallback {col['fallback'][i]!r} is not one of {', '.join(fallback_choices)}")
     out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
-                                         "keywords", "keywords_en")}
+                                         "keywords", "keywords_en", "moderate_answers", "confirm_days")}
 
     def check(i):
         try:
@@ -435,6 +445,14 @@ def prepare_categories(spec, source, *, type_codes, departments):
             out["deadline_days"][i] = parse_int(col["deadline_days"][i], 8, 1, 365)
         except ValueError:
             return f"deadline_days {col['deadline_days'][i]!r} is not a whole number of working days (1-365)"
+        try:
+            out["confirm_days"][i] = parse_int(col["confirm_days"][i], 15, 1, 365)
+        except ValueError:
+            return f"confirm_days {col['confirm_days'][i]!r} is not a whole number of days (1-365)"
+        moderate = col["moderate_answers"][i].strip().lower()
+        if moderate not in BOOL_WORDS:
+            return f"moderate_answers {col['moderate_answers'][i]!r} is not yes or no"
+        out["moderate_answers"][i] = moderate in TRUE_WORDS
         try:
             types = parse_list(col["facility_types"][i])
         except ValueError:
@@ -466,6 +484,8 @@ def prepare_categories(spec, source, *, type_codes, departments):
     columns = {"source_key": keys, "code": codes, "rule": rules, "fallback_level": fallbacks, **keywords,
                "radius_m": pa.array(out["radius_m"], pa.int64()),
                "deadline_days": pa.array(out["deadline_days"], pa.int64()),
+               "moderate_answers": pa.array(out["moderate_answers"], pa.bool_()),
+               "confirm_days": pa.array(out["confirm_days"], pa.int64()),
                "department_id": pa.array(out["department_id"], pa.int64()),
                "type_codes": out["type_codes"], "attributes": out["attributes"],
                **{name: col[name] for name in ("name_ru", "name_en", "group_ru", "group_en")},

@@ -28,4 +28,11 @@ urlpatterns = [
     path("registry/<int:pk>/", registry_views.registry_item, name="registry-item"),
     path("registry/<int:pk>/accept/", registry_views.registry_accept, name="registry-accept"),
     path("registry/<int:pk>/dismiss/", registry_views.registry_dismiss, name="registry-dismiss"),
+    # issue 10: the moderators' queue of answers
+    path("moderation/", views.moderation_queue, name="moderation"),
+    path("moderation/<int:pk>/", views.moderation_item, name="moderation-item"),
+    path("moderation/<int:pk>/publish/", views.moderation_publish, name="moderation-publish"),
+    path("moderation/<int:pk>/return/", views.moderation_return, name="moderation-return"),
+    path("moderation/<int:pk>/photos/<int:photo_pk>/", views.moderation_photo, name="moderation-photo"),
+    path("t/<int:pk>/checks/<int:check_pk>/photo/", views.check_photo, name="check-photo"),
 ]

@@ -18,7 +18,7 @@ from django.views.decorators.http import condition, require_GET, require_POST
 
 from geo_ourcity.db_router import stale_reads_ok
 
-from complaints.models import ComplaintEvent
+from complaints.models import Answer, ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
                                  complaint_deny)
@@ -195,7 +195,8 @@ def _complaint_context(complaint):
     """What the complaint page and the map popup show. Free text (the description, answers, the explanation, which
     may quote a hand-over reason) only through complaints.tracking.redact: tracking codes and keys never show."""
     decision = complaint.decision
-    answers = list(complaint.answers.all())
+    # Only published answers: one waiting for a moderator, or returned by one, is not public (issue 10).
+    answers = [a for a in complaint.answers.all() if a.state == Answer.State.PUBLISHED]
     for answer in answers:
         answer.public_text = redact(answer.text)
     return {
