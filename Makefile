@@ -50,6 +50,9 @@ migrate: db
 demo-data: migrate
 	@$(PY) manage.py load_demo
 	@$(PY) manage.py load_demo_complaints
+	@# the category suggestion learned from that history, and the data-staff queue of registry corrections
+	@$(PY) manage.py train_suggestions --no-evaluate
+	@$(PY) manage.py registry_corrections
 
 demo: demo-data redis
 	@$(PY) manage.py collectstatic --noinput -v 0

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ComplaintError
-from .models import Answer, Complaint, ComplaintEvent, Outbox, Photo
+from .models import Answer, Complaint, ComplaintEvent, Outbox, Photo, Volunteer, VolunteerCheck
 from .outbox import outbox_retry
 from .services import complaint_hide
 
@@ -31,7 +31,7 @@ class EventInline(ReadOnlyInline):
 
 class AnswerInline(ReadOnlyInline):
     model = Answer
-    fields = ["created_at", "department", "author", "text"]
+    fields = ["created_at", "department", "author", "text", "state", "moderated_by", "moderated_at", "return_reason"]
     readonly_fields = fields
 
 
@@ -117,3 +117,39 @@ class OutboxAdmin(admin.ModelAdmin):
             return
         n = outbox_retry(entries=list(queryset))
         self.message_user(request, _("%(n)d mails will be sent again.") % {"n": n}, messages.SUCCESS)
+
+
+# --- issue 10: volunteers (approved here by staff) and their checks (read-only: written by the check service) ---
+
+@admin.register(Volunteer)
+class VolunteerAdmin(admin.ModelAdmin):
+    list_display = ["user", "approved", "approved_by", "approved_at"]
+    list_filter = ["approved"]
+    search_fields = ["user__username", "user__email"]
+    filter_horizontal = ["districts"]
+    fields = ["user", "districts", "approved", "note", "approved_by", "approved_at"]
+    readonly_fields = ["approved_by", "approved_at"]
+    raw_id_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        """Who approved a volunteer, and when, is recorded; a revoked approval clears both."""
+        from django.utils import timezone
+
+        if obj.approved and not obj.approved_at:
+            obj.approved_by, obj.approved_at = request.user, timezone.now()
+        elif not obj.approved:
+            obj.approved_by, obj.approved_at = None, None
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(VolunteerCheck)
+class VolunteerCheckAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "complaint", "department", "verdict", "volunteer"]
+    list_filter = ["verdict"]
+    list_select_related = ["complaint", "department__authority", "volunteer__user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -20,7 +20,7 @@ from geo_ourcity.languages import translated
 
 from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
-from .tracking import confirmation_key
+from .tracking import confirmation_key, redact
 
 # In the outbox row's language (the city's default, LANGUAGE_CODE, when the mail was written; the Russian text is in
 # locale/ru), English where that language has no translation.
@@ -73,4 +73,45 @@ def tracking_mail_message(complaint, language=None):
                   "deadline": deadline, "code": complaint.tracking_code, "key": confirmation_key(complaint),
                   "url": url}
         subject, body = gettext(SUBJECT) % values, gettext(BODY) % values
+    return EmailMessage(subject=subject, body=body, to=[complaint.email])
+
+
+# --- issue 10: the reminder before the confirmation window ends (complaints.cycle.confirmations_remind) ----------
+# To the complaint's own address only (the reporter's), with the link to its page. No longer due (cancelled) once
+# the resident has answered, the complaint has moved on, or the window has ended.
+CONFIRM_REMINDER = "confirm_reminder"
+REMINDER_SUBJECT = gettext_noop("Is the problem of your report No. %(number)s fixed?")
+REMINDER_BODY = gettext_noop("""Hello,
+
+Your report No. %(number)s (%(category)s) was answered by %(department)s:
+
+%(answer)s
+
+Please say on its page whether the problem is fixed, or that it is not, by %(until)s: %(url)s
+You need the confirmation key that came with the tracking code. If you say nothing, the report is closed then as
+resolved without your confirmation.
+""")
+
+
+def confirm_reminder_key(complaint_id, confirm_until):
+    """One reminder per complaint and confirmation window (a new answer opens a new window)."""
+    return f"{CONFIRM_REMINDER}:{complaint_id}:{int(confirm_until.timestamp())}"
+
+
+@mail_kind(CONFIRM_REMINDER)
+def confirm_reminder_render(entry):
+    complaint = entry.complaint
+    if (complaint is None or not complaint.email or complaint.state != State.ANSWERED
+            or complaint.confirm_until is None or complaint.confirm_until <= timezone.now()
+            or entry.dedupe_key != confirm_reminder_key(complaint.pk, complaint.confirm_until)):
+        return None
+    answer = complaint.answers.published().order_by("-created_at", "-id").first()
+    with translation.override(entry.language or settings.LANGUAGE_CODE):
+        lang = content_language()
+        category = translated(complaint.category.name_i18n, lang) or complaint.category.code
+        values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
+                  "answer": redact(answer.text) if answer else "",
+                  "until": formats.date_format(timezone.localtime(complaint.confirm_until), "SHORT_DATETIME_FORMAT"),
+                  "url": f"{settings.SITE_URL}/c/{complaint.tracking_code}/"}
+        subject, body = gettext(REMINDER_SUBJECT) % values, gettext(REMINDER_BODY) % values
     return EmailMessage(subject=subject, body=body, to=[complaint.email])

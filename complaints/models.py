@@ -7,6 +7,7 @@ from django.utils import timezone
 from facilities.models import AdminArea, Department, Facility
 from routing.models import Category, RoutingDecision
 
+from . import clock
 from .tracking import new_confirmation_secret
 
 # A new confirmation secret made by PostgreSQL (gen_random_uuid: 122 random bits from its strong random source): for
@@ -25,12 +26,17 @@ class State(models.TextChoices):
     TRANSFERRED = "transferred", "transferred"
     DUPLICATE = "duplicate", "duplicate"
     HIDDEN = "hidden", "hidden (moderation)"
+    # The department's answer waits for a moderator (issue 10: where the catalogue or the authority says so).
+    MODERATION = "moderation", "answer in moderation"
 
 
 # States in which a complaint is still being worked: re-routing moves only these.
 OPEN_STATES = (State.NEW, State.ASSIGNED, State.IN_PROGRESS, State.REOPENED, State.TRANSFERRED)
 # Open311 `status` is "closed" for these, "open" for all others.
 CLOSED_STATES = (State.RESOLVED, State.DUPLICATE, State.HIDDEN)
+# States in which the deadline runs: not yet answered in public. An answer in moderation is not public yet, so its
+# complaint can still go past its deadline (the moderation's time counts: the deadline keeps running).
+DEADLINE_STATES = OPEN_STATES + (State.MODERATION,)
 
 
 class Complaint(models.Model):
@@ -62,7 +68,7 @@ class Complaint(models.Model):
                                  related_name="+")
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Set by complaint_create (not auto_now_add) so that the deadline counts from exactly this moment.
-    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(default=clock.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     deadline = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -71,12 +77,20 @@ class Complaint(models.Model):
     # When the scheduler found it still open past its deadline (complaints.services.complaints_mark_overdue).
     overdue_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=100, blank=True, help_text="web, or the API key's name")
+    # The answer cycle (issue 10): once an answer is public the resident may confirm or dispute it until
+    # `confirm_until` (the category's confirm_days); silence then closes it as resolved without confirmation.
+    confirm_until = models.DateTimeField(null=True, blank=True)
+    confirm_reminded_at = models.DateTimeField(null=True, blank=True)
+    resolved_unconfirmed = models.BooleanField(default=False, db_default=False, help_text="resolved by the end of the confirmation "
+                                               "window, without the resident's word")
 
     class Meta:
         ordering = ["-submitted_at"]
         indexes = [
             models.Index(fields=["department", "state", "deadline"], name="complaint_dept_state_deadline"),
             models.Index(fields=["state"], name="complaint_state"),
+            # the scheduler's confirmation windows (complaints.cycle): answered complaints by the window's end
+            models.Index(fields=["confirm_until"], condition=models.Q(state="answered"), name="complaint_confirm_due"),
         ]
 
     def __str__(self):
@@ -103,9 +117,16 @@ class ComplaintEvent(models.Model):
         HIDDEN = "hidden"
         CATEGORY = "category"  # a member of staff changed the category (complaints.services.complaint_recategorise)
         OVERDUE = "overdue"
+        # the answer cycle (issue 10)
+        MODERATION = "moderation"  # the department's answer went to a moderator (staff only)
+        RETURNED = "returned"  # a moderator returned the answer to the department with a reason (staff only)
+        UNCONFIRMED = "unconfirmed"  # the confirmation window ended in silence: resolved without confirmation
+        CHECKED = "checked"  # a volunteer's on-site check found it fixed
+        CHECK_FAILED = "check_failed"  # a volunteer's on-site check found it not fixed: reopened
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # complaints.clock.now: the real time, unless a back-dated history is written (complaints.clock.at)
+    at = models.DateTimeField(default=clock.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, help_text="resident, a staff login, api:NAME, system")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -121,15 +142,36 @@ class ComplaintEvent(models.Model):
         ordering = ["at", "id"]
 
 
+class AnswerQuerySet(models.QuerySet):
+    def published(self):
+        """The answers the public may read: not those waiting for a moderator or returned by one."""
+        return self.filter(state=Answer.State.PUBLISHED)
+
+
 class Answer(models.Model):
+    class State(models.TextChoices):
+        PUBLISHED = "published", "published"
+        MODERATION = "moderation", "waiting for a moderator"
+        RETURNED = "returned", "returned to the department"
+
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="answers")
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     text = models.TextField(max_length=4000)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now)
+    # Moderation (issue 10): who published or returned it, when, and why it was returned.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PUBLISHED,
+                             db_default=State.PUBLISHED.value)
+    moderated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    moderated_at = models.DateTimeField(null=True, blank=True)
+    return_reason = models.TextField(blank=True)
+
+    objects = AnswerQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]
+        permissions = [("moderate_answer", "Can publish or return departments' answers (moderation)")]
 
 
 class Photo(models.Model):
@@ -181,3 +223,49 @@ class Outbox(models.Model):
 
     def __str__(self):
         return f"{self.kind} #{self.pk} ({self.state})"
+
+
+def finest_active_areas():
+    """The areas a volunteer may be approved for (Volunteer.districts' choices in the admin)."""
+    from facilities.selectors import finest_level
+
+    return {"level": finest_level(), "valid_to__isnull": True}
+
+
+class Volunteer(models.Model):
+    """A resident approved (by staff, in the admin) to check fixes on the spot in some districts (issue 10): the
+    active areas of the city's finest level (facilities.selectors.finest_level; districts in the demo)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="volunteer")
+    districts = models.ManyToManyField(AdminArea, blank=True, related_name="+",
+                                       limit_choices_to=finest_active_areas)
+    approved = models.BooleanField(default=False)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="why approved (staff only)")
+
+    def __str__(self):
+        return f"volunteer {self.user}"
+
+
+class VolunteerCheck(models.Model):
+    """A volunteer's on-site check of an answered or resolved complaint: a failed one reopens it to its department
+    and counts against that department (`department`: the one whose answer was checked)."""
+
+    class Verdict(models.TextChoices):
+        FIXED = "fixed", "fixed"
+        NOT_FIXED = "not_fixed", "not fixed"
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="checks")
+    volunteer = models.ForeignKey(Volunteer, on_delete=models.PROTECT, related_name="checks")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    note = models.TextField(max_length=4000, blank=True)
+    # Re-encoded as the complaints' photos are (complaints.photos.clean_photo): no EXIF, no GPS.
+    photo = models.FileField(upload_to="checks/%Y/%m/", blank=True)
+    photo_content_type = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

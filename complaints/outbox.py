@@ -55,6 +55,23 @@ def outbox_write(*, kind, recipient, dedupe_key, complaint=None, language="", co
     transaction.on_commit(functools.partial(_enqueue, dedupe_key[:200]), robust=True)
 
 
+def outbox_write_many(entries):
+    """outbox_write for many mails at once (a scheduler's set-based pass): one INSERT for all of them (each row
+    skipped whose `dedupe_key` exists), each row's task queued once the caller's transaction commits. `entries`:
+    dicts of kind, recipient, dedupe_key and optionally complaint_id, language, context."""
+    kinds = _kinds()
+    rows = []
+    for e in entries:
+        if e["kind"] not in kinds:
+            raise ValueError(f"unknown outbox kind {e['kind']!r}")
+        rows.append(Outbox(kind=e["kind"], recipient=e["recipient"], dedupe_key=e["dedupe_key"][:200],
+                           complaint_id=e.get("complaint_id"), language=e.get("language") or settings.LANGUAGE_CODE,
+                           context=e.get("context") or {}))
+    Outbox.objects.bulk_create(rows, ignore_conflicts=True)
+    for row in rows:
+        transaction.on_commit(functools.partial(_enqueue, row.dedupe_key), robust=True)
+
+
 def _enqueue(dedupe_key):
     """The row's task, by its key (no query here: the worker finds the row). If the broker is down, the task is
     lost, not the mail: the sweep finds it due."""

@@ -6,6 +6,7 @@ proceeds validly or gets TransitionNotAllowed; no change is lost.
 Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
 """
 import dataclasses
+import datetime
 import functools
 import re
 import time
@@ -16,7 +17,6 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
@@ -25,12 +25,13 @@ from routing.engine import ENGINE_VERSION, OutsideCity, route
 from routing.models import RoutingDecision
 from routing.services import reroute_plan, reroute_plan_drop
 
+from . import clock
 from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
                      TransitionNotAllowed)
 from .mails import tracking_mail_write
-from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State
+from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State, Volunteer, VolunteerCheck
 from .photos import clean_photo
-from .selectors import user_may_act
+from .selectors import is_moderator, user_may_act
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
 from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean_facility, clean_location,
@@ -41,6 +42,7 @@ __all__ = [
     "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
     "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_recategorise",
     "complaint_mark_duplicate", "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
+    "complaint_answer_publish", "complaint_answer_return", "complaint_volunteer_check", "answer_needs_moderation",
 ]
 
 REASON_MAX = 1000
@@ -107,7 +109,7 @@ def _create_routed(*, category, location, facility, fields, source, actor, label
     except OutsideCity as exc:
         raise OutsideCityError(str(exc), field="location") from exc
     routed_state, routed_kind = check_transition(State.NEW, "route")
-    now = timezone.now()
+    now = clock.now()
     deadline, reused_under = due_date(now, category.deadline_days)
     complaint = Complaint(
         category=category, location=location, source=source, state=routed_state, submitted_at=now,
@@ -221,15 +223,27 @@ def complaint_take(*, complaint, user):
 
 
 def complaint_answer(*, complaint, user, text, photo=None):
-    """The department's public answer, with an optional photo (-> answered; the resident confirms or denies)."""
+    """The department's public answer, with an optional photo (-> answered; the resident confirms or denies).
+
+    Where the city wants moderation (answer_needs_moderation: the category's or the department's authority's
+    setting), the answer waits for a moderator instead (-> moderation, a staff-only event): the public sees it
+    once it is published (complaint_answer_publish)."""
     text = _required_text(text, field="text", limit=DESCRIPTION_MAX)
     cleaned_photo = clean_photo(photo) if photo else None
     with transaction.atomic():
         complaint = _lock_for(user, complaint)
-        _move(complaint, "answer", actor=user, reason=text)
-        answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user, text=text)
-        complaint.answered_at = timezone.now()
-        complaint.save(update_fields=["state", "answered_at", "updated_at"])
+        if answer_needs_moderation(complaint):
+            _move(complaint, "submit_answer", actor=user, reason=text, public=False)
+            answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user,
+                                           text=text, state=Answer.State.MODERATION)
+            complaint.save(update_fields=["state", "updated_at"])
+        else:
+            _move(complaint, "answer", actor=user, reason=text)
+            answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user,
+                                           text=text)
+            _open_confirmation_window(complaint, clock.now())
+            complaint.save(update_fields=["state", "answered_at", "confirm_until", "confirm_reminded_at",
+                                          "updated_at"])
         if cleaned_photo:
             _store_photo(complaint, cleaned_photo, answer=answer)
     return complaint
@@ -343,7 +357,7 @@ def complaint_confirm(*, tracking_code, key):
     with transaction.atomic():
         complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "confirm", actor=None, label=RESIDENT)
-        complaint.resolved_at = timezone.now()
+        complaint.resolved_at = clock.now()
         complaint.save(update_fields=["state", "resolved_at", "updated_at"])
     return complaint
 
@@ -357,6 +371,110 @@ def complaint_deny(*, tracking_code, key, reason=""):
         complaint.reopen_count += 1
         complaint.save(update_fields=["state", "reopen_count", "updated_at"])
     return complaint
+
+
+# --- the answer cycle (issue 10): moderation, the confirmation window, volunteers' checks --------------------
+
+def answer_needs_moderation(complaint):
+    """The one rule of moderation: an answer waits for a moderator if the complaint's category or the authority of
+    the department answering says so (both imported data: the catalogue's and the authorities' moderate_answers)."""
+    return bool(complaint.category.moderate_answers or complaint.department.authority.moderate_answers)
+
+
+def _open_confirmation_window(complaint, now):
+    """The answer is public from `now`: the resident may confirm or dispute it for the category's confirm_days."""
+    complaint.answered_at = now
+    complaint.confirm_until = now + datetime.timedelta(days=complaint.category.confirm_days)
+    complaint.confirm_reminded_at = None
+
+
+def _lock_for_moderator(user, complaint):
+    if not is_moderator(user):
+        raise ComplaintPermissionDenied(_("Only moderators publish or return answers."))
+    locked = Complaint.objects.select_for_update().filter(pk=complaint.pk).first()
+    if locked is None:
+        raise ComplaintNotFound(_("The complaint does not exist."))
+    return locked
+
+
+def _pending_answer(complaint):
+    answer = (Answer.objects.select_for_update().filter(complaint=complaint, state=Answer.State.MODERATION)
+              .order_by("-created_at", "-id").first())
+    if answer is None:  # the state machine let it through, so this is a row written outside the services
+        raise TransitionNotAllowed(_("This complaint has no answer waiting for moderation."))
+    return answer
+
+
+def complaint_answer_publish(*, complaint, user):
+    """A moderator publishes the waiting answer (moderation -> answered): a public `answer` event with its text,
+    and the confirmation window opens now. The deadline is not touched."""
+    with transaction.atomic():
+        complaint = _lock_for_moderator(user, complaint)
+        check_transition(complaint.state, "publish")
+        answer = _pending_answer(complaint)
+        _move(complaint, "publish", actor=user, reason=answer.text)
+        now = clock.now()
+        answer.state, answer.moderated_by, answer.moderated_at = Answer.State.PUBLISHED, user, now
+        answer.save(update_fields=["state", "moderated_by", "moderated_at"])
+        _open_confirmation_window(complaint, now)
+        complaint.save(update_fields=["state", "answered_at", "confirm_until", "confirm_reminded_at", "updated_at"])
+    return complaint
+
+
+def complaint_answer_return(*, complaint, user, reason):
+    """A moderator returns the waiting answer to the department with a reason (moderation -> in_progress; a
+    staff-only event). The deadline keeps running: it is not touched."""
+    reason = _required_text(reason, field="reason", limit=REASON_MAX)
+    with transaction.atomic():
+        complaint = _lock_for_moderator(user, complaint)
+        check_transition(complaint.state, "return_answer")
+        answer = _pending_answer(complaint)
+        _move(complaint, "return_answer", actor=user, reason=reason, public=False)
+        answer.state, answer.moderated_by, answer.moderated_at = Answer.State.RETURNED, user, clock.now()
+        answer.return_reason = reason
+        answer.save(update_fields=["state", "moderated_by", "moderated_at", "return_reason"])
+        complaint.save(update_fields=["state", "updated_at"])
+    return complaint
+
+
+VOLUNTEER = "volunteer"  # the public history's actor of a check: never the volunteer's login
+
+
+def complaint_volunteer_check(*, complaint_id, user, verdict, note="", photo=None):
+    """A volunteer's on-site check of a complaint in their districts, recently answered or resolved
+    (complaints.selectors.complaints_for_volunteer): `fixed` is recorded (a public `checked` event, the state
+    stays); `not_fixed` reopens it to its department (-> reopened, counted as a reopening and, on the check,
+    against that department). A complaint outside the volunteer's scope is ComplaintNotFound (a 404)."""
+    from .selectors import complaints_for_volunteer
+
+    if verdict not in VolunteerCheck.Verdict.values:
+        raise ComplaintError(_("Say whether the problem is fixed."), field="verdict")
+    note = clean_text(note, field="note", limit=DESCRIPTION_MAX)
+    if verdict == VolunteerCheck.Verdict.NOT_FIXED and not note:
+        raise ComplaintError(_("Say what is still wrong."), field="note")
+    cleaned_photo = clean_photo(photo) if photo else None
+    with transaction.atomic():
+        volunteer = Volunteer.objects.filter(user=user, approved=True, user__is_active=True).first()
+        locked = (complaints_for_volunteer(user).select_for_update(of=("self",)).filter(pk=complaint_id).first()
+                  if volunteer is not None else None)
+        if locked is None:
+            raise ComplaintNotFound(_("The complaint does not exist."))
+        failed = verdict == VolunteerCheck.Verdict.NOT_FIXED
+        check = VolunteerCheck(complaint=locked, volunteer=volunteer, department=locked.department,
+                               verdict=verdict, note=note)
+        if cleaned_photo is not None:
+            check.photo, check.photo_content_type = cleaned_photo, cleaned_photo.content_type
+        if failed:
+            _move(locked, "check_failed", actor=user, label=VOLUNTEER, reason=note)
+            locked.reopen_count += 1
+            locked.resolved_at, locked.resolved_unconfirmed, locked.confirm_until = None, False, None
+            locked.save(update_fields=["state", "reopen_count", "resolved_at", "resolved_unconfirmed",
+                                       "confirm_until", "updated_at"])
+        else:
+            _to, kind = check_transition(locked.state, "check")
+            _event(locked, kind=kind, actor=user, label=VOLUNTEER, reason=note)
+        check.save()
+    return check
 
 
 # --- helpers --------------------------------------------------------------------------------------------

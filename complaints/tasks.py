@@ -78,3 +78,20 @@ def reroute_sweep():
 
     if reroute_pending_count():
         reroute_run.delay()
+
+
+@shared_task(name="complaints.tasks.confirmations_close")
+def confirmations_close():
+    """Every few minutes (celery beat): answered complaints whose confirmation window ended in silence are
+    resolved without confirmation (complaints.cycle)."""
+    from .cycle import confirmations_close as close
+
+    return close()
+
+
+@shared_task(name="complaints.tasks.confirmations_remind")
+def confirmations_remind():
+    """Every few minutes (celery beat): the reminder mails before the confirmation windows end (complaints.cycle)."""
+    from .cycle import confirmations_remind as remind
+
+    return remind()

@@ -6,7 +6,9 @@ from django.http import FileResponse, Http404
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from .models import Photo, State
+from django.db.models import Q
+
+from .models import Answer, Photo, State
 
 # Shared caches may keep a photo this long; also how long one may outlive the moderation hiding its complaint.
 PHOTO_MAX_AGE = 300
@@ -14,7 +16,9 @@ PHOTO_MAX_AGE = 300
 
 @require_safe
 def photo(request, photo_id):
+    # An answer's photo is public with its answer: not while it waits for a moderator, nor once returned.
     found = (Photo.objects.filter(pk=photo_id).exclude(complaint__state=State.HIDDEN)
+             .filter(Q(answer__isnull=True) | Q(answer__state=Answer.State.PUBLISHED))
              .only("id", "file", "content_type").first())
     if found is None:
         raise Http404("no such photo")

@@ -118,6 +118,8 @@ class Authority(models.Model):
     ogrn = models.CharField("OGRN", max_length=15, blank=True, db_index=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT)
+    # Issue 10: its departments' answers wait for a moderator (imported: authorities spec key moderate_answers).
+    moderate_answers = models.BooleanField(default=False, db_default=False)
     source_key = models.CharField(max_length=200, blank=True)
     valid_from = models.DateTimeField(auto_now_add=True)
     valid_to = models.DateTimeField(null=True, blank=True)

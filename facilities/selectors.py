@@ -42,10 +42,10 @@ def areas_covering_point(point, *, level=None):
     return sorted(areas, key=lambda a: (-a.level.rank, a.name))
 
 
-def finest_level():
+def finest_level(using=None):
     """The code of the deepest area level that has active areas (the districts of the residents' map and filters;
-    a ward, a neighbourhood ... in another city), or None when no areas are loaded."""
-    return (AreaLevel.objects.filter(areas__valid_to__isnull=True).order_by("-rank", "code")
+    a ward, a neighbourhood ... in another city), or None when no areas are loaded. `using`: a database alias."""
+    return (AreaLevel.objects.using(using).filter(areas__valid_to__isnull=True).order_by("-rank", "code")
             .values_list("code", flat=True).first())
 
 

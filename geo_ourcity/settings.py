@@ -310,6 +310,25 @@ REROUTE_COALESCE_SECONDS = float(env_str("OURCITY_REROUTE_COALESCE_SECONDS", "2"
 # A staff CSV export of more rows than this is made on the queue and kept (default_storage) for its asker.
 EXPORT_QUEUE_ROWS = int(env_str("OURCITY_EXPORT_QUEUE_ROWS", "5000"))
 EXPORT_KEEP_HOURS = int(env_str("OURCITY_EXPORT_KEEP_HOURS", "24"))
+# --- issue 11 §4: the registry corrected by hand-ons (staff.corrections) ---
+# A facility, area or category whose complaints were handed on to one other authority at least
+# REGISTRY_CORRECTION_HANDONS times in the last REGISTRY_CORRECTION_WINDOW_DAYS days comes to data staff's queue
+# (/staff/registry/), looked for every REGISTRY_CORRECTION_EVERY seconds by the scheduler (and on demand).
+REGISTRY_CORRECTION_HANDONS = int(env_str("OURCITY_REGISTRY_CORRECTION_HANDONS", "3"))
+REGISTRY_CORRECTION_WINDOW_DAYS = int(env_str("OURCITY_REGISTRY_CORRECTION_WINDOW_DAYS", "90"))
+REGISTRY_CORRECTION_EVERY = float(env_str("OURCITY_REGISTRY_CORRECTION_EVERY", "3600"))
+REGISTRY_CORRECTION_REASONS = 10  # reasons shown per proposed correction (the most recent)
+CELERY_BEAT_SCHEDULE["registry-corrections"] = {"task": "staff.tasks.corrections_find",
+                                                "schedule": REGISTRY_CORRECTION_EVERY}
+# --- issue 10: the answer cycle (complaints.cycle, on the scheduler) ---
+# The confirmation window itself is data (the catalogue's confirm_days, 15 by default); the reminder is sent this
+# many days before it ends. Volunteers see the complaints answered within the last VOLUNTEER_RECENT_DAYS.
+CONFIRM_REMINDER_DAYS = int(env_str("OURCITY_CONFIRM_REMINDER_DAYS", "3"))
+VOLUNTEER_RECENT_DAYS = int(env_str("OURCITY_VOLUNTEER_RECENT_DAYS", "30"))
+CELERY_BEAT_SCHEDULE["close-confirmations"] = {"task": "complaints.tasks.confirmations_close",
+                                               "schedule": float(env_str("OURCITY_CONFIRMATIONS_EVERY", "300"))}
+CELERY_BEAT_SCHEDULE["remind-confirmations"] = {"task": "complaints.tasks.confirmations_remind",
+                                                "schedule": float(env_str("OURCITY_CONFIRMATIONS_EVERY", "300"))}
 # beat's own state: in the serve directory, which scripts/serve.py gives the service user (var/serve by default)
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("OURCITY_CELERY_BEAT_SCHEDULE", "") or str(
     Path(env_str("OURCITY_SERVE_DIR", "") or BASE_DIR / "var" / "serve") / "celerybeat-schedule")

@@ -368,33 +368,36 @@ def _retire(cur, select, params=()):
 # authorities
 
 AUTHORITY_COLUMNS = ["row_no", "source_key", "code", "name", "short_name", "kind", "inn", "ogrn", "parent_code",
-                     "department", "triage"]
+                     "department", "triage", "moderate_answers"]
 
 
 def stage_authorities(cur, prepared, progress=None):
     new_stage(cur)
     cur.execute("""CREATE TEMP TABLE import_stage (row_no integer, source_key text, code text, name text,
                    short_name text, kind text, inn text, ogrn text, parent_code text, department text,
-                   triage boolean, state text) ON COMMIT DROP""")
+                   triage boolean, moderate_answers boolean, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, AUTHORITY_COLUMNS, progress)
-    for col in AUTHORITY_COLUMNS[1:-1]:
+    for col in AUTHORITY_COLUMNS[1:-2]:
         cur.execute(f"UPDATE import_stage SET {col} = '' WHERE {col} IS NULL")
     cur.execute("ANALYZE import_stage")
 
 
-def authority_differs(a, p, d, s, *, kind, dataset, source_key, with_parent, with_department, department_name):
+def authority_differs(a, p, d, s, *, kind, dataset, source_key, with_parent, with_department, department_name,
+                      with_moderation=False):
     """SQL: authority `a` (its parent `p`, its main department `d`) differs from the row `s` would write."""
     parent = f"OR coalesce({p}.code, '') <> {s}.parent_code" if with_parent else ""
     name = f"OR {d}.name <> {department_name}" if with_department else ""
+    moderation = f"OR {a}.moderate_answers IS DISTINCT FROM {s}.moderate_answers" if with_moderation else ""
     return f"""({a}.valid_to IS NOT NULL
         OR ROW({a}.name, {a}.short_name, {a}.kind, {a}.inn, {a}.ogrn, {a}.dataset_id, {a}.source_key)
            IS DISTINCT FROM ROW({s}.name, {s}.short_name, {kind}, {s}.inn, {s}.ogrn, {dataset}::bigint, {source_key})
-        {parent} OR {d}.id IS NULL OR {d}.is_triage <> {s}.triage {name})"""
+        {parent} OR {d}.id IS NULL OR {d}.is_triage <> {s}.triage {name} {moderation})"""
 
 
-def classify_authorities(cur, dataset_id, full, with_parent, with_department):
+def classify_authorities(cur, dataset_id, full, with_parent, with_department, with_moderation=False):
     differs = authority_differs("a", "p", "d", "s", kind="s.kind", dataset="%s", source_key="s.source_key",
                                 with_parent=with_parent, with_department=with_department,
+                                with_moderation=with_moderation,
                                 department_name="CASE WHEN s.department <> '' THEN s.department ELSE s.short_name END")
     _mark(cur, "import_stage", "row_no", f"""
         SELECT s.row_no, CASE WHEN a.id IS NULL THEN 'created' WHEN {differs} THEN 'updated' ELSE 'unchanged' END
@@ -409,7 +412,8 @@ def classify_authorities(cur, dataset_id, full, with_parent, with_department):
     return count_marks(cur)
 
 
-def apply_authorities(cur, dataset_id, *, with_parent, with_department, kind_sql="s.kind", stage="import_stage"):
+def apply_authorities(cur, dataset_id, *, with_parent, with_department, kind_sql="s.kind", stage="import_stage",
+                      with_moderation=False):
     """Write the staged rows marked created or updated (and retire the marked ones, for a stage of its own)."""
     rows = f"(SELECT * FROM {stage} WHERE state <> 'unchanged')"
     cur.execute(f"""
@@ -426,6 +430,10 @@ def apply_authorities(cur, dataset_id, *, with_parent, with_department, kind_sql
             UPDATE facilities_authority a SET parent_id = p.id
             FROM {rows} s LEFT JOIN facilities_authority p ON p.code = s.parent_code
             WHERE a.code = s.code AND a.parent_id IS DISTINCT FROM p.id""")
+    if with_moderation:  # issue 10: only where the spec names it (a jurisdiction authority of an areas file: never)
+        cur.execute(f"""
+            UPDATE facilities_authority a SET moderate_answers = s.moderate_answers
+            FROM {rows} s WHERE a.code = s.code AND a.moderate_answers IS DISTINCT FROM s.moderate_answers""")
     # Every authority gets a department to work tickets; a spec may name it.
     cur.execute(f"""
         INSERT INTO facilities_department (authority_id, code, name, is_triage)
@@ -530,9 +538,9 @@ def apply_areas(cur, dataset_id, level, *, jurisdiction_kind):
 # the service catalogue: categories (with their facility types and questions), the routing table, holidays
 
 CATEGORY_COLUMNS = ["row_no", "source_key", "code", "name_i18n", "group_i18n", "description_i18n", "keywords",
-                    "keywords_en", "radius_m", "deadline_days", "rule", "area_level_id", "department_id", "type_codes",
-                    "attributes"]
-CATEGORY_FIELDS = CATEGORY_COLUMNS[3:13]  # the columns of routing_category a file sets, besides the code
+                    "keywords_en", "radius_m", "deadline_days", "rule", "area_level_id", "department_id",
+                    "moderate_answers", "confirm_days", "type_codes", "attributes"]
+CATEGORY_FIELDS = CATEGORY_COLUMNS[3:15]  # the columns of routing_category a file sets, besides the code
 
 # A category as the file states it, and as the registry holds it: the same shape, so one comparison decides.
 CATEGORY_CURRENT = """
@@ -555,6 +563,7 @@ def stage_categories(cur, prepared, progress=None):
                        row_no integer, source_key text, code text, name_i18n jsonb, group_i18n jsonb,
                        description_i18n jsonb, keywords text, keywords_en text, radius_m integer,
                        deadline_days integer, rule text, area_level_id text, department_id bigint,
+                       moderate_answers boolean, confirm_days integer,
                        type_codes jsonb, attributes jsonb, state text) ON COMMIT DROP""")
     copy_rows(cur, "import_stage", prepared.rows, CATEGORY_COLUMNS, progress)
     for col in ("keywords", "keywords_en"):

@@ -252,8 +252,12 @@ def prepare_authorities(spec, source):
         parent_codes = np.array([t or "" for t in resolved.targets], dtype=object)
     department = evaluate(v.get("department"), frame, n)
     triage = np.isin(lower(evaluate(v.get("triage"), frame, n)), ["1", "true", "yes", "да"])
+    moderate = lower(evaluate(v.get("moderate_answers"), frame, n))
+    rej.reject(np.array([m not in BOOL_WORDS for m in moderate], dtype=bool),
+               lambda i: f"moderate_answers {moderate[i]!r} is not yes or no")
     columns = {"triage": triage, "source_key": keys, "code": codes, "name": names, "short_name": short, "kind": kinds,
-               "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department}
+               "inn": inn, "ogrn": ogrn, "parent_code": parent_codes, "department": department,
+               "moderate_answers": np.isin(moderate, TRUE_WORDS)}
     reject_unstorable(rej, columns, AUTHORITY_FIELDS)
     return finish(rej, columns, {})
 
@@ -330,6 +334,11 @@ def parse_list(text):
     if text.startswith("["):
         return [str(v).strip() for v in json.loads(text) if str(v).strip()]
     return [v for v in re.split(r"[,;\s]+", text) if v]
+
+
+# Yes/no cells of the answer cycle's settings (issue 10): anything else is a reject, not a silent "no".
+TRUE_WORDS = ["1", "true", "yes", "y", "да"]
+BOOL_WORDS = set(TRUE_WORDS) | {"", "0", "false", "no", "n", "нет"}
 
 
 def parse_bool(text, default=False):
@@ -430,7 +439,7 @@ def prepare_categories(spec, source, *, type_codes, levels=()):
     keys, rej = prepare_keys(spec, source)
     col = {name: evaluate(spec.values.get(name), frame, n) for name in (
         "code", "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule", "area_level",
-        "fallback", "attributes")}
+        "fallback", "attributes", "moderate_answers", "confirm_days")}
     department = spec.options.get("department")
     departments = [None] * n
     if department is not None:
@@ -482,7 +491,7 @@ def prepare_categories(spec, source, *, type_codes, levels=()):
                          and col["fallback"][i].lower() not in levels for i in range(n)], dtype=bool),
                lambda i: f"fallback {col['fallback'][i]!r} is not department or one of the city's area levels")
     out = {name: [None] * n for name in ("radius_m", "deadline_days", "type_codes", "department_id", "attributes",
-                                         "keywords", "keywords_en")}
+                                         "keywords", "keywords_en", "moderate_answers", "confirm_days")}
 
     def check(i):
         try:
@@ -493,6 +502,14 @@ def prepare_categories(spec, source, *, type_codes, levels=()):
             out["deadline_days"][i] = parse_int(col["deadline_days"][i], 8, 1, 365)
         except ValueError:
             return f"deadline_days {col['deadline_days'][i]!r} is not a whole number of working days (1-365)"
+        try:
+            out["confirm_days"][i] = parse_int(col["confirm_days"][i], 15, 1, 365)
+        except ValueError:
+            return f"confirm_days {col['confirm_days'][i]!r} is not a whole number of days (1-365)"
+        moderate = col["moderate_answers"][i].strip().lower()
+        if moderate not in BOOL_WORDS:
+            return f"moderate_answers {col['moderate_answers'][i]!r} is not yes or no"
+        out["moderate_answers"][i] = moderate in TRUE_WORDS
         try:
             types = parse_list(col["facility_types"][i])
         except ValueError:
@@ -521,6 +538,8 @@ def prepare_categories(spec, source, *, type_codes, levels=()):
     columns = {"source_key": keys, "code": codes, "rule": rules, "area_level_id": area_levels, **keywords,
                "radius_m": pa.array(out["radius_m"], pa.int64()),
                "deadline_days": pa.array(out["deadline_days"], pa.int64()),
+               "moderate_answers": pa.array(out["moderate_answers"], pa.bool_()),
+               "confirm_days": pa.array(out["confirm_days"], pa.int64()),
                "department_id": pa.array(out["department_id"], pa.int64()),
                "type_codes": out["type_codes"], "attributes": out["attributes"], **translated}
     return finish(rej, columns, {})

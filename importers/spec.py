@@ -31,12 +31,14 @@ COMMON_KEYS = {"dataset", "dataset_name", "target", "mode", "source", "key", "so
                "invalid_geometry", "require_in_city", "description", "derived"}
 TARGET_KEYS = {
     "areas": {"level", "name", "okato", "oktmo", "parent", "jurisdiction"},
-    "authorities": {"code", "name", "short_name", "kind", "inn", "ogrn", "parent", "department", "triage"},
+    "authorities": {"code", "name", "short_name", "kind", "inn", "ogrn", "parent", "department", "triage",
+                    "moderate_answers"},  # issue 10: its departments' answers wait for a moderator
     "facilities": {"type", "owner", "name", "address", "attrs", "types"},
     # The service catalogue and its routing data (routing.models); see docs/importing.md.
     # name_<language>, group_<language>, description_<language>: one per configured language (TRANSLATED).
     "categories": {"code", "keywords", "keywords_en", "facility_types", "radius_m", "deadline_days", "rule",
-                   "area_level", "fallback", "department", "attributes", "types"},
+                   "area_level", "fallback", "department", "attributes", "types",
+                   "moderate_answers", "confirm_days"},  # issue 10: the answer cycle (docs/importing.md)
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},
     "working_weeks": {"year", "days"},  # importers/working_weeks.py
@@ -330,6 +332,8 @@ def _authorities(spec, raw):
         spec.values["department"] = _value("department", raw["department"], allow_constant=True)
     if raw.get("triage") is not None:
         spec.values["triage"] = _value("triage", raw["triage"])
+    if raw.get("moderate_answers") is not None:
+        spec.values["moderate_answers"] = _value("moderate_answers", raw["moderate_answers"])
 
 
 def _facilities(spec, raw):

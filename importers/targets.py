@@ -75,7 +75,8 @@ class AuthoritiesTarget(RowTarget):
         load.stage_authorities(cur, self.prepared, self.progress)
 
     def options(self):
-        return {"with_parent": "parent" in self.spec.options, "with_department": "department" in self.spec.values}
+        return {"with_parent": "parent" in self.spec.options, "with_department": "department" in self.spec.values,
+                "with_moderation": "moderate_answers" in self.spec.values}
 
     def classify(self, cur, dataset):
         return load.classify_authorities(cur, dataset.pk, self.full, **self.options())

@@ -68,7 +68,7 @@ def open311_service_current(code, version):
 
 def open311_requests():
     """Public complaints with what a request shows: latest answer as status_notes, first photo."""
-    latest_answer = Answer.objects.filter(complaint=OuterRef("pk")).order_by("-created_at", "-id")
+    latest_answer = Answer.objects.published().filter(complaint=OuterRef("pk")).order_by("-created_at", "-id")
     first_photo = Photo.objects.filter(complaint=OuterRef("pk"), answer__isnull=True).order_by("created_at", "id")
     return (complaints_public().select_related("decision").defer(*PRIVATE_FIELDS)
             .annotate(status_notes=Subquery(latest_answer.values("text")[:1]),
@@ -159,9 +159,9 @@ def _attach_answer_photos(events):
         return
     complaint_ids = {e.complaint_id for e in answer_events}
     answers = {}
-    for answer in Answer.objects.filter(complaint_id__in=complaint_ids).order_by("created_at", "id"):
+    for answer in Answer.objects.published().filter(complaint_id__in=complaint_ids).order_by("created_at", "id"):
         answers.setdefault(answer.complaint_id, []).append(answer)
-    photos = dict(Photo.objects.filter(answer__complaint_id__in=complaint_ids).order_by("-id")
+    photos = dict(Photo.objects.filter(answer__complaint_id__in=complaint_ids, answer__state="published").order_by("-id")
                   .values_list("answer_id", "id"))
     all_answer_events = (ComplaintEvent.objects.filter(complaint_id__in=complaint_ids, kind=ComplaintEvent.Kind.ANSWER)
                          .order_by("at", "id").values_list("id", "complaint_id"))

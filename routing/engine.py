@@ -1,7 +1,8 @@
 """The routing engine: a point and a category -> the department that must act, with a reason a person can read.
 
 The order is DESIGN.md's: (1) the point must lie in the city; (2) a facility the resident picked, or one of the
-category's facility types covering the point, or the nearest one within the category's radius (true distance in
+category's facility types covering the point, or one of a type of the category's group covering the point (the
+place over the category: PLACE_RULE below), or the nearest one within the category's radius (true distance in
 metres) decides, through its owner's department for the category; (3) otherwise the authority with jurisdiction
 over the covering area of the level the category names (any of the city's area levels), or the category's fixed
 department; (4) otherwise city triage.
@@ -11,7 +12,8 @@ The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `r
 an SQL function written once and inlined by the planner into this statement, so it runs per input row as a few
 index probes: which areas cover the point (`facilities_areas_covering`), which facilities of the category's types
 cover it or lie nearest within its radius (`facilities_near`, through the degree window of
-`facilities_degree_window`), created by facilities' migrations; which department of an authority handles the
+`facilities_degree_window`), which facilities of the category's group cover it (`facilities_covering`), created by
+facilities' migrations; which department of an authority handles the
 category (`routing_department_for`, routing's migration 0003). facilities.selectors and routing.services call the
 same functions.
 """
@@ -82,9 +84,19 @@ def picked_facility_check(point, category, facility):
     return facility_id
 
 
+# PLACE_RULE, the place over the category (issue 11): when the point lies inside the outline of a current facility of a type
+# that belongs to the picked category's group (the facility types of the group's categories of the facility rule:
+# a college building under "school territory", a kindergarten's grounds under a school category), that building's
+# owner answers through its department for the picked category (rule facility_group), and the explanation names
+# the group and the group's category for such a building. While the point is inside such a building, no facility
+# of another owner nearby takes it: if the building's owner has no department, the category's fallback answers.
+# Order: a picked facility, a covering facility of the category's own types (facility_covers), then this rule,
+# then the nearest facility within the radius. It is part of DECIDE_SQL, so route() and every re-route apply it.
+
 # Explanations. Arguments: 1 who (the organisation; for a facility, its type and owner), 2 distance in metres,
 # 3 area name, 4 facility name, 5 the category's radius in metres, 6 the department's display name, 7 the area's
-# level (its name in the language, else in the other, else in any, else its code).
+# level (its name in the language, else in the other, else in any, else its code), 8 the category's group (the same
+# fall-backs), 9 (rule facility_group) the category of that group for the building's type (the most specific).
 EXPLANATIONS = {
     "facility_picked": ("%1$s отвечает за объект «%4$s», который выбрал заявитель",
                         "%1$s is responsible for «%4$s», the facility the reporter picked"),
@@ -92,6 +104,12 @@ EXPLANATIONS = {
                         "%1$s is responsible for this building: the point is inside its outline"),
     "facility_nearest": ("%1$s отвечает за этот объект: ближайший объект в %2$s м",
                          "%1$s is responsible for this facility: the nearest one, %2$s m away"),
+    "facility_group": ("%1$s отвечает за это здание: точка внутри его контура, а здание относится к разделу "
+                       "«%8$s», как и выбранная категория (категория для такого здания: «%9$s»), поэтому объект "
+                       "другого владельца рядом не выбран",
+                       "%1$s is responsible for this building: the point is inside its outline, and the building "
+                       "belongs to the group «%8$s» of the category picked (the category for such a building: "
+                       "«%9$s»), so no facility of another owner nearby was chosen"),
     "area": ("%1$s отвечает за территорию: %7$s %3$s",
              "%1$s is responsible for the territory of the %7$s %3$s"),
     "department": ("%6$s отвечает за эту категорию обращений во всём городе",
@@ -147,34 +165,56 @@ LEFT JOIN LATERAL (  -- facilities_near: the best few of the category's types, c
     FROM facilities_near(i.g, ct.type_ids, CASE WHEN c.rule = 'facility' THEN c.radius_m END, {kept},
                          i.known_facilities) n
     LEFT JOIN facilities_authority o ON o.id = n.owner_id AND o.valid_to IS NULL) nr ON true
+CROSS JOIN LATERAL (  -- the facility types of the category's group: those of its categories of the facility rule
+    SELECT coalesce(array_agg(DISTINCT m.facilitytype_id), '{{}}') AS type_ids
+    FROM routing_category k JOIN routing_category_facility_types m ON m.category_id = k.id
+    WHERE k.group_i18n = c.group_i18n AND k.rule = 'facility' AND (k.active OR k.id = c.id)
+    ) cg
+LEFT JOIN LATERAL (  -- the place over the category (PLACE_RULE above): a facility of a type of the group whose outline
+                     -- covers the point, one with a department first, then one of the category's own types
+    SELECT * FROM (
+        SELECT g.facility_id AS id, g.name, g.type_id, o.short_name AS owner_name,
+               CASE WHEN o.id IS NOT NULL THEN ({dept_group}) END AS department_id
+        FROM facilities_covering(i.g, CASE WHEN c.rule = 'facility' THEN cg.type_ids END, i.known_facilities) g
+        LEFT JOIN facilities_authority o ON o.id = g.owner_id AND o.valid_to IS NULL OFFSET 0) g
+    ORDER BY g.department_id IS NULL, g.type_id = ANY(ct.type_ids) DESC, g.id LIMIT 1) gp ON true
 LEFT JOIN LATERAL (  -- the first of them whose owner has a department
     SELECT (e->>'facility_id')::bigint AS id, e->>'name' AS name, (e->>'type_id')::bigint AS type_id,
            (e->>'distance_m')::float8 AS d, (e->>'covers')::boolean AS covers, e->>'owner' AS owner_name,
            (e->>'department_id')::bigint AS department_id
     FROM jsonb_array_elements(nr.cands) WITH ORDINALITY AS t(e, n)
     WHERE e->>'department_id' IS NOT NULL ORDER BY t.n LIMIT 1) ch ON true
+CROSS JOIN LATERAL (  -- the facility rule that decides, if one does: inside a building of the group, only its owner
+    SELECT CASE WHEN pk.department_id IS NOT NULL THEN 'facility_picked'
+                WHEN ch.department_id IS NOT NULL AND ch.covers THEN 'facility_covers'
+                WHEN gp.department_id IS NOT NULL THEN 'facility_group'
+                WHEN ch.department_id IS NOT NULL AND gp.id IS NULL THEN 'facility_nearest' END AS rule) fx
 LEFT JOIN facilities_adminarea la ON la.id = ar.level_area_id
 CROSS JOIN LATERAL (  -- the rule that decides, in DESIGN.md's order; an area's department only when needed
     SELECT r.rule,
         CASE r.rule WHEN 'facility_picked' THEN pk.department_id WHEN 'facility_covers' THEN ch.department_id
-             WHEN 'facility_nearest' THEN ch.department_id WHEN 'area' THEN r.a_dep
+             WHEN 'facility_nearest' THEN ch.department_id WHEN 'facility_group' THEN gp.department_id
+             WHEN 'area' THEN r.a_dep
              WHEN 'department' THEN c.department_id
              ELSE (SELECT t.id FROM facilities_department t WHERE t.is_triage ORDER BY t.id LIMIT 1) END AS department_id,
-        CASE WHEN r.rule = 'facility_picked' THEN pk.id WHEN r.rule LIKE 'facility%%' THEN ch.id END AS facility_id,
-        CASE WHEN r.rule = 'facility_picked' THEN pk.d WHEN r.rule = 'facility_covers' THEN 0
+        CASE WHEN r.rule = 'facility_picked' THEN pk.id WHEN r.rule = 'facility_group' THEN gp.id
+             WHEN r.rule LIKE 'facility%%' THEN ch.id END AS facility_id,
+        CASE WHEN r.rule = 'facility_picked' THEN pk.d WHEN r.rule IN ('facility_covers', 'facility_group') THEN 0
              WHEN r.rule = 'facility_nearest' THEN ch.d END AS distance_m,
-        CASE WHEN r.rule = 'facility_picked' THEN pk.type_id ELSE ch.type_id END AS type_id,
-        CASE WHEN r.rule = 'facility_picked' THEN pk.name ELSE ch.name END AS facility_name,
-        CASE WHEN r.rule = 'facility_picked' THEN pk.owner_name ELSE ch.owner_name END AS owner_name,
+        CASE WHEN r.rule = 'facility_picked' THEN pk.type_id WHEN r.rule = 'facility_group' THEN gp.type_id
+             ELSE ch.type_id END AS type_id,
+        CASE WHEN r.rule = 'facility_picked' THEN pk.name WHEN r.rule = 'facility_group' THEN gp.name
+             ELSE ch.name END AS facility_name,
+        CASE WHEN r.rule = 'facility_picked' THEN pk.owner_name WHEN r.rule = 'facility_group' THEN gp.owner_name
+             ELSE ch.owner_name END AS owner_name,
         CASE WHEN r.rule = 'area' THEN ar.level_area_id ELSE ar.area_id END AS named_area_id
     FROM (SELECT s.*, CASE
-            WHEN pk.department_id IS NOT NULL THEN 'facility_picked'
-            WHEN ch.department_id IS NOT NULL THEN CASE WHEN ch.covers THEN 'facility_covers' ELSE 'facility_nearest' END
+            WHEN fx.rule IS NOT NULL THEN fx.rule
             WHEN s.level IS NOT NULL THEN CASE WHEN s.a_dep IS NOT NULL THEN 'area' ELSE 'triage' END
             WHEN c.department_id IS NOT NULL THEN 'department'
             ELSE 'triage' END AS rule
           FROM (SELECT l.level, CASE WHEN l.level IS NOT NULL THEN ({dept_area}) END AS a_dep
-                FROM (SELECT CASE WHEN pk.department_id IS NOT NULL OR ch.department_id IS NOT NULL THEN NULL
+                FROM (SELECT CASE WHEN fx.rule IS NOT NULL THEN NULL
                                   WHEN c.rule IN ('area', 'facility') THEN c.area_level_id END AS level) l
                 OFFSET 0) s OFFSET 0) r OFFSET 0) x
 LEFT JOIN LATERAL (  -- the others among the best few, for the record
@@ -182,11 +222,15 @@ LEFT JOIN LATERAL (  -- the others among the best few, for the record
                                         'distance_m', round((e->>'distance_m')::numeric, 1)) ORDER BY t.n) AS candidates
     FROM jsonb_array_elements(nr.cands) WITH ORDINALITY AS t(e, n)
     WHERE (e->>'facility_id')::bigint IS DISTINCT FROM x.facility_id) ru ON true
-JOIN facilities_department dep ON dep.id = x.department_id
-JOIN facilities_authority auth ON auth.id = dep.authority_id
-LEFT JOIN facilities_facilitytype ft ON ft.id = x.type_id
-LEFT JOIN facilities_adminarea na ON na.id = x.named_area_id
-LEFT JOIN facilities_arealevel nl ON nl.code = na.level
+-- The names the explanation needs, each one primary-key probe per row (OFFSET 0: kept as such; as plain joins the
+-- planner, which can't estimate x.department_id, once joined all departments to every row in a nested loop).
+CROSS JOIN LATERAL (SELECT d.authority_id, d.name FROM facilities_department d
+                    WHERE d.id = x.department_id OFFSET 0) dep
+CROSS JOIN LATERAL (SELECT a.short_name FROM facilities_authority a WHERE a.id = dep.authority_id OFFSET 0) auth
+LEFT JOIN LATERAL (SELECT t.code, t.name_ru, t.name_en FROM facilities_facilitytype t
+                   WHERE t.id = x.type_id OFFSET 0) ft ON true
+LEFT JOIN LATERAL (SELECT n.name, n.level FROM facilities_adminarea n WHERE n.id = x.named_area_id OFFSET 0) na ON true
+LEFT JOIN LATERAL (SELECT l.code, l.name_i18n FROM facilities_arealevel l WHERE l.code = na.level OFFSET 0) nl ON true
 WHERE ar.area_id IS NOT NULL
 """
 
@@ -196,18 +240,34 @@ def _explain(lang):
     col = 0 if lang == "ru" else 1
     other = "en" if lang == "ru" else "ru"
     type_name = f"coalesce(nullif(ft.name_{lang}, ''), nullif(ft.name_{other}, ''), ft.code)"
-    level_name = (f"coalesce(nullif(nl.name_i18n->>'{lang}', ''), nullif(nl.name_i18n->>'{other}', ''), "
-                  "(SELECT t.value FROM jsonb_each_text(nl.name_i18n) t WHERE t.value <> '' ORDER BY t.key LIMIT 1), "
-                  "nl.code)")
+    level_name = _i18n_sql("nl.name_i18n", lang, last="nl.code")
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
     who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"
     # The department's display name (Department.display_name): it always names the authority.
     dept = ("CASE WHEN strpos(dep.name, auth.short_name) > 0 THEN dep.name "
             "ELSE dep.name || ' (' || auth.short_name || ')' END")
-    args = f"{who}, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, {dept}, {level_name}"
+    group = _i18n_sql("c.group_i18n", lang)
+    # The category of the group for the building's type, named by rule facility_group: the most specific one
+    # (fewest facility types), then by code.
+    matching = (f"CASE WHEN x.rule = 'facility_group' THEN (SELECT {_i18n_sql('k.name_i18n', lang)} "
+                "FROM routing_category k JOIN routing_category_facility_types m ON m.category_id = k.id "
+                "WHERE m.facilitytype_id = x.type_id AND k.group_i18n = c.group_i18n "
+                "AND k.rule = 'facility' AND k.active ORDER BY (SELECT count(*) FROM routing_category_facility_types "
+                "n WHERE n.category_id = k.id), k.code LIMIT 1) END")
+    args = (f"{who}, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, {dept}, {level_name}, "
+            f"{group}, {matching}")
     prefix = (f"CASE WHEN c.rule = 'facility' AND x.rule NOT LIKE 'facility%%' "
               f"THEN format({_lit(NO_FACILITY[col])}, {args}) ELSE '' END")
     return f"{prefix} || format(CASE x.rule {cases} END, {args})"
+
+
+def _i18n_sql(column, lang, last="''"):
+    """A translated field's text in SQL ({language: text}): in `lang`, else in the other of ru/en, else in any
+    language (the first by code), else `last`."""
+    other = "en" if lang == "ru" else "ru"
+    return (f"coalesce(nullif({column}->>'{lang}', ''), nullif({column}->>'{other}', ''), "
+            f"(SELECT t.value FROM jsonb_each_text({column}) t WHERE t.value <> '' ORDER BY t.key LIMIT 1), "
+            f"{last})")
 
 
 def _lit(text):
@@ -221,6 +281,7 @@ def decide_sql(input_sql):
         input=input_sql, kept=KEPT_CANDIDATES,
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
+        dept_group=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_area=DEPARTMENT_FOR.format(authority="la.authority_id", category="c.id"),
         explain_ru=_explain("ru"), explain_en=_explain("en"))
 

@@ -25,6 +25,11 @@ class Category(models.Model):
     facility_types = models.ManyToManyField(FacilityType, blank=True, related_name="categories")
     radius_m = models.PositiveIntegerField(default=0, help_text="search radius for the nearest facility, metres")
     deadline_days = models.PositiveSmallIntegerField(default=8, help_text="working days to answer")
+    # The answer cycle (issue 10), imported with the catalogue (spec keys moderate_answers, confirm_days).
+    moderate_answers = models.BooleanField(default=False, db_default=False, help_text="answers wait for a moderator before the public "
+                                           "sees them (also when the department's authority says so)")
+    confirm_days = models.PositiveSmallIntegerField(default=15, db_default=15, help_text="days the resident has to confirm or "
+                                                    "dispute an answer; silence then closes it")
     rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.AREA)
     area_level = models.ForeignKey(
         AreaLevel, to_field="code", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
@@ -127,6 +132,7 @@ class RoutingDecision(models.Model):
         FACILITY_PICKED = "facility_picked"
         FACILITY_COVERS = "facility_covers"
         FACILITY_NEAREST = "facility_nearest"
+        FACILITY_GROUP = "facility_group"  # inside a building of a type of the category's group (routing.engine)
         AREA = "area"
         DEPARTMENT = "department"
         TRIAGE = "triage"

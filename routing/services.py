@@ -22,7 +22,7 @@ REROUTE_INPUT = """
     FROM complaints_complaint c JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
 KNOWN_FACILITIES = """ARRAY(
-        SELECT rd.facility_id WHERE rd.rule IN ('facility_covers', 'facility_nearest')
+        SELECT rd.facility_id WHERE rd.rule IN ('facility_covers', 'facility_nearest', 'facility_group')
         UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e)"""
 
 # Without a spatial search, most complaints are seen to keep their department with a few hash joins: the authority
@@ -74,10 +74,14 @@ SEARCH_FACILITIES = """
     SELECT c.id FROM changed_facilities a
     CROSS JOIN LATERAL (  -- by id in each partition's index (a hash join would read every facility)
         SELECT f.type_id, f.geom FROM facilities_facility f WHERE f.id = a.id AND f.valid_to IS NULL OFFSET 0) f
-    CROSS JOIN LATERAL (  -- the categories over its type, and the widest of their radii
+    CROSS JOIN LATERAL (  -- the categories over its type and the others of their groups (the place over the
+                          -- category: routing.engine's PLACE_RULE), and the widest of their radii
         SELECT array_agg(k.id) AS ids, max(k.radius_m) AS radius_m
-        FROM routing_category_facility_types m JOIN routing_category k ON k.id = m.category_id
-        WHERE m.facilitytype_id = f.type_id AND k.rule = 'facility') k
+        FROM routing_category k
+        WHERE k.rule = 'facility' AND k.group_i18n IN (
+            SELECT g.group_i18n
+            FROM routing_category_facility_types m JOIN routing_category g ON g.id = m.category_id
+            WHERE m.facilitytype_id = f.type_id AND g.rule = 'facility')) k
     CROSS JOIN LATERAL (  -- the complaints in the degree window of that radius, from the location index only (OFFSET
                           -- 0: the category is checked afterwards; ANDing in its own index costs more than it saves)
         SELECT c.id, c.category_id, c.decision_id FROM complaints_complaint c
@@ -107,12 +111,18 @@ SEARCH_AREAS = """
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
 
-# Categories (their rule, radius, facility types, fallback or department changed): all their complaints.
+# Categories (their rule, radius, facility types, fallback or department changed): all their complaints, and
+# those of the categories of their groups (the group's facility types decide too: routing.engine's PLACE_RULE), and
+# every complaint a facility of a group decided (the category may have left that group).
 SEARCH_CATEGORIES = """
     SELECT c.id FROM complaints_complaint c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
-      AND c.category_id IN (SELECT id FROM changed_categories)"""
+      AND (c.category_id IN (SELECT id FROM changed_categories)
+           OR c.category_id IN (SELECT k.id FROM routing_category k JOIN routing_category x
+                                ON x.group_i18n = k.group_i18n
+                                WHERE x.id IN (SELECT id FROM changed_categories))
+           OR rd.rule = 'facility_group')"""
 
 SEARCHES = {"facilities": SEARCH_FACILITIES, "areas": SEARCH_AREAS, "categories": SEARCH_CATEGORIES}
 
@@ -140,6 +150,12 @@ MOVES_SELECT = """
 MOVES_SQL = "CREATE TEMP TABLE routing_moves ON COMMIT DROP AS " + MOVES_SELECT
 
 PLAN_TABLE = "routing_moves"
+# For the pass's statements, in its transaction. One big statement with many small index probes: compiling it (JIT)
+# costs more than it could save. And each point's degree window holds a few facilities, but the planner can't know
+# the window (it depends on the row's category): it guesses a hundred and builds a bitmap per point, three times
+# the cost of walking the GiST index (bench/routing_bench.py).
+PLAN_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off"
+PLAN_SETTINGS_RESET = "RESET jit; RESET enable_bitmapscan"
 TEMP_TABLES = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, changed_categories"
 # The full re-decision is split into this many ranges of complaints, each decided on a connection of its own (one
 # per core): see _plan_in_parallel.
@@ -206,8 +222,7 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
     params = {"open": [str(s) for s in open_states], "ids": [int(i) for i in complaint_ids or []]}
     searched, connections = None, 1
     with connection.cursor() as cur:
-        # One big statement with many small index probes: compiling it (JIT) costs more than it could save.
-        cur.execute("SET LOCAL jit = off")
+        cur.execute(PLAN_SETTINGS)
         # Nothing written yet in this transaction: other connections can share its snapshot and see what it sees.
         cur.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
         clean = cur.fetchone()[0]
@@ -247,7 +262,9 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
                     "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
         cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD PRIMARY KEY (key)")
         cur.execute(f"ANALYZE {PLAN_TABLE}")  # a temporary table has no statistics until it is analysed
-        cur.execute(f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
+        # With the settings put back: the caller's statements that follow are planned as usual.
+        cur.execute(f"{PLAN_SETTINGS_RESET}; "
+                    f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
         moves, refreshes = cur.fetchone()
     return ReroutePlan(table=PLAN_TABLE, considered=considered, moves=moves, refreshes=refreshes, searched=searched,
                        connections=connections)
@@ -292,7 +309,7 @@ def _plan_in_parallel(snapshot, source, params):
                 with raw.cursor() as cur:
                     cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-                    cur.execute("SET LOCAL jit = off")
+                    cur.execute(PLAN_SETTINGS)
                     cur.execute(RANGE_SQL.format(decide=decide_sql(ranged)), {**params, "lo": lo, "hi": hi})
                     results[n] = cur.fetchone()[0]
                     cur.execute("COMMIT")

@@ -116,3 +116,9 @@ class DuplicateForm(StyledForm):
         if original is None:
             raise forms.ValidationError(_("No complaint with this number."))
         return original
+
+
+class ReturnAnswerForm(StyledForm):
+    """A moderator returns an answer to its department: why (the department reads it; the public does not)."""
+    reason = forms.CharField(label=_("Why it goes back to the department"), max_length=1000,
+                             widget=forms.Textarea(attrs={"rows": 3}))

@@ -42,3 +42,24 @@ def export_expire():
         ExportJob.objects.filter(pk=job.pk).update(state=ExportJob.State.EXPIRED, file="")
         expired += 1
     return expired
+
+
+# --- the registry corrected by hand-ons (staff.corrections) ---
+
+@shared_task(name="staff.tasks.corrections_find")
+def corrections_find():
+    """On beat (REGISTRY_CORRECTION_EVERY) and on demand (/staff/registry/): fill the data-staff queue; queue again
+    an accepted correction whose import task was lost."""
+    from .corrections import corrections_find as find, corrections_requeue
+
+    counts = find()
+    counts["requeued"] = corrections_requeue()
+    return counts
+
+
+@shared_task(name="staff.tasks.correction_apply")
+def correction_apply_task(correction_id):
+    """The import of an accepted correction (idempotent: staff.corrections.correction_apply)."""
+    from .corrections import correction_apply
+
+    return correction_apply(correction_id)

@@ -17,17 +17,22 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
-from complaints.selectors import complaint_history, departments_for_user, is_dispatcher
+from complaints.models import Answer
+from complaints.selectors import complaint_history, departments_for_user, handon_rates, is_dispatcher, is_moderator
+from complaints.selectors import moderation_queue as moderation_selector
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
                                  complaint_recategorise, complaint_take, complaint_transfer)
+from complaints.services import answer_needs_moderation, complaint_answer_publish, complaint_answer_return
 from complaints.transitions import allowed_actions
 from importers.permissions import UPLOAD_PERMISSION
 from routing.models import Category
+from web.handons import handon_csv_rows, handon_tables
 from web.labels import localized, localized_value
 
 from . import selectors
 from .export import export_request, ticket_csv_rows
 from .forms import AnswerForm, DuplicateForm, RecategoriseForm, TakeForm, TicketFilterForm, TransferForm
+from .forms import ReturnAnswerForm
 from .models import ExportJob
 
 PAGE_SIZE = 25
@@ -48,7 +53,7 @@ def workspace_context(request):
     dispatcher = is_dispatcher(user)
     return {"dispatcher": dispatcher,
             "my_departments": [] if dispatcher else list(departments_for_user(user).select_related("authority")),
-            "can_import": user.has_perm(UPLOAD_PERMISSION)}
+            "can_import": user.has_perm(UPLOAD_PERMISSION), "moderator": is_moderator(user)}
 
 
 # --- the ticket list -------------------------------------------------------------------------------------
@@ -129,6 +134,7 @@ def _render_ticket(request, ticket, bound_form=None, status=200):
         history=complaint_history(ticket),
         answers=ticket.answers.select_related("author", "department__authority").prefetch_related("photos"),
         photos=ticket.photos.filter(answer__isnull=True).order_by("created_at", "id"),
+        checks=ticket.checks.all(),  # issue 10: volunteers' on-site checks
         map_data={**selectors.ticket_map(ticket), "tiles": settings.TILE_URL,
                   "attribution": settings.TILE_ATTRIBUTION},
     )
@@ -207,7 +213,10 @@ def answer(request, pk):
     def perform(t, data):
         complaint_answer(complaint=t, user=request.user, text=data["text"], photo=data["photo"])
 
-    return _act(request, pk, AnswerForm, perform, _("The answer is published."))
+    done = _("The answer is published.")
+    if answer_needs_moderation(_ticket_or_404(request, pk)):  # issue 10: it waits for a moderator first
+        done = _("The answer went to moderation: the public sees it once a moderator publishes it.")
+    return _act(request, pk, AnswerForm, perform, done)
 
 
 @login_required
@@ -249,3 +258,136 @@ def mark_duplicate(request, pk):
         complaint_mark_duplicate(complaint=t, user=request.user, of=data["duplicate_of"])
 
     return _act(request, pk, DuplicateForm, perform, _("The ticket is marked as a duplicate."))
+
+
+# --- hand-ons measured ---------------------------------------------------------------------------------------
+# The forwarding rate and first-contact resolution (complaints.selectors.handon_rates): a member of staff sees
+# the complaints first routed to their own departments, dispatchers and superusers every department's.
+
+def _handon_scope(user):
+    return None if is_dispatcher(user) else list(departments_for_user(user).values_list("pk", flat=True))
+
+
+@login_required
+def handons(request):
+    context = workspace_context(request)
+    context.update(handon_tables(handon_rates(departments=_handon_scope(request.user))))
+    response = render(request, "staff/handons.html", context)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@login_required
+def handons_csv(request):
+    rows = handon_rates(departments=_handon_scope(request.user))
+    response = StreamingHttpResponse(handon_csv_rows(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="handons-{stamp}.csv"'
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+# --- issue 10: the moderators' queue ---------------------------------------------------------------------
+# Moderators (complaints.selectors.is_moderator: the permission complaints.moderate_answer, e.g. the group "Answer
+# moderators") see every department's answers waiting for them; anyone else gets a 404 here, as for a ticket not
+# theirs. Publishing and returning are complaints services; the deadline is theirs to leave alone.
+
+def _moderated_or_404(request, pk):
+    item = moderation_selector(request.user).filter(pk=pk).first() if 0 < pk < 2 ** 63 else None
+    if item is None:
+        raise Http404
+    return item
+
+
+def _pending(item):
+    return (item.answers.filter(state=Answer.State.MODERATION).select_related("author", "department__authority")
+            .prefetch_related("photos").order_by("-created_at", "-id").first())
+
+
+@login_required
+def moderation_queue(request):
+    if not is_moderator(request.user):
+        raise Http404
+    page = Paginator(moderation_selector(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    pending = {a.complaint_id: a for a in Answer.objects.filter(
+        complaint__in=[c.pk for c in page], state=Answer.State.MODERATION).order_by("created_at", "id")}
+    context = workspace_context(request)
+    context.update(page=page, rows=[(c, pending.get(c.pk)) for c in page], now=timezone.now())
+    return render(request, "staff/moderation.html", context)
+
+
+def _render_moderation_item(request, item, return_form=None, status=200):
+    context = workspace_context(request)
+    context.update(t=item, answer=_pending(item), return_form=return_form or ReturnAnswerForm(),
+                   history=complaint_history(item), now=timezone.now(),
+                   photos=item.photos.filter(answer__isnull=True).order_by("created_at", "id"))
+    return render(request, "staff/moderation_item.html", context, status=status)
+
+
+@login_required
+def moderation_item(request, pk):
+    return _render_moderation_item(request, _moderated_or_404(request, pk))
+
+
+@login_required
+def moderation_photo(request, pk, photo_pk):
+    photo = _moderated_or_404(request, pk).photos.filter(pk=photo_pk).first()
+    if photo is None:
+        raise Http404
+    try:
+        response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+    except FileNotFoundError:
+        raise Http404 from None
+    patch_cache_control(response, private=True, max_age=3600)
+    return response
+
+
+def _moderate(request, pk, perform, done, form=None):
+    item = _moderated_or_404(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if form is not None and not form.is_valid():
+        return _render_moderation_item(request, item, return_form=form, status=400)
+    try:
+        perform(item)
+    except (ComplaintNotFound, ComplaintPermissionDenied):
+        raise Http404 from None
+    except ComplaintError as exc:
+        if form is not None and exc.field in form.fields:
+            form.add_error(exc.field, str(exc))
+            return _render_moderation_item(request, item, return_form=form, status=400)
+        messages.error(request, str(exc))
+        return redirect("staff:moderation")
+    messages.success(request, done % {"n": item.pk})
+    return redirect("staff:moderation")
+
+
+@login_required
+def moderation_publish(request, pk):
+    return _moderate(request, pk, lambda item: complaint_answer_publish(complaint=item, user=request.user),
+                     _("The answer to № %(n)s is published."))
+
+
+@login_required
+def moderation_return(request, pk):
+    form = ReturnAnswerForm(request.POST)
+
+    def perform(item):
+        complaint_answer_return(complaint=item, user=request.user, reason=form.cleaned_data["reason"])
+
+    return _moderate(request, pk, perform, _("The answer to № %(n)s went back to the department."), form=form)
+
+
+@login_required
+def check_photo(request, pk, check_pk):
+    """A volunteer's check photo, for the staff who may see the ticket (issue 10)."""
+    check = _ticket_or_404(request, pk).checks.filter(pk=check_pk).exclude(photo="").first()
+    if check is None:
+        raise Http404
+    try:
+        response = FileResponse(check.photo.open("rb"), content_type=check.photo_content_type)
+    except FileNotFoundError:
+        raise Http404 from None
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_cache_control(response, private=True, max_age=3600)
+    return response

@@ -14,6 +14,7 @@ STATE_LABELS = {
     State.TRANSFERRED: pgettext_lazy("complaint state", "transferred"),
     State.DUPLICATE: pgettext_lazy("complaint state", "duplicate"),
     State.HIDDEN: pgettext_lazy("complaint state", "hidden"),
+    State.MODERATION: pgettext_lazy("complaint state", "answer in moderation"),
 }
 
 # One colour per state on the map, in the legend and in the charts.
@@ -27,6 +28,7 @@ STATE_COLOURS = {
     State.TRANSFERRED: "#7048e8",
     State.DUPLICATE: "#868e96",
     State.HIDDEN: "#343a40",
+    State.MODERATION: "#1098ad",
 }
 
 EVENT_LABELS = {
@@ -41,6 +43,11 @@ EVENT_LABELS = {
     ComplaintEvent.Kind.HIDDEN: pgettext_lazy("history", "Hidden by moderation"),
     ComplaintEvent.Kind.CATEGORY: pgettext_lazy("history", "Category changed"),
     ComplaintEvent.Kind.OVERDUE: pgettext_lazy("history", "Past its deadline"),
+    ComplaintEvent.Kind.MODERATION: pgettext_lazy("history", "Answer sent to moderation"),
+    ComplaintEvent.Kind.RETURNED: pgettext_lazy("history", "Answer returned by the moderator"),
+    ComplaintEvent.Kind.UNCONFIRMED: pgettext_lazy("history", "Resolved without confirmation"),
+    ComplaintEvent.Kind.CHECKED: pgettext_lazy("history", "A volunteer checked on the spot: fixed"),
+    ComplaintEvent.Kind.CHECK_FAILED: pgettext_lazy("history", "A volunteer checked on the spot: not fixed"),
 }
 
 

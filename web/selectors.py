@@ -8,8 +8,8 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from complaints.models import OPEN_STATES, State
-from complaints.selectors import complaints_public
+from complaints.models import OPEN_STATES, State, VolunteerCheck
+from complaints.selectors import HandonRow, complaints_public, handon_rates
 from facilities.models import AdminArea, Department, Facility
 from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point, finest_level
 from geo_ourcity.db_router import read_connection
@@ -150,6 +150,8 @@ def complaint_stats():
     by_district = sorted(((names[a].name if a in names else None, int(n)) for a, n in by_area),
                          key=lambda row: (-row[1], row[0] or ""))
     snapshot = StatisticsSnapshot.objects.order_by("-computed_at").first()
+    if snapshot is None or "handons" not in snapshot.figures:  # never computed, or before the hand-on figures
+        snapshot = None
     heavy = snapshot.figures if snapshot is not None else statistics_refresh().figures
     departments = Department.objects.select_related("authority").in_bulk([d for d, _n in heavy["by_department"]])
     return {
@@ -161,8 +163,20 @@ def complaint_stats():
         "answered_on_time": heavy["answered_on_time"],
         "open_overdue": heavy["open_overdue"],
         "median_answer_seconds": heavy["median_answer_seconds"],
+        "handons": [HandonRow.from_list(r) for r in heavy["handons"]],
         "computed_at": snapshot.computed_at if snapshot is not None else None,
+        **_answer_cycle_stats(heavy),
     }
+
+
+def _answer_cycle_stats(heavy):
+    """The answer cycle's figures of a snapshot (one taken before they existed has none: zeros)."""
+    checks = heavy.get("checks_by_department", [])
+    departments = Department.objects.select_related("authority").in_bulk([d for d, _m, _f in checks])
+    return {"resolved_confirmed": heavy.get("resolved_confirmed", 0),
+            "resolved_unconfirmed": heavy.get("resolved_unconfirmed", 0),
+            "checks_by_department": [(departments[d].display_name, made, failed) for d, made, failed in checks
+                                     if d in departments]}
 
 
 def statistics_figures():
@@ -184,7 +198,26 @@ def statistics_figures():
                          .order_by("-n", "department_id")[:TOP])
     return {"answered": answered, "answered_on_time": on_time, "open_overdue": overdue,
             "median_answer_seconds": median_seconds,
-            "by_department": [[r["department_id"], r["n"]] for r in by_department]}
+            # the forwarding rate and first-contact resolution, every breakdown (complaints.selectors owns them)
+            "handons": [r.as_list() for r in handon_rates()],
+            "by_department": [[r["department_id"], r["n"]] for r in by_department],
+            **answer_cycle_figures()}
+
+
+def answer_cycle_figures():
+    """Issue 10's figures: resolved complaints confirmed by their residents and those closed by the end of the
+    confirmation window in silence, counted apart; volunteers' on-site checks made and failed per department
+    (the department whose answer was checked), the most checked first."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FILTER (WHERE NOT resolved_unconfirmed), count(*) FILTER (WHERE resolved_unconfirmed)"
+                    " FROM complaints_complaint WHERE state = %s", [State.RESOLVED.value])
+        confirmed, unconfirmed = cur.fetchone()
+        cur.execute("SELECT k.department_id, count(*), count(*) FILTER (WHERE k.verdict = %s)"
+                    " FROM complaints_volunteercheck k JOIN complaints_complaint c ON c.id = k.complaint_id"
+                    " WHERE c.state <> %s GROUP BY k.department_id ORDER BY count(*) DESC, k.department_id LIMIT %s",
+                    [VolunteerCheck.Verdict.NOT_FIXED.value, State.HIDDEN.value, TOP])
+        checks = [[d, made, failed] for d, made, failed in cur.fetchall()]
+    return {"resolved_confirmed": confirmed, "resolved_unconfirmed": unconfirmed, "checks_by_department": checks}
 
 
 def statistics_refresh():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, volunteer
 
 app_name = "web"
 
@@ -16,4 +16,10 @@ urlpatterns = [
     path("c/<str:code>/confirm/", views.complaint_confirm_view, name="complaint-confirm"),
     path("c/<str:code>/deny/", views.complaint_deny_view, name="complaint-deny"),
     path("stats/", views.stats_page, name="stats"),
+    path("stats/handons.csv", views.stats_handons_csv, name="stats-handons-csv"),
+    # issue 10: volunteers' on-site checks (web/volunteer.py)
+    path("volunteer/login/", volunteer.VolunteerLoginView.as_view(), name="volunteer-login"),
+    path("volunteer/", volunteer.volunteer_list, name="volunteer"),
+    path("volunteer/c/<int:pk>/", volunteer.volunteer_complaint, name="volunteer-complaint"),
+    path("volunteer/c/<int:pk>/check/", volunteer.volunteer_check, name="volunteer-check"),
 ]

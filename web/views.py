@@ -18,7 +18,7 @@ from django.views.decorators.http import condition, require_GET, require_POST
 
 from geo_ourcity.db_router import stale_reads_ok
 
-from complaints.models import ComplaintEvent
+from complaints.models import Answer, ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
 from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
                                  complaint_deny)
@@ -30,6 +30,7 @@ from complaints.transitions import allowed_actions
 from . import selectors, tiles
 from .folium_map import rendered_map, with_nonce
 from .forms import ReportForm, attributes_from
+from .handons import handon_csv_rows, handon_tables
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
 from .limits import limited_per_client
 
@@ -196,7 +197,8 @@ def _complaint_context(complaint):
     """What the complaint page and the map popup show. Free text (the description, answers, the explanation, which
     may quote a hand-over reason) only through complaints.tracking.redact: tracking codes and keys never show."""
     decision = complaint.decision
-    answers = list(complaint.answers.all())
+    # Only published answers: one waiting for a moderator, or returned by one, is not public (issue 10).
+    answers = [a for a in complaint.answers.all() if a.state == Answer.State.PUBLISHED]
     for answer in answers:
         answer.public_text = redact(answer.text)
     return {
@@ -353,6 +355,18 @@ def stats_page(request):
         "on_time_pct": round(100 * s["answered_on_time"] / s["answered"], 1) if s["answered"] else None,
         "median_hours": round(median / 3600, 1) if median is not None else None,
         "median_days": round(median / 86400, 1) if median is not None else None,
+        **handon_tables(s["handons"]),
     })
     patch_cache_control(response, private=True, max_age=60)
+    return response
+
+
+@stale_reads_ok
+def stats_handons_csv(request):
+    """The public hand-on figures (the scheduler's snapshot, as on the statistics page) as CSV."""
+    rows = selectors.complaint_stats()["handons"]
+    # Made whole here (a few hundred lines), so that every read stays inside this view's replica scope.
+    response = HttpResponse("".join(handon_csv_rows(rows)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="handons.csv"'
+    patch_cache_control(response, public=True, max_age=60)
     return response

@@ -75,4 +75,4 @@ def test_the_code_table_matches_the_spec():
         sources, to_state, _kind = TRANSITIONS[action]
         assert set(sources) == set(moves) and set(moves.values()) == {to_state}
     assert TRANSITIONS["route"][:2] == ({S.NEW}, S.ASSIGNED)
-    assert allowed_actions(S.RESOLVED) == ["hide"] and allowed_actions(S.HIDDEN) == []
+    assert allowed_actions(S.RESOLVED) == ["hide", "check", "check_failed"] and allowed_actions(S.HIDDEN) == []

@@ -205,3 +205,55 @@ def test_facilities_near_is_inlined_into_the_decision_statement():
     assert "Function Scan on public." not in plan  # none of ours (jsonb_array_elements is pg_catalog)
     assert "facilities_near" not in plan and "facilities_facility" in plan
     assert "routing_department_for" not in plan and "routing_routingassignment" in plan
+
+
+# --- facilities_covering ----------------------------------------------------------------------------------------
+
+def covering_facilities(type_ids, point=ORIGIN, known=None):
+    with connection.cursor() as cur:
+        cur.execute("SELECT facility_id FROM facilities_covering(ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+                    "%s::bigint[], %s::bigint[])", [*point, type_ids, known])
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_covering_finds_the_outlines_that_cover_the_point_and_nothing_near(registry):
+    made = registry["made"]
+    assert covering_facilities([registry["bench"].pk]) == [made["bench-box"].pk]  # not bench-3, 3 m away
+    assert covering_facilities([registry["lamp"].pk]) == []
+    assert covering_facilities([]) == [] and covering_facilities(None) == []
+    corner = (ORIGIN[0] + 0.0001, ORIGIN[1] + 0.0001)  # on the outline: covers counts it
+    assert covering_facilities([registry["bench"].pk], corner) == [made["bench-box"].pk]
+    assert covering_facilities([registry["bench"].pk], (ORIGIN[0] + 0.00011, ORIGIN[1])) == []
+
+
+def test_covering_skips_retired_and_tests_known_facilities_only(registry):
+    box = registry["made"]["bench-box"]
+    assert covering_facilities([registry["bench"].pk], known=[box.pk]) == [box.pk]
+    assert covering_facilities([registry["bench"].pk], known=[registry["made"]["bench-3"].pk]) == []
+    assert covering_facilities([registry["bench"].pk], known=[]) == []
+    Facility.objects.filter(pk=box.pk).update(valid_to=timezone.now())
+    assert covering_facilities([registry["bench"].pk]) == []
+    assert covering_facilities([registry["bench"].pk], known=[box.pk]) == []
+
+
+def test_covering_agrees_with_facilities_near_on_the_real_registry():
+    """At points inside, on and just outside real buildings, the facilities that cover a point are those that
+    facilities_near finds covering it."""
+    import shapely
+
+    types = list(FacilityType.objects.filter(code__in=["school", "college", "kindergarten"])
+                 .values_list("pk", flat=True))
+    facilities = list(Facility.objects.active().filter(type_id__in=types).order_by("source_key")[::25])
+    checked = 0
+    for f in facilities:
+        shape = shapely.from_wkb(bytes(f.geom.wkb))
+        part = shapely.get_parts(shape)[0]
+        x0, y0 = shapely.get_coordinates(part.exterior if part.geom_type == "Polygon" else part)[0]
+        for point in (part.point_on_surface(), shapely.Point(x0, y0), shapely.Point(x0 + 0.0003, y0 + 0.0003)):
+            with connection.cursor() as cur:
+                cur.execute("SELECT facility_id FROM facilities_near(ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+                            "%s::bigint[], 0, 1000) WHERE covers ORDER BY facility_id", [point.x, point.y, types])
+                expected = [r[0] for r in cur.fetchall()]
+            assert covering_facilities(types, (point.x, point.y)) == expected
+            checked += bool(expected)
+    assert checked >= 20

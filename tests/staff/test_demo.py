@@ -9,7 +9,7 @@ from staff.demo import ensure_demo_staff
 def test_demo_users_include_every_staff_role(db):
     rows = ensure_demo_users()
     logins = [login for login, _password, _role in rows]
-    assert logins == ["admin", "datastaff", "council", "school", "hospital", "dispatcher"]
+    assert logins == ["admin", "datastaff", "moderator", "volunteer", "council", "school", "hospital", "dispatcher"]
     roles = dict((login, role) for login, _password, role in rows)
     assert "Управа района Тверской" in roles["council"]
     assert roles["school"].startswith("school staff (/staff/): ГБОУ")
