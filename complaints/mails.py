@@ -46,7 +46,7 @@ TRACKING = "tracking"
 def tracking_mail_write(complaint):
     """In the transaction that files `complaint` (which has an address): its tracking mail, in the outbox."""
     outbox_write(kind=TRACKING, recipient=complaint.email, dedupe_key=f"{TRACKING}:{complaint.pk}",
-                 complaint=complaint)
+                 complaint=complaint, language=complaint.language)
 
 
 @mail_kind(TRACKING)
@@ -76,3 +76,6 @@ def tracking_mail_message(complaint, language=None):
                   "url": url}
         subject, body = gettext(SUBJECT) % values, gettext(BODY) % values
     return EmailMessage(subject=subject, body=body, to=[complaint.email])
+
+
+from . import notify_mails  # noqa: E402,F401 - hearing back's kinds (event, follow, alerts, sign-in)
