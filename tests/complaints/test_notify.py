@@ -188,7 +188,7 @@ def test_headers_stay_one_line_whatever_the_data_holds(make_complaint, staff, de
                                             "From", "To", "Date", "Message-ID", "List-Unsubscribe",
                                             "List-Unsubscribe-Post"])
     assert parsed["To"] == "r@example.org" and "\n" not in str(parsed["Subject"])
-    assert str(parsed["Subject"]).strip().startswith(f"Report No. {complaint.pk}: ")
+    assert str(parsed["Subject"]).strip().startswith(f"Обращение № {complaint.pk}: ")  # the city’s language
 
 
 def test_a_hidden_complaints_queued_mails_are_cancelled(reported, staff):
