@@ -33,10 +33,17 @@ def outbox_deliver(self, dedupe_key):
 @shared_task(name="complaints.tasks.outbox_deliver_for")
 def outbox_deliver_for(complaint_ids):
     """The due outbox mails of these complaints (a change's event mails, complaints.notify), on one SMTP
-    connection. What is not sent now (failed, or busy with another sender) the sweep finds later."""
+    connection. A failed one is handed to its own outbox_deliver task (retried with backoff); one busy with
+    another sender is that sender's."""
+    from .models import Outbox
     from .outbox import outbox_send_due
 
-    run = outbox_send_due(complaint_ids=[int(i) for i in complaint_ids][:1000])
+    ids = [int(i) for i in complaint_ids][:1000]
+    run = outbox_send_due(complaint_ids=ids)
+    if run.failed:  # each failed row is retried by its own task, with its backoff (outbox_deliver)
+        for key, due in Outbox.objects.filter(complaint_id__in=ids, state=Outbox.State.PENDING, attempts__gt=0) \
+                .values_list("dedupe_key", "next_attempt_at"):
+            outbox_deliver.apply_async((key,), countdown=max((due - timezone.now()).total_seconds(), 0))
     return {"sent": run.sent, "failed": run.failed, "cancelled": run.cancelled, "busy": run.skipped_busy}
 
 
