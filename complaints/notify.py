@@ -275,8 +275,7 @@ ALERT_MATCH_SQL = """
 
 ALERTS_SWEEP_SQL = f"""
     WITH due AS (
-        SELECT a.id, a.email, a.language, a.seen_up_to, a.frequency FROM complaints_alert a
-        WHERE a.state = 'active' FOR UPDATE SKIP LOCKED),
+        SELECT a.* FROM complaints_alert a WHERE a.state = 'active' FOR UPDATE SKIP LOCKED),
     top AS (SELECT coalesce(max(id), 0) AS id FROM complaints_complaint),
     mails AS (
         INSERT INTO complaints_outbox (kind, recipient, language, context, dedupe_key, complaint_id, state, attempts,
@@ -293,7 +292,7 @@ ALERTS_SWEEP_SQL = f"""
 
 DIGEST_SQL = f"""
     WITH due AS (
-        SELECT a.id, a.email, a.language, a.seen_up_to FROM complaints_alert a
+        SELECT a.* FROM complaints_alert a
         WHERE a.state = 'active' AND a.frequency = 'daily' FOR UPDATE SKIP LOCKED),
     top AS (SELECT coalesce(max(id), 0) AS id FROM complaints_complaint),
     news AS (

@@ -72,7 +72,7 @@ class GroupFeed(_Feed):
     def get_object(self, request, group):
         from .selectors import active_categories
 
-        if not active_categories().filter(group_ru=group).exists():
+        if len(group) > 100 or not group.isprintable() or not active_categories().filter(group_ru=group).exists():
             raise Http404("no such group")
         return group
 
