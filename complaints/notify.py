@@ -89,10 +89,11 @@ def event_mails_wake(complaint_id):
     wrote). Once per complaint and transaction; a lost wake-up is made good by the outbox sweep."""
     conn = transaction.get_connection()
     pending = getattr(conn, "complaints_mail_wake", None)
-    if pending is None or not any(func is _wake_after_commit for _sp, func, _robust in conn.run_on_commit):
-        pending = conn.complaints_mail_wake = set()
-        transaction.on_commit(_wake_after_commit, robust=True)
-    pending.add(int(complaint_id))
+    if pending is not None and any(func is _wake_after_commit for _sp, func, _robust in conn.run_on_commit):
+        pending.add(int(complaint_id))
+        return
+    conn.complaints_mail_wake = {int(complaint_id)}
+    transaction.on_commit(_wake_after_commit, robust=True)  # outside a transaction: at once
 
 
 def _wake_after_commit():
@@ -136,8 +137,8 @@ def follow_confirm(token):
         pk = signing.loads(token, salt=_FOLLOW_SALT, max_age=CONFIRM_MAX_AGE)
     except (signing.BadSignature, ValueError, TypeError):
         raise LinkInvalid(_("This link is not valid or has expired.")) from None
-    follow = Follow.objects.select_related("complaint").filter(pk=pk).first()
-    if follow is None or not isinstance(pk, int):
+    follow = Follow.objects.select_related("complaint").filter(pk=pk).first() if isinstance(pk, int) else None
+    if follow is None:
         raise LinkInvalid(_("This link is not valid or has expired."))
     Follow.objects.filter(pk=pk, state=Subscription.PENDING).update(state=Subscription.ACTIVE,
                                                                    confirmed_at=timezone.now())
