@@ -22,8 +22,8 @@ from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
 from .tracking import confirmation_key
 
-# In the outbox row's language (the city's default, LANGUAGE_CODE, when the mail was written; the Russian text is in
-# locale/ru), English where that language has no translation.
+# In the outbox row's language (the language the resident reported in, complaints.Complaint.language, else the
+# city's default, LANGUAGE_CODE; the Russian text is in locale/ru), English where that language has no translation.
 SUBJECT = gettext_noop("Your report No. %(number)s has been received")
 BODY = gettext_noop("""Hello,
 
