@@ -58,6 +58,7 @@ def main():
                         "complaints_event_mails")
 
     try:
+        one(0, "")  # warm: the catalogue's and the calendar's memos, the connection
         for mode in ("on", "off"):
             trigger(mode == "on")
             with CaptureQueriesContext(connection) as queries:
