@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
@@ -30,6 +31,7 @@ from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenie
                      TransitionNotAllowed)
 from .mails import tracking_mail_write
 from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State, Volunteer, VolunteerCheck
+from .notify import event_mails_wake, followers_take_over
 from .photos import clean_photo
 from .selectors import is_moderator, user_may_act
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
@@ -75,6 +77,7 @@ def complaint_create(*, category, point, description="", attributes=None, email=
         "attributes": clean_attributes(category, attributes),
         **clean_contact(email=email, phone=phone, first_name=first_name, last_name=last_name,
                         device_id=device_id, account_id=account_id),
+        "language": (translation.get_language() or "")[:16],  # the reporter's mails are in it (complaints.notify)
     }
     photos = list(photos or ())
     if len(photos) > settings.PHOTO_MAX_PER_COMPLAINT:
@@ -334,6 +337,9 @@ def complaint_mark_duplicate(*, complaint, user, of):
         _move(complaint, "mark_duplicate", actor=user, reason=f"#{original.pk}")
         complaint.duplicate_of = original
         complaint.save(update_fields=["state", "duplicate_of", "updated_at"])
+        # Its reporter and followers follow the original from now on; its event mail (written with the event
+        # above, complaints.notify) tells them so, with the original's link.
+        followers_take_over(duplicate=complaint, original=original)
     return complaint
 
 
@@ -516,7 +522,10 @@ def _move(complaint, action, *, actor, label=None, reason="", public=True, **eve
 
 
 def _event(complaint, *, kind, actor, label=None, **fields):
-    _new_event(complaint, kind=kind, actor=actor, label=label, **fields).save(force_insert=True)
+    event = _new_event(complaint, kind=kind, actor=actor, label=label, **fields)
+    event.save(force_insert=True)  # a public event's mails are written by the history's trigger (complaints.notify)
+    if event.public:
+        event_mails_wake(complaint.pk)  # and sent by a worker once this commits
 
 
 def _new_event(complaint, *, kind, actor, label=None, **fields):
@@ -665,6 +674,12 @@ class RerouteResult:
         return lines
 
 
+def _outbox_sweep_soon():
+    from .tasks import outbox_sweep
+
+    outbox_sweep.delay()
+
+
 def _display(name, short_name):
     return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
 
@@ -703,6 +718,8 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
                             {"open": open_states, "version": ENGINE_VERSION,
                              "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "})
                 moved, refreshed = cur.fetchone()
+                if moved:  # the moves' mails (written by the history's trigger): the sweep sends them on commit
+                    transaction.on_commit(_outbox_sweep_soon, robust=True)
         reroute_plan_drop()
     return RerouteResult(considered=plan.considered, moved=moved, dry_run=dry_run,
                          seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,

@@ -415,3 +415,16 @@ CONTENT_SECURITY_POLICY = {
         **({"upgrade-insecure-requests": True} if HTTPS else {}),
     },
 }
+
+# --- issue 10 §1, hearing back (complaints.notify): follows, support, area alerts, residents' sign-in ---------
+# Immediate area alerts are looked for every OURCITY_ALERTS_EVERY seconds; daily digests at OURCITY_DIGEST_HOUR
+# (the city's time zone). Limits per client address and, for anything that mails an address, per address too.
+from celery.schedules import crontab  # noqa: E402 (the digest's schedule, for this block only)
+
+CELERY_BEAT_SCHEDULE["alerts-immediate"] = {"task": "complaints.tasks.alerts_sweep",
+                                            "schedule": float(env_str("OURCITY_ALERTS_EVERY", "60"))}
+CELERY_BEAT_SCHEDULE["alerts-daily"] = {"task": "complaints.tasks.alerts_digest",
+                                        "schedule": crontab(minute=0, hour=int(env_str("OURCITY_DIGEST_HOUR", "8")))}
+LIMIT_FOLLOWS = env_rate("OURCITY_LIMIT_FOLLOWS", "10/h")  # follows, alerts and sign-in links asked, per client
+LIMIT_MAILS_PER_ADDRESS = env_rate("OURCITY_LIMIT_MAILS_PER_ADDRESS", "5/h")  # confirmation/sign-in mails, per address
+LIMIT_SUPPORTS = env_rate("OURCITY_LIMIT_SUPPORTS", "30/h")  # "me too", per client

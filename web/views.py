@@ -32,6 +32,7 @@ from .forms import ReportForm, attributes_from
 from .handons import handon_csv_rows, handon_tables
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
 from .limits import limited_per_client
+from .notify_views import follow_context
 
 TILE_MAX_AGE = 30  # seconds: with the triggers' exact counts, a change shows on the map within this
 DISTRICTS_MAX_AGE = 3600
@@ -293,7 +294,7 @@ def complaint_page(request, code):
     actions = allowed_actions(complaint.state)
     return render(request, "web/complaint.html", {
         "c": complaint, "events": events, "can_confirm": "confirm" in actions, "can_deny": "deny" in actions,
-        **_complaint_context(complaint),
+        **_complaint_context(complaint), **follow_context(complaint),
     })
 
 
