@@ -1,0 +1,21 @@
+"""The nearby open complaints (complaints.selectors.complaints_nearby: duplicates before filing, and on the staff
+ticket page) come from a GiST index of the open complaints' points only: closed ones, which pile up over the years,
+are never in it. pg_trgm (created by facilities' migration 0008) compares the descriptions."""
+from django.db import migrations
+
+OPEN = "('new', 'assigned', 'in_progress', 'reopened', 'transferred')"  # complaints.models.OPEN_STATES
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("complaints", "0009_event_kinds_category_and_overdue"),
+        ("facilities", "0008_place_search"),
+    ]
+
+    operations = [
+        migrations.RunSQL(
+            f"CREATE INDEX IF NOT EXISTS complaint_open_location ON complaints_complaint USING gist (location) "
+            f"WHERE state IN {OPEN}",
+            "DROP INDEX IF EXISTS complaint_open_location"),
+    ]
