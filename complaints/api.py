@@ -48,7 +48,7 @@ class NearbyOut(serializers.Serializer):
     service_name = serializers.CharField(help_text="in the request's language")
     distance_m = serializers.IntegerField(min_value=0, help_text="metres from the point, on the spheroid")
     status = serializers.ChoiceField(choices=["open"], help_text="Open311 status: always open here")
-    state = serializers.CharField(help_text="the workflow state: new, assigned, in_progress, reopened, transferred")
+    state = serializers.CharField(help_text="the workflow state: new, assigned, in_progress, answered, reopened, transferred")
     description = serializers.CharField(help_text="the complaint's description (at most 300 characters)")
     requested_datetime = serializers.DateTimeField()
     lat = serializers.FloatField()

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from facilities.models import Department
 
-from .models import OPEN_STATES, Complaint, ComplaintEvent, State
+from .models import CLOSED_STATES, OPEN_STATES, Complaint, ComplaintEvent, State
 from .tracking import normalize_tracking_code
 
 DISPATCHERS_GROUP = "City dispatchers"
@@ -88,7 +88,7 @@ NEARBY_SQL = """
         FROM complaints_complaint c
         JOIN routing_category k ON k.id = c.category_id,
              (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
-        WHERE c.state = ANY(%(states)s)
+        WHERE c.state <> ALL(%(closed)s)
           AND c.location && ST_Expand(p.g, facilities_degree_window(%(radius)s, %(lat)s))
           AND (%(group)s::text IS NULL OR k.group_ru = %(group)s)
           AND (%(exclude)s::bigint IS NULL OR c.id <> %(exclude)s)
@@ -102,15 +102,15 @@ def complaints_nearby(point, *, category=None, description="", radius_m=None, li
                       among=None):
     """The open complaints within radius_m metres of the point (settings.NEARBY_RADIUS_M), of the category's group
     when one is given: the five nearest (settings.NEARBY_LIMIT), by true distance on the spheroid, a description
-    alike as the tie-break (pg_trgm similarity, within NEARBY_BAND_M). Open only: never hidden, duplicate or resolved
-    ones. `exclude`: a complaint's own id; `among`: a queryset of complaints to choose from (a staff member's scope).
+    alike as the tie-break (pg_trgm similarity, within NEARBY_BAND_M). Open as Open311 says (an answered one too,
+    while its resident may still dispute the answer): never hidden, duplicate or resolved ones. `exclude`: a complaint's own id; `among`: a queryset of complaints to choose from (a staff member's scope).
 
     The candidates come from the GiST index of open complaints' points (migration 0010) through the registry's
     degree window (facilities_degree_window), then are measured in metres; answers a list of Nearby."""
     lon, lat = (point.x, point.y) if hasattr(point, "x") else point
     radius = float(settings.NEARBY_RADIUS_M if radius_m is None else radius_m)
     params = {"lon": float(lon), "lat": float(lat), "radius": radius, "band": float(NEARBY_BAND_M),
-              "states": [str(s) for s in OPEN_STATES], "group": category.group_ru if category else None,
+              "closed": [str(s) for s in CLOSED_STATES], "group": category.group_ru if category else None,
               "text": (description or "")[:1000], "exclude": int(exclude) if exclude else None,
               "limit": int(settings.NEARBY_LIMIT if limit is None else limit)}
     if among is not None:  # the nearest of the scope: from the nearest candidates, those in it

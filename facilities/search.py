@@ -72,7 +72,8 @@ def _stems(cur, text):
 
 
 def _variants(cur, stems):
-    """For each stem: [(variant, exact?)], the stem itself when the vocabulary has it, else the close ones."""
+    """For each stem: [(variant, exact?)], the stem itself when the vocabulary has it, else the close ones (words
+    only: a number, a house's or a postcode, is never "close" to another)."""
     if not stems:
         return []
     cur.execute(
@@ -82,7 +83,7 @@ def _variants(cur, stems):
                (SELECT t.term FROM facilities_searchterm t WHERE t.term = u.stem)
                UNION ALL
                (SELECT t.term FROM facilities_searchterm t
-                WHERE length(u.stem) >= 3 AND t.term %% u.stem AND similarity(t.term, u.stem) >= %s
+                WHERE length(u.stem) >= 3 AND u.stem !~ '[0-9]' AND t.term %% u.stem AND similarity(t.term, u.stem) >= %s
                       AND NOT EXISTS (SELECT 1 FROM facilities_searchterm x WHERE x.term = u.stem)
                 ORDER BY t.term <-> u.stem LIMIT %s)) v""",
         [stems, TYPO_MIN, TYPO_VARIANTS])

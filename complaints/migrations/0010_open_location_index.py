@@ -1,9 +1,10 @@
 """The nearby open complaints (complaints.selectors.complaints_nearby: duplicates before filing, and on the staff
-ticket page) come from a GiST index of the open complaints' points only: closed ones, which pile up over the years,
+ticket page) come from a GiST index of the open complaints' points only (Open311's "open": all but resolved,
+duplicate and hidden): closed ones, which pile up over the years,
 are never in it. pg_trgm (created by facilities' migration 0008) compares the descriptions."""
 from django.db import migrations
 
-OPEN = "('new', 'assigned', 'in_progress', 'reopened', 'transferred')"  # complaints.models.OPEN_STATES
+CLOSED = "('resolved', 'duplicate', 'hidden')"  # complaints.models.CLOSED_STATES
 
 
 class Migration(migrations.Migration):
@@ -16,6 +17,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL(
             f"CREATE INDEX IF NOT EXISTS complaint_open_location ON complaints_complaint USING gist (location) "
-            f"WHERE state IN {OPEN}",
+            f"WHERE state NOT IN {CLOSED}",
             "DROP INDEX IF EXISTS complaint_open_location"),
     ]
