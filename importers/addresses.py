@@ -4,7 +4,7 @@
 Self-contained: the spec keys are `label` (the full address as shown; required), and `street`, `house` and
 `district` (optional parts, shown beside a result). Any GDAL source with address fields will do (points, or
 buildings: a polygon or a line is stored as a point on its surface), and the data.mos.ru address register's shape
-(`ADDRESS`, `P7`, `L1_VALUE`, `DISTRICT`, `geoData`: data/specs/moscow_addresses.yaml). Read and validated by the one
+(`ADDRESS`, `P7`, `L1_VALUE`, `DISTRICT`, `geoData`: the demo's spec under data/specs/). Read and validated by the one
 Arrow engine (prepare.py, stream.check_geometries: empty, invalid or out-of-range geometry, a point outside the
 city unless `require_in_city: false`), staged by COPY, classified (created, updated, unchanged; a full import
 retires the dataset's addresses the file no longer has) and applied like the other targets; the commit adds the

@@ -92,3 +92,15 @@ def test_the_facilities_search_uses_its_index():
         cur.execute(f"EXPLAIN SELECT f.id FROM facilities_facility f WHERE {FACILITY_KEY} @@ 'школ'::tsquery")
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert "Bitmap Index Scan on facilities_facility_d" in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize("forms", [("Тверская", "Тверской", "Тверскую", "Тверском"), ("школа", "школы", "школе"),
+                                   ("улица", "улице", "улицы"), ("Нижегородская", "Нижегородской"),
+                                   ("больница", "больницы", "больнице"), ("parks", "park")])
+def test_word_forms_are_one_stem(forms):
+    """The one rule (facilities_search_key, migration 0008): every form of a word is the same stem, so a word form
+    is found exactly, not as a near miss."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT array_to_string(tsvector_to_array(facilities_search_key(f)), ' ') "
+                    "FROM unnest(%s::text[]) f", [list(forms)])
+        assert len(cur.fetchall()) == 1
