@@ -35,7 +35,14 @@ class NearbyQuery(serializers.Serializer):
                                         help_text="what the resident is writing: among equally near complaints, "
                                                   "the more alike comes first")
 
+    def validate_description(self, text):
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+            raise serializers.ValidationError("must not hold control characters.")
+        return text
+
     def validate_service_code(self, code):
+        if any(ord(ch) < 32 for ch in code):
+            raise serializers.ValidationError("must not hold control characters.")
         category = Category.objects.filter(code=code, active=True).first()
         if category is None:
             raise serializers.ValidationError(f"unknown service_code “{code[:64]}”: see the Open311 services list.")

@@ -144,6 +144,10 @@ BAD = {
     "unknown service_code": ({"lat": "55.76", "long": "37.6", "service_code": "no-such"}, "no-such"),
     "service_code too long": ({"lat": "55.76", "long": "37.6", "service_code": "x" * 65}, "service_code"),
     "description too long": ({"lat": "55.76", "long": "37.6", "description": "я" * 1001}, "description"),
+    "service_code with a NUL": ({"lat": "55.76", "long": "37.6", "service_code": "yard\x00"}, "service_code"),
+    "description with a control character": ({"lat": "55.76", "long": "37.6", "description": "яма\x07"},
+                                             "description"),
+    "description with a NUL": ({"lat": "55.76", "long": "37.6", "description": "я\x00ма"}, "description"),
 }
 
 
