@@ -428,3 +428,14 @@ CELERY_BEAT_SCHEDULE["alerts-daily"] = {"task": "complaints.tasks.alerts_digest"
 LIMIT_FOLLOWS = env_rate("OURCITY_LIMIT_FOLLOWS", "10/h")  # follows, alerts and sign-in links asked, per client
 LIMIT_MAILS_PER_ADDRESS = env_rate("OURCITY_LIMIT_MAILS_PER_ADDRESS", "5/h")  # confirmation/sign-in mails, per address
 LIMIT_SUPPORTS = env_rate("OURCITY_LIMIT_SUPPORTS", "30/h")  # "me too", per client
+# --- Finding the place and not reporting twice (issue 10 §3-4: facilities.search, complaints.selectors) ---------
+# The text search configuration whose stems the place search compares (PostgreSQL's: russian, english, simple, ...),
+# by default the one of LANGUAGE_CODE's language; read by facilities' migration 0008 (see there to change it later).
+_TS_CONFIGS = {"ru": "russian", "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
+               "pt": "portuguese", "nl": "dutch", "sv": "swedish", "fi": "finnish", "tr": "turkish"}
+SEARCH_TEXT_CONFIG = env_str("OURCITY_SEARCH_TEXT_CONFIG", _TS_CONFIGS.get(LANGUAGE_CODE[:2], "simple"))
+PLACE_SEARCH_QUERY_MAX = 200  # characters of a place search (longer: a 400)
+NEARBY_RADIUS_M = 250  # open complaints of the same group within this many metres are shown before filing
+NEARBY_LIMIT = 5
+LIMIT_API_PLACES = env_rate("OURCITY_LIMIT_API_PLACES", "120/m")  # per client: the search box asks as one types
+LIMIT_API_NEARBY = env_rate("OURCITY_LIMIT_API_NEARBY", "120/m")

@@ -41,6 +41,7 @@ TARGET_KEYS = {
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},
     "working_weeks": {"year", "days"},  # importers/working_weeks.py
+    "addresses": {"label", "street", "house", "district"},  # importers/addresses.py
 }
 SOURCE_KEYS = {"format", "layer", "crs", "lon", "lat", "encoding", "member"}
 FORMATS = ("auto", "gdal", "datamos", "csv", "yaml")
@@ -187,7 +188,7 @@ def parse_spec(raw):
         raise ImportFailure("spec: 'invalid_geometry' must be repair or reject")
     spec = Spec(raw=raw, dataset=dataset, target=target, mode=mode, key=_value("key", raw["key"]),
                 source=source, invalid_geometry=invalid,
-                require_in_city=bool(raw.get("require_in_city", target == "facilities")),
+                require_in_city=bool(raw.get("require_in_city", target in ("facilities", "addresses"))),
                 dataset_name=str(raw.get("dataset_name") or ""))
     for key, label in (("dataset_name", "name"), ("source_url", "source_url"), ("licence", "licence")):
         problem = limits.too_long(f"facilities.Dataset.{label}", str(raw.get(key) or ""))
@@ -199,7 +200,7 @@ def parse_spec(raw):
     for name, value in derived.items():
         spec.derived[str(name)] = _value(f"derived.{name}", value)
     parse = {"areas": _areas, "authorities": _authorities, "facilities": _facilities, "categories": _categories,
-             "assignments": _assignments, "holidays": _holidays, "working_weeks": _working_weeks}[target]
+             "assignments": _assignments, "holidays": _holidays, "working_weeks": _working_weeks, "addresses": _addresses}[target]
     parse(spec, raw)
     return spec
 
@@ -372,3 +373,9 @@ def _require(raw, name):
     if raw.get(name) is None:
         raise ImportFailure(f"spec: {name!r} is required")
     return _value(name, raw[name])
+
+
+def _addresses(spec, raw):
+    from .addresses import parse_spec  # the target's own module (it imports this one)
+
+    parse_spec(spec, raw)

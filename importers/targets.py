@@ -9,7 +9,7 @@ commit of the same file and registry can not disagree (tests/importers/test_one_
 """
 from facilities.models import AdminArea, Authority, Department, FacilityType
 
-from . import load, prepare, working_weeks
+from . import addresses, load, prepare, working_weeks
 from .facility_job import FacilitiesTarget, authority_lookups, create_declared_types
 from .spec import TARGET_KEYS
 
@@ -196,5 +196,21 @@ class WorkingWeeksTarget(RowTarget):
         working_weeks.apply(cur, dataset.pk)
 
 
+class AddressesTarget(RowTarget):
+    name = "addresses"
+
+    def validate(self, source):
+        return addresses.prepare(self.spec, source)
+
+    def stage(self, cur, dataset):
+        addresses.stage(cur, self.prepared, self.progress)
+
+    def classify(self, cur, dataset):
+        return addresses.classify(cur, dataset.pk, self.full)
+
+    def apply(self, cur, dataset):
+        addresses.apply(cur, dataset.pk)
+
+
 TARGETS = {cls.name: cls for cls in (AreasTarget, AuthoritiesTarget, FacilitiesTarget, CategoriesTarget,
-                                     AssignmentsTarget, HolidaysTarget, WorkingWeeksTarget)}
+                                     AssignmentsTarget, HolidaysTarget, WorkingWeeksTarget, AddressesTarget)}

@@ -201,6 +201,8 @@
                                             fillOpacity: 1, pane: "complaints"}).addTo(map);
       form.elements.lat.value = latlng.lat.toFixed(7);
       form.elements.lon.value = latlng.lng.toFixed(7);
+      // The report's point changed: nearby.js lists the open complaints there.
+      document.dispatchEvent(new CustomEvent("ourcity:point", {detail: {lat: latlng.lat, lon: latlng.lng}}));
       place.textContent = text.loading;
       var url = config.urls.point + "?" + new URLSearchParams({lon: latlng.lng, lat: latlng.lat});
       fetch(url, {credentials: "same-origin"})
@@ -337,7 +339,7 @@
     categorySelect.addEventListener("change", categoryChanged);
     aboutFacility.addEventListener("change", categoryChanged);
     form.addEventListener("submit", submit);
-    return {isReporting: function () { return reporting; }};
+    return {isReporting: function () { return reporting; }, choosePoint: choosePoint};
   }
 
   // --- start ----------------------------------------------------------------------------------------------
@@ -361,6 +363,8 @@
     });
     window.OurCity.map = map;
     window.OurCity.complaints = layer;
+    window.OurCity.report = report;  // place-search.js: a found place is the report's point while reporting
+    document.dispatchEvent(new CustomEvent("ourcity:ready"));
   }
 
   window.OurCity = {complaintStyle: complaintStyle, init: init};
