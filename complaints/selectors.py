@@ -44,7 +44,13 @@ def is_dispatcher(user):
     """Superusers and the group "City dispatchers" work every department's tickets."""
     if not (user and user.is_authenticated and user.is_active):
         return False
-    return user.is_superuser or user.groups.filter(name=DISPATCHERS_GROUP).exists()
+    if user.is_superuser:
+        return True
+    # Asked several times per page (the scope, the nearby originals, the actions): once per user object, that is
+    # per request, as Django keeps the user's permissions (a group change counts from the next request).
+    if not hasattr(user, "_ourcity_dispatcher"):
+        user._ourcity_dispatcher = user.groups.filter(name=DISPATCHERS_GROUP).exists()
+    return user._ourcity_dispatcher
 
 
 def departments_for_user(user):
