@@ -108,18 +108,28 @@ def _tsquery(groups, *, prefix_last, join=" & "):
     return join.join(parts)
 
 
+def _is_word(stem):
+    return any(ch.isalpha() for ch in stem)
+
+
 def _queries(stems, variants):
     """The tsqueries to try, strictest first: every word (the last one also as a prefix); then the words without
-    the ones nothing matches (a house number the register lacks); then any word."""
+    the ones nothing matches (a house number the register lacks); then any known word. A number alone (a house, a
+    postcode) never locates anything: without a word the vocabulary knows (or a last word being typed), there is
+    no query at all."""
+    typing = _is_word(stems[-1]) and len(stems[-1]) >= 3  # the last word may be the start of a known one
+    if not typing and not any(found for stem, found in zip(stems, variants) if _is_word(stem)):
+        return
     groups = []
     for stem, found in zip(stems, variants):
         groups.append([term for term, _exact in found] or [stem])
     yield _tsquery(groups, prefix_last=True)
     known = [g for g, found in zip(groups, variants) if found]
-    if known and len(known) < len(groups):
+    if known and len(known) < len(groups) and any(_is_word(g[0]) for g in known):
         yield _tsquery(known, prefix_last=False)
-    if len(groups) > 1:
-        yield _tsquery(groups, prefix_last=True, join=" | ")
+    words = [g for g, found, stem in zip(groups, variants, stems) if found and _is_word(stem)]
+    if words and (len(words) > 1 or len(words) < len(known)):
+        yield _tsquery(words, prefix_last=False, join=" | ")
 
 
 def places_search(text, *, limit=8):

@@ -58,7 +58,8 @@ def test_results_are_ranked_best_first_and_bounded():
     assert places_search("школа", limit=10) and len(places_search("школа", limit=10)) == 10
 
 
-@pytest.mark.parametrize("typed", ["Qwxz Jjjvv", "", " ", "я", "—", "1234567", "\x00\x00", "::: &&& |||"])
+@pytest.mark.parametrize("typed", ["Qwxz Jjjvv", "", " ", "я", "—", "1234567", "\x00\x00", "::: &&& |||",
+                                   "Qwxz Jjjvv, 1", "Ыыыы 3", "3", "12, 1"])
 def test_nothing_matches(typed):
     assert places_search(typed) == []
 
