@@ -38,9 +38,10 @@ from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean
                          clean_text)
 
 __all__ = [
-    "ComplaintError", "ComplaintInvalid", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
-    "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_recategorise",
-    "complaint_mark_duplicate", "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
+    "ComplaintError", "ComplaintInvalid", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound",
+    "OutsideCityError", "complaint_create", "complaint_check", "complaint_take", "complaint_answer",
+    "complaint_transfer", "complaint_recategorise", "complaint_mark_duplicate", "complaint_hide", "complaint_confirm",
+    "complaint_deny", "complaints_reroute",
 ]
 
 REASON_MAX = 1000
@@ -98,6 +99,15 @@ def complaint_create(*, category, point, description="", attributes=None, email=
         except IntegrityError as exc:
             if attempt == CODE_ATTEMPTS - 1 or not _is_code_clash(exc):
                 raise
+
+
+def complaint_check(*, category, attributes=None, photos=()):
+    """complaint_create's checks of the answers to the category's questions and of the photos, alone: for a form
+    whose own fields failed, so that the resident hears of every fault at once (ComplaintInvalid). Stores nothing."""
+    faults = Faults()
+    faults.check(clean_attributes, category, attributes)
+    faults.check(clean_photos, photos)
+    faults.raise_any()
 
 
 def _create_routed(*, category, location, facility, fields, source, actor, label, photos):

@@ -20,8 +20,8 @@ from geo_ourcity.db_router import stale_reads_ok
 
 from complaints.models import ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
-from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
-                                 complaint_deny)
+from complaints.services import (ComplaintError, OutsideCityError, complaint_check, complaint_confirm,
+                                 complaint_create, complaint_deny)
 from complaints.tracking import normalize_tracking_code, redact
 from geo_ourcity.shared_cache import cached
 from complaints.transitions import allowed_actions
@@ -264,6 +264,14 @@ def _report_post(request):
             return response
     else:
         errors = {("location" if k in ("lat", "lon") else k): [str(m) for m in v] for k, v in form.errors.items()}
+        category = form.cleaned_data.get("category")
+        if category is not None:  # its questions and the photos are checked too: every message at once
+            try:
+                complaint_check(category=category, attributes=attributes_from(request.POST),
+                                photos=request.FILES.getlist("photo"))
+            except ComplaintError as exc:
+                for key, messages_ in _complaint_errors(exc, category).items():
+                    errors.setdefault(key, []).extend(messages_)
     if _wants_page(request):
         return _report_page(request, form, errors, status=400)
     return _json({"errors": errors}, status=400)

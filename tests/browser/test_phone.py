@@ -199,7 +199,7 @@ def test_the_report_steps_show_every_error_beside_its_field(demo_city, page, sho
     assert status.get_attribute("aria-live") == "assertive"
     expect(status).to_contain_text("3")
     question_error = page.locator("#err-attr-damage").inner_text()
-    assert label in question_error and "damage" not in question_error
+    assert label in question_error and "«damage»" not in question_error
     expect(page.locator("#err-email")).not_to_be_empty()
     expect(page.locator("#id_email")).to_have_attribute("aria-invalid", "true")
     assert label in status.inner_text()
@@ -241,7 +241,7 @@ def test_without_javascript_the_report_is_one_form(demo_city, browser, live_serv
         expect(page.locator("#err-description")).not_to_be_empty()
         expect(page.locator("#err-email")).not_to_be_empty()
         expect(page.locator("#err-attr-damage")).not_to_be_empty()
-        assert "damage" not in page.locator("#err-attr-damage").inner_text()
+        assert "«damage»" not in page.locator("#err-attr-damage").inner_text()
         assert page.locator("#id_lat").input_value() == str(lat)
         page.fill("#id_description", "Сломана дверь")
         page.fill("#attr-damage", "Дверь") if page.locator("input#attr-damage, textarea#attr-damage").count() \

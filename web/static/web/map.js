@@ -430,6 +430,8 @@
     categorySelect.addEventListener("change", categoryChanged);
     aboutFacility.addEventListener("change", categoryChanged);
     photoInput.addEventListener("change", updatePhotoCount);
+    // A photo may come first: the file chooser of the details step, from the place step.
+    document.getElementById("photo-first").addEventListener("click", function () { photoInput.click(); });
     form.addEventListener("submit", submit);
     showStep(0, false);
     return {isReporting: function () { return reporting; }, choosePoint: choosePoint};
