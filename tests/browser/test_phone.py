@@ -212,6 +212,10 @@ def test_the_report_steps_show_every_error_beside_its_field(demo_city, page, sho
     next_step(page)
     page.fill("#id_email", "resident@example.com")
     page.click("#report-submit")
+    page.wait_for_function("() => !document.getElementById('report-result').hidden || "
+                           "document.getElementById('report-status').textContent", timeout=60_000)
+    assert page.locator("#report-status").inner_text() == "" or page.locator("#report-result").is_visible(), \
+        page.locator("#report-status").inner_text()
     expect(page.locator("#report-result")).to_be_visible()
     assert_accessible(page, f"the result at {size}")
     shots("sent")
