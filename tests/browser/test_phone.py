@@ -257,3 +257,28 @@ def test_without_javascript_the_report_is_one_form(demo_city, browser, live_serv
         assert Complaint.objects.get(tracking_code=code).department.authority_id == school.pk
     finally:
         context.close()
+
+
+def test_clusters_show_their_counts_and_the_district_filter_moves_the_map(demo_city, page, shots):
+    from web import selectors, tiles
+
+    at_size(page, "phone")
+    lon, lat = MOSCOW
+    category = next(c for c, _facility in selectors.report_options((lon, lat)).categories if not c.attributes.all())
+    for i in range(3):
+        complaint_create(category=category, point=(lon + i * 1e-4, lat), description=f"Проблема {i}")
+    open_map(page, lat=lat, lon=lon, zoom=tiles.RAW_MIN_ZOOM - 3)
+    page.wait_for_function("() => document.querySelector('.leaflet-complaints-pane text.cell-count')")
+    counts = page.evaluate("() => Array.from(document.querySelectorAll('.leaflet-complaints-pane text.cell-count'),"
+                           " t => t.textContent)")
+    assert set(counts) == {"3"}, counts
+    shots("cluster")
+    district = selectors.districts_for_filter().exclude(name="").order_by("name").last()
+    page.wait_for_function("(n) => { let k = 0; window.OurCity.map.eachLayer(l => { if (l.feature) k++; });"
+                           " return k >= n; }", 100)
+    page.select_option("#f-district", str(district.pk))
+    page.wait_for_function("""(id) => { const map = window.OurCity.map; let found = null;
+        map.eachLayer(l => { if (l.feature && String(l.feature.id) === String(id)) found = l; });
+        return found && map.getBounds().contains(found.getBounds().getCenter()) &&
+               map.getBounds().intersects(found.getBounds()); }""", district.pk)
+    shots("district")
