@@ -275,10 +275,10 @@ def test_clusters_show_their_counts_and_the_district_filter_moves_the_map(demo_c
     shots("cluster")
     district = selectors.districts_for_filter().exclude(name="").order_by("name").last()
     page.wait_for_function("(n) => { let k = 0; window.OurCity.map.eachLayer(l => { if (l.feature) k++; });"
-                           " return k >= n; }", 100)
+                           " return k >= n; }", arg=100)
     page.select_option("#f-district", str(district.pk))
     page.wait_for_function("""(id) => { const map = window.OurCity.map; let found = null;
         map.eachLayer(l => { if (l.feature && String(l.feature.id) === String(id)) found = l; });
         return found && map.getBounds().contains(found.getBounds().getCenter()) &&
-               map.getBounds().intersects(found.getBounds()); }""", district.pk)
+               map.getBounds().intersects(found.getBounds()); }""", arg=district.pk)
     shots("district")
