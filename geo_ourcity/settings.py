@@ -367,7 +367,7 @@ REQUEST_BODY_LIMITS = [
     (r"", "REQUEST_MAX_BODY_BYTES", None),
 ]
 IMPORT_REQUEST_MAX_BYTES = IMPORT_UPLOAD_MAX_BYTES + 1024 * 1024  # the dataset and the form around it
-REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES + 1024 * 1024  # the map's form: one photo
+REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # the report: its photos
 REQUEST_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # anything else (staff answers)
 REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
