@@ -46,7 +46,10 @@ def test_the_scripts_are_our_static_files(page, settings):
         assert finders.find(name)
 
 
-def test_the_report_search_box_sits_outside_the_form(page):
-    """The form stays hidden until a point is chosen: the address is how a keyboard chooses one."""
-    form = re.search(r'<form id="report-form".*?</form>', page, re.S).group(0)
-    assert 'id="report-place-q"' not in form and 'id="report-place-q"' in page
+def test_the_report_search_box_is_in_the_place_step(page):
+    """The report's first step (shown before any point is chosen) holds the search: the address is how a keyboard
+    chooses the place; the nearby list follows the category."""
+    place = re.search(r'<fieldset class="step" data-step="place".*?</fieldset>', page, re.S).group(0)
+    category = re.search(r'<fieldset class="step" data-step="category".*?</fieldset>', page, re.S).group(0)
+    assert 'id="report-place-q"' in place and page.count('id="report-place-q"') == 1
+    assert 'id="report-nearby' in category
