@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ComplaintError
-from .models import Answer, Complaint, ComplaintEvent, Outbox, Photo, Volunteer, VolunteerCheck
+from .models import Alert, Answer, Complaint, ComplaintEvent, Follow, Outbox, Photo, Volunteer, VolunteerCheck
 from .outbox import outbox_retry
 from .services import complaint_hide
 
@@ -148,8 +148,30 @@ class VolunteerCheckAdmin(admin.ModelAdmin):
     list_filter = ["verdict"]
     list_select_related = ["complaint", "department__authority", "volunteer__user"]
 
+
+# --- hearing back (complaints.notify): who follows what, area alerts (read-only; an unwanted one is deleted) ---
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Follow)
+class FollowAdmin(_ReadOnlyAdmin):
+    list_display = ("complaint", "email", "state", "source", "language", "created_at", "confirmed_at")
+    list_filter = ("state", "source")
+    search_fields = ("email", "=complaint__id")
+    raw_id_fields = ("complaint",)
+    readonly_fields = ("created_at", "confirmed_at")
+
+
+@admin.register(Alert)
+class AlertAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "email", "state", "frequency", "area", "group", "radius_m", "created_at")
+    list_filter = ("state", "frequency")
+    search_fields = ("email",)
+    raw_id_fields = ("area",)
+    readonly_fields = ("seen_up_to", "created_at", "confirmed_at")

@@ -26,3 +26,42 @@ class ComplaintNotFound(ComplaintError):
 
 class OutsideCityError(ComplaintError):
     """The point lies in no admin area of the city: nothing is stored."""
+
+
+class ComplaintInvalid(ComplaintError):
+    """Several inputs at fault at once (every field is checked before any is refused): `errors` lists one
+    ComplaintError per fault, in the order of the form; the first gives `str(exc)` and `field`."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__(str(self.errors[0]), field=self.errors[0].field)
+
+
+class Faults:
+    """Collects the ComplaintErrors of several checks, so that all of them are reported at once.
+
+        faults = Faults()
+        value = faults.check(clean_x, raw)   # None when it failed
+        faults.raise_any()                   # the one error, or ComplaintInvalid with all of them
+    """
+
+    def __init__(self):
+        self.errors = []
+
+    def check(self, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ComplaintInvalid as exc:
+            self.errors.extend(exc.errors)
+        except ComplaintError as exc:
+            self.errors.append(exc)
+        return None
+
+    def add(self, error):
+        self.errors.append(error)
+
+    def raise_any(self):
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ComplaintInvalid(self.errors)

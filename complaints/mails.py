@@ -22,8 +22,8 @@ from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
 from .tracking import confirmation_key, redact
 
-# In the outbox row's language (the city's default, LANGUAGE_CODE, when the mail was written; the Russian text is in
-# locale/ru), English where that language has no translation.
+# In the outbox row's language (the language the resident reported in, complaints.Complaint.language, else the
+# city's default, LANGUAGE_CODE; the Russian text is in locale/ru), English where that language has no translation.
 SUBJECT = gettext_noop("Your report No. %(number)s has been received")
 BODY = gettext_noop("""Hello,
 
@@ -46,7 +46,7 @@ TRACKING = "tracking"
 def tracking_mail_write(complaint):
     """In the transaction that files `complaint` (which has an address): its tracking mail, in the outbox."""
     outbox_write(kind=TRACKING, recipient=complaint.email, dedupe_key=f"{TRACKING}:{complaint.pk}",
-                 complaint=complaint)
+                 complaint=complaint, language=complaint.language)
 
 
 @mail_kind(TRACKING)
@@ -115,3 +115,6 @@ def confirm_reminder_render(entry):
                   "url": f"{settings.SITE_URL}/c/{complaint.tracking_code}/"}
         subject, body = gettext(REMINDER_SUBJECT) % values, gettext(REMINDER_BODY) % values
     return EmailMessage(subject=subject, body=body, to=[complaint.email])
+
+
+from . import notify_mails  # noqa: E402,F401 - hearing back's kinds (event, follow, alerts, sign-in)

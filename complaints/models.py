@@ -59,6 +59,8 @@ class Complaint(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     device_id = models.CharField(max_length=100, blank=True)
     account_id = models.CharField(max_length=100, blank=True)
+    # The language the resident reported in (the request's): their mails are written in it (complaints.notify).
+    language = models.CharField(max_length=16, blank=True, default="")
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
     decision = models.ForeignKey(RoutingDecision, on_delete=models.PROTECT, related_name="+")
@@ -269,3 +271,98 @@ class VolunteerCheck(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+# --- hearing back (complaints.notify): follows, support, area alerts, residents' sign-in links ---------------
+
+class Subscription(models.TextChoices):
+    """A follow's or an alert's state: `pending` until its address is confirmed by the link mailed to it (double
+    opt-in), `active` while mailed, `stopped` once unsubscribed (kept: an unsubscribed address is not mailed
+    again, not even as the reporter)."""
+
+    PENDING = "pending", "pending (not confirmed)"
+    ACTIVE = "active", "active"
+    STOPPED = "stopped", "stopped (unsubscribed)"
+
+
+class Follow(models.Model):
+    """An e-mail address told of each public change of a complaint (complaints.notify). A reporter who
+    unsubscribes gets a `stopped` row too, so that the event mails leave their address out."""
+
+    class Source(models.TextChoices):
+        FOLLOW = "follow", "followed on the site"
+        DUPLICATE = "duplicate", "followed a duplicate of it, or reported one"
+        REPORTER = "reporter", "the reporter (an unsubscription)"
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="follows")
+    email = models.EmailField(max_length=254)  # stored in lower case (complaints.notify.normal_email)
+    language = models.CharField(max_length=16, blank=True)
+    state = models.CharField(max_length=16, choices=Subscription.choices, default=Subscription.PENDING)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.FOLLOW)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["complaint", "email"], name="follow_one_per_address")]
+        indexes = [models.Index(fields=["complaint", "state"], name="follow_complaint_state"),
+                   models.Index(fields=["email"], name="follow_email")]
+
+    def __str__(self):
+        return f"follow of № {self.complaint_id} ({self.state})"
+
+
+class Support(models.Model):
+    """A resident's "me too" for a complaint: one per client (its address, kept only as a keyed hash) and complaint;
+    the public count is the number of rows."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="supports")
+    client = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["complaint", "client"], name="support_one_per_client")]
+
+
+class Alert(models.Model):
+    """New problems in a district (or okrug), within a radius of a point, or of a category group, mailed to a
+    confirmed address at once (the scheduler's alert sweep) or as one daily digest."""
+
+    class Frequency(models.TextChoices):
+        IMMEDIATE = "immediate", "immediately"
+        DAILY = "daily", "daily digest"
+
+    email = models.EmailField(max_length=254)
+    language = models.CharField(max_length=16, blank=True)
+    state = models.CharField(max_length=16, choices=Subscription.choices, default=Subscription.PENDING)
+    frequency = models.CharField(max_length=16, choices=Frequency.choices, default=Frequency.IMMEDIATE)
+    area = models.ForeignKey(AdminArea, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    point = models.PointField(srid=4326, null=True, blank=True)
+    radius_m = models.PositiveIntegerField(null=True, blank=True)
+    group = models.CharField(max_length=100, blank=True, help_text="a category group: its name in the default language (Category.group_key)")
+    # Complaints up to this id have been looked at for this alert (the sweep moves it on).
+    seen_up_to = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            name="alert_one_kind_of_place",
+            condition=(models.Q(area__isnull=False, point__isnull=True, group="")
+                       | models.Q(area__isnull=True, point__isnull=False, radius_m__isnull=False, group="")
+                       | (models.Q(area__isnull=True, point__isnull=True) & ~models.Q(group=""))))]
+        indexes = [models.Index(fields=["state", "frequency"], name="alert_state_frequency"),
+                   models.Index(fields=["email"], name="alert_email")]
+
+    def __str__(self):
+        return f"alert #{self.pk} ({self.state})"
+
+
+class SignInLink(models.Model):
+    """A resident's sign-in link (no password): single use, expiring. The link carries an HMAC of `secret` under
+    SECRET_KEY (complaints.notify.signin_token), so a copy of the database can not sign anyone in."""
+
+    email = models.EmailField(max_length=254)
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -143,17 +143,20 @@ class SendRun:
     skipped_busy: int = 0  # held by another sender at that moment (it sends them)
 
 
-def outbox_due_ids(*, limit=500):
-    """The outbox mails due now, the longest waiting first."""
-    return list(Outbox.objects.filter(state=Outbox.State.PENDING, next_attempt_at__lte=timezone.now())
-                .order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
+def outbox_due_ids(*, limit=500, complaint_ids=None):
+    """The outbox mails due now (of these complaints only, if given), the longest waiting first."""
+    due = Outbox.objects.filter(state=Outbox.State.PENDING, next_attempt_at__lte=timezone.now())
+    if complaint_ids is not None:
+        due = due.filter(complaint_id__in=complaint_ids)
+    return list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
 
 
-def outbox_send_due(*, limit=500) -> SendRun:
-    """Send every outbox mail that is due (at most `limit`), one by one through outbox_send, on one SMTP
-    connection: the scheduler's sweep and `manage.py send_mail`. Two senders at once share the work."""
+def outbox_send_due(*, limit=500, complaint_ids=None) -> SendRun:
+    """Send every outbox mail that is due (at most `limit`; of these complaints only, if given), one by one through
+    outbox_send, on one SMTP connection: the scheduler's sweep, `manage.py send_mail`, and a change's event mails
+    (complaints.tasks.outbox_deliver_for). Two senders at once share the work."""
     run = SendRun()
-    due = outbox_due_ids(limit=limit)
+    due = outbox_due_ids(limit=limit, complaint_ids=complaint_ids)
     if not due:
         return run
     mailer = get_connection(fail_silently=False)

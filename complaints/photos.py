@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
-from .errors import ComplaintError
+from .errors import ComplaintError, Faults
 
 # Pillow format -> (content type, file extension). The format is what Pillow finds in the bytes, not the name.
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
@@ -65,6 +65,29 @@ def clean_photo(uploaded_file):
     image.save(out, format=fmt, **options[fmt])
     return CleanPhoto(out.getvalue(), name=f"{uuid.uuid4().hex}.{ext}", content_type=content_type,
                       width=image.width, height=image.height)
+
+
+def clean_photos(uploaded_files):
+    """Check several photos of one complaint: at most PHOTO_MAX_PER_COMPLAINT of them (counted before any is
+    read), each as clean_photo does; the faults of all of them together (errors.ComplaintInvalid), each message
+    naming its photo by its place and file name. Returns the re-encoded photos in their order."""
+    files = [f for f in uploaded_files or () if f]
+    limit = settings.PHOTO_MAX_PER_COMPLAINT
+    if len(files) > limit:
+        raise ComplaintError(_("At most %(n)d photos per complaint.") % {"n": limit}, field="photo")
+    faults = Faults()
+    cleaned = []
+    for number, uploaded_file in enumerate(files, 1):
+        try:
+            cleaned.append(clean_photo(uploaded_file))
+        except ComplaintError as exc:
+            if len(files) > 1:
+                name = str(getattr(uploaded_file, "name", "") or "")[:60]
+                exc = ComplaintError(_("Photo %(n)d (%(name)s): %(message)s")
+                                     % {"n": number, "name": name, "message": exc}, field="photo")
+            faults.add(exc)
+    faults.raise_any()
+    return cleaned
 
 
 def check_dimensions(width, height):

@@ -1,17 +1,18 @@
 """Reads of complaints. Who may see and work which tickets is decided here and nowhere else."""
 import datetime
+import json
 from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
 from facilities.models import Department
 from facilities.selectors import finest_level
 
-from .models import DEADLINE_STATES, OPEN_STATES, Complaint, ComplaintEvent, State, Volunteer
+from .models import CLOSED_STATES, DEADLINE_STATES, OPEN_STATES, Complaint, ComplaintEvent, State, Volunteer
 from .tracking import normalize_tracking_code
 
 DISPATCHERS_GROUP = "City dispatchers"
@@ -45,7 +46,13 @@ def is_dispatcher(user):
     """Superusers and the group "City dispatchers" work every department's tickets."""
     if not (user and user.is_authenticated and user.is_active):
         return False
-    return user.is_superuser or user.groups.filter(name=DISPATCHERS_GROUP).exists()
+    if user.is_superuser:
+        return True
+    # Asked several times per page (the scope, the nearby originals, the actions): once per user object, that is
+    # per request, as Django keeps the user's permissions (a group change counts from the next request).
+    if not hasattr(user, "_ourcity_dispatcher"):
+        user._ourcity_dispatcher = user.groups.filter(name=DISPATCHERS_GROUP).exists()
+    return user._ourcity_dispatcher
 
 
 def departments_for_user(user):
@@ -226,3 +233,57 @@ def complaints_for_volunteer(user, *, now=None):
                                      area__in=Volunteer.objects.filter(user=user, approved=True)
                                      .values("districts"))
             .select_related("category", "department__authority", "area").order_by("-answered_at", "-id"))
+# --- not reporting twice --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Nearby:
+    complaint_id: int
+    distance_m: float
+    similarity: float  # of its description to the one given (0 without one)
+
+
+# Nearer than this many metres counts as "as near": within one band, the more similar description comes first.
+NEARBY_BAND_M = 25
+# With a scope (`among`), the nearest this many are looked at and those in the scope kept.
+NEARBY_SCOPED_CANDIDATES = 100
+NEARBY_SQL = """
+    SELECT k.id, k.d, k.s FROM (
+        SELECT c.id, ST_Distance(c.location::geography, p.g::geography) AS d,
+               CASE WHEN %(text)s = '' THEN 0 ELSE similarity(c.description, %(text)s) END AS s
+        FROM complaints_complaint c
+        JOIN routing_category k ON k.id = c.category_id,
+             (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+        WHERE c.state <> ALL(%(closed)s)
+          AND c.location && ST_Expand(p.g, facilities_degree_window(%(radius)s, %(lat)s))
+          AND (%(group)s::jsonb IS NULL OR k.group_i18n = %(group)s::jsonb)
+          AND (%(exclude)s::bigint IS NULL OR c.id <> %(exclude)s)
+    ) k
+    WHERE k.d <= %(radius)s
+    ORDER BY floor(k.d / %(band)s), k.s DESC, k.d, k.id
+    LIMIT %(limit)s"""
+
+
+def complaints_nearby(point, *, category=None, description="", radius_m=None, limit=None, exclude=None,
+                      among=None):
+    """The open complaints within radius_m metres of the point (settings.NEARBY_RADIUS_M), of the category's group
+    when one is given: the five nearest (settings.NEARBY_LIMIT), by true distance on the spheroid, a description
+    alike as the tie-break (pg_trgm similarity, within NEARBY_BAND_M). Open as Open311 says (an answered one too,
+    while its resident may still dispute the answer): never hidden, duplicate or resolved ones. `exclude`: a complaint's own id; `among`: a queryset of complaints to choose from (a staff member's scope).
+
+    The candidates come from the GiST index of open complaints' points (migration 0010) through the registry's
+    degree window (facilities_degree_window), then are measured in metres; answers a list of Nearby."""
+    lon, lat = (point.x, point.y) if hasattr(point, "x") else point
+    radius = float(settings.NEARBY_RADIUS_M if radius_m is None else radius_m)
+    params = {"lon": float(lon), "lat": float(lat), "radius": radius, "band": float(NEARBY_BAND_M),
+              "closed": [str(s) for s in CLOSED_STATES], "group": json.dumps(category.group_i18n) if category else None,
+              "text": (description or "")[:1000], "exclude": int(exclude) if exclude else None,
+              "limit": int(settings.NEARBY_LIMIT if limit is None else limit)}
+    if among is not None:  # the nearest of the scope: from the nearest candidates, those in it
+        params["limit"] = NEARBY_SCOPED_CANDIDATES
+    with connection.cursor() as cur:
+        cur.execute(NEARBY_SQL, params)
+        rows = cur.fetchall()
+    if among is not None:
+        allowed = set(among.filter(id__in=[r[0] for r in rows]).values_list("id", flat=True))
+        rows = [r for r in rows if r[0] in allowed][:int(settings.NEARBY_LIMIT if limit is None else limit)]
+    return [Nearby(complaint_id=r[0], distance_m=float(r[1]), similarity=float(r[2])) for r in rows]

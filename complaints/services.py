@@ -13,10 +13,10 @@ import time
 import uuid
 from collections import Counter
 
-from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from facilities.models import Department
@@ -26,11 +26,12 @@ from routing.models import RoutingDecision
 from routing.services import reroute_plan, reroute_plan_drop
 
 from . import clock
-from .errors import (ComplaintError, ComplaintNotFound, ComplaintPermissionDenied, OutsideCityError,
-                     TransitionNotAllowed)
+from .errors import (ComplaintError, ComplaintInvalid, ComplaintNotFound, ComplaintPermissionDenied, Faults,
+                     OutsideCityError, TransitionNotAllowed)
 from .mails import tracking_mail_write
 from .models import OPEN_STATES, Answer, Complaint, ComplaintEvent, Photo, State, Volunteer, VolunteerCheck
-from .photos import clean_photo
+from .notify import event_mails_wake, followers_take_over
+from .photos import clean_photo, clean_photos
 from .selectors import is_moderator, user_may_act
 from .tracking import confirmation_key, confirmation_key_matches, new_tracking_code, normalize_tracking_code
 from .transitions import check_transition
@@ -39,10 +40,11 @@ from .validation import (DESCRIPTION_MAX, clean_attributes, clean_contact, clean
                          clean_text)
 
 __all__ = [
-    "ComplaintError", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound", "OutsideCityError",
-    "complaint_create", "complaint_take", "complaint_answer", "complaint_transfer", "complaint_recategorise",
-    "complaint_mark_duplicate", "complaint_hide", "complaint_confirm", "complaint_deny", "complaints_reroute",
-    "complaint_answer_publish", "complaint_answer_return", "complaint_volunteer_check", "answer_needs_moderation",
+    "ComplaintError", "ComplaintInvalid", "TransitionNotAllowed", "ComplaintPermissionDenied", "ComplaintNotFound",
+    "OutsideCityError", "complaint_create", "complaint_check", "complaint_take", "complaint_answer",
+    "complaint_transfer", "complaint_recategorise", "complaint_mark_duplicate", "complaint_hide", "complaint_confirm",
+    "complaint_deny", "complaints_reroute", "complaint_answer_publish", "complaint_answer_return",
+    "complaint_volunteer_check", "answer_needs_moderation",
 ]
 
 REASON_MAX = 1000
@@ -66,21 +68,22 @@ def complaint_create(*, category, point, description="", attributes=None, email=
     """
     if not category.active:
         raise ComplaintError(_("This service is not available."), field="service_code")
-    lon, lat = clean_location(point)
-    facility = clean_facility(category, (lon, lat), facility)
+    # Every input is checked before any is refused: the faults come back together (ComplaintInvalid).
+    faults = Faults()
+    lon, lat = faults.check(clean_location, point) or (None, None)
+    if lon is not None:
+        facility = faults.check(clean_facility, category, (lon, lat), facility)
     fields = {
-        "description": clean_text(description, field="description", limit=DESCRIPTION_MAX),
-        "address_string": clean_text(address_string, field="address_string", limit=500),
-        "media_url": clean_media_url(media_url),
-        "attributes": clean_attributes(category, attributes),
-        **clean_contact(email=email, phone=phone, first_name=first_name, last_name=last_name,
-                        device_id=device_id, account_id=account_id),
+        "description": faults.check(clean_text, description, field="description", limit=DESCRIPTION_MAX),
+        "address_string": faults.check(clean_text, address_string, field="address_string", limit=500),
+        "media_url": faults.check(clean_media_url, media_url),
+        "attributes": faults.check(clean_attributes, category, attributes),
+        **(faults.check(clean_contact, email=email, phone=phone, first_name=first_name, last_name=last_name,
+                        device_id=device_id, account_id=account_id) or {}),
+        "language": (translation.get_language() or "")[:16],  # the reporter's mails are in it (complaints.notify)
     }
-    photos = list(photos or ())
-    if len(photos) > settings.PHOTO_MAX_PER_COMPLAINT:
-        raise ComplaintError(_("At most %(n)d photos per complaint.") % {"n": settings.PHOTO_MAX_PER_COMPLAINT},
-                             field="photo")
-    cleaned_photos = [clean_photo(f) for f in photos]
+    cleaned_photos = faults.check(clean_photos, photos)
+    faults.raise_any()
     label = actor.get_username() if actor else (RESIDENT if source == "web" else f"api:{source}")
 
     location = Point(lon, lat, srid=4326)
@@ -100,6 +103,15 @@ def complaint_create(*, category, point, description="", attributes=None, email=
         except IntegrityError as exc:
             if attempt == CODE_ATTEMPTS - 1 or not _is_code_clash(exc):
                 raise
+
+
+def complaint_check(*, category, attributes=None, photos=()):
+    """complaint_create's checks of the answers to the category's questions and of the photos, alone: for a form
+    whose own fields failed, so that the resident hears of every fault at once (ComplaintInvalid). Stores nothing."""
+    faults = Faults()
+    faults.check(clean_attributes, category, attributes)
+    faults.check(clean_photos, photos)
+    faults.raise_any()
 
 
 def _create_routed(*, category, location, facility, fields, source, actor, label, photos):
@@ -334,6 +346,9 @@ def complaint_mark_duplicate(*, complaint, user, of):
         _move(complaint, "mark_duplicate", actor=user, reason=f"#{original.pk}")
         complaint.duplicate_of = original
         complaint.save(update_fields=["state", "duplicate_of", "updated_at"])
+        # Its reporter and followers follow the original from now on; its event mail (written with the event
+        # above, complaints.notify) tells them so, with the original's link.
+        followers_take_over(duplicate=complaint, original=original)
     return complaint
 
 
@@ -516,7 +531,10 @@ def _move(complaint, action, *, actor, label=None, reason="", public=True, **eve
 
 
 def _event(complaint, *, kind, actor, label=None, **fields):
-    _new_event(complaint, kind=kind, actor=actor, label=label, **fields).save(force_insert=True)
+    event = _new_event(complaint, kind=kind, actor=actor, label=label, **fields)
+    event.save(force_insert=True)  # a public event's mails are written by the history's trigger (complaints.notify)
+    if event.public:
+        event_mails_wake(complaint.pk)  # and sent by a worker once this commits
 
 
 def _new_event(complaint, *, kind, actor, label=None, **fields):
@@ -665,6 +683,12 @@ class RerouteResult:
         return lines
 
 
+def _outbox_sweep_soon():
+    from .tasks import outbox_sweep
+
+    outbox_sweep.delay()
+
+
 def _display(name, short_name):
     return name if short_name in name else f"{name} ({short_name})"  # Department.display_name
 
@@ -703,6 +727,8 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
                             {"open": open_states, "version": ENGINE_VERSION,
                              "reason": f"{reason}: " if reason else "", "refreshed": "decision refreshed: "})
                 moved, refreshed = cur.fetchone()
+                if moved:  # the moves' mails (written by the history's trigger): the sweep sends them on commit
+                    transaction.on_commit(_outbox_sweep_soon, robust=True)
         reroute_plan_drop()
     return RerouteResult(considered=plan.considered, moved=moved, dry_run=dry_run,
                          seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,

@@ -30,6 +30,39 @@ def outbox_deliver(self, dedupe_key):
     return outcome
 
 
+@shared_task(name="complaints.tasks.outbox_deliver_for")
+def outbox_deliver_for(complaint_ids):
+    """The due outbox mails of these complaints (a change's event mails, complaints.notify), on one SMTP
+    connection. A failed one is handed to its own outbox_deliver task (retried with backoff); one busy with
+    another sender is that sender's."""
+    from .models import Outbox
+    from .outbox import outbox_send_due
+
+    ids = [int(i) for i in complaint_ids][:1000]
+    run = outbox_send_due(complaint_ids=ids)
+    if run.failed:  # each failed row is retried by its own task, with its backoff (outbox_deliver)
+        for key, due in Outbox.objects.filter(complaint_id__in=ids, state=Outbox.State.PENDING, attempts__gt=0) \
+                .values_list("dedupe_key", "next_attempt_at"):
+            outbox_deliver.apply_async((key,), countdown=max((due - timezone.now()).total_seconds(), 0))
+    return {"sent": run.sent, "failed": run.failed, "cancelled": run.cancelled, "busy": run.skipped_busy}
+
+
+@shared_task(name="complaints.tasks.alerts_sweep")
+def alerts_sweep():
+    """Every minute (celery beat): the immediate area alerts of the complaints filed since the last sweep."""
+    from .notify import alerts_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(name="complaints.tasks.alerts_digest")
+def alerts_digest():
+    """Once a day (celery beat): the daily digests of the area alerts."""
+    from .notify import alerts_digest as digest
+
+    return digest()
+
+
 @shared_task(name="complaints.tasks.outbox_sweep")
 def outbox_sweep():
     """Every minute (celery beat): every outbox mail still due, whatever happened to its own task."""

@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
 from routing.engine import FacilityNotAllowed, picked_facility_check
 from routing.models import CategoryAttribute
 
-from .errors import ComplaintError
+from .errors import ComplaintError, Faults
 from .models import Complaint
 
 DESCRIPTION_MAX = 4000
@@ -26,6 +28,25 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SHOWN_MAX = 60  # of a value repeated in an error message: never kilobytes of the input echoed back
 
 
+# What a message calls a field of the complaint: its label, never its internal name. (Open311's own parameters
+# that no form shows, such as media_url, keep their protocol name: that is what the integrator sent.)
+FIELD_LABELS = {
+    "description": gettext_lazy("Description"),
+    "address_string": gettext_lazy("Address"),
+    "email": gettext_lazy("E-mail"),
+    "phone": gettext_lazy("Phone"),
+    "first_name": gettext_lazy("First name"),
+    "last_name": gettext_lazy("Last name"),
+}
+
+
+def attribute_label(attribute):
+    """The question's label (its description) in the active language, else the city's, else any filled in; the
+    code only if the catalogue gives no label at all."""
+    order = dict.fromkeys([content_language(), default_content_language(), *CONTENT_LANGUAGES])
+    return next((v for v in (getattr(attribute, f"description_{c}", "") for c in order) if v), attribute.code)
+
+
 def shown(value):
     value = str(value)
     return value if len(value) <= SHOWN_MAX else value[:SHOWN_MAX - 1] + "…"
@@ -35,94 +56,102 @@ def clean_attributes(category, raw):
     """Check the answers to a category's extra questions (Open311 attributes); return them normalised.
 
     `raw` maps attribute codes to a string, or a list of strings for `multivaluelist`. Empty values count as
-    absent. Numbers come back as int or float, datetimes as ISO 8601 with a zone, lists deduplicated.
+    absent. Numbers come back as int or float, datetimes as ISO 8601 with a zone, lists deduplicated. Every
+    question is checked: all the faults are raised together (errors.ComplaintInvalid), each naming its question by
+    its label, with the attribute's code as the error's `field`.
     """
     raw = dict(raw or {})
     result = {}
+    faults = Faults()
     for attribute in category.attributes.all():
         value = raw.pop(attribute.code, None)
         if not attribute.variable:  # informational: nothing to answer
             continue
         if value in (None, "", [], ()):
             if attribute.required:
-                raise ComplaintError(_("Attribute “%(code)s” is required.") % {"code": attribute.code},
-                                     field=attribute.code)
+                faults.add(ComplaintError(_("Fill in “%(label)s”.") % {"label": attribute_label(attribute)},
+                                          field=attribute.code))
             continue
-        result[attribute.code] = _clean_value(attribute, value)
-    if raw:
-        code = sorted(raw)[0]
-        raise ComplaintError(_("Unknown attribute “%(code)s” for this service.") % {"code": shown(code)},
-                             field=shown(code))
+        cleaned = faults.check(_clean_value, attribute, value)
+        if cleaned is not None:
+            result[attribute.code] = cleaned
+    for code in sorted(raw):
+        faults.add(ComplaintError(_("Unknown attribute “%(code)s” for this service.") % {"code": shown(code)},
+                                  field=shown(code)))
+    faults.raise_any()
     return result
 
 
 def _clean_value(attribute, value):
     code, datatype = attribute.code, attribute.datatype
+    label = attribute_label(attribute)
 
     def fail(message, **extra):
-        return ComplaintError(message % {"code": code, **extra}, field=code)
+        return ComplaintError(message % {"label": label, **extra}, field=code)
 
     if datatype == Datatype.MULTI:
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
-            raise fail(_("Attribute “%(code)s” must be a list of values."))
+            raise fail(_("“%(label)s” must be a list of values."))
         values = [v.strip() for v in values]
         keys = _keys(attribute)
         unknown = [v for v in values if v not in keys]
         if unknown:
-            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."),
+            raise fail(_("“%(label)s”: “%(value)s” is not one of the allowed values."),
                        value=shown(unknown[0]))
         return list(dict.fromkeys(values))
 
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise fail(_("Attribute “%(code)s” takes a single value."))
+            raise fail(_("“%(label)s” takes a single value."))
         value = value[0]
     if not isinstance(value, str):
-        raise fail(_("Attribute “%(code)s” must be text."))
+        raise fail(_("“%(label)s” must be text."))
     value = value.strip()
 
     if datatype == Datatype.SINGLE:
         if value not in _keys(attribute):
-            raise fail(_("Attribute “%(code)s”: “%(value)s” is not one of the allowed values."), value=shown(value))
+            raise fail(_("“%(label)s”: “%(value)s” is not one of the allowed values."), value=shown(value))
         return value
     if datatype == Datatype.NUMBER:
         try:
             number = Decimal(value)
             as_float = float(number)
         except (InvalidOperation, ValueError):
-            raise fail(_("Attribute “%(code)s” must be a number.")) from None
+            raise fail(_("“%(label)s” must be a number.")) from None
         if not math.isfinite(as_float):
-            raise fail(_("Attribute “%(code)s” must be a finite number."))
+            raise fail(_("“%(label)s” must be a finite number."))
         # Whole numbers stay exact ints while a float can hold them; anything else is a float.
         return int(number) if abs(as_float) < 2 ** 53 and number == number.to_integral_value() else as_float
     if datatype == Datatype.DATETIME:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise fail(_("Attribute “%(code)s” must be a date and time in ISO 8601, "
+            raise fail(_("“%(label)s” must be a date and time in ISO 8601, "
                          "e.g. 2026-11-23T14:30:00+03:00.")) from None
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         return moment.isoformat()
-    return clean_text(value, field=code, limit=DESCRIPTION_MAX if datatype == Datatype.TEXT else STRING_MAX)
+    return clean_text(value, field=code, limit=DESCRIPTION_MAX if datatype == Datatype.TEXT else STRING_MAX,
+                      label=label)
 
 
 def _keys(attribute):
     return {str(item["key"]) for item in attribute.values if isinstance(item, dict) and "key" in item}
 
 
-def clean_text(value, *, field, limit):
+def clean_text(value, *, field, limit, label=None):
     """Stripped text of at most `limit` characters, without NUL (PostgreSQL can not store it) or another control
-    character (CONTROL_CHARACTERS)."""
+    character (CONTROL_CHARACTERS). Messages name the field by `label` (default: FIELD_LABELS, else its name)."""
     value = str(value or "").strip()
+    shown_as = label or FIELD_LABELS.get(field, field)
     if len(value) > limit:
         raise ComplaintError(_("“%(field)s” is longer than %(limit)d characters.")
-                             % {"field": field, "limit": limit}, field=field)
+                             % {"field": shown_as, "limit": limit}, field=field)
     if "\x00" in value:
-        raise ComplaintError(_("“%(field)s” contains a NUL character.") % {"field": field}, field=field)
+        raise ComplaintError(_("“%(field)s” contains a NUL character.") % {"field": shown_as}, field=field)
     if CONTROL_CHARACTERS.search(value):
-        raise ComplaintError(_("“%(field)s” contains a control character.") % {"field": field}, field=field)
+        raise ComplaintError(_("“%(field)s” contains a control character.") % {"field": shown_as}, field=field)
     return value
 
 
@@ -148,14 +177,16 @@ def clean_media_url(value):
 
 def clean_contact(**fields):
     """The resident's contact fields, checked against the lengths of the Complaint model."""
-    cleaned = {name: clean_text(value, field=name, limit=Complaint._meta.get_field(name).max_length)
+    faults = Faults()
+    cleaned = {name: faults.check(clean_text, value, field=name, limit=Complaint._meta.get_field(name).max_length)
                for name, value in fields.items()}
     if cleaned.get("email"):
         try:
             validate_email(cleaned["email"])
         except ValidationError:
-            raise ComplaintError(_("“%(value)s” is not a valid e-mail address.") % {"value": shown(cleaned["email"])},
-                                 field="email") from None
+            faults.add(ComplaintError(_("“%(value)s” is not a valid e-mail address.")
+                                      % {"value": shown(cleaned["email"])}, field="email"))
+    faults.raise_any()
     return cleaned
 
 

@@ -23,6 +23,7 @@ class Dataset(models.Model):
         ASSIGNMENTS = "assignments", "routing table"
         HOLIDAYS = "holidays", "holidays"
         WORKING_WEEKS = "working_weeks", "working weeks"
+        ADDRESSES = "addresses", "addresses"
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=300, blank=True)
@@ -286,6 +287,40 @@ class Facility(models.Model):
 
     def __str__(self):
         return self.name or f"{self.type_id}:{self.source_key}"
+
+
+class Address(models.Model):
+    """A postal address with its point (the `addresses` import target, importers/addresses.py): what the place search
+    (facilities.search) finds besides the facilities' names and addresses and the areas' names. `label` is the full
+    address as shown; `street` and `house` its parts when the source has them. Searched through the indexed
+    expression facilities_search_key(label) (migration 0008)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT)
+    source_key = models.CharField(max_length=200)
+    label = models.CharField(max_length=500)
+    street = models.CharField(max_length=300, blank=True)
+    house = models.CharField(max_length=100, blank=True)
+    district = models.CharField(max_length=200, blank=True, help_text="as the source names it (shown, not routed)")
+    geom = models.PointField(srid=4326)
+
+    class Meta:
+        verbose_name_plural = "addresses"
+        constraints = [models.UniqueConstraint(fields=["dataset", "source_key"], name="address_source_unique")]
+
+    def __str__(self):
+        return self.label
+
+
+class SearchTerm(models.Model):
+    """The place search's vocabulary: every stem (facilities_search_key lexeme) of the searchable names, so that a
+    mistyped word of a query is matched to the stems that exist (pg_trgm similarity on this small table, as
+    PostgreSQL's pg_trgm documentation suggests), then searched exactly. Filled by facilities.search.search_terms_add
+    when names are imported; a stem left behind by a retired row only ever matches nothing."""
+
+    term = models.CharField(max_length=200, primary_key=True)
+
+    def __str__(self):
+        return self.term
 
 
 class MembershipChange(models.Model):

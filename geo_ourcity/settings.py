@@ -370,7 +370,7 @@ REQUEST_BODY_LIMITS = [
     (r"", "REQUEST_MAX_BODY_BYTES", None),
 ]
 IMPORT_REQUEST_MAX_BYTES = IMPORT_UPLOAD_MAX_BYTES + 1024 * 1024  # the dataset and the form around it
-REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES + 1024 * 1024  # the map's form: one photo
+REPORT_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # the report: its photos
 REQUEST_MAX_BODY_BYTES = PHOTO_MAX_BYTES * PHOTO_MAX_PER_COMPLAINT + 1024 * 1024  # anything else (staff answers)
 REQUEST_LIMIT_RESPONDER = "web.limits.body_too_large"
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
@@ -418,3 +418,27 @@ CONTENT_SECURITY_POLICY = {
         **({"upgrade-insecure-requests": True} if HTTPS else {}),
     },
 }
+
+# --- issue 10 §1, hearing back (complaints.notify): follows, support, area alerts, residents' sign-in ---------
+# Immediate area alerts are looked for every OURCITY_ALERTS_EVERY seconds; daily digests at OURCITY_DIGEST_HOUR
+# (the city's time zone). Limits per client address and, for anything that mails an address, per address too.
+from celery.schedules import crontab  # noqa: E402 (the digest's schedule, for this block only)
+
+CELERY_BEAT_SCHEDULE["alerts-immediate"] = {"task": "complaints.tasks.alerts_sweep",
+                                            "schedule": float(env_str("OURCITY_ALERTS_EVERY", "60"))}
+CELERY_BEAT_SCHEDULE["alerts-daily"] = {"task": "complaints.tasks.alerts_digest",
+                                        "schedule": crontab(minute=0, hour=int(env_str("OURCITY_DIGEST_HOUR", "8")))}
+LIMIT_FOLLOWS = env_rate("OURCITY_LIMIT_FOLLOWS", "10/h")  # follows, alerts and sign-in links asked, per client
+LIMIT_MAILS_PER_ADDRESS = env_rate("OURCITY_LIMIT_MAILS_PER_ADDRESS", "5/h")  # confirmation/sign-in mails, per address
+LIMIT_SUPPORTS = env_rate("OURCITY_LIMIT_SUPPORTS", "30/h")  # "me too", per client
+# --- Finding the place and not reporting twice (issue 10 §3-4: facilities.search, complaints.selectors) ---------
+# The text search configuration whose stems the place search compares (PostgreSQL's: russian, english, simple, ...),
+# by default the one of LANGUAGE_CODE's language; read by facilities' migration 0008 (see there to change it later).
+_TS_CONFIGS = {"ru": "russian", "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
+               "pt": "portuguese", "nl": "dutch", "sv": "swedish", "fi": "finnish", "tr": "turkish"}
+SEARCH_TEXT_CONFIG = env_str("OURCITY_SEARCH_TEXT_CONFIG", _TS_CONFIGS.get(LANGUAGE_CODE[:2], "simple"))
+PLACE_SEARCH_QUERY_MAX = 200  # characters of a place search (longer: a 400)
+NEARBY_RADIUS_M = 250  # open complaints of the same group within this many metres are shown before filing
+NEARBY_LIMIT = 5
+LIMIT_API_PLACES = env_rate("OURCITY_LIMIT_API_PLACES", "120/m")  # per client: the search box asks as one types
+LIMIT_API_NEARBY = env_rate("OURCITY_LIMIT_API_NEARBY", "120/m")

@@ -13,6 +13,8 @@ urlpatterns = [
          name="api-docs"),
     # The project's own REST API (version 1): the category suggestion (routing/api.py).
     path("api/v1/", include("routing.api_urls")),
+    # ... and the open complaints near a point, before filing a duplicate (complaints/api.py).
+    path("api/v1/", include("complaints.api_urls")),
     # Language switch (POST language=ru|en) for the residents' pages.
     path("i18n/", include("django.conf.urls.i18n")),
     # The department staff workspace: ticket lists, ticket pages and their actions (staff/).

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from facilities.models import Dataset
+from facilities.search import search_terms_add
 
 from . import load, sources
 from .errors import ImportFailure, public_text
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Test hook: seconds to wait after all work is done, just before COMMIT (used by the kill test).
 PAUSE_ENV = "OURCITY_IMPORT_PAUSE_BEFORE_COMMIT"
+# Targets whose names the place search finds: a commit adds their stems to its vocabulary.
+SEARCHED_TARGETS = ("facilities", "areas", "addresses")
 # Targets whose changes can change where an open complaint belongs (holidays and working weeks only move deadlines).
 REROUTE_TARGETS = ("areas", "authorities", "facilities", "categories", "assignments")
 
@@ -193,6 +196,8 @@ def _run(run, path, spec, commit, progress, reroute=True):
             run.dataset = dataset
             progress.step("staging")
             counts, rejects = job.load(cur, dataset, commit, run)
+            if commit and spec.target in SEARCHED_TARGETS:  # the place search's vocabulary (facilities.search)
+                search_terms_add(cur, target=spec.target, dataset_id=dataset.pk)
         counts = {**counts, "rejected": len(rejects)}
         changed = counts["created"] + counts["updated"] + counts["retired"]
         if commit:

@@ -21,6 +21,7 @@ SOURCE_KEY_FIELDS = {
     "assignments": "routing.RoutingAssignment.source_key",
     "holidays": None,
     "working_weeks": None,  # keyed by the year
+    "addresses": "facilities.Address.source_key",
 }
 
 

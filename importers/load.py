@@ -212,6 +212,9 @@ def index_generation(cur, dataset_id, new_name, progress=None, analyze=True):
     cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_key UNIQUE (dataset_id, source_key)")
     cur.execute(f"CREATE INDEX {new_name}_geom ON {new_name} USING gist (geom)")
     cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
+    # The place search's index (facilities migration 0008: the same expression, so ATTACH adopts it).
+    cur.execute(f"CREATE INDEX {new_name}_search ON {new_name} "
+                "USING gin (facilities_search_key(name || ' ' || address))")
     if analyze:  # a generation filled by one COPY is left to autovacuum, which analyzes it soon after COMMIT
         cur.execute(f"ANALYZE {new_name}")
 

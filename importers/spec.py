@@ -42,6 +42,7 @@ TARGET_KEYS = {
     "assignments": {"authority", "category", "department", "department_name"},
     "holidays": {"date", "name"},
     "working_weeks": {"year", "days"},  # importers/working_weeks.py
+    "addresses": {"label", "street", "house", "district"},  # importers/addresses.py
 }
 # Translated fields: a spec key per configured language, <field>_<language> (name_en, name_ru, name_pt_br); only
 # the default language's is required (where the field is required at all).
@@ -238,7 +239,7 @@ def parse_spec(raw):
         raise ImportFailure("spec: 'invalid_geometry' must be repair or reject")
     spec = Spec(raw=raw, dataset=dataset, target=target, mode=mode, key=_value("key", raw["key"]),
                 source=source, invalid_geometry=invalid,
-                require_in_city=bool(raw.get("require_in_city", target == "facilities")),
+                require_in_city=bool(raw.get("require_in_city", target in ("facilities", "addresses"))),
                 dataset_name=str(raw.get("dataset_name") or ""))
     for key, label in (("dataset_name", "name"), ("source_url", "source_url"), ("licence", "licence")):
         problem = limits.too_long(f"facilities.Dataset.{label}", str(raw.get(key) or ""))
@@ -250,7 +251,7 @@ def parse_spec(raw):
     for name, value in derived.items():
         spec.derived[str(name)] = _value(f"derived.{name}", value)
     parse = {"areas": _areas, "authorities": _authorities, "facilities": _facilities, "categories": _categories,
-             "assignments": _assignments, "holidays": _holidays, "working_weeks": _working_weeks}[target]
+             "assignments": _assignments, "holidays": _holidays, "working_weeks": _working_weeks, "addresses": _addresses}[target]
     parse(spec, raw)
     return spec
 
@@ -451,3 +452,9 @@ def _require(raw, name):
     if raw.get(name) is None:
         raise ImportFailure(f"spec: {name!r} is required")
     return _value(name, raw[name])
+
+
+def _addresses(spec, raw):
+    from .addresses import parse_spec  # the target's own module (it imports this one)
+
+    parse_spec(spec, raw)

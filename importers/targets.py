@@ -9,7 +9,7 @@ commit of the same file and registry can not disagree (tests/importers/test_one_
 """
 from facilities.models import AreaLevel, FacilityType
 
-from . import load, prepare, working_weeks
+from . import addresses, load, prepare, working_weeks
 from .facility_job import FacilitiesTarget, create_declared_types
 from .errors import ImportFailure
 from .spec import target_keys
@@ -203,5 +203,21 @@ class WorkingWeeksTarget(RowTarget):
         working_weeks.apply(cur, dataset.pk)
 
 
+class AddressesTarget(RowTarget):
+    name = "addresses"
+
+    def validate(self, source):
+        return addresses.prepare(self.spec, source)
+
+    def stage(self, cur, dataset):
+        addresses.stage(cur, self.prepared, self.progress)
+
+    def classify(self, cur, dataset):
+        return addresses.classify(cur, dataset.pk, self.full)
+
+    def apply(self, cur, dataset):
+        addresses.apply(cur, dataset.pk)
+
+
 TARGETS = {cls.name: cls for cls in (AreasTarget, AuthoritiesTarget, FacilitiesTarget, CategoriesTarget,
-                                     AssignmentsTarget, HolidaysTarget, WorkingWeeksTarget)}
+                                     AssignmentsTarget, HolidaysTarget, WorkingWeeksTarget, AddressesTarget)}

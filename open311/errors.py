@@ -40,7 +40,8 @@ def exception_handler(exc, context):
     if isinstance(exc, ComplaintError):
         code = {ComplaintNotFound: 404, ComplaintPermissionDenied: 403}.get(type(exc), 400)
         set_rollback()
-        return open311_error(code, exc)
+        faults = getattr(exc, "errors", None) or [exc]  # ComplaintInvalid: every fault of the request, each listed
+        return Response([{"code": code, "description": short(fault)} for fault in faults], status=code)
     if isinstance(exc, SuspiciousOperation):  # too many fields, body too large, ... (Django's own limits)
         return open311_error(400, exc.args[0] if exc.args else "The request could not be read.")
     if isinstance(exc, Http404):

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from complaints.models import CLOSED_STATES, ComplaintEvent
+from facilities.search import normalise_query, place_for_address
 from complaints.tracking import redact
 from complaints.validation import CONTROL_CHARACTERS
 from geo_ourcity.languages import (CONTENT_LANGUAGES, configured_languages, content_language,
@@ -277,9 +278,25 @@ class RequestCreateInput(FormSerializer):
         if not (has_lat and has_long):
             if has_lat or has_long:
                 raise serializers.ValidationError("lat and long must be sent together.")
-            if data.get("address_string") or data.get("address_id"):
-                raise serializers.ValidationError("geocoding is not available; send lat and long.")
-            raise serializers.ValidationError("a location is required: send lat and long.")
+            if data.get("address_string", "").strip():
+                return self._located(data)
+            if data.get("address_id"):
+                raise serializers.ValidationError("address_id is not looked up here: send address_string, or lat "
+                                                  "and long.")
+            raise serializers.ValidationError("a location is required: send lat and long, or address_string.")
+        return data
+
+    @staticmethod
+    def _located(data):
+        """address_string without lat/long: located from the registry's own addresses and names, the way the
+        residents' search box finds them (facilities.search); the match's point is used, its address stored."""
+        text = data["address_string"]
+        place = place_for_address(text)
+        if place is None:
+            raise serializers.ValidationError({"address_string": f"no address or place in the city matches "
+                                                                 f"“{normalise_query(text)[:100]}”: send lat and "
+                                                                 f"long, or a fuller address."})
+        data["lat"], data["long"], data["address_string"] = place.lat, place.lon, place.label
         return data
 
 

@@ -1,4 +1,5 @@
-"""The project's REST API for the category suggestion: GET /api/v1/suggestions (docs/open311.md, docs/routing.md).
+"""The project's REST API for the category suggestion: GET /api/v1/suggestions (docs/open311.md, docs/routing.md),
+and the place search: GET /api/v1/places (facilities.search).
 
 Thin: the input serializer checks the query, routing.suggest answers, the output serializer writes it. Errors are
 the list of {code, description} that Open311 integrators already read; rate-limited per client like the other
@@ -11,6 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from facilities.search import places_search
 from geo_ourcity.limits import client_key, rate_limited
 
 from .suggest import OutsideCity, suggest
@@ -106,4 +108,71 @@ class SuggestionsView(APIView):
         response = Response(body)
         response["X-Suggestion-Model"] = result.model
         response["Cache-Control"] = "no-store"  # the model and the catalogue change; a description is personal
+        return response
+
+
+# --- finding a place: GET /api/v1/places (facilities.search) -------------------------------------------------
+
+PLACES_MAX = 10
+
+
+class PlaceQuery(serializers.Serializer):
+    q = serializers.CharField(min_length=2, max_length=settings.PLACE_SEARCH_QUERY_MAX, trim_whitespace=True,
+                              help_text="a name or an address, as typed (typos and word forms are forgiven)")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=PLACES_MAX, default=8,
+                                     help_text=f"how many places, 1-{PLACES_MAX}")
+
+    def validate_q(self, text):
+        if any(ord(ch) < 32 for ch in text):
+            raise serializers.ValidationError("must not hold control characters.")
+        return text
+
+
+class PlaceOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["area", "address", "facility"],
+                                   help_text="an admin area, an address of the address register, a facility")
+    id = serializers.IntegerField()
+    label = serializers.CharField(help_text="the name or address as the registry holds it")
+    detail = serializers.CharField(help_text="the area's level, the address's district, the facility's type")
+    lat = serializers.FloatField()
+    long = serializers.FloatField()
+    bbox = serializers.ListField(child=serializers.FloatField(), allow_null=True, min_length=4, max_length=4,
+                                 help_text="an area's box, [west, south, east, north]: the map fits it")
+
+
+class PlacesView(APIView):
+    renderer_classes = [JSONRenderer]
+    authentication_classes = []  # public, read-only: no session, no CSRF
+    permission_classes = []
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        operation_id="places_list", tags=["places"],
+        summary="Find a place by its name or address",
+        description=("The registry's own names: districts and okrugs, the address register's addresses, the "
+                     "facilities' names and addresses; best first. Word forms (stems in the city's language) and "
+                     "typos (trigram similarity to the names' words) are forgiven; the last word also matches as "
+                     "the start of a word."),
+        parameters=[PlaceQuery],
+        responses={200: PlaceOut(many=True),
+                   400: OpenApiResponse(ApiError(many=True), description="no, too short or too long query"),
+                   429: OpenApiResponse(ApiError(many=True), description="too many requests (Retry-After)")},
+        examples=[OpenApiExample("a street and house", response_only=True, status_codes=["200"], value=[
+            {"kind": "address", "id": 17, "label": "улица Маршала Тухачевского, дом 20, корпус 1",
+             "detail": "район Хорошёво-Мнёвники", "lat": 55.78383, "long": 37.47961, "bbox": None}])],
+    )
+    def get(self, request):
+        wait = rate_limited(request, group="api-places", rate=settings.LIMIT_API_PLACES, key=client_key(request))
+        if wait is not None:
+            return _error(429, [f"Too many requests: try again in {wait} s."], **{"Retry-After": str(wait)})
+        query = PlaceQuery(data=request.query_params)
+        if not query.is_valid():
+            return _error(400, _errors(query.errors))
+        found = places_search(query.validated_data["q"], limit=query.validated_data["limit"])
+        body = PlaceOut([{"kind": p.kind, "id": p.id, "label": p.label, "detail": p.detail, "lat": p.lat,
+                          "long": p.lon, "bbox": list(p.bbox) if p.bbox else None} for p in found], many=True).data
+        response = Response(body)
+        response["Cache-Control"] = "public, max-age=60"  # the registry changes by imports, not by the minute
         return response

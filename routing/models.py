@@ -1,6 +1,9 @@
 """The service catalogue (Open311 services) and the routing decisions it leads to."""
 from django.contrib.gis.db import models
 from django.core.validators import RegexValidator
+from django.db.models import Q
+
+from geo_ourcity.languages import configured_languages, default_language, translated
 
 from facilities.models import AdminArea, AreaLevel, Authority, Dataset, Department, Facility, FacilityType
 
@@ -47,6 +50,20 @@ class Category(models.Model):
 
     def __str__(self):
         return self.code
+
+    @property
+    def group_key(self):
+        """The group's name in the default language: how an alert, a feed or a form names the group (a name in any
+        configured language finds it too: in_group)."""
+        return translated(self.group_i18n, default_language())
+
+
+def in_group(name, prefix=""):
+    """A Q for the categories of the group named `name` in any configured language (prefix: "category__" ...)."""
+    q = Q(pk__in=[])
+    for lang in configured_languages():
+        q |= Q(**{f"{prefix}group_i18n__{lang}": name})
+    return q
 
 
 class CategoryAttribute(models.Model):

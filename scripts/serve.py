@@ -126,6 +126,9 @@ def serve(args):
     lock = take_lock(run_dir / "serve.lock")
 
     env = child_env(account)
+    if not args.no_front and not env.get("OURCITY_SITE_URL", "").strip():
+        # The links in mails (written by the worker, which has no request to go by) point at where this serves.
+        env["OURCITY_SITE_URL"] = site_url(args.host, args.port)
     if not args.no_front:
         # Behind this front every request comes over the unix socket, where REMOTE_ADDR is empty (0.0.0.0 to the
         # client-address detection), with X-Forwarded-For set by nginx alone: that detection may trust it.
@@ -484,6 +487,16 @@ def drop_privileges(account):
     os.setuid(account.pw_uid)
     if os.getuid() == 0 or os.geteuid() == 0:
         raise Refusal("could not drop root privileges")
+
+
+def site_url(host, port):
+    """The address the front serves on, for the links in mails: an unspecified address (0.0.0.0, ::) as the loopback
+    one, an IPv6 address in brackets."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def child_env(account):

@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
 from complaints.models import Answer
-from complaints.selectors import complaint_history, departments_for_user, handon_rates, is_dispatcher, is_moderator
+from complaints.selectors import (complaint_history, complaints_nearby, departments_for_user, handon_rates,
+                                  is_dispatcher, is_moderator, tickets_for_user)
 from complaints.selectors import moderation_queue as moderation_selector
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
                                  complaint_recategorise, complaint_take, complaint_transfer)
@@ -137,8 +138,18 @@ def _render_ticket(request, ticket, bound_form=None, status=200):
         checks=ticket.checks.all(),  # issue 10: volunteers' on-site checks
         map_data={**selectors.ticket_map(ticket), "tiles": settings.TILE_URL,
                   "attribution": settings.TILE_ATTRIBUTION},
+        nearby=_nearby_originals(request.user, ticket) if "mark_duplicate" in action_forms else [],
     )
     return render(request, "staff/ticket.html", context, status=status)
+
+
+def _nearby_originals(user, ticket):
+    """The open complaints of the ticket's category group near it, among the tickets this user sees: each can be
+    the original of a one-click "duplicate of" (complaints.selectors.complaints_nearby)."""
+    found = complaints_nearby(ticket.location, category=ticket.category, description=ticket.description,
+                              exclude=ticket.pk, among=tickets_for_user(user))
+    by_id = tickets_for_user(user).in_bulk([n.complaint_id for n in found])
+    return [(by_id[n.complaint_id], round(n.distance_m)) for n in found if n.complaint_id in by_id]
 
 
 def _attributes(ticket):

@@ -44,7 +44,7 @@ def shared_cache(django_db_setup):
     with override_settings(CACHES={"default": {**settings_caches(), "KEY_PREFIX": prefix}},
                            LIMIT_WEB_REPORTS=GENEROUS, LIMIT_OPEN311_POSTS=GENEROUS, LIMIT_CODE_LOOKUPS=GENEROUS,
                            LIMIT_OPEN311_BAD_KEYS=GENEROUS, LIMIT_OPEN311_TOKEN_LOOKUPS=GENEROUS,
-                           LIMIT_API_SUGGESTIONS=GENEROUS):
+                           LIMIT_API_SUGGESTIONS=GENEROUS, LIMIT_API_PLACES=GENEROUS, LIMIT_API_NEARBY=GENEROUS):
         yield prefix
 
 

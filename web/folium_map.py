@@ -109,7 +109,14 @@ def rendered_map(tiles_url, districts_url, tile_url, attribution, bounds=None):
                   bounds=bounds)
     figure = m.get_root()
     figure.render()
-    return figure.header.render(), figure.html.render(), figure.script.render(), m.js_names
+    header = _VIEWPORT.sub(VIEWPORT, figure.header.render())
+    return header, figure.html.render(), figure.script.render(), m.js_names
+
+
+# folium's page head forbids zooming the page (maximum-scale=1.0, user-scalable=no): people who need to pinch to
+# read must be able to (WCAG 1.4.4). Ours lets them.
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>', re.S)
 
 
 _INLINE_TAG = re.compile(r"<(script|style)>")

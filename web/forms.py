@@ -9,7 +9,8 @@ from .selectors import active_categories
 
 class ReportForm(forms.Form):
     """A resident's report from the map. The category's extra questions come as `attribute[CODE]` fields and
-    are checked by complaints.validation; the photo by complaints.photos (both through complaint_create)."""
+    are checked by complaints.validation; the photos (`photo`, repeated) by complaints.photos, both through
+    complaint_create, which reports every fault at once."""
 
     lat = forms.FloatField(min_value=-90, max_value=90, widget=forms.HiddenInput)
     lon = forms.FloatField(min_value=-180, max_value=180, widget=forms.HiddenInput)
@@ -17,8 +18,6 @@ class ReportForm(forms.Form):
     facility = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     description = forms.CharField(label=_("Describe it"), max_length=DESCRIPTION_MAX,
                                   widget=forms.Textarea(attrs={"rows": 4}))
-    photo = forms.FileField(label=_("Photo (JPEG, PNG or WebP)"), required=False,
-                            widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}))
     email = forms.EmailField(label=_("Your e-mail, for news about it"), required=False)
 
     def __init__(self, *args, **kwargs):

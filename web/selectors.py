@@ -3,7 +3,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
+from django.contrib.gis.measure import D
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -123,6 +125,21 @@ def complaint_for_popup(pk):
     """A public complaint with what its map popup shows, or None."""
     return (complaints_public().select_related("decision", "area").prefetch_related("answers__photos", "photos")
             .filter(pk=pk).first())
+
+
+# The other complaints drawn on the same spot as one (their circles cover each other): listed in its popup.
+SAME_SPOT_M = 10
+SAME_SPOT_MAX = 20
+
+
+def complaints_at_spot(complaint):
+    """The other public complaints within SAME_SPOT_M metres of this one, nearest first (at most SAME_SPOT_MAX):
+    a box in degrees picks candidates by the index, the true distance in metres decides."""
+    box = SAME_SPOT_M / 111_000 * 2  # degrees of latitude; doubled for a longitude away from the equator
+    return list(complaints_public().filter(location__dwithin=(complaint.location, box))
+                .filter(location__distance_lte=(complaint.location, D(m=SAME_SPOT_M)))
+                .exclude(pk=complaint.pk).annotate(distance=Distance("location", complaint.location))
+                .order_by("distance", "-submitted_at")[:SAME_SPOT_MAX])
 
 
 # --- statistics -----------------------------------------------------------------------------------------

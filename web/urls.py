@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, volunteer
+from . import feeds, notify_views, views, volunteer
 
 app_name = "web"
 
@@ -22,4 +22,18 @@ urlpatterns = [
     path("volunteer/", volunteer.volunteer_list, name="volunteer"),
     path("volunteer/c/<int:pk>/", volunteer.volunteer_complaint, name="volunteer-complaint"),
     path("volunteer/c/<int:pk>/check/", volunteer.volunteer_check, name="volunteer-check"),
+    # hearing back (web/notify_views.py, complaints.notify): public pages by number, follows, alerts, account
+    path("n/<int:pk>/", notify_views.complaint_number_page, name="complaint-number"),
+    path("n/<int:pk>/follow/", notify_views.complaint_follow, name="complaint-follow"),
+    path("n/<int:pk>/support/", notify_views.complaint_support, name="complaint-support"),
+    path("follow/<str:token>/", notify_views.follow_confirm_view, name="follow-confirm"),
+    path("unsubscribe/<str:token>/", notify_views.unsubscribe_view, name="unsubscribe"),
+    path("alerts/", notify_views.alerts_page, name="alerts"),
+    path("alerts/<str:token>/", notify_views.alert_confirm_view, name="alert-confirm"),
+    path("account/", notify_views.account_page, name="account"),
+    path("account/enter/<str:token>/", notify_views.signin_enter, name="signin-enter"),
+    path("account/out/", notify_views.signout, name="signout"),
+    path("feeds/complaint/<int:pk>/", feeds.ComplaintFeed(), name="feed-complaint"),
+    path("feeds/district/<int:area_id>/", feeds.DistrictFeed(), name="feed-district"),
+    path("feeds/group/<str:group>/", feeds.GroupFeed(), name="feed-group"),
 ]

@@ -20,8 +20,8 @@ from geo_ourcity.db_router import stale_reads_ok
 
 from complaints.models import Answer, ComplaintEvent
 from complaints.selectors import complaint_by_tracking_code, complaint_history
-from complaints.services import (ComplaintError, OutsideCityError, complaint_confirm, complaint_create,
-                                 complaint_deny)
+from complaints.services import (ComplaintError, OutsideCityError, complaint_check, complaint_confirm,
+                                 complaint_create, complaint_deny)
 from complaints.tracking import normalize_tracking_code, redact
 from geo_ourcity.languages import default_language, translated
 from geo_ourcity.shared_cache import cached
@@ -33,6 +33,7 @@ from .forms import ReportForm, attributes_from
 from .handons import handon_csv_rows, handon_tables
 from .labels import EVENT_LABELS, STATE_COLOURS, STATE_LABELS, localized, localized_value
 from .limits import limited_per_client
+from .notify_views import follow_context
 
 TILE_MAX_AGE = 30  # seconds: with the triggers' exact counts, a change shows on the map within this
 DISTRICTS_MAX_AGE = 3600
@@ -66,6 +67,9 @@ def _map_texts():
         "district": _("District"), "inside": _("the point is inside it"), "metresAway": _("%(m)s m away"),
         "choose": _("Choose…"), "aboutFacility": _("It is about:"), "zoomIn": _("Zoom in"),
         "complaintsHere": _("Complaints here"), "noLocation": _("Your browser did not give a location."),
+        "errors": _("Fields to correct: %(n)s."), "choosePlace": _("Tap the map where the problem is."),
+        "chooseCategory": _("Choose what the problem is."), "photosChosen": _("Photos chosen: %(n)s"),
+        "sent": _("Sent. Your complaint went to:"),
     }
 
 
@@ -98,7 +102,7 @@ def map_page(request):
         "folium_header": with_nonce(header, request.csp_nonce), "folium_html": html, "folium_script": script,
         "config": config,
         "states": config["states"], "groups": _category_groups(), "districts": selectors.districts_for_filter(),
-        "form": ReportForm(),
+        "form": ReportForm(), "errors": {}, "photo_limit": settings.PHOTO_MAX_PER_COMPLAINT,
     })
 
 
@@ -188,7 +192,11 @@ def complaint_popup(request, pk):
     complaint = selectors.complaint_for_popup(pk)
     if complaint is None:
         raise Http404("no such complaint")
-    response = render(request, "web/_popup.html", {"c": complaint, **_complaint_context(complaint)})
+    others = [{"id": o.pk, "category": localized(o.category, "name"), "state": STATE_LABELS.get(o.state, o.state),
+               "colour": STATE_COLOURS.get(o.state, "#000"), "submitted_at": o.submitted_at}
+              for o in selectors.complaints_at_spot(complaint)]
+    response = render(request, "web/_popup.html", {"c": complaint, "others": others,
+                                                   **_complaint_context(complaint)})
     patch_cache_control(response, private=True, max_age=TILE_MAX_AGE)  # in the reader's language
     return response
 
@@ -220,10 +228,26 @@ ERROR_FIELDS = {"service_code": "category", "location": "location", "description
                 "photo": "photo", "email": "email", "facility": "facility"}
 
 
-@require_POST
-@limited_per_client("web-report", "LIMIT_WEB_REPORTS")  # every submission counts, per client address
+def _wants_page(request):
+    """A browser without JavaScript posts the plain form and asks for a page (text/html); the map's script and
+    every other client get JSON."""
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
 def report(request):
-    """Submit a report (the map's form, as JSON): the routed complaint, or messages per field (400)."""
+    """Submit a report: from the map's steps (as JSON: the routed complaint, or messages per field with 400), or,
+    without JavaScript, the one-page form of GET /report/ (its page again with the messages beside the fields, or
+    the result). Every field is checked at once: all the messages come back together."""
+    if request.method == "GET":
+        return _report_page(request, ReportForm(), {})
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    return _report_post(request)
+
+
+@limited_per_client("web-report", "LIMIT_WEB_REPORTS")  # every submission counts, per client address
+def _report_post(request):
     form = ReportForm(request.POST, request.FILES)
     errors = {}
     if form.is_valid():
@@ -233,22 +257,68 @@ def report(request):
             complaint = complaint_create(
                 category=category, point=(data["lon"], data["lat"]), description=data["description"],
                 attributes=attributes_from(request.POST), email=data["email"],
-                facility=data["facility"],
-                photos=[data["photo"]] if data["photo"] else [], source="web")
-        except OutsideCityError:
-            errors["location"] = [_outside_city_message()]
+                facility=data["facility"], photos=request.FILES.getlist("photo"), source="web")
         except ComplaintError as exc:
-            codes = {a.code for a in category.attributes.all()}
-            field = exc.field
-            key = f"attribute[{field}]" if field in codes else ERROR_FIELDS.get(field, "__all__")
-            errors[key] = [str(exc)]
+            errors = _complaint_errors(exc, category)
         else:
-            response = _json(_report_result(complaint))
+            if _wants_page(request):
+                response = render(request, "web/report_done.html", _report_result(complaint))
+            else:
+                response = _json(_report_result(complaint))
             patch_cache_control(response, no_store=True, private=True)  # it carries the confirmation key
             return response
     else:
         errors = {("location" if k in ("lat", "lon") else k): [str(m) for m in v] for k, v in form.errors.items()}
+        category = form.cleaned_data.get("category")
+        if category is not None:  # its questions and the photos are checked too: every message at once
+            try:
+                complaint_check(category=category, attributes=attributes_from(request.POST),
+                                photos=request.FILES.getlist("photo"))
+            except ComplaintError as exc:
+                for key, messages_ in _complaint_errors(exc, category).items():
+                    errors.setdefault(key, []).extend(messages_)
+    if _wants_page(request):
+        return _report_page(request, form, errors, status=400)
     return _json({"errors": errors}, status=400)
+
+
+def _complaint_errors(exc, category):
+    """complaint_create's faults (one, or all of them: ComplaintInvalid) -> {form field: [messages]}."""
+    codes = {a.code for a in category.attributes.all()}
+    errors = {}
+    for fault in getattr(exc, "errors", None) or [exc]:
+        if isinstance(fault, OutsideCityError):
+            key, message = "location", _outside_city_message()
+        else:
+            field = fault.field
+            key = f"attribute[{field}]" if field in codes else ERROR_FIELDS.get(field, "__all__")
+            message = str(fault)
+        errors.setdefault(key, []).append(message)
+    return errors
+
+
+def _report_page(request, form, errors, status=200):
+    """The report as one page (no JavaScript needed): the form's steps one below the other, the chosen category's
+    questions with their answers, each message beside its field."""
+    category = form.categories.get(form.data.get("category", "")) if form.is_bound else None
+    questions = []
+    for a in (category.attributes.all() if category else ()):
+        if not a.variable:
+            continue
+        name = f"attribute[{a.code}]"
+        answer = form.data.getlist(name + "[]") if a.datatype == "multivaluelist" else form.data.get(name, "")
+        questions.append({
+            "code": a.code, "name": name, "datatype": a.datatype, "required": a.required,
+            "label": localized(a, "description"), "answer": answer, "errors": errors.get(name, []),
+            "values": [{"key": str(v.get("key")), "name": localized_value(v)} for v in a.values if isinstance(v, dict)],
+        })
+    response = render(request, "web/report.html", {
+        "form": form, "errors": errors, "general_errors": errors.get("__all__", []), "questions": questions,
+        "categories": _category_groups(), "chosen": category.code if category else "",
+        "photo_limit": settings.PHOTO_MAX_PER_COMPLAINT,
+    }, status=status)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
 
 
 def _report_result(complaint):
@@ -295,7 +365,7 @@ def complaint_page(request, code):
     actions = allowed_actions(complaint.state)
     return render(request, "web/complaint.html", {
         "c": complaint, "events": events, "can_confirm": "confirm" in actions, "can_deny": "deny" in actions,
-        **_complaint_context(complaint),
+        **_complaint_context(complaint), **follow_context(complaint),
     })
 
 

@@ -110,7 +110,7 @@ def test_the_import_upload_page_keeps_its_larger_cap_for_who_may_upload(settings
         request.user = users[name]
         assert body_limit("/admin/importers/importrun/upload/", request)[0] == settings.REQUEST_MAX_BODY_BYTES
     assert body_limit("/admin/importers/importrun/upload/")[0] == settings.REQUEST_MAX_BODY_BYTES
-    assert body_limit("/report/")[0] == settings.PHOTO_MAX_BYTES + MB
+    assert body_limit("/report/")[0] == settings.PHOTO_MAX_BYTES * settings.PHOTO_MAX_PER_COMPLAINT + MB
     assert body_limit("/open311/v2/requests.json")[0] == settings.OPEN311_MAX_BODY_BYTES
 
 

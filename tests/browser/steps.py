@@ -39,17 +39,32 @@ def fill_required_attributes(page):
             box.locator("input, textarea").first.fill("тест")
 
 
-def report_problem(page, shots, *, lat, lon, category, description, photo=None, email=""):
-    """From the open map: report a problem at (lat, lon); returns the result panel's locator."""
+def next_step(page):
+    """The report's Next button of the step shown now."""
+    page.locator("#report-form .step:not([hidden]) [data-next]").click()
+
+
+def choose_place(page, lat, lon):
+    """From the open map: start a report, choose (lat, lon) and wait for the place's categories."""
     page.click("#report-start")
     click_map_at(page, lat, lon)
-    expect(page.locator("#report-form")).to_be_visible()
+    expect(page.locator("#step-place [data-next]")).to_be_enabled()
+    expect(page.locator("#id_category option")).not_to_have_count(0)
+
+
+def report_problem(page, shots, *, lat, lon, category, description, photo=None, email=""):
+    """From the open map: report a problem at (lat, lon) through the report's steps (place; description and
+    category; questions and photos; contact); returns the result panel's locator. `photo` may be a list."""
+    choose_place(page, lat, lon)
     shots("point-chosen")
-    page.select_option("#id_category", category)
-    fill_required_attributes(page)
+    next_step(page)
     page.fill("#id_description", description)
+    page.select_option("#id_category", category)
+    next_step(page)
+    fill_required_attributes(page)
     if photo:
-        page.set_input_files("#id_photo", str(photo))
+        page.set_input_files("#id_photo", [str(p) for p in (photo if isinstance(photo, list) else [photo])])
+    next_step(page)
     if email:
         page.fill("#id_email", email)
     shots("form-filled")

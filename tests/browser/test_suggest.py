@@ -5,17 +5,15 @@ from playwright.sync_api import expect
 
 from complaints.models import Complaint
 
-from .steps import click_map_at, fill_required_attributes, open_map
+from .steps import choose_place, fill_required_attributes, next_step, open_map
 
 RED_SQUARE = (55.7539, 37.6208)  # lat, lon: district Тверской
 
 
 def start_report(page, shots):
     open_map(page, lat=RED_SQUARE[0], lon=RED_SQUARE[1], zoom=17)
-    page.click("#report-start")
-    click_map_at(page, *RED_SQUARE)
-    expect(page.locator("#report-form")).to_be_visible()
-    expect(page.locator("#id_category option")).not_to_have_count(0)
+    choose_place(page, *RED_SQUARE)
+    next_step(page)  # the step with the description and the category
 
 
 def test_typing_pre_selects_the_best_category_and_offers_the_next(demo_city, page, shots):
@@ -32,8 +30,8 @@ def test_typing_pre_selects_the_best_category_and_offers_the_next(demo_city, pag
     page.fill("#id_description", "")
     page.locator("#id_description").press_sequentially("Сломаны качели на детской площадке", delay=10)
     expect(page.locator("#id_category")).to_have_value("yard-playground")
-    # the category's own questions are shown (map.js heard the change)
-    expect(page.locator("#attributes [name='attribute[equipment]']")).to_be_visible()
+    # the category's own questions are there, for the next step (map.js heard the change)
+    expect(page.locator("#attributes [name='attribute[equipment]']")).to_have_count(1)
     # one of the others, taken: the resident's choice from then on
     other = others.first
     code = other.get_attribute("data-code")
@@ -42,7 +40,9 @@ def test_typing_pre_selects_the_best_category_and_offers_the_next(demo_city, pag
     page.locator("#id_description").press_sequentially(" и горка", delay=10)
     page.wait_for_timeout(800)
     expect(page.locator("#id_category")).to_have_value(code)
+    next_step(page)
     fill_required_attributes(page)
+    next_step(page)
     page.click("#report-submit")
     expect(page.locator("#report-result")).to_be_visible()
     shots("sent")

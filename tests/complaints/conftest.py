@@ -85,8 +85,8 @@ def make_complaint(category, departments):
             department=department, authority=department.authority, rule=RoutingDecision.Rule.AREA,
             engine_version="test", explanation_ru="тест", explanation_en="test")
         return Complaint.objects.create(
-            tracking_code=new_tracking_code(), token=str(uuid.uuid4()), category=category,
-            location=Point(*MOSCOW, srid=4326), state=state, decision=decision, department=department,
-            **{"deadline": timezone.now() + timedelta(days=7), **fields})
+            tracking_code=new_tracking_code(), token=str(uuid.uuid4()), state=state, decision=decision,
+            department=department, **{"deadline": timezone.now() + timedelta(days=7), "category": category,
+                                      "location": Point(*MOSCOW, srid=4326), **fields})
 
     return make

@@ -103,7 +103,7 @@ BAD_INPUT = {
     # field missing
     "no service_code": {"service_code": None},
     "no location": {"lat": None, "long": None},
-    "address_string alone": {"lat": None, "long": None, "address_string": "Тверская, 1"},
+    "address_string alone that no place matches": {"lat": None, "long": None, "address_string": "Qwxz Jjjvv, 1"},
     "address_id alone": {"lat": None, "long": None, "address_id": "77-1234"},
     "lat without long": {"long": None},
     "long without lat": {"lat": None},
@@ -160,7 +160,7 @@ def test_the_error_says_what_is_wrong(client, service, api_key):
     def description(**changes):
         return " ".join(e["description"] for e in post(client, form(api_key, **changes)).json())
 
-    assert "geocoding is not available; send lat and long" in description(lat=None, long=None, address_string="x")
+    assert "no address or place in the city matches" in description(lat=None, long=None, address_string="Qwxz Jjjvv")
     assert "lat" in description(lat="91") and "90" in description(lat="91")
     assert "long" in description(long="181")
     assert "no-such" in description(service_code="no-such")

@@ -57,6 +57,8 @@ def test_the_launcher_runs_the_worker_and_the_scheduler_and_stops_them_together(
                                              dedupe_key=f"tracking:{complaint.pk}").exists(),
                seconds=90, what="the scheduler's sweep, run by the launcher's worker")
     assert sum(complaint.tracking_code in m for m in smtp.delivered) == 1
+    # Its link points at the address the launcher serves on (another port than 8000: issue 10 §5).
+    assert f"http://127.0.0.1:{demo.port}/c/{complaint.tracking_code}/" in smtp.delivered[0]
     assert "Sending due task sweep-outbox" in demo.text()
 
     running = demo.descendants()

@@ -582,3 +582,16 @@ def test_bad_settings_are_refused_in_one_line(env, args, message):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert re.match(r"error: ", done.stderr) and message in done.stderr
+
+
+@pytest.mark.parametrize("host, port, url", [
+    ("127.0.0.1", 8123, "http://127.0.0.1:8123"), ("0.0.0.0", 80, "http://127.0.0.1:80"),
+    ("::", 8000, "http://127.0.0.1:8000"), ("::1", 9000, "http://[::1]:9000"),
+    ("city.example.org", 8080, "http://city.example.org:8080")])
+def test_the_mails_links_point_at_where_the_launcher_serves(host, port, url):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("serve_launcher", LAUNCHER)
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    assert launcher.site_url(host, port) == url

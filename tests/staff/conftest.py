@@ -55,14 +55,14 @@ def make_ticket(departments, districts, categories):
         department = department or departments["a"]
         fields.setdefault("category", categories["yard-rubbish"])
         fields.setdefault("area", districts["Тверской"])
+        fields.setdefault("location", Point(*MOSCOW, srid=4326))
         decision = RoutingDecision.objects.create(
             department=department, authority=department.authority, area=fields["area"],
             rule=RoutingDecision.Rule.AREA, engine_version="test",
             explanation_ru="Тестовое решение", explanation_en="Test decision",
             candidates=[{"facility_id": 1, "name": "Runner-up <b>house</b>", "owner": "TA-x", "distance_m": 42.4}])
         return Complaint.objects.create(
-            tracking_code=new_tracking_code(), token=str(uuid.uuid4()), location=Point(*MOSCOW, srid=4326),
-            state=state, decision=decision, department=department, deadline=timezone.now() + deadline_in, **fields)
+            tracking_code=new_tracking_code(), token=str(uuid.uuid4()), state=state, decision=decision, department=department, deadline=timezone.now() + deadline_in, **fields)
 
     return make
 

@@ -89,7 +89,8 @@ def test_reporting_needs_the_csrf_token(db):
     client = Client(enforce_csrf_checks=True)
     response = client.post("/report/", {"lon": TVERSKAYA[0], "lat": TVERSKAYA[1]})
     assert response.status_code == 403
-    assert client.get("/report/").status_code == 405
+    page = client.get("/report/")  # without JavaScript: the one-page form
+    assert page.status_code == 200 and b'name="csrfmiddlewaretoken"' in page.content
 
 
 def test_messages_speak_english_to_english_readers(client, db):
@@ -99,3 +100,55 @@ def test_messages_speak_english_to_english_readers(client, db):
     status, body = post(client)
     assert body["explanation"] == Complaint.objects.get(tracking_code=body["tracking_code"]).decision.explanation_en
     assert json.dumps(body)  # plain JSON
+
+
+@pytest.mark.parametrize("language, label", [("ru", "Что повреждено"), ("en", "What is damaged")])
+def test_every_field_is_checked_at_once_and_a_question_is_named_by_its_label(client, school, language, label):
+    """The form's own fields and the category's questions together; never the question's internal code."""
+    from routing.models import CategoryAttribute
+
+    question = CategoryAttribute.objects.get(category__code="school-building", code="damage")
+    assert label == question.description_i18n[language]
+    client.post("/i18n/setlang/", {"language": language, "next": "/"})
+    facility, lon, lat = school
+    before = Complaint.objects.count()
+    status, body = post(client, lon=lon, lat=lat, category="school-building", description="", email="nope")
+    assert status == 400
+    assert set(body["errors"]) == {"description", "email", "attribute[damage]"}
+    message = body["errors"]["attribute[damage]"][0]
+    assert label in message and "“damage”" not in message and "«damage»" not in message
+    # with the form's fields right, complaint_create's own checks: all of them as well
+    status, body = post(client, lon=lon, lat=lat, category="school-building", description="a \x07 bell")
+    assert status == 400 and set(body["errors"]) == {"description", "attribute[damage]"}
+    assert Complaint.objects.count() == before
+
+
+def test_several_photos_are_attached(client, db, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    photos = [SimpleUploadedFile(f"p{i}.png", png_bytes(), content_type="image/png") for i in range(3)]
+    status, body = post(client, photo=photos)
+    assert status == 200
+    assert Complaint.objects.get(tracking_code=body["tracking_code"]).photos.count() == 3
+    settings.PHOTO_MAX_PER_COMPLAINT = 2
+    photos = [SimpleUploadedFile(f"p{i}.png", png_bytes(), content_type="image/png") for i in range(3)]
+    status, body = post(client, photo=photos)
+    assert status == 400 and list(body["errors"]) == ["photo"]
+
+
+def test_without_javascript_the_form_answers_with_pages(client, school):
+    """The one-page form (GET /report/): messages beside the fields in the page, the chosen category's questions
+    asked; then the result page with the tracking code."""
+    facility, lon, lat = school
+    form = {"lon": lon, "lat": lat, "category": "school-building", "description": "", "email": ""}
+    page = client.post("/report/", form, HTTP_ACCEPT="text/html,application/xhtml+xml")
+    html = page.content.decode()
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+    assert 'id="err-description"' in html and 'name="attribute[damage]"' in html
+    assert 'aria-invalid="true"' in html
+    done = client.post("/report/", {**form, "description": "Сломан забор", "attribute[damage]": "Забор"},
+                       HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert done.status_code == 200
+    complaint = Complaint.objects.order_by("-id").first()
+    assert complaint.tracking_code in done.content.decode() and "no-store" in done["Cache-Control"]

@@ -132,39 +132,97 @@
 
   // --- reporting ------------------------------------------------------------------------------------------
 
+  // The report is four steps (web/templates/web/_report_form.html): place, category, details and photos,
+  // contact; one at a time (on a phone full screen, but the place step, which needs the map). The server checks
+  // every field at once; its messages go beside their fields, the first is scrolled into view and focused, and
+  // #report-status announces how many there are.
   function setupReport(map, layer) {
     var browse = document.getElementById("browse");
     var panel = document.getElementById("report");
+    var layout = document.querySelector(".map-layout");
     var form = document.getElementById("report-form");
     var place = document.getElementById("report-place");
     var result = document.getElementById("report-result");
+    var status = document.getElementById("report-status");
     var categorySelect = form.elements.category;
     var facilityChoice = document.getElementById("facility-choice");
     var aboutFacility = document.getElementById("about-facility");
     var attributesBox = document.getElementById("attributes");
-    var marker = null, options = null, reporting = false;
+    var photoInput = form.elements.photo;
+    var steps = Array.prototype.slice.call(form.querySelectorAll(".step"));
+    var placeNext = steps[0].querySelector("[data-next]");
+    var marker = null, options = null, reporting = false, current = 0;
     // The outlines of the facilities found at the chosen point, so the resident sees what "here" is.
     var outlines = L.geoJSON(null, {interactive: false, style: {color: "#1b3a5c", weight: 2, fillOpacity: 0.15},
                                     pointToLayer: function (f, latlng) { return L.circleMarker(latlng, {radius: 7}); }})
       .addTo(map);
+    form.classList.add("stepped");
+    steps.forEach(function (step) {
+      var title = step.querySelector(".step-title");
+      if (title) title.setAttribute("tabindex", "-1");
+    });
+
+    function showStep(index, focus) {
+      current = Math.max(0, Math.min(index, steps.length - 1));
+      steps.forEach(function (step, i) { step.hidden = i !== current; });
+      layout.dataset.reportStep = reporting ? steps[current].dataset.step : "";
+      if (focus) {
+        var title = steps[current].querySelector(".step-title");
+        if (title) title.focus({preventScroll: true});
+        panel.scrollTop = 0;
+      }
+    }
 
     function errorBox(key) {
-      return panel.querySelector('[data-error-for="' + CSS.escape(key) + '"]') ||
-             panel.querySelector('[data-error-for="__all__"]');
+      return form.querySelector('[data-error-for="' + CSS.escape(key) + '"]') ||
+             form.querySelector('[data-error-for="__all__"]');
+    }
+
+    // The element a message is about: the named field, the question's group of checkboxes, the place.
+    function fieldFor(key) {
+      if (key === "location") return null;  // the place is the map: its message is shown, its step's title focused
+      var m = /^attribute\[(.+)\]$/.exec(key);
+      if (m) return document.getElementById("attr-" + m[1]);
+      var named = form.querySelector('[name="' + CSS.escape(key) + '"]');
+      return named && named.type !== "hidden" ? named : null;
     }
 
     function clearErrors() {
-      panel.querySelectorAll("[data-error-for]").forEach(function (box) { box.textContent = ""; });
-      form.querySelectorAll(".is-invalid").forEach(function (f) { f.classList.remove("is-invalid"); });
+      form.querySelectorAll("[data-error-for]").forEach(function (box) { box.textContent = ""; });
+      form.querySelectorAll("[aria-invalid]").forEach(function (f) {
+        f.removeAttribute("aria-invalid");
+        f.classList.remove("is-invalid");
+      });
+      status.textContent = "";
     }
 
     function showErrors(errors) {
+      var first = null, firstStep = steps.length, count = 0;
       Object.keys(errors).forEach(function (key) {
         var box = errorBox(key);
         box.textContent = [box.textContent].concat(errors[key]).filter(Boolean).join(" ");
-        var field = form.querySelector('[name="' + CSS.escape(key) + '"]');
-        if (field) field.classList.add("is-invalid");
+        count += errors[key].length;
+        var field = fieldFor(key);
+        if (field) {
+          field.setAttribute("aria-invalid", "true");
+          field.classList.add("is-invalid");
+        }
+        var step = steps.indexOf(box.closest(".step"));
+        if (step < 0) step = steps.length - 1;  // a message about the whole form: beside the Send button
+        if (step < firstStep) { firstStep = step; first = field || box; }
       });
+      if (!count) return;
+      showStep(firstStep, false);
+      status.textContent = text.errors.replace("%(n)s", count) + " " +
+        Object.keys(errors).map(function (k) { return errors[k].join(" "); }).join(" ");
+      if (first) {
+        first.scrollIntoView({block: "center"});
+        var target = first.matches("fieldset") ? first.querySelector("input") : first;
+        if (!target || !target.matches("input, select, textarea, button")) {
+          target = steps[firstStep].querySelector(".step-title");
+        }
+        if (target) target.focus({preventScroll: true});
+      }
     }
 
     function start() {
@@ -172,21 +230,27 @@
       browse.hidden = true;
       panel.hidden = false;
       result.hidden = true;
+      form.hidden = false;
+      placeNext.disabled = true;
       map.getContainer().classList.add("picking");
       map.closePopup();
+      showStep(0, true);
     }
 
     function stop() {
       reporting = false;
       browse.hidden = false;
       panel.hidden = true;
-      form.hidden = true;
       form.reset();
       clearErrors();
       place.textContent = "";
       attributesBox.textContent = "";
+      categorySelect.textContent = "";
+      options = null;
+      updatePhotoCount();
       map.getContainer().classList.remove("picking");
       removeMarks();
+      showStep(0, false);
     }
 
     function removeMarks() {
@@ -196,11 +260,14 @@
 
     function choosePoint(latlng) {
       clearErrors();
+      placeNext.disabled = true;
       if (marker) marker.setLatLng(latlng);
       else marker = L.circleMarker(latlng, {radius: 9, weight: 3, color: "#212529", fillColor: "#fff",
                                             fillOpacity: 1, pane: "complaints"}).addTo(map);
       form.elements.lat.value = latlng.lat.toFixed(7);
       form.elements.lon.value = latlng.lng.toFixed(7);
+      // The report's point changed: nearby.js lists the open complaints there.
+      document.dispatchEvent(new CustomEvent("ourcity:point", {detail: {lat: latlng.lat, lon: latlng.lng}}));
       place.textContent = text.loading;
       var url = config.urls.point + "?" + new URLSearchParams({lon: latlng.lng, lat: latlng.lat});
       fetch(url, {credentials: "same-origin"})
@@ -214,7 +281,6 @@
       place.textContent = "";
       outlines.clearLayers();
       if (!data.inside) {
-        form.hidden = true;
         showErrors({location: [data.message || data.error]});
         return;
       }
@@ -224,6 +290,7 @@
         place.appendChild(el("div", {"class": "facility", text: f.type + ": " + f.name + " (" + where + ")"}));
         if (f.geometry) outlines.addData({type: "Feature", geometry: f.geometry, properties: {}});
       });
+      var chosen = categorySelect.value;
       categorySelect.textContent = "";
       categorySelect.appendChild(el("option", {value: "", text: text.choose}));
       var groups = {};
@@ -235,7 +302,8 @@
         }
         groups[key].appendChild(el("option", {value: c.code, text: c.name}));
       });
-      form.hidden = false;
+      if (chosen && data.categories.some(function (c) { return c.code === chosen; })) categorySelect.value = chosen;
+      placeNext.disabled = false;
       categoryChanged();
     }
 
@@ -260,29 +328,49 @@
       attributes.forEach(function (a) {
         var name = "attribute[" + a.code + "]";
         var id = "attr-" + a.code;
-        var label = el("label", {"class": "form-label", "for": id, text: a.label + (a.required ? " *" : "")});
-        var input;
-        if (a.datatype === "singlevaluelist") {
-          input = el("select", {"class": "form-select", name: name, id: id},
-                     [el("option", {value: "", text: text.choose})].concat(a.values.map(function (v) {
-                       return el("option", {value: v.key, text: v.name});
-                     })));
-        } else if (a.datatype === "multivaluelist") {
-          input = el("div", {id: id}, a.values.map(function (v) {
-            return el("label", {"class": "form-check"}, [
-              el("input", {type: "checkbox", "class": "form-check-input", name: name + "[]", value: v.key}),
-              document.createTextNode(" " + v.name)]);
-          }));
-        } else if (a.datatype === "text") {
-          input = el("textarea", {"class": "form-control", name: name, id: id, rows: "2"});
+        var errorId = "err-attr-" + a.code;
+        var caption = a.label + (a.required ? " *" : "");
+        var label, input;
+        if (a.datatype === "multivaluelist") {
+          label = null;
+          input = el("fieldset", {id: id}, [el("legend", {"class": "form-label", text: caption})].concat(
+            a.values.map(function (v) {
+              return el("label", {"class": "form-check"}, [
+                el("input", {type: "checkbox", "class": "form-check-input", name: name + "[]", value: v.key}),
+                document.createTextNode(" " + v.name)]);
+            })));
         } else {
-          var type = {number: "number", datetime: "datetime-local"}[a.datatype] || "text";
-          input = el("input", {"class": "form-control", type: type, name: name, id: id});
-          if (type === "number") input.setAttribute("step", "any");
+          label = el("label", {"class": "form-label", "for": id, text: caption});
+          if (a.datatype === "singlevaluelist") {
+            input = el("select", {"class": "form-select", name: name, id: id},
+                       [el("option", {value: "", text: text.choose})].concat(a.values.map(function (v) {
+                         return el("option", {value: v.key, text: v.name});
+                       })));
+          } else if (a.datatype === "text") {
+            input = el("textarea", {"class": "form-control", name: name, id: id, rows: "2"});
+          } else {
+            var type = {number: "number", datetime: "datetime-local"}[a.datatype] || "text";
+            input = el("input", {"class": "form-control", type: type, name: name, id: id});
+            if (type === "number") input.setAttribute("step", "any");
+          }
         }
-        attributesBox.appendChild(el("div", {"class": "mb-2"}, [label, input,
-          el("div", {"class": "field-error", "data-error-for": name})]));
+        input.setAttribute("aria-describedby", errorId);
+        attributesBox.appendChild(el("div", {"class": "mb-2"}, (label ? [label] : []).concat([input,
+          el("div", {"class": "field-error", id: errorId, "data-error-for": name})])));
       });
+    }
+
+    function updatePhotoCount() {
+      var n = photoInput.files ? photoInput.files.length : 0;
+      document.getElementById("photo-count").textContent = n ? text.photosChosen.replace("%(n)s", n) : "";
+    }
+
+    function next() {
+      clearErrors();
+      var name = steps[current].dataset.step;
+      if (name === "place" && !marker) { showErrors({location: [text.choosePlace]}); return; }
+      if (name === "category" && !categorySelect.value) { showErrors({category: [text.chooseCategory]}); return; }
+      showStep(current + 1, true);
     }
 
     function submit(event) {
@@ -306,7 +394,6 @@
 
     function showResult(r) {
       form.hidden = true;
-      document.getElementById("report-hint").hidden = true;
       document.getElementById("result-department").textContent = r.department;
       document.getElementById("result-why").textContent = r.explanation;
       document.getElementById("result-code").textContent = r.tracking_code;
@@ -314,17 +401,25 @@
       document.getElementById("result-link").setAttribute("href", r.url);
       result.hidden = false;
       reporting = false;
+      layout.dataset.reportStep = "result";
       if (marker) { map.removeLayer(marker); marker = null; }  // the complaint itself is drawn now
       map.getContainer().classList.remove("picking");
       tilesVersion = String(Date.now());  // past the tiles' short HTTP cache: the new complaint shows at once
       layer.setUrl(tileUrl());
+      status.textContent = text.sent;
     }
 
-    document.getElementById("report-start").addEventListener("click", function () {
+    document.getElementById("report-start").addEventListener("click", function (event) {
+      event.preventDefault();  // without JavaScript it is a link to the one-page form
       start();
-      document.getElementById("report-hint").hidden = false;
     });
-    panel.querySelectorAll(".report-cancel").forEach(function (b) { b.addEventListener("click", stop); });
+    panel.querySelectorAll(".report-cancel").forEach(function (b) {
+      b.addEventListener("click", function () { stop(); layout.dataset.reportStep = ""; });
+    });
+    form.querySelectorAll("[data-next]").forEach(function (b) { b.addEventListener("click", next); });
+    form.querySelectorAll("[data-back]").forEach(function (b) {
+      b.addEventListener("click", function () { showStep(current - 1, true); });
+    });
     document.getElementById("locate").addEventListener("click", function () {
       if (!navigator.geolocation) { showErrors({location: [text.noLocation]}); return; }
       navigator.geolocation.getCurrentPosition(function (pos) {
@@ -333,11 +428,45 @@
         choosePoint(latlng);
       }, function () { showErrors({location: [text.noLocation]}); });
     });
-    map.on("click", function (e) { if (reporting) choosePoint(e.latlng); });
+    map.on("click", function (e) { if (reporting && current === 0) choosePoint(e.latlng); });
     categorySelect.addEventListener("change", categoryChanged);
     aboutFacility.addEventListener("change", categoryChanged);
+    photoInput.addEventListener("change", updatePhotoCount);
+    // A photo may come first: the file chooser of the details step, from the place step.
+    document.getElementById("photo-first").addEventListener("click", function () { photoInput.click(); });
     form.addEventListener("submit", submit);
-    return {isReporting: function () { return reporting; }};
+    showStep(0, false);
+    return {isReporting: function () { return reporting; }, choosePoint: choosePoint};
+  }
+
+  // --- start ----------------------------------------------------------------------------------------------
+
+  // --- clusters: a grid cell's circle shows how many complaints it stands for --------------------------------
+
+  // VectorGrid draws each point of a tile as an SVG circle; a cell (no id, n complaints) gets its count as an SVG
+  // text on top, which takes no pointer events (a click still reaches the circle).
+  var addPath = L.SVG.Tile.prototype._addPath;
+  L.SVG.Tile.prototype._addPath = function (featureLayer) {
+    addPath.call(this, featureLayer);
+    var p = featureLayer.properties, at = featureLayer._point;
+    if (!p || p.id !== undefined || !(p.n > 1) || !at) return;
+    var label = L.SVG.create("text");
+    label.setAttribute("x", at.x);
+    label.setAttribute("y", at.y);
+    label.setAttribute("class", "cell-count");
+    label.setAttribute("text-anchor", "middle");
+    label.setAttribute("dominant-baseline", "central");
+    label.textContent = p.n > 999 ? Math.round(p.n / 1000) + "k" : String(p.n);
+    this._rootGroup.appendChild(label);
+  };
+
+  // --- the district filter moves the map to the district ---------------------------------------------------
+
+  function fitDistrict(map, districts, id) {
+    if (!id || !districts) return;
+    var found = null;
+    districts.eachLayer(function (l) { if (l.feature && String(l.feature.id) === String(id)) found = l; });
+    if (found) map.fitBounds(found.getBounds(), {padding: [16, 16]});
   }
 
   // --- start ----------------------------------------------------------------------------------------------
@@ -345,9 +474,15 @@
   function init() {
     var map = window[config.names.map];
     var layer = window[config.names.complaints];
+    var districts = window[config.names.districts];
     map.setMinZoom(config.minZoom);
     restoreView(map);
     map.on("moveend", function () { saveView(map); });
+    // The map redraws whenever its panel changes size (the report's steps, a phone turned, the window resized):
+    // without it Leaflet keeps the old size and leaves part of the panel blank.
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () { map.invalidateSize({pan: false}); }).observe(map.getContainer());
+    }
     var report = setupReport(map, layer);
     layer.on("click", function (e) {
       if (report.isReporting()) return;  // the map's click handler takes the point
@@ -355,12 +490,23 @@
       if (p.id !== undefined) showComplaint(map, p.id, e.latlng);
       else showCell(map, p, e.latlng);
     });
+    // A popup lists the other complaints at the same spot: each opens in the popup.
+    map.on("popupopen", function (e) {
+      var node = e.popup.getElement();
+      if (!node) return;
+      node.querySelectorAll("[data-complaint]").forEach(function (b) {
+        b.addEventListener("click", function () { showComplaint(map, b.dataset.complaint, e.popup.getLatLng()); });
+      });
+    });
     filters.addEventListener("change", function (e) {
       if (e.target.name === "group") syncCategories();
+      if (e.target.name === "district") fitDistrict(map, districts, e.target.value);
       layer.setUrl(tileUrl());
     });
     window.OurCity.map = map;
     window.OurCity.complaints = layer;
+    window.OurCity.report = report;  // place-search.js: a found place is the report's point while reporting
+    document.dispatchEvent(new CustomEvent("ourcity:ready"));
   }
 
   window.OurCity = {complaintStyle: complaintStyle, init: init};

@@ -1,0 +1,189 @@
+"""Finding a place by its name or address: the registry's own words (facilities' names and addresses from their
+datasets, the admin areas' names, and the `addresses` import target's addresses), tolerant of typos and word forms.
+
+`places_search(text, limit=)` answers a list of Place, best first. The one rule of how a name is searched is the
+SQL function facilities_search_key(text) (migration 0008): PostgreSQL's text search stems in the city's language
+(settings.SEARCH_TEXT_CONFIG: "Тверской", "Тверская" and "Тверскую" are the stem "тверск"), and every source is
+searched through a GIN index on that expression. A mistyped word ("Тварская") is matched first against the
+vocabulary of the stems that exist (facilities_searchterm, pg_trgm similarity, as pg_trgm's documentation suggests
+for spelling), and the query then asks for the close stems; the last word also matches as a prefix (typing as one
+goes). The few candidates are ranked by how much of the query each one's words cover exactly and by their
+trigram similarity to what was typed.
+
+Used by the residents' search box (routing/api.py GET /api/v1/places), Open311's address_string without lat/long
+(open311.serializers) and the bench (bench/nearby_search_bench.py).
+"""
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+# Each source: (kind, the SQL that finds its candidates for a tsquery %(q)s, at most %(per)s of them). The indexed
+# expressions are exactly those of migration 0008's indexes (else the index is not used).
+FACILITY_KEY = "facilities_search_key(f.name || ' ' || f.address)"
+AREA_KEY = "facilities_search_key(a.name)"
+ADDRESS_KEY = "facilities_search_key(d.label)"
+SOURCES_SQL = f"""
+    (SELECT 'area' AS kind, a.id, a.name AS label, a.level AS detail, ST_X(c) AS lon, ST_Y(c) AS lat,
+            ST_XMin(a.geom) AS w, ST_YMin(a.geom) AS s, ST_XMax(a.geom) AS e, ST_YMax(a.geom) AS n
+     FROM facilities_adminarea a, LATERAL ST_PointOnSurface(a.geom) c
+     WHERE a.valid_to IS NULL AND {AREA_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
+    UNION ALL
+    (SELECT 'address', d.id, d.label, d.district, ST_X(d.geom), ST_Y(d.geom), NULL, NULL, NULL, NULL
+     FROM facilities_address d WHERE {ADDRESS_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
+    UNION ALL
+    (SELECT 'facility', f.id, concat_ws(', ', nullif(f.name, ''), nullif(f.address, '')), t.name_en,
+            ST_X(c), ST_Y(c), NULL, NULL, NULL, NULL
+     FROM facilities_facility f JOIN facilities_facilitytype t ON t.id = f.type_id,
+          LATERAL ST_PointOnSurface(f.geom) c
+     WHERE f.valid_to IS NULL AND {FACILITY_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
+"""
+CANDIDATES_PER_SOURCE = 100
+KIND_BONUS = {"area": 0.15, "address": 0.1, "facility": 0.0}  # a district or an address before a building's name
+TYPO_MIN = 0.35  # trigram similarity of a typed word's stem to a vocabulary stem, at least
+TYPO_VARIANTS = 4  # close stems asked for one mistyped word, at most
+MAX_TERMS = 8  # words of a query that are searched (an address has fewer)
+_LEXEME = re.compile(r"^[\w.\-/]{1,60}$")  # what a stem may be to go into a tsquery (letters, digits, . - /)
+
+
+@dataclass(frozen=True)
+class Place:
+    kind: str  # "area", "address" or "facility"
+    id: int
+    label: str
+    detail: str  # the area's level, the address's district, the facility's type
+    lon: float
+    lat: float
+    bbox: tuple | None  # (west, south, east, north) for an area: the map fits it
+    score: float
+
+
+def normalise_query(text):
+    """The query as searched: one line, spaces collapsed, at most settings.PLACE_SEARCH_QUERY_MAX characters."""
+    text = " ".join(str(text or "").replace("\x00", " ").split())
+    return text[:settings.PLACE_SEARCH_QUERY_MAX]
+
+
+def _stems(cur, text):
+    """The query's stems in the order typed (facilities_search_key's lexemes, by position)."""
+    cur.execute("SELECT lexeme FROM unnest(facilities_search_key(%s)) u ORDER BY positions[1]", [text])
+    return [row[0] for row in cur.fetchall() if _LEXEME.match(row[0])][:MAX_TERMS]
+
+
+def _variants(cur, stems):
+    """For each stem: [(variant, exact?)], the stem itself when the vocabulary has it, else the close ones (words
+    only: a number, a house's or a postcode, is never "close" to another)."""
+    if not stems:
+        return []
+    cur.execute(
+        """SELECT u.n, v.term, v.term = u.stem
+           FROM unnest(%s::text[]) WITH ORDINALITY AS u(stem, n)
+           CROSS JOIN LATERAL (
+               (SELECT t.term FROM facilities_searchterm t WHERE t.term = u.stem)
+               UNION ALL
+               (SELECT t.term FROM facilities_searchterm t
+                WHERE length(u.stem) >= 3 AND u.stem !~ '[0-9]' AND t.term %% u.stem AND similarity(t.term, u.stem) >= %s
+                      AND NOT EXISTS (SELECT 1 FROM facilities_searchterm x WHERE x.term = u.stem)
+                ORDER BY t.term <-> u.stem LIMIT %s)) v""",
+        [stems, TYPO_MIN, TYPO_VARIANTS])
+    out = [[] for _ in stems]
+    for n, term, exact in cur.fetchall():
+        if _LEXEME.match(term):
+            out[n - 1].append((term, exact))
+    return out
+
+
+def _quote(term):
+    return "'" + term.replace("'", "''").replace("\\", "\\\\") + "'"
+
+
+def _tsquery(groups, *, prefix_last, join=" & "):
+    parts = []
+    for i, group in enumerate(groups):
+        last = prefix_last and i == len(groups) - 1
+        alternatives = [_quote(term) + (":*" if last else "") for term in group]
+        if alternatives:
+            parts.append("(" + " | ".join(alternatives) + ")")
+    return join.join(parts)
+
+
+def _is_word(stem):
+    return any(ch.isalpha() for ch in stem)
+
+
+def _queries(stems, variants):
+    """The tsqueries to try, strictest first: every word (the last one also as a prefix); then the words without
+    the ones nothing matches (a house number the register lacks); then any known word. A number alone (a house, a
+    postcode) never locates anything: without a word the vocabulary knows (or a last word being typed), there is
+    no query at all."""
+    typing = _is_word(stems[-1]) and len(stems[-1]) >= 3  # the last word may be the start of a known one
+    if not typing and not any(found for stem, found in zip(stems, variants) if _is_word(stem)):
+        return
+    groups = []
+    for stem, found in zip(stems, variants):
+        groups.append([term for term, _exact in found] or [stem])
+    yield _tsquery(groups, prefix_last=True)
+    known = [g for g, found in zip(groups, variants) if found]
+    if known and len(known) < len(groups) and any(_is_word(g[0]) for g in known):
+        yield _tsquery(known, prefix_last=False)
+    words = [g for g, found, stem in zip(groups, variants, stems) if found and _is_word(stem)]
+    if words and (len(words) > 1 or len(words) < len(known)):
+        yield _tsquery(words, prefix_last=False, join=" | ")
+
+
+def places_search(text, *, limit=8):
+    """The places whose names or addresses match `text`, best first (at most `limit`)."""
+    text = normalise_query(text)
+    if len(text) < 2:
+        return []
+    with connection.cursor() as cur:
+        stems = _stems(cur, text)
+        if not stems:
+            return []
+        variants = _variants(cur, stems)
+        exact_terms = [term for found in variants for term, exact in found if exact]
+        for query in _queries(stems, variants):
+            cur.execute(
+                f"""SELECT k.kind, k.id, k.label, k.detail, k.lon, k.lat, k.w, k.s, k.e, k.n,
+                           similarity(lower(k.label), lower(%(text)s))
+                             + 0.5 * coalesce(ts_rank(facilities_search_key(k.label), %(exact)s::tsquery), 0)
+                             + CASE k.kind WHEN 'area' THEN %(area)s WHEN 'address' THEN %(address)s ELSE 0 END
+                             AS score
+                    FROM ({SOURCES_SQL}) k
+                    ORDER BY score DESC, length(k.label), k.kind, k.id LIMIT %(limit)s""",
+                {"q": query, "per": CANDIDATES_PER_SOURCE, "text": text, "limit": int(limit),
+                 "exact": _tsquery([[t] for t in exact_terms], prefix_last=False, join=" | ") or None,
+                 "area": KIND_BONUS["area"], "address": KIND_BONUS["address"]})
+            rows = cur.fetchall()
+            if rows:
+                return [Place(kind=r[0], id=r[1], label=r[2], detail=r[3] or "", lon=float(r[4]), lat=float(r[5]),
+                              bbox=(r[6], r[7], r[8], r[9]) if r[6] is not None else None, score=float(r[10]))
+                        for r in rows]
+    return []
+
+
+def place_for_address(text):
+    """The best place for an address typed by a resident or sent by an integrator (Open311 address_string without
+    lat/long), or None when nothing matches."""
+    found = places_search(text, limit=1)
+    return found[0] if found else None
+
+
+# --- the vocabulary ----------------------------------------------------------------------------------------
+
+VOCABULARY_SQL = {
+    "facilities": f"SELECT {FACILITY_KEY} FROM facilities_facility f WHERE f.valid_to IS NULL AND f.dataset_id = %d",
+    "areas": f"SELECT {AREA_KEY} FROM facilities_adminarea a WHERE a.valid_to IS NULL",
+    "addresses": f"SELECT {ADDRESS_KEY} FROM facilities_address d WHERE d.dataset_id = %d",
+}
+
+
+def search_terms_add(cur, *, target, dataset_id=None):
+    """Add the stems of a target's searchable names (of one dataset) to the vocabulary, in the caller's
+    transaction (the import's): an import that rolls back adds none."""
+    sql = VOCABULARY_SQL[target]
+    if "%d" in sql:
+        sql = sql % int(dataset_id)
+    cur.execute("INSERT INTO facilities_searchterm (term) SELECT word FROM ts_stat(%s) "
+                "WHERE length(word) <= 200 ON CONFLICT DO NOTHING", [sql])
