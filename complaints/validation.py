@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from geo_ourcity.languages import CONTENT_LANGUAGES, content_language, default_content_language
+from geo_ourcity.languages import translated
 from routing.engine import FacilityNotAllowed, picked_facility_check
 from routing.models import CategoryAttribute
 
@@ -43,8 +43,7 @@ FIELD_LABELS = {
 def attribute_label(attribute):
     """The question's label (its description) in the active language, else the city's, else any filled in; the
     code only if the catalogue gives no label at all."""
-    order = dict.fromkeys([content_language(), default_content_language(), *CONTENT_LANGUAGES])
-    return next((v for v in (getattr(attribute, f"description_{c}", "") for c in order) if v), attribute.code)
+    return translated(attribute.description_i18n) or attribute.code
 
 
 def shown(value):
