@@ -8,9 +8,17 @@ from complaints.services import complaint_create
 from facilities.models import Address
 from routing.models import Category
 
-from .steps import open_map
+from .steps import fill_required_attributes, next_step, open_map
 
 LABEL = "Нижегородская улица, дом 3"  # data/moscow/address_register_sample.json
+
+
+def keyboard_next(page):
+    """The shown step's Next button, by keyboard."""
+    button = page.locator("#report-form .step:not([hidden]) [data-next]")
+    expect(button).to_be_enabled()
+    button.focus()
+    page.keyboard.press("Enter")
 
 
 def search(page, box, typed):
@@ -37,12 +45,15 @@ def test_a_report_by_address_and_keyboard_alone(demo_city, page, shots):
     assert abs(float(page.locator("#id_lat").input_value()) - address.geom.y) < 1e-6
     assert abs(float(page.locator("#id_lon").input_value()) - address.geom.x) < 1e-6
     expect(page.locator("#id_category option[value=yard-rubbish]")).to_have_count(1)
-    page.keyboard.press("Tab")  # into the form: the category
+    keyboard_next(page)  # the report's steps: what the problem is
+    page.locator("#id_description").focus()
+    page.keyboard.type("Мусор у входа в здание")
     page.locator("#id_category").focus()
     page.keyboard.type("Мусор")  # a select takes typed letters
     page.locator("#id_category").select_option("yard-rubbish")
-    page.locator("#id_description").focus()
-    page.keyboard.type("Мусор у входа в здание")
+    keyboard_next(page)  # details and photos
+    fill_required_attributes(page)
+    keyboard_next(page)  # contact
     page.locator("#report-submit").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#report-result")).to_be_visible()
@@ -61,6 +72,7 @@ def test_the_same_problem_nearby_is_offered_to_follow_instead(demo_city, page, s
     search(page, "#report-place-q", "нижегородская 3")
     page.keyboard.press("Enter")
     expect(page.locator("#report-form")).to_be_visible()
+    next_step(page)  # the nearby list sits under the category, in the report's second step
     nearby = page.locator("#report .nearby")
     expect(nearby).to_be_hidden()  # the group comes with the category
     page.select_option("#id_category", "yard-lighting")  # the same group as the one nearby
