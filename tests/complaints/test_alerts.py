@@ -39,10 +39,11 @@ def district():
     return AdminArea.objects.get(pk=here.area_id)
 
 
-@pytest.mark.parametrize("where", ["district", "radius", "group"])
+@pytest.mark.parametrize("where", ["district", "radius", "group", "group in English"])
 def test_each_new_matching_complaint_is_one_mail(district, where):
+    group = Category.objects.get(code="yard-rubbish").group_i18n  # a group by its name in any configured language
     kwargs = {"district": {"area": district}, "radius": {"point": Point(*MOSCOW, srid=4326), "radius_m": 300},
-              "group": {"group": Category.objects.get(code="yard-rubbish").group_key}}[where]
+              "group": {"group": group["ru"]}, "group in English": {"group": group["en"]}}[where]
     before = file()  # filed before the alert: not news
     alert = confirmed(**kwargs)
     news = [file(), file()]
