@@ -107,8 +107,7 @@ def confirm_reminder_render(entry):
         return None
     answer = complaint.answers.published().order_by("-created_at", "-id").first()
     with translation.override(entry.language or settings.LANGUAGE_CODE):
-        lang = content_language()
-        category = translated(complaint.category.name_i18n, lang) or complaint.category.code
+        category = translated(complaint.category.name_i18n) or complaint.category.code
         values = {"number": complaint.pk, "category": category, "department": complaint.department.display_name,
                   "answer": redact(answer.text) if answer else "",
                   "until": formats.date_format(timezone.localtime(complaint.confirm_until), "SHORT_DATETIME_FORMAT"),

@@ -302,6 +302,21 @@ def test_reminders_are_written_once_for_due_windows(case, due, make_complaint, s
         assert mails.get().recipient == "resident@example.org"
 
 
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_a_due_reminder_is_sent_in_its_language_with_the_link(language, make_complaint, mailoutbox):
+    from complaints.outbox import outbox_send
+
+    complaint = make_complaint(state=S.ANSWERED, email="resident@example.org",
+                               confirm_until=timezone.now() + datetime.timedelta(days=1))
+    confirmations_remind()
+    entry = Outbox.objects.get(complaint=complaint, kind=CONFIRM_REMINDER)
+    Outbox.objects.filter(pk=entry.pk).update(language=language)
+    assert outbox_send(entry.pk) == "sent"
+    mail = mailoutbox[-1]
+    assert mail.to == ["resident@example.org"] and f"/c/{complaint.tracking_code}/" in mail.body
+    assert complaint.category.name_i18n[language] in mail.body
+
+
 def test_a_reminder_no_longer_due_is_cancelled(make_complaint):
     from complaints.outbox import outbox_send
     from complaints.tracking import confirmation_key
