@@ -87,7 +87,9 @@ def test_the_same_problem_nearby_is_offered_to_follow_instead(demo_city, page, s
     assert href.endswith("#follow") and f"/{first.pk}/" in href and first.tracking_code not in href
     shots("nearby")
     # a category of another group: nothing nearby of that kind
-    other = Category.objects.exclude(group_i18n__ru="Дворы").filter(active=True, attributes__isnull=True).first()
+    # (one about no kind of facility: those are offered everywhere, the others only near such a facility)
+    other = (Category.objects.exclude(group_i18n__ru="Дворы")
+             .filter(active=True, attributes__isnull=True, facility_types__isnull=True).order_by("code").first())
     page.select_option("#id_category", other.code)
     expect(nearby.locator(".nearby-status")).to_have_text(
         "В 250 м нет открытых жалоб такого рода: ваша будет первой.")
