@@ -252,8 +252,8 @@ FACILITY_TYPE_NAME_MAX = 200
 
 class FacilityType(models.Model):
     """A kind of facility (school, bus stop ...). Its name is translated: {language code: text}, one per configured
-    language, of which the importers require the default language's (docs/importing.md, `types`); the others fall
-    back to it (geo_ourcity.languages.translated)."""
+    language (docs/importing.md, `types`); a language without one shows the default language's, else another's
+    (geo_ourcity.languages.translated). The admin asks for the default language's."""
 
     code = models.SlugField(max_length=64, unique=True)
     name_i18n = models.JSONField(default=dict, blank=True, help_text='{"en": "School", ...}: one per configured language')
@@ -289,7 +289,7 @@ class FacilityType(models.Model):
         """The name in the active language, else the default language's, else any (translated())."""
         from geo_ourcity.languages import translated
 
-        return translated(self.name_i18n)
+        return translated(self.name_i18n) or self.code
 
 
 class Facility(models.Model):

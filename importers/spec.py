@@ -387,7 +387,9 @@ LANGUAGE_KEY_RE = re.compile(r"[a-z]{2,3}(_[a-z0-9]{2,8})*")
 def _declared_types(raw):
     """{code: {"name_i18n": {language: name}, "description": text}} of the facility types a spec declares. A type's
     name is translated: `name_<language>` per configured language, or the language's code alone
-    (`school: {en: School, fi: Koulu}`); the default language's is required."""
+    (`school: {en: School, fi: Koulu}`). Like an area level's name, any of them may be left out (a language without
+    one shows the default language's, else another's): a dataset in one language (an OpenStreetMap extract's
+    English spec) imports into a city whose default is another; a type named in none is named by its code."""
     types = raw.get("types") or {}
     if not isinstance(types, dict):
         raise ImportFailure("spec: 'types' must map a facility type code to its names {name_<language>: ...}")
@@ -398,6 +400,7 @@ def _declared_types(raw):
         if not re.fullmatch(r"[-a-z0-9_]{1,64}", str(code)):
             raise ImportFailure(f"spec: facility type code {code!r} must be lowercase letters, digits, '-' or '_'")
         where = f"spec: types.{code}"
+        names = {} if names is None else names
         if not isinstance(names, dict):
             raise ImportFailure(f"{where} must be a mapping of its names: {{name_<language>: ...}} (and description)")
         block = {}
@@ -408,7 +411,7 @@ def _declared_types(raw):
             if key in block:
                 raise ImportFailure(f"{where}: the name in {key[5:]!r} is given twice")
             block[key] = text
-        by_language = translated_keys(block, "name", required=True, where=where)
+        by_language = translated_keys(block, "name", required=False, where=where)
         unknown = set(block) - {"description"} - {f"name_{language_key(lang)}" for lang in by_language}
         if unknown:
             raise ImportFailure(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: name_<language> or the "
@@ -427,7 +430,8 @@ def _declared_types(raw):
         description = block.get("description")
         if description is not None and not isinstance(description, str):
             raise ImportFailure(f"{where}.description must be a text")
-        declared[str(code)] = {"name_i18n": name_i18n, "description": description or ""}
+        declared[str(code)] = {"name_i18n": name_i18n or {configured_languages()[0]: str(code)},
+                               "description": description or ""}
         problem = limits.too_long("facilities.FacilityType.description", declared[str(code)]["description"])
         if problem:
             raise ImportFailure(f"{where}.description {problem}")

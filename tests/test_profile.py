@@ -327,15 +327,34 @@ def test_the_catalogue_takes_a_category_and_a_facility_type_named_in_finnish_alo
 
 
 @pytest.mark.django_db
+def test_a_facility_type_named_only_in_english_shows_english_in_a_finnish_city(tmp_path):
+    from django.utils import translation
+
+    from facilities.models import FacilityType
+    from web.labels import localized
+
+    result = finnish_catalogue(tmp_path, {"code": "t-fi-y", "name_fi": "Kuoppa", "group_fi": "Kadut",
+                                          "types": "t-fi-lamp,t-fi-pole"},
+                               types={"t-fi-lamp": {"en": "Street lamp"}, "t-fi-pole": {}})
+    assert result.counts["rejected"] == 0, result.rejects
+    lamp, pole = FacilityType.objects.get(code="t-fi-lamp"), FacilityType.objects.get(code="t-fi-pole")
+    assert lamp.name_i18n == {"en": "Street lamp"} and pole.name_i18n == {"fi": "t-fi-pole"}
+    with override_settings(**FINNISH_CITY), translation.override("fi"):
+        assert localized(lamp, "name") == "Street lamp" and localized(pole, "name") == "t-fi-pole"
+
+
 @pytest.mark.parametrize("row, types, message", [
     ({"code": "t-fi-x", "name_en": "Pothole", "group_fi": "Kadut"}, None, "'name_fi' (the default language's name) is required"),
     ({"code": "t-fi-x", "name_fi": "Kuoppa", "name_ru": "Яма", "group_fi": "Kadut"}, None,
      "'name_ru' is for language 'ru', which is not configured (LANGUAGES: fi, en)"),
-    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"en": "Bench"}},
-     "types.t-fi-bench: 'name_fi' (the default language's name) is required"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": ["Penkki"]}},
+     "types.t-fi-bench.name_fi must be a text"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": "Penkki", "colour": "red"}},
+     "types.t-fi-bench: unknown key 'colour'"),
     ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": "Penkki", "ru": "Скамья"}},
      "'name_ru' is for language 'ru', which is not configured"),
 ])
+@pytest.mark.django_db
 def test_a_finnish_city_refuses_keys_of_languages_it_has_not_and_needs_its_own(tmp_path, row, types, message):
     from importers.errors import ImportFailure
     from routing.models import Category
