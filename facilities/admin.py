@@ -185,8 +185,8 @@ class AreaLevelAdmin(admin.ModelAdmin):
 
 @admin.register(FacilityType)
 class FacilityTypeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name_en", "name_ru"]
-    search_fields = ["code", "name_en", "name_ru"]
+    list_display = ["code", "name", "name_i18n"]
+    search_fields = ["code", "name_i18n"]
 
 
 class CappedCountPaginator(Paginator):

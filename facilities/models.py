@@ -246,17 +246,50 @@ def subdivide_areas(area_ids, max_vertices=128):
         )
 
 
+# The longest name of a facility type in one language (a translated field is JSON: the limit is ours).
+FACILITY_TYPE_NAME_MAX = 200
+
+
 class FacilityType(models.Model):
+    """A kind of facility (school, bus stop ...). Its name is translated: {language code: text}, one per configured
+    language (docs/importing.md, `types`); a language without one shows the default language's, else another's
+    (geo_ourcity.languages.translated). The admin asks for the default language's."""
+
     code = models.SlugField(max_length=64, unique=True)
-    name_ru = models.CharField(max_length=200, blank=True)
-    name_en = models.CharField(max_length=200, blank=True)
+    name_i18n = models.JSONField(default=dict, blank=True, help_text='{"en": "School", ...}: one per configured language')
     description = models.TextField(blank=True)
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self):
-        return self.name_en or self.code
+        return self.name or self.code
+
+    def clean(self):
+        """The admin's check of the name: {language: text} for configured languages, the default language's given."""
+        from django.core.exceptions import ValidationError
+
+        from geo_ourcity.languages import configured_languages, default_language
+
+        names = self.name_i18n
+        languages = configured_languages()
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise ValidationError({"name_i18n": "a mapping of language code to name, e.g. {\"en\": \"School\"}"})
+        unknown = sorted(set(names) - set(languages))
+        if unknown:
+            raise ValidationError({"name_i18n": f"{unknown[0]!r} is not a configured language "
+                                                f"({', '.join(languages)})"})
+        if not (names.get(default_language()) or "").strip():
+            raise ValidationError({"name_i18n": f"the name in the default language ({default_language()}) is required"})
+        if any(len(v) > FACILITY_TYPE_NAME_MAX for v in names.values()):
+            raise ValidationError({"name_i18n": f"a name is at most {FACILITY_TYPE_NAME_MAX} characters"})
+
+    @property
+    def name(self):
+        """The name in the active language, else the default language's, else any (translated())."""
+        from geo_ourcity.languages import translated
+
+        return translated(self.name_i18n) or self.code
 
 
 class Facility(models.Model):

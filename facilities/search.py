@@ -13,11 +13,14 @@ trigram similarity to what was typed.
 Used by the residents' search box (routing/api.py GET /api/v1/places), Open311's address_string without lat/long
 (open311.serializers) and the bench (bench/nearby_search_bench.py).
 """
+import json
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
+
+from geo_ourcity.languages import translated
 
 # Each source: (kind, the SQL that finds its candidates for a tsquery %(q)s, at most %(per)s of them). The indexed
 # expressions are exactly those of migration 0008's indexes (else the index is not used).
@@ -25,15 +28,17 @@ FACILITY_KEY = "facilities_search_key(f.name || ' ' || f.address)"
 AREA_KEY = "facilities_search_key(a.name)"
 ADDRESS_KEY = "facilities_search_key(d.label)"
 SOURCES_SQL = f"""
-    (SELECT 'area' AS kind, a.id, a.name AS label, a.level AS detail, ST_X(c) AS lon, ST_Y(c) AS lat,
+    (SELECT 'area' AS kind, a.id, a.name AS label,
+            jsonb_build_object('code', a.level, 'names', l.name_i18n)::text AS detail, ST_X(c) AS lon, ST_Y(c) AS lat,
             ST_XMin(a.geom) AS w, ST_YMin(a.geom) AS s, ST_XMax(a.geom) AS e, ST_YMax(a.geom) AS n
-     FROM facilities_adminarea a, LATERAL ST_PointOnSurface(a.geom) c
+     FROM facilities_adminarea a JOIN facilities_arealevel l ON l.code = a.level, LATERAL ST_PointOnSurface(a.geom) c
      WHERE a.valid_to IS NULL AND {AREA_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
     UNION ALL
     (SELECT 'address', d.id, d.label, d.district, ST_X(d.geom), ST_Y(d.geom), NULL, NULL, NULL, NULL
      FROM facilities_address d WHERE {ADDRESS_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
     UNION ALL
-    (SELECT 'facility', f.id, concat_ws(', ', nullif(f.name, ''), nullif(f.address, '')), t.name_en,
+    (SELECT 'facility', f.id, concat_ws(', ', nullif(f.name, ''), nullif(f.address, '')),
+            jsonb_build_object('code', t.code, 'names', t.name_i18n)::text,
             ST_X(c), ST_Y(c), NULL, NULL, NULL, NULL
      FROM facilities_facility f JOIN facilities_facilitytype t ON t.id = f.type_id,
           LATERAL ST_PointOnSurface(f.geom) c
@@ -157,10 +162,19 @@ def places_search(text, *, limit=8):
                  "area": KIND_BONUS["area"], "address": KIND_BONUS["address"]})
             rows = cur.fetchall()
             if rows:
-                return [Place(kind=r[0], id=r[1], label=r[2], detail=r[3] or "", lon=float(r[4]), lat=float(r[5]),
+                return [Place(kind=r[0], id=r[1], label=r[2], detail=_detail(r[0], r[3]), lon=float(r[4]), lat=float(r[5]),
                               bbox=(r[6], r[7], r[8], r[9]) if r[6] is not None else None, score=float(r[10]))
                         for r in rows]
     return []
+
+
+def _detail(kind, detail):
+    """What is shown beside a place: an area's level or a facility's type by its translated name in the active
+    language (geo_ourcity.languages.translated; its code when it has none), an address's district."""
+    if kind in ("area", "facility") and detail:
+        value = json.loads(detail)
+        return translated(value.get("names") or {}) or value.get("code") or ""
+    return detail or ""
 
 
 def place_for_address(text):

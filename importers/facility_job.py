@@ -36,7 +36,7 @@ def create_declared_types(declared):
     """Facility types a spec declares are created (or renamed) first, so new type codes resolve to ids."""
     for code, names in declared.items():
         FacilityType.objects.update_or_create(code=code, defaults={
-            "name_ru": names["ru"], "name_en": names["en"], "description": names["description"]})
+            "name_i18n": names["name_i18n"], "description": names["description"]})
 
 
 class FacilitiesTarget:

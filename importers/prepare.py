@@ -247,7 +247,7 @@ def prepare_authorities(spec, source):
         lookup = refs.lookups("authority", key="code")
         for word, texts in (("code", codes), ("inn", inn), ("ogrn", ogrn), ("name", names), ("name", short)):
             refs.add_file_records(lookup, word, texts, codes)
-        resolved = refs.resolve(parent, frame, n, lookup, evaluate=evaluate)
+        resolved = refs.resolve(parent, frame, n, lookup)
         refs.reject_unresolved(rej, resolved)
         parent_codes = np.array([t or "" for t in resolved.targets], dtype=object)
     department = evaluate(v.get("department"), frame, n)
@@ -275,8 +275,7 @@ def prepare_areas(spec, source):
     parent_ids = [None] * n
     parent = spec.options.get("parent")
     if parent:
-        resolved = refs.resolve(parent, frame, n, refs.lookups("area", level=parent.extra["level"]),
-                                evaluate=evaluate)
+        resolved = refs.resolve(parent, frame, n, refs.lookups("area", level=parent.extra["level"]))
         rej.reject(np.array([not t and not p for t, p in zip(resolved.targets, resolved.problems)], dtype=bool),
                    f"no parent: the parent ({parent.extra['level']}) is empty")
         refs.reject_unresolved(rej, resolved)
@@ -301,8 +300,7 @@ def prepare_areas(spec, source):
             raise ImportFailure(f"spec: jurisdiction.kind {juris['kind']!r} is not one of "
                                 f"{', '.join(authority_kinds())}")
         if juris["parent"] is not None:
-            resolved = refs.resolve(juris["parent"], frame, n, refs.lookups("authority", key="code"),
-                                    evaluate=evaluate)
+            resolved = refs.resolve(juris["parent"], frame, n, refs.lookups("authority", key="code"))
             refs.reject_unresolved(rej, resolved)
             j["j_parent_code"] = np.array([t or "" for t in resolved.targets], dtype=object)
     reject_unstorable(rej, {"name": names, "okato": okato, "oktmo": oktmo, **j}, AREA_FIELDS)
@@ -443,7 +441,7 @@ def prepare_categories(spec, source, *, type_codes, levels=()):
     department = spec.options.get("department")
     departments = [None] * n
     if department is not None:
-        resolved = refs.resolve(department, frame, n, refs.lookups("department"), evaluate=evaluate)
+        resolved = refs.resolve(department, frame, n, refs.lookups("department"))
         refs.reject_unresolved(rej, resolved)
         departments = resolved.targets
     codes = col["code"]
@@ -559,9 +557,9 @@ def prepare_assignments(spec, source):
             columns.update({f"{name}_match": np.array([""] * n, dtype=object),
                             f"{name}_ref": np.array([""] * n, dtype=object), f"{name}_id": [None] * n})
             continue
-        resolved = refs.resolve(ref, frame, n, refs.lookups(name), evaluate=evaluate)
+        resolved = refs.resolve(ref, frame, n, refs.lookups(name))
         refs.reject_unresolved(rej, resolved)
-        texts = evaluate(ref.value, frame, n)
+        texts = resolved.texts
         columns[f"{name}_match"] = np.array([many if w == many else "id" for w in resolved.words], dtype=object)
         columns[f"{name}_ref"] = np.array([t if w == many else "" for t, w in zip(texts, resolved.words)],
                                           dtype=object)

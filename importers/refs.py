@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from facilities.models import AdminArea, Authority, Department
 
+from . import stream
 from .errors import ImportFailure
 from .spec import Value, _value
 
@@ -58,11 +59,29 @@ class Ref:
         return self.value.fields() | self.match.fields()
 
 
+def _text(where, raw):
+    """A scalar of a spec written as text; a bool (YAML's yes/no/on/off unquoted) or a structure is refused."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ImportFailure(f"spec: {where} must be a text (quote yes, no, on, off)")
+    return str(raw)
+
+
+def _value_map(where, raw):
+    if not isinstance(raw, dict) or not raw:
+        raise ImportFailure(f"spec: {where}.map must be a mapping of source value to the record's code, name or id")
+    out = {}
+    for key, value in raw.items():
+        out[_text(f"{where}.map key {key!r}", key)] = _text(f"{where}.map[{key!r}]", value).strip()
+    return out
+
+
 def parse_ref(where, raw, kind, *, more_words=(), extra_keys=()):
     """A reference in any of the forms above; ImportFailure (one line) for a form or word that is not one."""
     words = WORDS[kind] + tuple(more_words)
     if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
-        text = str(raw)
+        text = str(raw).strip()
+        if not text:
+            raise ImportFailure(f"spec: {where} is empty: give a code, or leave the key out")
         value = Value(template=text) if "{" in text else Value(constant=text)  # a code, or a template of one
         return Ref(kind, where, value, Value(constant="code"), words)
     if not isinstance(raw, dict):
@@ -75,21 +94,34 @@ def parse_ref(where, raw, kind, *, more_words=(), extra_keys=()):
     given = [k for k in ("code", "value", "field", "template") if k in raw]
     if len(given) != 1:
         raise ImportFailure(f"spec: {where} needs exactly one of code, value, field or template")
-    if "code" in raw:
+    (how,) = given
+    text = _text(f"{where}.{how}", raw[how]).strip()
+    if not text:
+        raise ImportFailure(f"spec: {where}.{how} is empty")
+    if how in ("code", "value") and ("map" in raw or "default" in raw):
+        raise ImportFailure(f"spec: {where}: map and default go with field or template (a {how} is the same for "
+                            "every row)")
+    if how == "code":
         if "match" in raw:
             raise ImportFailure(f"spec: {where}: code names the record by its code; use value with match instead")
-        return Ref(kind, where, Value(constant=str(raw["code"])), Value(constant="code"), words, extra)
-    parts = {k: raw[k] for k in raw if k in ("value", "field", "template", "map", "default")}
-    if "field" in parts and "{" in str(parts["field"]) and "map" not in parts:  # a template, as everywhere
-        parts = {"template": parts.pop("field"), **parts}
-    value = _value(where, parts)
+        return Ref(kind, where, Value(constant=text), Value(constant="code"), words, extra)
+    if how == "value":
+        value = Value(constant=text)
+    elif how == "template" or "{" in text:  # a field with {...} in it is a template, as everywhere
+        value = Value(template=text)
+    else:
+        value = Value(field=text)
+    if "map" in raw:
+        value.value_map = _value_map(where, raw["map"])
+    if raw.get("default") is not None:
+        value.default = _text(f"{where}.default", raw["default"]).strip()
     match = raw.get("match", "code")
     if isinstance(match, dict):
         match = _value(f"{where}.match", match)
         if match.field is None:
             raise ImportFailure(f"spec: {where}.match is a word ({', '.join(words)}) or {{field: FIELD}}")
-    elif match in words:
-        match = Value(constant=match)
+    elif isinstance(match, str) and match.strip().lower() in words:
+        match = Value(constant=match.strip().lower())
     else:
         raise ImportFailure(f"spec: {where}.match must be one of {', '.join(words)}, or {{field: FIELD}}; "
                             f"got {match!r}")
@@ -153,40 +185,97 @@ def add_file_records(table, word, texts, targets):
 
 
 # ---- resolving ---------------------------------------------------------------------------------------------------
+# One resolver for both paths: the per-file targets (importers.prepare: areas, authorities, the catalogue, the routing
+# table) call resolve(), the facilities stream (importers.stream, Arrow batches) resolve_batch(); both evaluate the
+# reference the same way (texts(): its field or template or constant, then its `map` and `default`) and match it by
+# the same vectorised lookup (_match), so a form that works in one target works in every other.
+
+def texts(ref, table, n):
+    """The text each row names its record by (an Arrow string array, '' for none): the reference's value, through
+    its `map` (a value the map leaves out becomes its `default`, else ''), an empty value its `default`."""
+    value = ref.value
+    column = stream.evaluate(value, table, n)
+    if value.value_map is not None:
+        column = pc.fill_null(stream.map_values(column, value.value_map, value.default), "")
+    elif value.default is not None:
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(value.default), column)
+    return column
+
+
+def match_words(ref, table, n):
+    """The word each row is matched by (numpy strings, lowercased): the constant `match`, or its field's value
+    (through its own map, if it has one)."""
+    value = ref.match
+    column = stream.evaluate(value, table, n)
+    if value.value_map is not None:
+        column = pc.fill_null(stream.map_values(column, value.value_map, value.default), "")
+    return np.asarray(pc.utf8_lower(pc.utf8_trim_whitespace(column)).to_numpy(zero_copy_only=False), dtype=object)
+
 
 @dataclass
 class Resolved:
     targets: list  # per row: the target (id or code), None where none (or no reference given)
     problems: list  # per row: the reason it can not be resolved, or None
     words: np.ndarray  # per row: the word it was matched by
+    texts: np.ndarray = None  # per row: the text it was named by (after the map)
 
 
-def resolve(ref, table, n, lookup, *, evaluate):
-    """The reference `ref` for each of the n rows of `table` (`evaluate`: Value -> numpy array of texts, '' for
-    none). Rows whose text is empty get None and no problem (the caller decides whether the key is required).
-    Words not in `lookup` (a target's own, like the routing table's `kind`) are left to the caller."""
-    texts = evaluate(ref.value, table, n)
-    words = np.array([w.strip().lower() for w in evaluate(ref.match, table, n)], dtype=object)
+def _match(ref, names, words, lookup):
+    """(targets as an Arrow array, nulls where none; problems: a list of (mask, reason(i)) in the order they are
+    checked). Rows with an empty text name nothing and have no problem; a word the kind has but `lookup` lacks (a
+    target's own, like the routing table's `kind`) is left to the caller, unresolved and without a problem."""
+    n = len(names)
+    names_np = np.asarray(names.to_numpy(zero_copy_only=False), dtype=object)
+    given = names_np != ""
     one, many = LABELS[ref.kind]
-    targets, problems = [None] * n, [None] * n
-    for i in range(n):
-        text, word = texts[i], words[i]
-        if not text:
-            continue
-        if word not in ref.words:
-            problems[i] = f"{ref.where}: match {word!r} is not one of {', '.join(ref.words)}"
-            continue
+    kinds = {type(v) for table_ in lookup.values() for v in table_.values() if v != AMBIGUOUS}
+    value_type = pa.string() if str in kinds else pa.int64()
+    out = pa.nulls(n, value_type)
+    problems = []
+    bad_word = given & ~np.isin(words, list(ref.words))
+    problems.append((bad_word, lambda i: f"{ref.where}: match {words[i]!r} is not one of {', '.join(ref.words)}"))
+    unresolved = np.zeros(n, dtype=bool)
+    ambiguous_rows = np.zeros(n, dtype=bool)
+    for word in sorted(set(words[given]) & set(ref.words)):
         if word not in lookup:
             continue
-        target = lookup[word].get(text)
-        if target is None:
-            problems[i] = f"unknown {ref.where}: no {one} with {word} {text!r}"
-        elif target == AMBIGUOUS:
-            problems[i] = (f"{ref.where}: several {many} have the {word} {text!r}: name it by its code"
-                           + (" or an official id" if ref.kind in ("authority", "department", "area") else ""))
+        table_ = lookup[word]
+        mine = given & (words == word)
+        unambiguous = {k: v for k, v in table_.items() if v != AMBIGUOUS}
+        if unambiguous:
+            keys = pa.array(list(unambiguous), pa.string())
+            found = pc.take(pa.array(list(unambiguous.values()), value_type), pc.index_in(names, value_set=keys))
         else:
-            targets[i] = target
-    return Resolved(targets, problems, words)
+            found = pa.nulls(n, value_type)
+        out = pc.if_else(pa.array(mine), found, out)
+        ambiguous = [k for k, v in table_.items() if v == AMBIGUOUS]
+        if ambiguous:
+            ambiguous_rows |= mine & np.isin(names_np, ambiguous)
+        unresolved |= mine
+    unresolved &= pc.is_null(out).to_numpy(zero_copy_only=False)
+    official = " or an official id" if ref.kind in ("authority", "department", "area") else ""
+    problems.append((ambiguous_rows, lambda i: f"{ref.where}: several {many} have the {words[i]} {names_np[i]!r}: "
+                                               f"name it by its code{official}"))
+    problems.append((unresolved & ~ambiguous_rows,
+                     lambda i: f"unknown {ref.where}: no {one} with {words[i]} {names_np[i]!r}"))
+    return out, problems
+
+
+def resolve(ref, table, n, lookup):
+    """The reference `ref` for each of the n rows of `table` (an Arrow table). Rows whose text is empty get None
+    and no problem (the caller decides whether the key is required). Words not in `lookup` (a target's own, like
+    the routing table's `kind`) are left to the caller."""
+    names = texts(ref, table, n)
+    words = match_words(ref, table, n)
+    out, problems = _match(ref, names, words, lookup)
+    targets = out.to_pylist()
+    reasons = [None] * n
+    for mask, reason in problems:
+        for i in np.flatnonzero(mask):
+            if reasons[i] is None:
+                reasons[i] = reason(i)
+                targets[i] = None
+    return Resolved(targets, reasons, words, np.asarray(names.to_numpy(zero_copy_only=False), dtype=object))
 
 
 def reject_unresolved(rej, resolved):
@@ -195,35 +284,15 @@ def reject_unresolved(rej, resolved):
     rej.reject(np.array([p is not None for p in problems], dtype=bool), lambda i: problems[i])
 
 
-def resolve_batch(ref, table, n, lookup, reject, *, evaluate_arrow):
+def resolve_batch(ref, table, n, lookup, reject):
     """resolve() for the facilities stream (Arrow batches): the targets as an int64 Arrow array (nulls where none),
     each row that names no record or an ambiguous one rejected through `reject(mask, reason)`."""
-    texts = evaluate_arrow(ref.value, table, n)
-    words = pc.utf8_lower(pc.utf8_trim_whitespace(evaluate_arrow(ref.match, table, n)))
-    out = pa.nulls(n, pa.int64())
-    texts_np = texts.to_numpy(zero_copy_only=False)
-    words_np = words.to_numpy(zero_copy_only=False)
-    one, many = LABELS[ref.kind]
-    bad_word = ~np.isin(words_np, list(ref.words))
-    reject(bad_word & (texts_np != ""), lambda i: f"{ref.where}: match {words_np[i]!r} is not one of "
-                                                  f"{', '.join(ref.words)}")
-    for word in sorted(set(words_np) & set(ref.words)):
-        table_ = lookup.get(word, {})
-        mask = pa.array(words_np == word)
-        ambiguous = sorted(k for k, v in table_.items() if v == AMBIGUOUS)
-        if ambiguous:
-            hit = pc.and_(mask, pc.is_in(texts, value_set=pa.array(ambiguous, pa.string())))
-            reject(hit.to_numpy(zero_copy_only=False),
-                   lambda i: f"{ref.where}: several {many} have the {words_np[i]} {texts_np[i]!r}: name it by its "
-                             "code or an official id")
-        found = _map(texts, {k: v for k, v in table_.items() if v != AMBIGUOUS})
-        out = pc.if_else(mask, found, out)
-    missing = pc.and_(pc.is_null(out), pc.not_equal(texts, "")).to_numpy(zero_copy_only=False)
-    reject(missing, lambda i: f"unknown {ref.where}: no {one} with {words_np[i]} {texts_np[i]!r}")
-    return out
-
-
-def _map(texts, mapping):
-    keys = pa.array(list(mapping.keys()), pa.string())
-    values = pa.array(list(mapping.values()), pa.int64())
-    return pc.take(values, pc.index_in(texts, value_set=keys))
+    names = texts(ref, table, n)
+    words = match_words(ref, table, n)
+    out, problems = _match(ref, names, words, lookup)
+    bad = np.zeros(n, dtype=bool)
+    for mask, reason in problems:
+        mask = mask & ~bad
+        reject(mask, reason)
+        bad |= mask
+    return pc.if_else(pa.array(bad), pa.nulls(n, out.type), out)

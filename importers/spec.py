@@ -381,23 +381,60 @@ def _owner_rule(where, rule, *, last):
     return {"match": "ref", "ref": ref, "fallback": not last}
 
 
+LANGUAGE_KEY_RE = re.compile(r"[a-z]{2,3}(_[a-z0-9]{2,8})*")
+
+
 def _declared_types(raw):
+    """{code: {"name_i18n": {language: name}, "description": text}} of the facility types a spec declares. A type's
+    name is translated: `name_<language>` per configured language, or the language's code alone
+    (`school: {en: School, fi: Koulu}`). Like an area level's name, any of them may be left out (a language without
+    one shows the default language's, else another's): a dataset in one language (an OpenStreetMap extract's
+    English spec) imports into a city whose default is another; a type named in none is named by its code."""
     types = raw.get("types") or {}
     if not isinstance(types, dict):
-        raise ImportFailure("spec: 'types' must map a facility type code to its names {ru: ..., en: ...}")
+        raise ImportFailure("spec: 'types' must map a facility type code to its names {name_<language>: ...}")
+    from facilities.models import FACILITY_TYPE_NAME_MAX
+
     declared = {}
     for code, names in types.items():
         if not re.fullmatch(r"[-a-z0-9_]{1,64}", str(code)):
             raise ImportFailure(f"spec: facility type code {code!r} must be lowercase letters, digits, '-' or '_'")
-        names = _block(f"types.{code}", names, {"ru", "en", "description"}) or {}
-        # A name left out stays empty (an English-only city's types have no Russian name); with neither, the code.
-        ru, en = str(names.get("ru") or ""), str(names.get("en") or "")
-        declared[str(code)] = {"ru": ru, "en": en or ("" if ru else str(code)),
-                               "description": str(names.get("description") or "")}
-        for key, label in (("ru", "name_ru"), ("en", "name_en"), ("description", "description")):
-            problem = limits.too_long(f"facilities.FacilityType.{label}", declared[str(code)][key])
-            if problem:
-                raise ImportFailure(f"spec: types.{code}.{key} {problem}")
+        where = f"spec: types.{code}"
+        names = {} if names is None else names
+        if not isinstance(names, dict):
+            raise ImportFailure(f"{where} must be a mapping of its names: {{name_<language>: ...}} (and description)")
+        block = {}
+        for key, text in names.items():
+            key = str(key)
+            if key != "description" and not key.startswith("name_") and LANGUAGE_KEY_RE.fullmatch(key):
+                key = f"name_{key}"  # the short form: the language's code alone
+            if key in block:
+                raise ImportFailure(f"{where}: the name in {key[5:]!r} is given twice")
+            block[key] = text
+        by_language = translated_keys(block, "name", required=False, where=where)
+        unknown = set(block) - {"description"} - {f"name_{language_key(lang)}" for lang in by_language}
+        if unknown:
+            raise ImportFailure(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: name_<language> or the "
+                                "language's code, description)")
+        name_i18n = {}
+        for lang, text in by_language.items():
+            if not isinstance(text, (str, int, float)) or isinstance(text, bool) or not str(text).strip():
+                raise ImportFailure(f"{where}.name_{language_key(lang)} must be a text")
+            text = str(text).strip()
+            if "\x00" in text:
+                raise ImportFailure(f"{where}.name_{language_key(lang)} holds a NUL character")
+            if len(text) > FACILITY_TYPE_NAME_MAX:
+                raise ImportFailure(f"{where}.name_{language_key(lang)} is {len(text)} characters long; a name holds "
+                                    f"{FACILITY_TYPE_NAME_MAX}")
+            name_i18n[lang] = text
+        description = block.get("description")
+        if description is not None and not isinstance(description, str):
+            raise ImportFailure(f"{where}.description must be a text")
+        declared[str(code)] = {"name_i18n": name_i18n or {configured_languages()[0]: str(code)},
+                               "description": description or ""}
+        problem = limits.too_long("facilities.FacilityType.description", declared[str(code)]["description"])
+        if problem:
+            raise ImportFailure(f"{where}.description {problem}")
     return declared
 
 

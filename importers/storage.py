@@ -1,9 +1,10 @@
 """Where the import pipeline's files live: the "imports" storage of settings.STORAGES (geo_ourcity.env).
 
 Names in it: uploads/<sha256>/<safe file name> (an uploaded dataset or spec, found again by its hash and name),
-run-<id>/report.txt and run-<id>/rejects.csv (a run's report). On the filesystem that is OURCITY_IMPORTS_DIR itself,
-so a file is read in place; in an S3-compatible bucket every app server and worker sees the same files, and GDAL,
-which needs a local path, reads a copy made under OURCITY_IMPORTS_DIR/tmp for the run (`local_copy`).
+<database name>/run-<id>/report.txt and .../rejects.csv (a run's report; importers.core.runs_dir). On the
+filesystem that is OURCITY_IMPORTS_DIR itself, so a file is read in place; in an S3-compatible bucket every app
+server and worker sees the same files, and GDAL, which needs a local path, reads a copy made under
+OURCITY_IMPORTS_DIR/tmp for the run (`local_copy`).
 """
 import contextlib
 import os

@@ -333,11 +333,10 @@ class FacilityValidator:
             if rule["match"] == "area":
                 break
             ref = rule["ref"]
-            named = evaluate_mapped(ref.value, batch.table, n).to_numpy(zero_copy_only=False) != ""
+            named = refs.texts(ref, batch.table, n).to_numpy(zero_copy_only=False) != ""
             mine = pending & named if rule["fallback"] else pending.copy()
             ids = refs.resolve_batch(ref, batch.table, n, self.owners,
-                                     lambda mask, reason, m=mine: reject(np.asarray(mask, dtype=bool) & m, reason),
-                                     evaluate_arrow=evaluate_mapped)
+                                     lambda mask, reason, m=mine: reject(np.asarray(mask, dtype=bool) & m, reason))
             owner_id = pc.if_else(pa.array(mine), ids, owner_id)
             pending &= ~mine
         return owner_id

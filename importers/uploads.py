@@ -147,7 +147,7 @@ def upload_commit(*, run, user, progress=None):
 
 def keep_run_files(run):
     """A run's report and rejects (written by the pipeline on this machine, under IMPORTS_DIR) into the imports
-    storage as run-<id>/..., where every app server finds them; on the filesystem they are there already. The
+    storage as <database name>/run-<id>/..., where every app server finds them; on the filesystem they are there already. The
     local copies of a remote store's files are removed: the store is the one place they are read from."""
     for kind in ("report", "rejects"):
         local = getattr(run, f"{kind}_path")

@@ -227,7 +227,7 @@ LEFT JOIN LATERAL (  -- the others among the best few, for the record
 CROSS JOIN LATERAL (SELECT d.authority_id, d.name FROM facilities_department d
                     WHERE d.id = x.department_id OFFSET 0) dep
 CROSS JOIN LATERAL (SELECT a.short_name FROM facilities_authority a WHERE a.id = dep.authority_id OFFSET 0) auth
-LEFT JOIN LATERAL (SELECT t.code, t.name_ru, t.name_en FROM facilities_facilitytype t
+LEFT JOIN LATERAL (SELECT t.code, t.name_i18n FROM facilities_facilitytype t
                    WHERE t.id = x.type_id OFFSET 0) ft ON true
 LEFT JOIN LATERAL (SELECT n.name, n.level FROM facilities_adminarea n WHERE n.id = x.named_area_id OFFSET 0) na ON true
 LEFT JOIN LATERAL (SELECT l.code, l.name_i18n FROM facilities_arealevel l WHERE l.code = na.level OFFSET 0) nl ON true
@@ -238,8 +238,7 @@ WHERE ar.area_id IS NOT NULL
 def _explain(lang):
     """The explanation sentence in SQL: the rule's template through format(), in one language."""
     col = 0 if lang == "ru" else 1
-    other = "en" if lang == "ru" else "ru"
-    type_name = f"coalesce(nullif(ft.name_{lang}, ''), nullif(ft.name_{other}, ''), ft.code)"
+    type_name = _i18n_sql("ft.name_i18n", lang, last="ft.code")
     level_name = _i18n_sql("nl.name_i18n", lang, last="nl.code")
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
     who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"

@@ -127,7 +127,7 @@ def _describe(kind, subject_id):
         f = Facility.objects.select_related("dataset", "type").filter(pk=subject_id).first()
         if f is None:
             return f"facility #{subject_id}", ""
-        return (f"{f.name or f.type.name_ru or f.type.name_en or f.type.code} — {f.address}" if f.address else f.name or str(f))[:600], f.dataset.code
+        return (f"{f.name or f.type.name or f.type.code} — {f.address}" if f.address else f.name or str(f))[:600], f.dataset.code
     if kind == AREA:
         a = AdminArea.objects.select_related("dataset").filter(pk=subject_id).first()
         return (a.name, a.dataset.code if a.dataset else "") if a else (f"area #{subject_id}", "")

@@ -268,3 +268,131 @@ def test_the_site_name_and_contact_are_the_citys(client, settings, path):
     settings.SITE_NAME, settings.SITE_CONTACT = "", ""
     html = client.get(path).content.decode()
     assert "Наш город" in html and "Call 3-1-1" not in html  # the demo's default language: the name translated
+
+
+# --- a third language: a Finnish city (fi, en), no Finnish catalogue of the UI's own -------------------------
+
+FINNISH_CITY = {"LANGUAGE_CODE": "fi", "LANGUAGES": [("fi", "suomi"), ("en", "English")]}
+
+
+def test_a_finnish_profile_starts():
+    rc, values = settings_of({"LANGUAGE_CODE": "fi", "LANGUAGES": "fi,en", "TIME_ZONE": "Europe/Helsinki"},
+                             "LANGUAGE_CODE", "LANGUAGES", "TIME_ZONE")
+    assert rc == 0 and values == {"LANGUAGE_CODE": "fi", "LANGUAGES": [["fi", "suomi"], ["en", "English"]],
+                                  "TIME_ZONE": "Europe/Helsinki"}, values
+
+
+def finnish_catalogue(tmp_path, row, types=None):
+    import yaml
+
+    from importers.core import run_import
+
+    path = tmp_path / "services.yaml"
+    path.write_text(yaml.safe_dump([row], allow_unicode=True), encoding="utf-8")
+    spec = {"dataset": "t-fi-services", "target": "categories", "key": "code", "code": "code",
+            "rule": {"value": "area"}, "area_level": {"value": "district"}, "facility_types": "types",
+            **{key: key for key in row if key.startswith(("name_", "group_", "description_"))}}
+    if types is not None:
+        spec["types"] = types
+    with override_settings(**FINNISH_CITY):
+        return run_import(path, spec, commit=True, reroute=False)
+
+
+@pytest.fixture
+def finnish_category(db, tmp_path):
+    result = finnish_catalogue(tmp_path, {"code": "t-fi-pothole", "name_fi": "Kuoppa tiessä", "group_fi": "Kadut",
+                                          "description_fi": "Kuoppa ajoradassa", "types": "t-fi-bench"},
+                               types={"t-fi-bench": {"fi": "Penkki"}})
+    assert result.counts["rejected"] == 0 and result.counts["created"] == 1, result.rejects
+    from routing.models import Category
+
+    return Category.objects.get(code="t-fi-pothole")
+
+
+@pytest.mark.django_db
+def test_the_catalogue_takes_a_category_and_a_facility_type_named_in_finnish_alone(finnish_category):
+    from facilities.models import FacilityType
+    from web.labels import localized
+
+    assert finnish_category.name_i18n == {"fi": "Kuoppa tiessä"} and finnish_category.group_i18n == {"fi": "Kadut"}
+    bench = FacilityType.objects.get(code="t-fi-bench")
+    assert bench.name_i18n == {"fi": "Penkki"}
+    from django.utils import translation
+
+    with override_settings(**FINNISH_CITY):
+        for language in ("fi", "en"):  # English has no name of its own: the default language's
+            with translation.override(language):
+                assert localized(finnish_category, "name") == "Kuoppa tiessä"
+                assert localized(bench, "name") == "Penkki" and str(bench) == "Penkki"
+
+
+@pytest.mark.django_db
+def test_a_facility_type_named_only_in_english_shows_english_in_a_finnish_city(tmp_path):
+    from django.utils import translation
+
+    from facilities.models import FacilityType
+    from web.labels import localized
+
+    result = finnish_catalogue(tmp_path, {"code": "t-fi-y", "name_fi": "Kuoppa", "group_fi": "Kadut",
+                                          "types": "t-fi-lamp,t-fi-pole"},
+                               types={"t-fi-lamp": {"en": "Street lamp"}, "t-fi-pole": {}})
+    assert result.counts["rejected"] == 0, result.rejects
+    lamp, pole = FacilityType.objects.get(code="t-fi-lamp"), FacilityType.objects.get(code="t-fi-pole")
+    assert lamp.name_i18n == {"en": "Street lamp"} and pole.name_i18n == {"fi": "t-fi-pole"}
+    with override_settings(**FINNISH_CITY), translation.override("fi"):
+        assert localized(lamp, "name") == "Street lamp" and localized(pole, "name") == "t-fi-pole"
+
+
+@pytest.mark.parametrize("row, types, message", [
+    ({"code": "t-fi-x", "name_en": "Pothole", "group_fi": "Kadut"}, None, "'name_fi' (the default language's name) is required"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "name_ru": "Яма", "group_fi": "Kadut"}, None,
+     "'name_ru' is for language 'ru', which is not configured (LANGUAGES: fi, en)"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": ["Penkki"]}},
+     "types.t-fi-bench.name_fi must be a text"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": "Penkki", "colour": "red"}},
+     "types.t-fi-bench: unknown key 'colour'"),
+    ({"code": "t-fi-x", "name_fi": "Kuoppa", "group_fi": "Kadut"}, {"t-fi-bench": {"fi": "Penkki", "ru": "Скамья"}},
+     "'name_ru' is for language 'ru', which is not configured"),
+])
+@pytest.mark.django_db
+def test_a_finnish_city_refuses_keys_of_languages_it_has_not_and_needs_its_own(tmp_path, row, types, message):
+    from importers.errors import ImportFailure
+    from routing.models import Category
+
+    with pytest.raises(ImportFailure) as info:
+        finnish_catalogue(tmp_path, {**row, "types": ""}, types=types)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not Category.objects.filter(code="t-fi-x").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept, lang", [(None, "fi"), ("fi-FI,fi;q=0.9", "fi"), ("en", "en"), ("ru", "fi")])
+@pytest.mark.parametrize("path, english, russian", [
+    ("/", "Statistics", "Статистика"), ("/stats/", "Statistics", "Статистика"),
+    ("/staff/login/", "Log in to the staff workspace", "Рабочее место"),
+])
+def test_pages_of_a_finnish_city_fall_back_to_english(client, finnish_category, path, english, russian, accept,
+                                                      lang):
+    headers = {"HTTP_ACCEPT_LANGUAGE": accept} if accept else {}
+    with override_settings(**FINNISH_CITY):
+        response = client.get(path, **headers)
+        html = response.content.decode()
+    assert response.status_code == 200, path
+    assert f'<html lang="{lang}">' in html
+    assert english in html and "Our City" in html  # no Finnish catalogue of the UI: its English msgids
+    assert russian not in html and "Наш город" not in html
+    if path == "/":
+        assert "Kuoppa tiessä" in html and "Kadut" in html  # the city's data: in Finnish, whatever the page's language
+        assert 'value="fi"' in html and 'value="en"' in html and 'value="ru"' not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("locale", [None, "fi", "en"])
+def test_open311_of_a_finnish_city_names_the_service_in_finnish(client, finnish_category, locale):
+    query = f"?locale={locale}" if locale else ""
+    with override_settings(**FINNISH_CITY):
+        response = client.get(f"/open311/v2/services.json{query}")
+    services = json.loads(response.content)
+    assert response.status_code == 200
+    assert [(s["service_name"], s["group"], s["description"]) for s in services
+            if s["service_code"] == "t-fi-pothole"] == [("Kuoppa tiessä", "Kadut", "Kuoppa ajoradassa")]

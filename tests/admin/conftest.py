@@ -26,7 +26,7 @@ def registry(db):
                                     oktmo="45999001000", authority=authority, geom=MultiPolygon(square, srid=4326),
                                     dataset=area_dataset, source_key="t1")
     dataset = Dataset.objects.create(code="t-admin-facilities", target=Dataset.Target.FACILITIES)
-    ftype = FacilityType.objects.create(code="t-admin-type", name_ru="Тест", name_en="Test type")
+    ftype = FacilityType.objects.create(code="t-admin-type", name_i18n={"ru": "Тест", "en": "Test type"})
     facility = Facility.objects.create(dataset=dataset, source_key="f1", type=ftype, owner=authority,
                                        name="Test school", geom=Point(37.61, 55.75, srid=4326))
     return {"authority": authority, "department": department, "area_dataset": area_dataset, "area": area,

@@ -105,3 +105,20 @@ def test_word_forms_are_one_stem(forms):
         cur.execute("SELECT DISTINCT array_to_string(tsvector_to_array(facilities_search_key(f)), ' ') "
                     "FROM unnest(%s::text[]) f", [list(forms)])
         assert len(cur.fetchall()) == 1
+
+
+@pytest.mark.parametrize("language, city_languages, level, school", [
+    ("ru", None, "район", "Школа"), ("en", None, "district", "School"),
+    ("fi", ("fi", "en"), "district", "School"),  # no Finnish names: the default language's (Finnish) else English
+])
+def test_the_detail_names_the_level_and_the_type_in_the_active_language(settings, language, city_languages, level,
+                                                                        school):
+    """What is shown beside a place is a translated name (the area level's, the facility type's), not a code."""
+    from django.utils import translation
+
+    if city_languages:
+        settings.LANGUAGE_CODE = city_languages[0]
+        settings.LANGUAGES = [(code, code) for code in city_languages]
+    with translation.override(language):
+        assert first("Тверской").detail == level
+        assert first("школа 1788").detail == school

@@ -123,8 +123,8 @@ def test_areas_covering_is_inlined_into_the_decision_statement():
 def registry():
     """Two facility types; facilities of each at known distances from ORIGIN, one retired, one covering it."""
     dataset = Dataset.objects.create(code="t-spatial-rules", target=Dataset.Target.FACILITIES)
-    lamp = FacilityType.objects.create(code="t-lamp", name_ru="фонарь", name_en="lamp")
-    bench = FacilityType.objects.create(code="t-bench", name_ru="скамья", name_en="bench")
+    lamp = FacilityType.objects.create(code="t-lamp", name_i18n={"ru": "фонарь", "en": "lamp"})
+    bench = FacilityType.objects.create(code="t-bench", name_i18n={"ru": "скамья", "en": "bench"})
     made = {}
 
     def facility(key, ftype, geom, retired=False):

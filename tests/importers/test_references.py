@@ -58,7 +58,7 @@ def yaml_rows(tmp_path, rows):
 def facilities_owner(tmp_path, ref, cell):
     path = write_geojson(tmp_path / "f.geojson", [({"id": "1", "ref": cell, "how": "name"}, point(*INSIDE))])
     spec = {"dataset": "t-ref-f", "target": "facilities", "key": "id", "type": "t-ref-type",
-            "types": {"t-ref-type": {"en": "Ref thing"}}, "owner": ref}
+            "types": {"t-ref-type": {"ru": "Проверка", "en": "Ref thing"}}, "owner": ref}
     return path, spec, lambda: Facility.objects.get(dataset__code="t-ref-f", source_key="1").owner_id
 
 
@@ -123,6 +123,15 @@ AUTHORITY_FORMS = {
     "a field: ogrn": ({"field": "ref", "match": "ogrn"}, "1027700000011"),
     "a template of a code": ({"field": "t-ref-{ref}"}, "a"),
     "the match per row": ({"field": "ref", "match": {"field": "how"}}, "Ref Authority Alpha"),
+    "the match word in capitals": ({"field": "ref", "match": "NAME"}, "Ref Alpha"),
+    "a field through a map to a code": ({"field": "ref", "map": {"ALPHA CO": "t-ref-a"}}, "ALPHA CO"),
+    "a field through a map to a name": ({"field": "ref", "map": {"ALPHA CO": "Ref Authority Alpha"},
+                                         "match": "name"}, "ALPHA CO"),
+    "a field through a map to an inn": ({"field": "ref", "map": {"Q42": "7700000011"}, "match": "inn"}, "Q42"),
+    "a template through a map": ({"template": "{ref}-{how}", "map": {"alpha-name": "t-ref-a"}}, "alpha"),
+    "a value the map leaves out: its default": ({"field": "ref", "map": {"other": "t-ref-twin-1"},
+                                                 "default": "t-ref-a"}, "ALPHA CO"),
+    "an empty field: its default": ({"field": "ref", "default": "t-ref-a"}, ""),
 }
 AREA_FORMS = {
     "a code (its key)": ({"code": "top-1"}, ""),
@@ -131,12 +140,18 @@ AREA_FORMS = {
     "a field: okato": ({"field": "ref", "match": "okato"}, "99000001"),
     "a field: oktmo": ({"field": "ref", "match": "oktmo"}, "99000001000"),
     "the match per row": ({"field": "ref", "match": {"field": "how"}}, "Ref Top"),
+    "a field through a map to a key": ({"field": "ref", "map": {"T1": "top-1"}}, "T1"),
+    "a field through a map to a name": ({"field": "ref", "map": {"T1": "Ref Top"}, "match": "name"}, "T1"),
+    "a value the map leaves out: its default": ({"field": "ref", "map": {"T2": "twin-1"}, "default": "top-1"},
+                                                "T1"),
 }
 CATEGORY_FORMS = {
     "a code": ("t-ref-cat", ""),
     "a field: code": ({"field": "ref"}, "t-ref-cat"),
     "a field: name (any language)": ({"field": "ref", "match": "name"}, "Проверка"),
     "the match per row": ({"field": "ref", "match": {"field": "how"}}, "Ref check"),
+    "a field through a map to a code": ({"field": "ref", "map": {"C1": "t-ref-cat"}}, "C1"),
+    "a field through a map to a name": ({"field": "ref", "map": {"C1": "Ref check"}, "match": "name"}, "C1"),
 }
 
 CASES = ([(t, f, "authority") for t in AUTHORITY_TARGETS for f in AUTHORITY_FORMS]
@@ -191,11 +206,26 @@ def test_a_reference_to_no_record_or_to_several_is_one_rejected_row(tmp_path, re
     ({"code": "x", "match": "name"}, "code names the record by its code"),
     ({"field": "ref", "colour": "red"}, "unknown key 'colour'"),
     (["a", "list"], "must be a code, or a mapping"),
+    (True, "must be a code, or a mapping"),
+    ("", "is empty: give a code, or leave the key out"),
+    ({}, "needs exactly one of code, value, field or template"),
+    ({"field": ""}, "field is empty"),
+    ({"field": ["ref"]}, "field must be a text"),
+    ({"field": "ref", "map": ["x"]}, "map must be a mapping"),
+    ({"field": "ref", "map": {}}, "map must be a mapping"),
+    ({"field": "ref", "map": {"a": True}}, "must be a text \\(quote yes, no, on, off\\)"),
+    ({"field": "ref", "map": {"a": {"code": "x"}}}, "must be a text"),
+    ({"value": "t-ref-a", "map": {"a": "b"}}, "map and default go with field or template"),
+    ({"code": "t-ref-a", "default": "t-ref-a"}, "map and default go with field or template"),
+    ({"field": "ref", "match": {"value": "name"}}, "match is a word"),
+    ({"field": "ref", "match": ["name"]}, "match must be one of"),
 ])
 def test_a_reference_in_a_form_it_can_not_have_stops_the_import(tmp_path, registry, target, ref, message):
     if target == "areas parent" and not isinstance(ref, dict):
         ref = {"bad": ref}
         message = "unknown key 'bad'"
+    if target == "facilities owner" and ref == {}:  # an empty owner rule
+        message = "needs exactly one of code, value, field or template"
     if target == "facilities owner" and isinstance(ref, list):  # a list of owner rules (docs/importing.md)
         message = "only the last rule may be a constant"
     path, spec, _ = MAKERS[target](tmp_path, ref, "x")
@@ -204,3 +234,56 @@ def test_a_reference_in_a_form_it_can_not_have_stops_the_import(tmp_path, regist
         run_import(path, spec, commit=True, reroute=False)
     assert "\n" not in str(info.value) and str(info.value).startswith("spec: ")
     assert (Authority.objects.count(), Category.objects.count(), RoutingAssignment.objects.count()) == before
+
+
+# A value map (an OSM `operator` tag to an authority, a 311 list's agency column to its code) is read the same in
+# every target: what the map gives is then matched like any other text, and is rejected the same way.
+MAP_BAD = {
+    "authority": [({"field": "ref", "map": {"X": "t-ref-none"}}, "no authority with code 't-ref-none'"),
+                  ({"field": "ref", "map": {"X": "Ref Twin"}, "match": "name"},
+                   "several authorities have the name 'Ref Twin'")],
+    "area": [({"field": "ref", "map": {"X": "nowhere-1"}}, "no area with code 'nowhere-1'")],
+    "category": [({"field": "ref", "map": {"X": "No such service"}, "match": "name"},
+                  "no category with name 'No such service'")],
+}
+MAP_BAD_CASES = [(t, kind, *bad) for t, kind in [*((t, "authority") for t in AUTHORITY_TARGETS),
+                                                  ("areas parent", "area"), ("assignments category", "category")]
+                 for bad in MAP_BAD[kind]]
+
+
+@pytest.mark.parametrize("target, kind, ref, line", MAP_BAD_CASES,
+                         ids=[f"{t} / {r['map']['X']}" for t, _, r, _ in MAP_BAD_CASES])
+def test_what_a_map_gives_is_matched_and_rejected_like_any_text(tmp_path, registry, target, kind, ref, line):
+    if target == "categories department":
+        line = line.replace("authorities", "departments").replace("authority", "department")
+    path, spec, _ = MAKERS[target](tmp_path, ref, "X")
+    before = (Authority.objects.count(), Category.objects.count(), RoutingAssignment.objects.count(),
+              Facility.objects.count(), AdminArea.objects.count())
+    result = run_import(path, spec, commit=True, reroute=False)
+    assert result.counts["rejected"] == 1 and len(result.rejects) == 1
+    (_row, _key, reason), = result.rejects
+    assert line in reason and "\n" not in reason, reason
+    assert (Authority.objects.count(), Category.objects.count(), RoutingAssignment.objects.count(),
+            Facility.objects.count(), AdminArea.objects.count()) == before
+
+
+def test_the_facilities_stream_and_the_per_file_targets_resolve_one_way():
+    """Both paths go through one function (refs._match): the same reference over the same rows gives the same
+    targets and the same reasons, whether resolved per file or per Arrow batch."""
+    import pyarrow as pa
+
+    from importers import refs
+
+    lookup = {"code": {"a": 1, "b": 2, "twin": refs.AMBIGUOUS}, "name": {"Alpha": 1}, "inn": {}, "ogrn": {}}
+    table = pa.table({"ref": ["A1", "b", "twin", "zz", "", "Alpha"], "how": ["code", "code", "code", "code", "code",
+                                                                              "name"]})
+    ref = refs.parse_ref("owner", {"field": "ref", "map": {"A1": "a", "b": "b", "twin": "twin", "zz": "zz",
+                                                           "Alpha": "Alpha"}, "match": {"field": "how"}}, "authority")
+    single = refs.resolve(ref, table, 6, lookup)
+    reasons = {}
+    batch = refs.resolve_batch(ref, table, 6, lookup,
+                               lambda mask, why: reasons.update({int(i): why(i) for i in mask.nonzero()[0]}))
+    assert single.targets == batch.to_pylist() == [1, 2, None, None, None, 1]
+    assert {i: p for i, p in enumerate(single.problems) if p} == reasons == {
+        2: "owner: several authorities have the code 'twin': name it by its code or an official id",
+        3: "unknown owner: no authority with code 'zz'"}

@@ -25,7 +25,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from facilities.models import Facility
+from facilities.models import FACILITY_TYPE_NAME_MAX, Facility
 from importers.core import run_import
 from importers.errors import ImportFailure
 from importers.models import ImportRun
@@ -591,7 +591,7 @@ def test_facilities_are_checked_against_their_columns(tmp_path, column, value):
 
 @pytest.mark.parametrize("key, value", [("dataset_name", lambda: longer("facilities.Dataset.name")),
                                         ("types", lambda: {"streetlight": {
-                                            "ru": longer("facilities.FacilityType.name_ru")}})])
+                                            "ru": "x" * (FACILITY_TYPE_NAME_MAX + 1)}})])
 def test_spec_values_that_the_registry_can_not_store_are_refused_before_reading(tmp_path, key, value):
     path = write_geojson(tmp_path / "lights.geojson", [({"id": "1", "name": "Lamp"}, point(*ARBAT))])
     with pytest.raises(ImportFailure, match="characters long"):

@@ -42,7 +42,7 @@ def test_the_demo_catalogue():
     assert pothole.keywords.startswith("яма, выбоина, асфальт, провал") and "pothole" not in pothole.keywords
     assert pothole.keywords_en == "pothole, hole, asphalt, yard, driveway, broken surface"  # per language
     # the declared types of things the demo has no data for yet
-    assert FacilityType.objects.get(code="streetlight").name_ru == "Фонарь"
+    assert FacilityType.objects.get(code="streetlight").name_i18n == {"ru": "Фонарь", "en": "Streetlight"}
 
 
 def test_the_demo_routing_table():

@@ -90,12 +90,12 @@ def test_inside_a_building_of_the_group_its_owner_answers(registry, case):
         assert decision.distance_m == 0
         group, matching_name = cat.group_i18n["en"], category(matching).name_i18n["en"]
         assert decision.explanation_en == (
-            f"{facility.type.name_en} {facility.owner.short_name} is responsible for this building: the point is "
+            f"{facility.type.name_i18n['en']} {facility.owner.short_name} is responsible for this building: the point is "
             f"inside its outline, and the building belongs to the group «{group}» of the category picked "
             f"(the category for such a building: «{matching_name}»), so no facility of another owner "
             f"nearby was chosen")
         assert decision.explanation_ru.startswith(
-            f"{facility.type.name_ru} {facility.owner.short_name} отвечает за это здание: точка внутри его контура")
+            f"{facility.type.name_i18n['ru']} {facility.owner.short_name} отвечает за это здание: точка внутри его контура")
         assert f"«{category(matching).name_i18n['ru']}»" in decision.explanation_ru
 
 

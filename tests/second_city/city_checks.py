@@ -76,12 +76,14 @@ def test_the_city_holds_no_russian_and_no_demo_data(db):
             UNION ALL SELECT concat_ws(' ', code, name, short_name) FROM facilities_authority
             UNION ALL SELECT name FROM facilities_department
             UNION ALL SELECT name FROM facilities_adminarea
-            UNION ALL SELECT concat_ws(' ', code, name_ru, name_en) FROM facilities_facilitytype
+            UNION ALL SELECT concat_ws(' ', code, name_i18n::text) FROM facilities_facilitytype
             UNION ALL SELECT name FROM routing_holiday) x""")
         english(cur.fetchone()[0])
         # Translated fields hold the configured language only.
         cur.execute("""SELECT count(*) FROM routing_category
                        WHERE name_i18n ?| array['ru'] OR group_i18n ?| array['ru'] OR description_i18n ?| array['ru']""")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM facilities_facilitytype WHERE name_i18n ?| array['ru'] OR name_i18n = '{}'")
         assert cur.fetchone()[0] == 0
     assert Category.objects.filter(active=True).count() == 8
     assert Facility.objects.filter(dataset__code="testcity-osm", valid_to__isnull=True).count() == 701
