@@ -106,10 +106,10 @@ def insert_open_complaints(rows):
             INSERT INTO complaints_complaint (tracking_code, token, category_id, location, address_string,
                 description, attributes, email, phone, first_name, last_name, device_id, account_id, state,
                 decision_id, department_id, area_id, facility_id, submitted_at, updated_at, deadline, reopen_count,
-                source, media_url)
+                source, media_url, language)
             SELECT 'C' || d.key, md5('c' || d.key::text), c.id, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), '',
                    '', '{}', '', '', '', '', '', '', 'assigned', d.decision_id, d.department_id, d.area_id,
-                   d.facility_id, now(), now(), now() + interval '8 days', 0, 'bench', ''
+                   d.facility_id, now(), now(), now() + interval '8 days', 0, 'bench', '', ''
             FROM bench_decided d JOIN bench_points p ON p.key = d.key JOIN routing_category c ON c.code = p.code""")
         cur.execute("SELECT count(*) FROM complaints_complaint WHERE source = 'bench'")
         made = cur.fetchone()[0]
