@@ -187,7 +187,7 @@ def spread(rows):
 
 
 def median(rows, key):
-    return statistics.median(r[key] for r in rows)
+    return round(statistics.median(r[key] for r in rows), 3)
 
 
 def table(result):
