@@ -8,6 +8,9 @@ re-route after a facilities import and a full re-decision, in one run, on the de
                         facility (complaints.services.complaints_reroute); wall time and the re-route's own time;
   facilities import     the same kind of change as a plain partial import of the same dataset (another building,
                         the file written the same way, run_import called directly): the peer;
+  area, category        an accepted correction of an area's jurisdiction (Tverskoy's) and of a category's fixed
+                        department (road-pothole's), each round back and forth between two authorities: the one-row
+                        partial areas / catalogue import and the re-route around what it changed;
   full re-decision      complaints_reroute over every open complaint (dry run): what the targeted pass avoids.
 Complaints/s is open complaints considered over the re-route's seconds (bench/routing_bench.py's measure). Each row
 is the median of --rounds rounds (a different building each; the correction and the import take turns going
@@ -103,10 +106,10 @@ def insert_open_complaints(rows):
             INSERT INTO complaints_complaint (tracking_code, token, category_id, location, address_string,
                 description, attributes, email, phone, first_name, last_name, device_id, account_id, state,
                 decision_id, department_id, area_id, facility_id, submitted_at, updated_at, deadline, reopen_count,
-                source, media_url)
+                source, media_url, language)
             SELECT 'C' || d.key, md5('c' || d.key::text), c.id, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), '',
                    '', '{}', '', '', '', '', '', '', 'assigned', d.decision_id, d.department_id, d.area_id,
-                   d.facility_id, now(), now(), now() + interval '8 days', 0, 'bench', ''
+                   d.facility_id, now(), now(), now() + interval '8 days', 0, 'bench', '', ''
             FROM bench_decided d JOIN bench_points p ON p.key = d.key JOIN routing_category c ON c.code = p.code""")
         cur.execute("SELECT count(*) FROM complaints_complaint WHERE source = 'bench'")
         made = cur.fetchone()[0]
@@ -125,8 +128,18 @@ def measure(pairs, rounds, max_wait):
     from staff.corrections import correction_import, facility_correction_file
     from staff.models import RegistryCorrection
 
+    from facilities.models import AdminArea
+    from routing.models import Category
+
     user = get_user_model().objects.get(username="datastaff")
-    out = {"correction": [], "import": [], "full": []}
+    out = {"correction": [], "import": [], "full": [], "area": [], "category": []}
+    # An area's jurisdiction and a category's department, corrected each round back and forth between two
+    # authorities (each round a real change): Tverskoy's council <-> its okrug's prefecture; road-pothole's
+    # department's authority <-> Tverskoy's council.
+    tverskoy = AdminArea.objects.select_related("authority", "parent__authority").get(level="district", name="Тверской")
+    area_sides = [tverskoy.parent.authority_id, tverskoy.authority_id]
+    road = Category.objects.select_related("department").get(code="road-pothole")
+    category_sides = [tverskoy.authority_id, road.department.authority_id]
 
     def row(wall, result):
         r = result.reroute
@@ -151,6 +164,15 @@ def measure(pairs, rounds, max_wait):
                 result = run_import(path, spec, commit=True, user=user)
             out[kind].append(row(time.perf_counter() - started, result))
             rb.log(f"  round {i + 1} {kind}: {out[kind][-1]}")
+        for kind, subject, sides in (("area", tverskoy.pk, area_sides), ("category", road.pk, category_sides)):
+            item = RegistryCorrection.objects.create(
+                kind=kind, subject_id=subject, subject_label=f"bench {kind}", authority_id=sides[i % 2],
+                complaints=3, state="queued", decided_by=user, decided_at=timezone.now())
+            rb.wait_for_idle(max_wait)
+            started = time.perf_counter()
+            result = correction_import(item)
+            out[kind].append(row(time.perf_counter() - started, result))
+            rb.log(f"  round {i + 1} {kind}: {out[kind][-1]}")
         rb.wait_for_idle(max_wait)
         r = complaints_reroute(dry_run=True, reason="bench")
         out["full"].append({"reroute_s": r.seconds, "considered": r.considered, "per_s": round(r.considered / r.seconds),
@@ -165,7 +187,7 @@ def spread(rows):
 
 
 def median(rows, key):
-    return statistics.median(r[key] for r in rows)
+    return round(statistics.median(r[key] for r in rows), 3)
 
 
 def table(result):
@@ -178,6 +200,13 @@ def table(result):
             f"{median(c, 'reroute_s')} | {median(c, 'per_s'):,.0f} | {median(c, 'searched'):,.0f} | {median(c, 'moved'):,.0f} |",
             f"| peer: the same change as a plain partial facilities import (targeted re-route) | {median(i, 'wall_s')} | "
             f"{median(i, 'reroute_s')} | {median(i, 'per_s'):,.0f} | {median(i, 'searched'):,.0f} | {median(i, 'moved'):,.0f} |",
+            *([f"| an accepted area correction (Tverskoy's jurisdiction: file, partial areas import, re-route) | "
+               f"{median(m['area'], 'wall_s')} | {median(m['area'], 'reroute_s')} | {median(m['area'], 'per_s'):,.0f} | "
+               f"{median(m['area'], 'searched'):,.0f} | {median(m['area'], 'moved'):,.0f} |"] if m.get("area") else []),
+            *([f"| an accepted category correction (road-pothole's department: file, partial catalogue import, "
+               f"re-route) | {median(m['category'], 'wall_s')} | {median(m['category'], 'reroute_s')} | "
+               f"{median(m['category'], 'per_s'):,.0f} | {median(m['category'], 'searched'):,.0f} | "
+               f"{median(m['category'], 'moved'):,.0f} |"] if m.get("category") else []),
             f"| full re-decision of every open complaint (dry run) | | {median(f, 'reroute_s')} | {median(f, 'per_s'):,.0f} | all | |",
             f"| ratio: correction / import (complaints/s) | | | {median(c, 'per_s') / median(i, 'per_s'):.2f}x | | |",
             f"| ratio: correction / full re-decision (complaints/s) | | | {median(c, 'per_s') / median(f, 'per_s'):.1f}x | | |"]
@@ -208,7 +237,10 @@ def write_readme(result):
                f"the correction's re-route took {spread(m['correction'])} s and the import's {spread(m['import'])} s "
                "(all rounds: bench/results/correction.json). The routing benchmark's row \"a facilities import\" "
                "(bench/routing_bench.py, 100,000 complaints beside 1,000,000 facilities, 109,351 of them changed) "
-               "is the same targeted pass at a much larger change.\n"
+               "is the same targeted pass at a much larger change. An area's or a category's correction is the same path "
+               "for those targets (a one-row partial import of the areas or the catalogue dataset, then the re-route "
+               "of the open complaints that area or category can concern); the category's moves every open "
+               "road-pothole complaint, a seventh of them.\n"
                f"{end}")
     if start in text:
         text = text[:text.index(start)] + section + text[text.index(end) + len(end):]

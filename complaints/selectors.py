@@ -2,15 +2,13 @@
 import datetime
 import json
 from dataclasses import dataclass
-from datetime import date
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
 from facilities.models import Department
-from facilities.selectors import finest_level
 
 from .models import CLOSED_STATES, DEADLINE_STATES, OPEN_STATES, Complaint, ComplaintEvent, State, Volunteer
 from .tracking import normalize_tracking_code
@@ -78,131 +76,9 @@ def user_may_act(user, department_id):
     return is_dispatcher(user) or departments_for_user(user).filter(pk=department_id).exists()
 
 
-# --- hand-ons measured (issue 11 §3) ---------------------------------------------------------------------------
-# The one owner of these figures: the staff workspace, the public statistics (web.selectors, through the scheduler's
-# StatisticsSnapshot), their CSV files and the registry's hand-on queue read them here. Definitions (docs/statistics.md):
-# - the complaints counted: every complaint but hidden ones and duplicates, by the month it was submitted in (the
-#   city's time zone);
-# - handed on (forwarded): it has at least one `transfer` event, a department handing it on (staff's "hand on",
-#   complaints.services.complaint_transfer); a re-route after a registry change or a change of category is not a
-#   hand-on. Forwarding rate = handed on / complaints (Mark-a-Spot's measure);
-# - resolved at first contact: it is resolved now, by the department it was first routed to, with no hand-on and
-#   never reopened (no `reopened` event, reopen_count 0). First-contact resolution = resolved at first contact /
-#   resolved;
-# - its department: the one it was first routed to (the first event that names a department: the department it
-#   came from, else the one it went to; with no such event, its current one); its facility type: that of the
-#   facility its first routing decision named (the first `routed` event's, else the current decision's; none: no
-#   facility decided); its category: the current one (after staff corrected it); its district: the complaint's
-#   area if it is of the finest level (facilities.selectors.finest_level: the districts in the demo).
-HANDON_DIMENSIONS = ("department", "category", "facility_type", "district")
-
-_HANDON_SQL = """
-WITH b AS (
-    SELECT date_trunc('month', c.submitted_at AT TIME ZONE %(tz)s)::date AS month,
-           coalesce(fe.department_id, c.department_id) AS department_id,
-           c.category_id, ff.type_id AS facility_type_id,
-           CASE WHEN a.level = %(district_level)s THEN a.id END AS district_id,
-           h.forwarded,
-           c.state = %(resolved)s AS resolved,
-           c.state = %(resolved)s AND NOT h.forwarded AND NOT h.reopened AND c.reopen_count = 0
-               AND c.department_id = coalesce(fe.department_id, c.department_id) AS first_contact
-    FROM complaints_complaint c
-    LEFT JOIN LATERAL (  -- the first department: where the first event that named a department found it or sent it
-        SELECT coalesce(e.from_department_id, e.to_department_id) AS department_id FROM complaints_complaintevent e
-        WHERE e.complaint_id = c.id AND (e.from_department_id IS NOT NULL OR e.to_department_id IS NOT NULL)
-        ORDER BY e.at, e.id LIMIT 1) fe ON true
-    LEFT JOIN LATERAL (  -- the first routing decision: the engine's first (the routed event), else the current one
-        SELECT e.decision_id FROM complaints_complaintevent e
-        WHERE e.complaint_id = c.id AND e.kind = 'routed' AND e.decision_id IS NOT NULL
-        ORDER BY e.at, e.id LIMIT 1) fr ON true
-    CROSS JOIN LATERAL (
-        SELECT coalesce(bool_or(e.kind = 'transfer'), false) AS forwarded,
-               coalesce(bool_or(e.kind = 'reopened'), false) AS reopened
-        FROM complaints_complaintevent e WHERE e.complaint_id = c.id AND e.kind IN ('transfer', 'reopened')) h
-    LEFT JOIN routing_routingdecision fd ON fd.id = coalesce(fr.decision_id, c.decision_id)
-    LEFT JOIN facilities_facility ff ON ff.id = fd.facility_id
-    LEFT JOIN facilities_adminarea a ON a.id = c.area_id
-    WHERE c.state <> ALL(%(excluded)s) {where})
-SELECT GROUPING(b.month), GROUPING(b.department_id), GROUPING(b.category_id), GROUPING(b.facility_type_id),
-       GROUPING(b.district_id), b.month, b.department_id, b.category_id, b.facility_type_id, b.district_id,
-       count(*), count(*) FILTER (WHERE b.forwarded), count(*) FILTER (WHERE b.resolved),
-       count(*) FILTER (WHERE b.first_contact)
-FROM b {scope}
-GROUP BY GROUPING SETS ((), (b.month), (b.department_id), (b.category_id), (b.facility_type_id), (b.district_id),
-                        (b.month, b.department_id), (b.month, b.category_id), (b.month, b.facility_type_id),
-                        (b.month, b.district_id))
-"""
+# Hand-ons measured (issue 11 §3): complaints.handons (handon_rates) owns the definition and the figures.
 
 
-@dataclass(frozen=True)
-class HandonRow:
-    """One line of the hand-on figures: `dimension` None (all the complaints counted) or one of HANDON_DIMENSIONS
-    with `key` (that department's, category's, facility type's or district's id; None: no facility type, no
-    district); `month` the first day of the month, None for the whole period."""
-
-    dimension: str | None
-    key: int | None
-    month: date | None
-    complaints: int
-    forwarded: int
-    resolved: int
-    first_contact: int
-
-    @property
-    def forwarding_rate(self):
-        """Handed on at least once / complaints (0..1), None for no complaint."""
-        return self.forwarded / self.complaints if self.complaints else None
-
-    @property
-    def first_contact_rate(self):
-        """Resolved at first contact / resolved (0..1), None when none is resolved."""
-        return self.first_contact / self.resolved if self.resolved else None
-
-    def as_list(self):
-        """A JSON-ready list (StatisticsSnapshot keeps these); HandonRow.from_list reads it back."""
-        return [self.dimension, self.key, self.month.isoformat() if self.month else None, self.complaints,
-                self.forwarded, self.resolved, self.first_contact]
-
-    @classmethod
-    def from_list(cls, values):
-        dimension, key, month, *counts = values
-        return cls(dimension, key, date.fromisoformat(month) if month else None, *counts)
-
-
-def handon_rates(*, departments=None, since=None, until=None, using=None):
-    """The hand-on figures (forwarding rate, first-contact resolution; definitions above) over the complaints
-    submitted in [since, until) (datetimes; None: no bound), as HandonRows: all of them, by month, by each of
-    HANDON_DIMENSIONS, and by each of them by month, in one pass. `departments` (ids) limits it to the complaints
-    first routed to those departments (a staff member's own: staff see only theirs); None: every department.
-    `using`: a database alias (the public statistics read the replica)."""
-    where, params = [], {"tz": timezone.get_current_timezone_name(), "resolved": State.RESOLVED.value,
-                         "district_level": finest_level(using),
-                         "excluded": [State.HIDDEN.value, State.DUPLICATE.value]}
-    if since is not None:
-        where.append("c.submitted_at >= %(since)s")
-        params["since"] = since
-    if until is not None:
-        where.append("c.submitted_at < %(until)s")
-        params["until"] = until
-    scope = ""
-    if departments is not None:
-        scope = "WHERE b.department_id = ANY(%(departments)s)"
-        params["departments"] = [int(d) for d in departments]
-    sql = _HANDON_SQL.format(where="".join(f" AND {w}" for w in where), scope=scope)
-    with connections[using or DEFAULT_DB_ALIAS].cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    out = []
-    for r in rows:
-        if not r[10]:
-            continue  # the grand total of no complaints at all
-        g_month, g_dims, values, counts = r[0], r[1:5], r[6:10], r[10:14]
-        dims = [name for name, g in zip(HANDON_DIMENSIONS, g_dims) if not g]
-        dimension = dims[0] if dims else None
-        key = values[HANDON_DIMENSIONS.index(dimension)] if dimension else None
-        out.append(HandonRow(dimension, key, None if g_month else r[5], *(int(n) for n in counts)))
-    out.sort(key=lambda h: (h.dimension or "", h.month or date.min, h.key is None, h.key or 0))
-    return out
 # --- the answer cycle (issue 10) ---------------------------------------------------------------------------
 
 from .roles import MODERATE_PERMISSION, MODERATORS_GROUP  # noqa: E402,F401 - any user with the permission moderates

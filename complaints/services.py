@@ -5,6 +5,8 @@ proceeds validly or gets TransitionNotAllowed; no change is lost.
 
 Validate, then act: input that needs no lock (text, attributes, photos) is checked before the transaction.
 """
+import contextlib
+import contextvars
 import dataclasses
 import datetime
 import functools
@@ -14,7 +16,7 @@ import uuid
 from collections import Counter
 
 from django.contrib.gis.geos import Point
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -44,13 +46,127 @@ __all__ = [
     "OutsideCityError", "complaint_create", "complaint_check", "complaint_take", "complaint_answer",
     "complaint_transfer", "complaint_recategorise", "complaint_mark_duplicate", "complaint_hide", "complaint_confirm",
     "complaint_deny", "complaints_reroute", "complaint_answer_publish", "complaint_answer_return",
-    "complaint_volunteer_check", "answer_needs_moderation",
+    "complaint_volunteer_check", "answer_needs_moderation", "complaints_batch",
 ]
 
 REASON_MAX = 1000
 RESIDENT = "resident"
 MANUAL_ENGINE_VERSION = "manual"  # engine_version of decisions that a person made
 CODE_ATTEMPTS = 3  # tries at a complaint's tracking code and token
+
+
+# --- a batch of lifecycle writes (the demo city's year of history) ---------------------------------------------
+# Inside `with complaints_batch():` the lifecycle services (take, answer, transfer, confirm, deny) run exactly as
+# they do one by one - the same state machine, permission check, deadlines, moderation rule, confirmation window and
+# events - on the batch's copies of its complaints, and their writes are kept: when the block ends they are written
+# in ONE transaction (the complaints locked and checked unchanged since the batch first read them; the decisions,
+# answers and events inserted in bulk; the complaints updated in bulk; one mail wake for all). An error inside the
+# block, or a complaint changed by someone else meanwhile, writes nothing of the batch. For writers that own the
+# complaints they change (complaints/management/commands/load_demo_complaints.py); requests never use it.
+
+_batch = contextvars.ContextVar("complaints_batch", default=None)
+
+
+class _Batch:
+    def __init__(self):
+        self.held, self.read_state, self.by_code = {}, {}, {}
+        self.dirty, self.added, self.events, self.wake, self.acts = {}, [], [], set(), {}
+
+    def adopt(self, complaint):
+        """A complaint the caller holds fresh (just created): the batch works on this very instance."""
+        self.held[complaint.pk] = complaint
+        self.read_state[complaint.pk] = complaint.state
+        self.by_code[complaint.tracking_code] = complaint
+        return complaint
+
+    def complaint(self, complaint):
+        if complaint.pk not in self.held:
+            fresh = Complaint.objects.filter(pk=complaint.pk).select_related("category", "department__authority").first()
+            if fresh is None:
+                raise ComplaintNotFound(_("The complaint does not exist."))
+            self.adopt(fresh)
+        return self.held[complaint.pk]
+
+    def holds(self, complaint):
+        return self.held.get(complaint.pk) is complaint
+
+    def may_act(self, user, department_id):
+        key = (user.pk, department_id)
+        if key not in self.acts:
+            self.acts[key] = user_may_act(user, department_id)
+        return self.acts[key]
+
+    def write(self):
+        """Write the batch (retried on a deadlock with another writer: the batch is still whole in memory)."""
+        for attempt in range(3):
+            try:
+                return self._write()
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "pgcode", None) != "40P01" or attempt == 2:
+                    raise
+                for obj in self.added + self.events:  # the rolled-back inserts gave them ids: take them back
+                    obj.pk = None
+                    obj._state.adding = True
+
+    def _write(self):
+        if not self.dirty:
+            return
+        with transaction.atomic():
+            ids = sorted(self.dirty)
+            now_states = dict(Complaint.objects.select_for_update().filter(pk__in=ids).values_list("pk", "state"))
+            changed = [pk for pk in ids if now_states.get(pk) != self.read_state[pk]]
+            if changed:
+                raise TransitionNotAllowed(_("A complaint changed while a batch of its history was written: "
+                                             "nothing of the batch was written (#%(id)s).") % {"id": changed[0]})
+            for model in (RoutingDecision, Answer):  # before what points at them
+                rows = [obj for obj in self.added if isinstance(obj, model)]
+                if rows:
+                    model.objects.bulk_create(rows, batch_size=2000)
+            ComplaintEvent.objects.bulk_create(self.events, batch_size=2000)
+            # ONE statement for all the complaints (each row's own values; a field one did not change is written
+            # as it is): the map's cell-count trigger then takes its locks once, in its one order.
+            fields = sorted(set().union(*self.dirty.values()))
+            Complaint.objects.bulk_update([self.held[pk] for pk in ids], fields, batch_size=len(ids))
+            for pk in sorted(self.wake):
+                event_mails_wake(pk)
+
+
+@contextlib.contextmanager
+def complaints_batch():
+    """See above. Yields the batch: `batch.adopt(complaint)` hands it a complaint just created."""
+    if _batch.get() is not None:
+        raise RuntimeError("complaints_batch does not nest")
+    batch = _Batch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
+    batch.write()
+
+
+_UPDATED_AT = Complaint._meta.get_field("updated_at")
+
+
+def _save(complaint, fields):
+    """complaint.save(update_fields=fields), or, for a complaint a batch holds, kept for the batch's write."""
+    batch = _batch.get()
+    if batch is not None and batch.holds(complaint):
+        if "updated_at" in fields:
+            _UPDATED_AT.pre_save(complaint, False)  # what save() does for auto_now
+        batch.dirty.setdefault(complaint.pk, set()).update(fields)
+        return
+    complaint.save(update_fields=fields)
+
+
+def _add(obj):
+    """obj.save() (a new row), or kept for the batch's write."""
+    batch = _batch.get()
+    if batch is not None:
+        batch.added.append(obj)
+    else:
+        obj.save(force_insert=True)
+    return obj
 
 
 # --- creation -------------------------------------------------------------------------------------------
@@ -230,7 +346,7 @@ def complaint_take(*, complaint, user):
     with transaction.atomic():
         complaint = _lock_for(user, complaint)
         _move(complaint, "take", actor=user)
-        complaint.save(update_fields=["state", "updated_at"])
+        _save(complaint, ["state", "updated_at"])
     return complaint
 
 
@@ -246,15 +362,14 @@ def complaint_answer(*, complaint, user, text, photo=None):
         complaint = _lock_for(user, complaint)
         if answer_needs_moderation(complaint):
             _move(complaint, "submit_answer", actor=user, reason=text, public=False)
-            answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user,
-                                           text=text, state=Answer.State.MODERATION)
-            complaint.save(update_fields=["state", "updated_at"])
+            answer = _add(Answer(complaint=complaint, department=complaint.department, author=user,
+                                 text=text, state=Answer.State.MODERATION))
+            _save(complaint, ["state", "updated_at"])
         else:
             _move(complaint, "answer", actor=user, reason=text)
-            answer = Answer.objects.create(complaint=complaint, department=complaint.department, author=user,
-                                           text=text)
+            answer = _add(Answer(complaint=complaint, department=complaint.department, author=user, text=text))
             _open_confirmation_window(complaint, clock.now())
-            complaint.save(update_fields=["state", "answered_at", "confirm_until", "confirm_reminded_at",
+            _save(complaint, ["state", "answered_at", "confirm_until", "confirm_reminded_at",
                                           "updated_at"])
         if cleaned_photo:
             _store_photo(complaint, cleaned_photo, answer=answer)
@@ -282,7 +397,7 @@ def complaint_transfer(*, complaint, user, reason, department=None):
               to_department=decision.department)
         for name, value in _placement(decision, keep_facility=complaint.facility_id).items():
             setattr(complaint, name, value)
-        complaint.save(update_fields=["state", "decision", "department", "area", "facility", "updated_at"])
+        _save(complaint, ["state", "decision", "department", "area", "facility", "updated_at"])
     return complaint
 
 
@@ -358,7 +473,7 @@ def complaint_hide(*, complaint, user, reason):
     with transaction.atomic():
         complaint = _lock_for(user, complaint)
         _move(complaint, "hide", actor=user, reason=reason, public=False)
-        complaint.save(update_fields=["state", "updated_at"])
+        _save(complaint, ["state", "updated_at"])
     return complaint
 
 
@@ -373,7 +488,7 @@ def complaint_confirm(*, tracking_code, key):
         complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "confirm", actor=None, label=RESIDENT)
         complaint.resolved_at = clock.now()
-        complaint.save(update_fields=["state", "resolved_at", "updated_at"])
+        _save(complaint, ["state", "resolved_at", "updated_at"])
     return complaint
 
 
@@ -384,7 +499,7 @@ def complaint_deny(*, tracking_code, key, reason=""):
         complaint = _lock_by_code(tracking_code, key)
         _move(complaint, "deny", actor=None, label=RESIDENT, reason=reason)
         complaint.reopen_count += 1
-        complaint.save(update_fields=["state", "reopen_count", "updated_at"])
+        _save(complaint, ["state", "reopen_count", "updated_at"])
     return complaint
 
 
@@ -448,7 +563,7 @@ def complaint_answer_return(*, complaint, user, reason):
         answer.state, answer.moderated_by, answer.moderated_at = Answer.State.RETURNED, user, clock.now()
         answer.return_reason = reason
         answer.save(update_fields=["state", "moderated_by", "moderated_at", "return_reason"])
-        complaint.save(update_fields=["state", "updated_at"])
+        _save(complaint, ["state", "updated_at"])
     return complaint
 
 
@@ -495,7 +610,13 @@ def complaint_volunteer_check(*, complaint_id, user, verdict, note="", photo=Non
 # --- helpers --------------------------------------------------------------------------------------------
 
 def _lock_for(user, complaint):
-    """The complaint's row, locked and fresh, if `user` may act on it."""
+    """The complaint's row, locked and fresh, if `user` may act on it (in a batch: the batch's copy)."""
+    batch = _batch.get()
+    if batch is not None:
+        locked = batch.complaint(complaint)
+        if not batch.may_act(user, locked.department_id):
+            raise ComplaintPermissionDenied(_("You may act only on complaints of your own department."))
+        return locked
     locked = Complaint.objects.select_for_update().filter(pk=complaint.pk).first()
     if locked is None:
         raise ComplaintNotFound(_("The complaint does not exist."))
@@ -507,7 +628,11 @@ def _lock_by_code(tracking_code, key):
     """The complaint's row, locked, if `key` is its confirmation key (checked before its state: a wrong key learns
     nothing)."""
     code = normalize_tracking_code(tracking_code)
-    locked = Complaint.objects.select_for_update().filter(tracking_code=code).first() if code else None
+    batch = _batch.get()
+    if batch is not None and code in batch.by_code:
+        locked = batch.by_code[code]
+    else:
+        locked = Complaint.objects.select_for_update().filter(tracking_code=code).first() if code else None
     if locked is None:
         raise ComplaintNotFound(_("No complaint with this tracking code."))
     if not confirmation_key_matches(locked, key):
@@ -532,6 +657,12 @@ def _move(complaint, action, *, actor, label=None, reason="", public=True, **eve
 
 def _event(complaint, *, kind, actor, label=None, **fields):
     event = _new_event(complaint, kind=kind, actor=actor, label=label, **fields)
+    batch = _batch.get()
+    if batch is not None:
+        batch.events.append(event)
+        if event.public:
+            batch.wake.add(complaint.pk)
+        return
     event.save(force_insert=True)  # a public event's mails are written by the history's trigger (complaints.notify)
     if event.public:
         event_mails_wake(complaint.pk)  # and sent by a worker once this commits
@@ -559,11 +690,11 @@ def _manual_decision(complaint, department, reason, *, note_ru="", note_en=""):
     """A routing decision made by a person (rule `manual`): complaints_reroute leaves it alone."""
     source = complaint.department.display_name
     target = department.display_name
-    return RoutingDecision.objects.create(
+    return _add(RoutingDecision(
         department=department, authority=department.authority, area=complaint.area, rule=RoutingDecision.Rule.MANUAL,
         engine_version=MANUAL_ENGINE_VERSION,
         explanation_ru=f"{source} передаёт обращение в {target}{note_ru}: {reason}",
-        explanation_en=f"{source} handed the complaint on to {target}{note_en}: {reason}")
+        explanation_en=f"{source} handed the complaint on to {target}{note_en}: {reason}"))
 
 
 def _reroute_away(complaint, reason):

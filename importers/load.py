@@ -488,6 +488,8 @@ def classify_areas(cur, dataset_id, level, full, jurisdiction_kind):
             department_name="CASE WHEN js.department <> '' THEN js.department ELSE js.short_name END")
         juris = f"(j.id IS NULL OR a.authority_id IS DISTINCT FROM j.id OR {differs})"
         params += [jurisdiction_kind, dataset_id]
+    else:  # an existing authority named by reference (spec key `authority`), or none: the area keeps its own
+        juris = "(js.code IS NOT NULL AND a.authority_id IS DISTINCT FROM j.id)"
     _mark(cur, "import_stage", "row_no", f"""
         SELECT s.row_no, CASE WHEN a.id IS NULL THEN 'created'
             WHEN a.valid_to IS NOT NULL

@@ -303,6 +303,13 @@ def prepare_areas(spec, source):
             resolved = refs.resolve(juris["parent"], frame, n, refs.lookups("authority", key="code"))
             refs.reject_unresolved(rej, resolved)
             j["j_parent_code"] = np.array([t or "" for t in resolved.targets], dtype=object)
+    authority = spec.options.get("authority")
+    if authority is not None:  # an existing authority by reference: its code, and the authority is left alone
+        resolved = refs.resolve(authority, frame, n, refs.lookups("authority", key="code"), evaluate=evaluate)
+        rej.reject(np.array([not t and not p for t, p in zip(resolved.targets, resolved.problems)], dtype=bool),
+                   "empty authority")
+        refs.reject_unresolved(rej, resolved)
+        j["j_code"] = np.array([t or "" for t in resolved.targets], dtype=object)
     reject_unstorable(rej, {"name": names, "okato": okato, "oktmo": oktmo, **j}, AREA_FIELDS)
     ok = rej.alive
     geom_hex = np.full(n, None, dtype=object)

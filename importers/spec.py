@@ -30,7 +30,9 @@ TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 COMMON_KEYS = {"dataset", "dataset_name", "target", "mode", "source", "key", "source_url", "licence",
                "invalid_geometry", "require_in_city", "description", "derived"}
 TARGET_KEYS = {
-    "areas": {"level", "name", "okato", "oktmo", "parent", "jurisdiction"},
+    # authority: an existing authority that has jurisdiction (a reference, never rewritten; issue 11's registry
+    # corrections), or jurisdiction: the authority the file itself states (created or updated with the area).
+    "areas": {"level", "name", "okato", "oktmo", "parent", "jurisdiction", "authority"},
     "authorities": {"code", "name", "short_name", "kind", "inn", "ogrn", "parent", "department", "triage",
                     "moderate_answers"},  # issue 10: its departments' answers wait for a moderator
     "facilities": {"type", "owner", "name", "address", "attrs", "types"},
@@ -292,6 +294,13 @@ def _areas(spec, raw):
                                 "required")
         ref.extra["level"] = level
         spec.options["parent"] = ref
+    if raw.get("authority") is not None:
+        from .refs import parse_ref
+
+        if raw.get("jurisdiction") is not None:
+            raise ImportFailure("spec: authority (an existing authority) and jurisdiction (the authority the file "
+                                "states) say the same: give one")
+        spec.options["authority"] = parse_ref("authority", raw["authority"], "authority")
     juris = _block("jurisdiction", raw.get("jurisdiction"),
                    {"code", "name", "short_name", "kind", "parent", "parent_code", "department"})
     if juris:

@@ -11,14 +11,15 @@ RegistryCorrection with the reasons staff gave and the authority the complaints 
 out until as many complaints again are handed on after the dismissal. A pending one that no longer qualifies (the
 registry was corrected by an import meanwhile, complaints were handed back) becomes `outdated`.
 
-Accepting a facility's correction imports it: a one-row GeoPackage of the facility as the registry holds it, with
-the new owner, as a `mode: partial` import of the facility's own dataset through importers.core.run_import. So
-the correction is what every import is: an ImportRun listed among the import runs (by the data-staff member who
-accepted it), the dataset's next Generation (its previous one kept for a rollback), and the re-route of the open
-complaints around that facility through complaints.services.complaints_reroute. An area's jurisdiction and a
-category's department have no partial-update path in the import pipeline that leaves the authority itself alone
-(an area import's `jurisdiction` rewrites the authority it names): those are shown and can be dismissed, and an
-accept says to correct them by an import of their dataset.
+Accepting a correction imports it, as a `mode: partial` import of the subject's own dataset through
+importers.core.run_import, of one row that holds the subject exactly as the registry holds it with the one thing
+changed: a facility (a one-row GeoPackage) with the new owner; an admin area (a one-row GeoPackage: its outline,
+name, codes and parent) with the authority the complaints ended with as its jurisdiction (the areas spec's
+`authority`: a reference to an existing authority, which the import leaves alone); a category with the rule
+`department` (a one-row YAML record of the catalogue) with the department of that authority the complaints ended
+in. So the correction is what every import is: an ImportRun listed among the import runs (by the data-staff member
+who accepted it), the dataset's next Generation (its previous one kept for a rollback), and the re-route of the
+open complaints that subject concerns through complaints.services.complaints_reroute.
 """
 import datetime
 import logging
@@ -30,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from complaints.handons import AREA, CATEGORY, FACILITY, handon_clusters
 from geo_ourcity.languages import translated
-from facilities.models import AdminArea, Authority, Facility
+from facilities.models import AdminArea, Authority, Department, Facility
 from importers.core import run_import, runs_dir
 from importers.errors import ImportFailure
 from importers.permissions import UPLOAD_PERMISSION
@@ -41,7 +42,7 @@ from .models import RegistryCorrection
 log = logging.getLogger(__name__)
 
 REASON_MAX = 1000
-ACCEPTABLE = (RegistryCorrection.Kind.FACILITY,)
+ACCEPTABLE = (RegistryCorrection.Kind.FACILITY, RegistryCorrection.Kind.AREA, RegistryCorrection.Kind.CATEGORY)
 Open = (RegistryCorrection.State.PENDING, RegistryCorrection.State.QUEUED)
 
 
@@ -161,8 +162,9 @@ def correction_accept(*, correction, user):
         if item.kind not in ACCEPTABLE:
             raise CorrectionError(_("A correction of this kind can not be imported from here: correct the "
                                     "dataset %(dataset)s by an import, or dismiss it.") % {"dataset": item.dataset_code})
-        if item.kind == FACILITY:
-            _facility_row(item)  # the facility still stands: refused now, not on the worker
+        subject, target = SUBJECT_ROW[item.kind](item)  # both still stand: refused now, not on the worker
+        if _names_already(item.kind, subject, target):  # stale: an import or an edit corrected it meanwhile
+            raise CorrectionError(_("The registry names that authority already."))
         item.state, item.decided_by, item.decided_at = RegistryCorrection.State.QUEUED, user, timezone.now()
         item.save(update_fields=["state", "decided_by", "decided_at", "refreshed_at"])
         transaction.on_commit(lambda: correction_apply_task.delay(item.pk), robust=True)
@@ -197,6 +199,61 @@ def _facility_row(item):
     return facility, authority
 
 
+def _authority(item):
+    authority = Authority.objects.active().filter(pk=item.authority_id).first()
+    if authority is None:
+        raise CorrectionError(_("The authority the complaints ended with has left the registry since."))
+    return authority
+
+
+def _area_row(item):
+    area = AdminArea.objects.active().select_related("dataset", "parent").filter(pk=item.subject_id).first()
+    if area is None or area.dataset is None:
+        raise CorrectionError(_("The area has left the registry since."))
+    authority = _authority(item)
+    if area.parent_id and area.parent.valid_to is not None:
+        raise CorrectionError(_("The area's parent area has left the registry since: correct it by an import of "
+                                "its dataset %(dataset)s.") % {"dataset": area.dataset.code})
+    return area, authority
+
+
+def _category_row(item):
+    """(category, department): the category, still active, still with the rule `department`; the department of
+    the authority the complaints ended with that holds most of them now (else that authority's main one)."""
+    category = (Category.objects.select_related("dataset", "department").prefetch_related("facility_types", "attributes")
+                .filter(pk=item.subject_id, active=True).first())
+    if category is None or category.dataset is None:
+        raise CorrectionError(_("The category has left the catalogue since."))
+    if category.rule != Category.Rule.DEPARTMENT:
+        raise CorrectionError(_("The category no longer routes to a fixed department."))
+    authority = _authority(item)
+    from django.db.models import Count
+
+    from complaints.models import Complaint
+
+    held = (Complaint.objects.filter(pk__in=item.complaint_ids, department__authority=authority)
+            .values("department").annotate(n=Count("id")).order_by("-n", "department").first())
+    department = (Department.objects.filter(pk=held["department"]).first() if held else
+                  Department.objects.filter(authority=authority, code="main").first())
+    if department is None:
+        raise CorrectionError(_("The authority the complaints ended with has no department."))
+    return category, department
+
+
+def _names_already(kind, subject, target):
+    """Does the registry already say what the correction would? (facility: owner; area: jurisdiction; category:
+    its department is one of that authority's)"""
+    if kind == FACILITY:
+        return subject.owner_id == target.pk
+    if kind == AREA:
+        return subject.authority_id == target.pk
+    return subject.department is not None and subject.department.authority_id == target.authority_id
+
+
+SUBJECT_ROW = {FACILITY: lambda item: _facility_row(item), AREA: lambda item: _area_row(item),
+               CATEGORY: lambda item: _category_row(item)}
+
+
 # The correction file's own columns (attrs keep their own names, as the facility holds them).
 KEY, NAME, ADDRESS = "correction_key", "correction_name", "correction_address"
 
@@ -226,6 +283,70 @@ def facility_correction_file(item, folder):
     return path, spec
 
 
+def area_correction_file(item, folder):
+    """The one-row GeoPackage of the area as the registry holds it (its outline as stored WKB, name, codes, the
+    parent by its key) and the spec that names the new jurisdiction by reference (spec key `authority`)."""
+    import numpy as np
+    import pyogrio.raw
+
+    area, authority = _area_row(item)
+    names = [KEY, NAME, "correction_okato", "correction_oktmo", "correction_parent"]
+    values = [area.source_key, area.name, area.okato, area.oktmo, area.parent.source_key if area.parent_id else ""]
+    path = folder / f"correction-{item.pk}.gpkg"
+    path.unlink(missing_ok=True)
+    pyogrio.raw.write(str(path), geometry=np.array([bytes(area.geom.wkb)], dtype=object),
+                      field_data=[np.array([v], dtype=object) for v in values], fields=names,
+                      geometry_type="Unknown", crs="EPSG:4326", driver="GPKG", layer="correction")
+    spec = {"dataset": area.dataset.code, "target": "areas", "mode": "partial", "key": KEY, "level": area.level_id,
+            "name": NAME, "okato": "correction_okato", "oktmo": "correction_oktmo",
+            "authority": {"code": authority.code}, "require_in_city": False,
+            "description": f"registry correction #{item.pk}: the jurisdiction over area {area.pk} becomes "
+                           f"{authority.code} ({item.complaints} complaints handed on)"}
+    if area.parent_id:
+        spec["parent"] = {"level": area.parent.level_id, "match": "code", "field": "correction_parent"}
+    return path, spec
+
+
+def category_correction_file(item, folder):
+    """The one-row YAML record of the category as the catalogue holds it (names, group, keywords, types, deadline,
+    questions, ...) with the new department, and its spec."""
+    import yaml
+
+    from geo_ourcity.languages import configured_languages
+    from importers.spec import language_key
+
+    category, department = _category_row(item)
+    languages = configured_languages()
+
+    def per_language(prefix, values):
+        return {f"{prefix}_{language_key(lang)}": (values or {}).get(lang, "") for lang in languages}
+
+    record = {"code": category.code, **per_language("name", category.name_i18n),
+              **per_language("group", category.group_i18n), **per_language("description", category.description_i18n),
+              "keywords": category.keywords, "keywords_en": category.keywords_en,
+              "facility_types": sorted(t.code for t in category.facility_types.all()),
+              "radius_m": category.radius_m, "deadline_days": category.deadline_days, "rule": category.rule,
+              "area_level": category.area_level_id or "", "department": f"{department.authority.code}/{department.code}",
+              "moderate_answers": "yes" if category.moderate_answers else "no", "confirm_days": category.confirm_days,
+              "attributes": [{"code": a.code, "datatype": a.datatype, "required": a.required, "variable": a.variable,
+                              "order": a.order, **per_language("description", a.description_i18n),
+                              "datatype_description": a.datatype_description,
+                              "values": [{"key": v["key"], **per_language("name", v.get("name_i18n"))}
+                                         for v in (a.values or [])]}
+                             for a in sorted(category.attributes.all(), key=lambda a: (a.order, a.code))]}
+    path = folder / f"correction-{item.pk}.yaml"
+    path.write_text(yaml.safe_dump([record], allow_unicode=True, sort_keys=False), encoding="utf-8")
+    spec = {"dataset": category.dataset.code, "target": "categories", "mode": "partial", "key": "code",
+            **{name: name for name in record if name not in ("department",)},
+            "department": {"field": "department"},
+            "description": f"registry correction #{item.pk}: the department of category {category.code} becomes "
+                           f"{department.authority.code}/{department.code} ({item.complaints} complaints handed on)"}
+    return path, spec
+
+
+CORRECTION_FILE = {FACILITY: facility_correction_file, AREA: area_correction_file, CATEGORY: category_correction_file}
+
+
 def correction_apply(correction_id):
     """Import a queued correction (the worker). Idempotent: the import is a partial update, so running it again
     (a task retried after a killed worker) finds the owner set and changes nothing; a decided row is left alone."""
@@ -239,6 +360,11 @@ def correction_apply(correction_id):
             state=RegistryCorrection.State.FAILED, note=str(exc)[:2000], refreshed_at=timezone.now())
         return "failed"
     counts = result.counts
+    if result.rejects:  # the row was refused (nothing of it written): the correction did not happen
+        RegistryCorrection.objects.filter(pk=item.pk, state=RegistryCorrection.State.QUEUED).update(
+            state=RegistryCorrection.State.FAILED, import_run=result.run, refreshed_at=timezone.now(),
+            note=("import run #%s refused the row: " % result.run.pk + "; ".join(str(r[-1]) for r in result.rejects))[:2000])
+        return "failed"
     note = (f"import run #{result.run.pk}: updated {counts.get('updated', 0)}, unchanged {counts.get('unchanged', 0)}"
             f", re-routed {counts.get('rerouted', 0)}")
     if result.notes:
@@ -254,7 +380,7 @@ def correction_import(item):
     with the re-route's result (bench/correction_bench.py times both)."""
     folder = runs_dir() / "corrections"
     folder.mkdir(parents=True, exist_ok=True)
-    path, spec = facility_correction_file(item, folder)
+    path, spec = CORRECTION_FILE[item.kind](item, folder)
     return run_import(path, spec, commit=True, user=item.decided_by, original_name=path.name,
                       spec_name=f"registry correction #{item.pk}")
 

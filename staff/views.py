@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 
 from complaints.errors import ComplaintNotFound, ComplaintPermissionDenied
 from complaints.models import Answer
-from complaints.selectors import (complaint_history, complaints_nearby, departments_for_user, handon_rates,
-                                  is_dispatcher, is_moderator, tickets_for_user)
+from complaints.handons import handon_rates
+from complaints.selectors import (complaint_history, complaints_nearby, departments_for_user, is_dispatcher,
+                                  is_moderator, tickets_for_user)
 from complaints.selectors import moderation_queue as moderation_selector
 from complaints.services import (ComplaintError, TransitionNotAllowed, complaint_answer, complaint_mark_duplicate,
                                  complaint_recategorise, complaint_take, complaint_transfer)
@@ -272,7 +273,7 @@ def mark_duplicate(request, pk):
 
 
 # --- hand-ons measured ---------------------------------------------------------------------------------------
-# The forwarding rate and first-contact resolution (complaints.selectors.handon_rates): a member of staff sees
+# The forwarding rate and first-contact resolution (complaints.handons.handon_rates): a member of staff sees
 # the complaints first routed to their own departments, dispatchers and superusers every department's.
 
 def _handon_scope(user):

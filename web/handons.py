@@ -1,12 +1,12 @@
 """The hand-on figures as people read them (the public statistics, the staff workspace, their CSV files): names
-for the keys of complaints.selectors.handon_rates, the tables the pages show, and the CSV lines. The figures and
-their definitions belong to complaints.selectors (handon_rates); this module only presents them."""
+for the keys of complaints.handons.handon_rates, the tables the pages show, and the CSV lines. The figures and
+their definitions belong to complaints.handons (handon_rates); this module only presents them."""
 import csv
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from complaints.selectors import HANDON_DIMENSIONS
+from complaints.handons import HANDON_DIMENSIONS
 from facilities.models import AdminArea, Department, FacilityType
 from routing.models import Category
 from staff.export import csv_cell

@@ -11,7 +11,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from complaints.models import OPEN_STATES, State, VolunteerCheck
-from complaints.selectors import HandonRow, complaints_public, handon_rates
+from complaints.handons import HandonRow, handon_rates
+from complaints.selectors import complaints_public
 from facilities.models import AdminArea, Department, Facility
 from facilities.selectors import areas_covering_point, areas_extent, facilities_near_point, finest_level
 from geo_ourcity.db_router import read_connection

@@ -1,4 +1,4 @@
-"""Hand-ons measured (issue 11 §3): complaints.selectors.handon_rates, from the complaints' real history made by
+"""Hand-ons measured (issue 11 §3): complaints.handons.handon_rates, from the complaints' real history made by
 the services (hand-ons, answers, confirmations, denials, duplicates, moderation) on the demo city."""
 from datetime import datetime, timedelta, timezone as dt_timezone
 
@@ -7,7 +7,7 @@ import shapely
 from django.utils import timezone
 
 from complaints.models import Complaint
-from complaints.selectors import HANDON_DIMENSIONS, HandonRow, handon_rates
+from complaints.handons import HANDON_DIMENSIONS, HandonRow, handon_rates
 from complaints.services import (complaint_answer, complaint_confirm, complaint_create, complaint_deny,
                                  complaint_hide, complaint_mark_duplicate, complaint_transfer)
 from complaints.tracking import confirmation_key

@@ -3,7 +3,8 @@ learned category suggestion and the forwarding rates have something true to show
 (tests/complaints/test_demo_history.py runs it on its own, small).
 
 Everything goes through the complaint services (complaints.services: the state machine, who may act, deadlines in
-working days), at back-dated times (complaints.clock.at, the services' one narrow way to write history at another
+working days; each complaint filed by complaint_create, the rest of its life written with its batch's, BATCH at a
+time, in one transaction: complaints.services.complaints_batch), at back-dated times (complaints.clock.at, the services' one narrow way to write history at another
 time): complaints are filed over the last --days days, in the categories' seasons and at daytime hours, with texts
 that fit their categories (data/moscow/demo_history.yaml), taken into work, answered on time or late, handed on with
 a reason, confirmed or disputed by their residents (a dispute reopens them; they are answered again). What would
@@ -47,6 +48,7 @@ P_HANDON = 0.09  # of categories that name where they are handed on
 P_LATE = 0.15  # answered after the deadline
 P_CONFIRM, P_DENY = 0.58, 0.12  # the resident's reaction to an answer (the rest: none)
 P_DEMO_LOGIN = 0.05  # of complaints placed where each demo department login works
+BATCH = 200  # complaints whose lives are written in one transaction (complaints.services.complaints_batch)
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 9, 9, 9, 9, 8, 8, 8, 9, 10, 10, 9, 7, 4, 2]
 
 
@@ -288,9 +290,14 @@ class History:
         with connection.cursor() as cur:  # demo data: a crash may lose the last few ms of it, never its consistency
             cur.execute("SET synchronous_commit TO off")
         made = 0
-        for index, code, point, at, handon in items:
-            self.rng = random.Random(f"{self.seed}:{index}")
-            made += self._complaint(self.categories[code], point, at, self.specs[code], handon=handon)
+        for start in range(0, len(items), BATCH):
+            # Each complaint is filed at once (complaint_create); the rest of its life, through the same services,
+            # is written with its batch's in one transaction (complaints.services.complaints_batch).
+            with services.complaints_batch() as batch:
+                for index, code, point, at, handon in items[start:start + BATCH]:
+                    self.rng = random.Random(f"{self.seed}:{index}")
+                    made += self._complaint(self.categories[code], point, at, self.specs[code], handon=handon,
+                                            batch=batch)
         return made, self.stats
 
     def summary(self):
@@ -301,7 +308,7 @@ class History:
     def _user(self, complaint):
         return self.users.get(complaint.department_id, self.dispatcher)
 
-    def _complaint(self, category, point, at, spec, handon=None):
+    def _complaint(self, category, point, at, spec, handon=None, batch=None):
         try:
             with clock.at(at):
                 c = services.complaint_create(category=category, point=point, description=self._text(spec),
@@ -309,6 +316,9 @@ class History:
         except ComplaintError as exc:
             self.out.write(f"skipped a demo complaint: {exc}")
             return 0
+        if batch is not None:
+            c.department = self.departments.get(c.department_id, c.department)  # the same row, its authority loaded
+            batch.adopt(c)
         try:
             self._life(c, category, spec, at, handon)
         except ComplaintError as exc:
