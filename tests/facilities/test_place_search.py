@@ -199,3 +199,13 @@ def test_a_stem_nearly_every_name_holds_is_not_asked_of_the_index(monkeypatch, t
     index_query = re.search(r"@@ (.*?)::tsquery", candidate).group(1)
     assert "улиц" not in index_query and "дом" not in index_query, index_query
     assert "нижегородск" in index_query or "тухачевск" in index_query, index_query
+
+
+@pytest.mark.parametrize("typed", ["Нижегородская улица, дом 3", "Тварской", "школа 1788", "маршала тухачев"])
+def test_a_search_that_finds_is_two_statements(typed):
+    """The query's stems with their typo variants in one statement, the candidates ranked in a second."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert places_search(typed)
+    assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
