@@ -8,8 +8,8 @@ searched through a GIN index on that expression. A mistyped word ("Тварск�
 vocabulary of the stems that exist (facilities_searchterm, pg_trgm similarity, as pg_trgm's documentation suggests
 for spelling), and the query then asks for the close stems; the last word also matches as a prefix (typing as one
 goes; a number never does: "12" is a house, not the start of "120" to "129" and of every "№ 12..." in the
-registry). A stem that nearly every name holds ("дом", the city's name: more than COMMON_TERM_DOCS names, the
-vocabulary's count) is left out of the index condition when the query has a rarer word: it narrows nothing, and on
+registry). A word's stem that nearly every name holds ("дом", the city's name: more than COMMON_TERM_DOCS names,
+the vocabulary's count) is left out of the index condition when the query has a rarer one: it narrows nothing, and on
 1M facilities walking its GIN posting tree was most of a search's time; it still counts in the ranking. The few
 candidates are ranked by how much of the query each one's words cover exactly and by their trigram similarity to
 what was typed.
@@ -130,7 +130,9 @@ def _queries(stems, variants):
     groups = []
     for stem, found in zip(stems, variants):
         groups.append([term for term, _exact, _ndoc in found] or [stem])
-    common = [bool(found) and all(ndoc > COMMON_TERM_DOCS for _t, _e, ndoc in found) for found in variants]
+    # Only a word is common: a number (a house) is what narrows a street to an address.
+    common = [_is_word(stem) and bool(found) and all(ndoc > COMMON_TERM_DOCS for _t, _e, ndoc in found)
+              for stem, found in zip(stems, variants)]
     prefix = _is_word(stems[-1])  # the last word as typed so far (a number is a house: never a prefix)
     common[-1] = common[-1] and not prefix  # a prefix's count is not its stem's
 

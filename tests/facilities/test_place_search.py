@@ -199,6 +199,8 @@ def test_a_stem_nearly_every_name_holds_is_not_asked_of_the_index(monkeypatch, t
     index_query = re.search(r"@@ (.*?)::tsquery", candidate).group(1)
     assert "улиц" not in index_query and "дом" not in index_query, index_query
     assert "нижегородск" in index_query or "тухачевск" in index_query, index_query
+    for number in re.findall(r"\d+", typed):  # a house number is never common: it makes a street an address
+        assert f"''{number}''" in index_query, index_query
 
 
 @pytest.mark.parametrize("typed", ["Нижегородская улица, дом 3", "Тварской", "школа 1788", "маршала тухачев"])
