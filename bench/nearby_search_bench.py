@@ -586,7 +586,7 @@ def write_readme(result, previous=None):
         f" load average {', '.join(f'{v:.1f}' for v in result['loadavg_at_start'])} at the start, "
         f"{', '.join(f'{v:.1f}' for v in result['loadavg_at_end'])} at the end): the demo city plus "
         f"{result['facilities']:,} synthetic facilities with Russian names and addresses (about 3,500 streets; "
-        f"`import_dataset` with the search index and vocabulary: {result['build']['import_s']} s), "
+        f"`import_dataset` with the search index and vocabulary: {result['build'].get('import_s')} s), "
         f"{result['addresses']:,} address register points (the `addresses` target, the same streets) and "
         f"{result['complaints']:,} complaints (a quarter open; half around {HOTSPOTS:,} hot spots), in a database "
         f"of its own; {m['nproc']} cores ({m['cpu']}, {m['ram_gb']} GB), PostgreSQL {m['postgresql']}, PostGIS "
