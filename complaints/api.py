@@ -17,7 +17,6 @@ from geo_ourcity.limits import client_key, rate_limited
 from routing.api import ApiError, _error, _errors
 from routing.models import Category
 
-from .models import CLOSED_STATES, Complaint
 from .selectors import complaints_nearby
 from .tracking import redact
 
@@ -63,21 +62,14 @@ class NearbyOut(serializers.Serializer):
 
 
 def nearby_items(point, *, category=None, description=""):
-    """The public items of the nearby open complaints (the API's and the web form's list)."""
-    found = complaints_nearby(point, category=category, description=description)
-    by_id = Complaint.objects.select_related("category").in_bulk([n.complaint_id for n in found])
-    items = []
-    for near in found:
-        c = by_id.get(near.complaint_id)
-        if c is None or c.state in CLOSED_STATES:  # changed since it was looked up
-            continue
-        items.append({
-            "service_request_id": str(c.pk), "service_code": c.category.code,
-            "service_name": translated(c.category.name_i18n) or c.category.code,
-            "distance_m": round(near.distance_m), "status": "open", "state": c.state,
-            "description": redact(c.description or "")[:300], "requested_datetime": c.submitted_at,
-            "lat": c.location.y, "long": c.location.x})
-    return items
+    """The public items of the nearby open complaints (the API's and the web form's list), from the selector's one
+    statement."""
+    return [{"service_request_id": str(near.complaint_id), "service_code": near.service_code,
+             "service_name": translated(near.service_name_i18n or {}) or near.service_code,
+             "distance_m": round(near.distance_m), "status": "open", "state": near.state,
+             "description": redact(near.description)[:300], "requested_datetime": near.submitted_at,
+             "lat": near.lat, "long": near.lon}
+            for near in complaints_nearby(point, category=category, description=description)]
 
 
 class NearbyView(APIView):

@@ -113,9 +113,18 @@ def complaints_for_volunteer(user, *, now=None):
 
 @dataclass(frozen=True)
 class Nearby:
+    """One nearby open complaint, with its public fields (read in the same statement: the API answers from these
+    without a second query)."""
     complaint_id: int
     distance_m: float
     similarity: float  # of its description to the one given (0 without one)
+    state: str = ""
+    description: str = ""
+    submitted_at: datetime.datetime | None = None
+    lon: float = 0.0
+    lat: float = 0.0
+    service_code: str = ""
+    service_name_i18n: dict | None = None
 
 
 # Nearer than this many metres counts as "as near": within one band, the more similar description comes first.
@@ -123,9 +132,11 @@ NEARBY_BAND_M = 25
 # With a scope (`among`), the nearest this many are looked at and those in the scope kept.
 NEARBY_SCOPED_CANDIDATES = 100
 NEARBY_SQL = """
-    SELECT k.id, k.d, k.s FROM (
+    SELECT k.id, k.d, k.s, k.state, k.description, k.submitted_at, ST_X(k.location), ST_Y(k.location), k.code,
+           k.name_i18n FROM (
         SELECT c.id, ST_Distance(c.location::geography, p.g::geography) AS d,
-               CASE WHEN %(text)s = '' THEN 0 ELSE similarity(c.description, %(text)s) END AS s
+               CASE WHEN %(text)s = '' THEN 0 ELSE similarity(c.description, %(text)s) END AS s,
+               c.state, c.description, c.submitted_at, c.location, k.code, k.name_i18n
         FROM complaints_complaint c
         JOIN routing_category k ON k.id = c.category_id,
              (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
@@ -162,4 +173,7 @@ def complaints_nearby(point, *, category=None, description="", radius_m=None, li
     if among is not None:
         allowed = set(among.filter(id__in=[r[0] for r in rows]).values_list("id", flat=True))
         rows = [r for r in rows if r[0] in allowed][:int(settings.NEARBY_LIMIT if limit is None else limit)]
-    return [Nearby(complaint_id=r[0], distance_m=float(r[1]), similarity=float(r[2])) for r in rows]
+    return [Nearby(complaint_id=r[0], distance_m=float(r[1]), similarity=float(r[2]), state=r[3],
+                   description=r[4] or "", submitted_at=r[5], lon=float(r[6]), lat=float(r[7]), service_code=r[8],
+                   service_name_i18n=r[9] if isinstance(r[9], dict) else json.loads(r[9] or "{}"))
+            for r in rows]

@@ -348,9 +348,13 @@ class SearchTerm(models.Model):
     """The place search's vocabulary: every stem (facilities_search_key lexeme) of the searchable names, so that a
     mistyped word of a query is matched to the stems that exist (pg_trgm similarity on this small table, as
     PostgreSQL's pg_trgm documentation suggests), then searched exactly. Filled by facilities.search.search_terms_add
-    when names are imported; a stem left behind by a retired row only ever matches nothing."""
+    when names are imported; a stem left behind by a retired row only ever matches nothing. `ndoc`: how many names
+    of the largest source hold the stem (ts_stat's count at the import): a stem nearly all names hold ("дом")
+    narrows nothing and is left out of the search's index condition (facilities.search.COMMON_TERM_DOCS)."""
 
     term = models.CharField(max_length=200, primary_key=True)
+    ndoc = models.PositiveIntegerField(default=0, db_default=0,
+                                       help_text="names holding this stem, at most (the largest source's count)")
 
     def __str__(self):
         return self.term

@@ -7,8 +7,12 @@ SQL function facilities_search_key(text) (migration 0008): PostgreSQL's text sea
 searched through a GIN index on that expression. A mistyped word ("Тварская") is matched first against the
 vocabulary of the stems that exist (facilities_searchterm, pg_trgm similarity, as pg_trgm's documentation suggests
 for spelling), and the query then asks for the close stems; the last word also matches as a prefix (typing as one
-goes). The few candidates are ranked by how much of the query each one's words cover exactly and by their
-trigram similarity to what was typed.
+goes; a number never does: "12" is a house, not the start of "120" to "129" and of every "№ 12..." in the
+registry). A word's stem that nearly every name holds ("дом", the city's name: more than COMMON_TERM_DOCS names,
+the vocabulary's count) is left out of the index condition when the query has a rarer one: it narrows nothing, and on
+1M facilities walking its GIN posting tree was most of a search's time; it still counts in the ranking. The few
+candidates are ranked by how much of the query each one's words cover exactly and by their trigram similarity to
+what was typed.
 
 Used by the residents' search box (routing/api.py GET /api/v1/places), Open311's address_string without lat/long
 (open311.serializers) and the bench (bench/nearby_search_bench.py).
@@ -49,6 +53,10 @@ KIND_BONUS = {"area": 0.15, "address": 0.1, "facility": 0.0}  # a district or an
 TYPO_MIN = 0.35  # trigram similarity of a typed word's stem to a vocabulary stem, at least
 TYPO_VARIANTS = 4  # close stems asked for one mistyped word, at most
 MAX_TERMS = 8  # words of a query that are searched (an address has fewer)
+# A stem held by more names than this (of one source: facilities_searchterm.ndoc) narrows nothing: it is not asked of
+# the index while the query has a rarer word (a bitmap of this many rows is a few milliseconds; "дом" in a city's
+# address register is hundreds of thousands).
+COMMON_TERM_DOCS = 50_000
 _LEXEME = re.compile(r"^[\w.\-/]{1,60}$")  # what a stem may be to go into a tsquery (letters, digits, . - /)
 
 
@@ -70,33 +78,32 @@ def normalise_query(text):
     return text[:settings.PLACE_SEARCH_QUERY_MAX]
 
 
-def _stems(cur, text):
-    """The query's stems in the order typed (facilities_search_key's lexemes, by position)."""
-    cur.execute("SELECT lexeme FROM unnest(facilities_search_key(%s)) u ORDER BY positions[1]", [text])
-    return [row[0] for row in cur.fetchall() if _LEXEME.match(row[0])][:MAX_TERMS]
-
-
-def _variants(cur, stems):
-    """For each stem: [(variant, exact?)], the stem itself when the vocabulary has it, else the close ones (words
-    only: a number, a house's or a postcode, is never "close" to another)."""
-    if not stems:
-        return []
+def _terms(cur, text):
+    """(stems, variants): the query's stems in the order typed (facilities_search_key's lexemes, by position), and
+    for each [(variant, exact?, names holding it)]: the stem itself when the vocabulary has it, else the close ones
+    (words only: a number, a house's or a postcode, is never "close" to another). One statement: each round trip
+    to the database is a wait for a core on a busy server."""
     cur.execute(
-        """SELECT u.n, v.term, v.term = u.stem
-           FROM unnest(%s::text[]) WITH ORDINALITY AS u(stem, n)
-           CROSS JOIN LATERAL (
-               (SELECT t.term FROM facilities_searchterm t WHERE t.term = u.stem)
+        """SELECT u.n, u.stem, v.term, v.term = u.stem, v.ndoc
+           FROM (SELECT s.stem, row_number() OVER (ORDER BY s.pos) AS n
+                 FROM (SELECT lexeme AS stem, positions[1] AS pos FROM unnest(facilities_search_key(%s))
+                       ORDER BY positions[1] LIMIT %s) s) u
+           LEFT JOIN LATERAL (
+               (SELECT t.term, t.ndoc FROM facilities_searchterm t WHERE t.term = u.stem)
                UNION ALL
-               (SELECT t.term FROM facilities_searchterm t
+               (SELECT t.term, t.ndoc FROM facilities_searchterm t
                 WHERE length(u.stem) >= 3 AND u.stem !~ '[0-9]' AND t.term %% u.stem AND similarity(t.term, u.stem) >= %s
                       AND NOT EXISTS (SELECT 1 FROM facilities_searchterm x WHERE x.term = u.stem)
-                ORDER BY t.term <-> u.stem LIMIT %s)) v""",
-        [stems, TYPO_MIN, TYPO_VARIANTS])
-    out = [[] for _ in stems]
-    for n, term, exact in cur.fetchall():
-        if _LEXEME.match(term):
-            out[n - 1].append((term, exact))
-    return out
+                ORDER BY t.term <-> u.stem LIMIT %s)) v ON true
+           ORDER BY u.n""",
+        [text, 2 * MAX_TERMS, TYPO_MIN, TYPO_VARIANTS])
+    by_stem = {}
+    for n, stem, term, exact, ndoc in cur.fetchall():
+        found = by_stem.setdefault((n, stem), [])
+        if term is not None and _LEXEME.match(term):
+            found.append((term, exact, ndoc))
+    kept = [(stem, found) for (_n, stem), found in by_stem.items() if _LEXEME.match(stem)][:MAX_TERMS]
+    return [stem for stem, _found in kept], [found for _stem, found in kept]
 
 
 def _quote(term):
@@ -106,7 +113,7 @@ def _quote(term):
 def _tsquery(groups, *, prefix_last, join=" & "):
     parts = []
     for i, group in enumerate(groups):
-        last = prefix_last and i == len(groups) - 1
+        last = prefix_last and i == len(groups) - 1 and _is_word(group[0])
         alternatives = [_quote(term) + (":*" if last else "") for term in group]
         if alternatives:
             parts.append("(" + " | ".join(alternatives) + ")")
@@ -127,14 +134,25 @@ def _queries(stems, variants):
         return
     groups = []
     for stem, found in zip(stems, variants):
-        groups.append([term for term, _exact in found] or [stem])
-    yield _tsquery(groups, prefix_last=True)
-    known = [g for g, found in zip(groups, variants) if found]
-    if known and len(known) < len(groups) and any(_is_word(g[0]) for g in known):
-        yield _tsquery(known, prefix_last=False)
-    words = [g for g, found, stem in zip(groups, variants, stems) if found and _is_word(stem)]
+        groups.append([term for term, _exact, _ndoc in found] or [stem])
+    # Only a word is common: a number (a house) is what narrows a street to an address.
+    common = [_is_word(stem) and bool(found) and all(ndoc > COMMON_TERM_DOCS for _t, _e, ndoc in found)
+              for stem, found in zip(stems, variants)]
+    prefix = _is_word(stems[-1])  # the last word as typed so far (a number is a house: never a prefix)
+    common[-1] = common[-1] and not prefix  # a prefix's count is not its stem's
+
+    def narrowing(chosen, flags):
+        """The groups without the common ones, while a rarer one is left (else all of them)."""
+        rare = [g for g, c in zip(chosen, flags) if not c]
+        return rare or chosen
+
+    yield _tsquery(narrowing(groups, common), prefix_last=prefix)
+    known = [(g, c) for g, found, c in zip(groups, variants, common) if found]
+    if known and len(known) < len(groups) and any(_is_word(g[0]) for g, _c in known):
+        yield _tsquery(narrowing(*zip(*known)), prefix_last=False)
+    words = [(g, c) for g, found, stem, c in zip(groups, variants, stems, common) if found and _is_word(stem)]
     if words and (len(words) > 1 or len(words) < len(known)):
-        yield _tsquery(words, prefix_last=False, join=" | ")
+        yield _tsquery(narrowing(*zip(*words)), prefix_last=False, join=" | ")
 
 
 def places_search(text, *, limit=8):
@@ -143,11 +161,10 @@ def places_search(text, *, limit=8):
     if len(text) < 2:
         return []
     with connection.cursor() as cur:
-        stems = _stems(cur, text)
+        stems, variants = _terms(cur, text)
         if not stems:
             return []
-        variants = _variants(cur, stems)
-        exact_terms = [term for found in variants for term, exact in found if exact]
+        exact_terms = [term for found in variants for term, exact, _ndoc in found if exact]
         for query in _queries(stems, variants):
             cur.execute(
                 f"""SELECT k.kind, k.id, k.label, k.detail, k.lon, k.lat, k.w, k.s, k.e, k.n,
@@ -199,5 +216,6 @@ def search_terms_add(cur, *, target, dataset_id=None):
     sql = VOCABULARY_SQL[target]
     if "%d" in sql:
         sql = sql % int(dataset_id)
-    cur.execute("INSERT INTO facilities_searchterm (term) SELECT word FROM ts_stat(%s) "
-                "WHERE length(word) <= 200 ON CONFLICT DO NOTHING", [sql])
+    cur.execute("INSERT INTO facilities_searchterm AS t (term, ndoc) SELECT word, ndoc FROM ts_stat(%s) "
+                "WHERE length(word) <= 200 ON CONFLICT (term) DO UPDATE SET ndoc = greatest(t.ndoc, excluded.ndoc)",
+                [sql])

@@ -184,3 +184,22 @@ def test_it_is_in_the_openapi_schema(client):
     item = operation["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"].split("/")[-1]
     assert {"service_request_id", "service_code", "distance_m", "status"} <= set(
         schema["components"]["schemas"][item]["properties"])
+
+
+@pytest.mark.parametrize("found", [0, 1, 5])
+def test_the_api_reads_its_answer_in_one_statement(client, make_complaint, category, found):
+    """The category's lookup and the nearby statement, which also reads the public fields: no query per answer and
+    no second query for the complaints' details (each round trip is a wait for a core on a busy server)."""
+    from django.test.utils import CaptureQueriesContext
+
+    made = [make_complaint(location=at(20 + 30 * i), description=f"Яма {i}") for i in range(found)]
+    with CaptureQueriesContext(connection) as queries:
+        response = get(client, lat=MOSCOW[1], long=MOSCOW[0], service_code=category.code, description="яма")
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["service_request_id"] for item in body] == [str(c.pk) for c in made]
+    for item, complaint in zip(body, made):
+        assert (item["state"], item["description"], item["long"], item["lat"], item["service_name"]) == (
+            complaint.state, complaint.description, pytest.approx(complaint.location.x),
+            pytest.approx(complaint.location.y), category.name_i18n["ru"])
+    assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]

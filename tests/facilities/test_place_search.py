@@ -1,5 +1,7 @@
 """The place search (facilities.search) over the demo city: districts, the address register sample, the facilities'
 names and addresses; word forms and typos forgiven; ranked; only what is active; the index really used."""
+import re
+
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -122,3 +124,105 @@ def test_the_detail_names_the_level_and_the_type_in_the_active_language(settings
     with translation.override(language):
         assert first("Тверской").detail == level
         assert first("школа 1788").detail == school
+# --- at the registry's scale (issue 10's 1M facilities): what keeps a search's index work small ----------------
+
+def _address(label, lon=37.6056, lat=55.7655):
+    from django.contrib.gis.geos import Point
+
+    from facilities.models import Address, Dataset
+
+    dataset, _ = Dataset.objects.get_or_create(code="t-scale", defaults={"name": "t", "target": "addresses"})
+    return Address.objects.create(dataset=dataset, source_key=label, label=label, geom=Point(lon, lat, srid=4326))
+
+
+@pytest.mark.parametrize("typed, wanted, unwanted", [
+    ("Квазарная 12", "Квазарная аллея, дом 12", ["Квазарная аллея, дом 120", "Квазарная аллея, дом 129"]),
+    ("Квазарная аллея, дом 3", "Квазарная аллея, дом 3", ["Квазарная аллея, дом 30", "Квазарная аллея, дом 3000"]),
+    ("квазарной аллее 7", "Квазарная аллея, дом 7", ["Квазарная аллея, дом 77", "Квазарная аллея, дом 700"]),
+])
+def test_a_house_number_typed_last_is_that_house_not_a_prefix(typed, wanted, unwanted):
+    """A number is never the start of a longer one: "12" is not "120" to "129" (on 1M facilities, "12":* expanded
+    to every "№ 12..." of the registry, the slowest part of a search)."""
+    from facilities.search import search_terms_add
+
+    for label in [wanted, *unwanted]:
+        _address(label)
+    with connection.cursor() as cur:
+        search_terms_add(cur, target="addresses", dataset_id=_address("Квазарная аллея, дом 1").dataset_id)
+    labels = [p.label for p in places_search(typed)]
+    assert labels[0] == wanted and not set(unwanted) & set(labels), labels
+
+
+@pytest.mark.parametrize("typed", ["хрустальн", "Хрустальный пер"])
+def test_the_last_word_is_still_a_prefix(typed):
+    _address("Хрустальный переулок, дом 7")
+    from facilities.search import search_terms_add
+
+    with connection.cursor() as cur:
+        search_terms_add(cur, target="addresses", dataset_id=_address("Хрустальный переулок, дом 9").dataset_id)
+    assert places_search(typed)[0].label.startswith("Хрустальный переулок")
+
+
+def test_the_vocabulary_counts_the_names_holding_each_stem_once_per_source():
+    """ndoc is the most names of one source holding the stem (ts_stat's count), and an import run again does not
+    count them twice."""
+    from facilities.models import SearchTerm
+    from facilities.search import search_terms_add
+
+    def holding(stem):
+        """The most names of one source (a facilities' or an addresses' dataset, the areas) holding the stem."""
+        query = f"'{stem}'"
+        with connection.cursor() as cur:
+            cur.execute(f"""SELECT max(n) FROM (
+                SELECT count(*) AS n FROM facilities_facility f WHERE f.valid_to IS NULL AND {FACILITY_KEY} @@
+                    %(q)s::tsquery GROUP BY f.dataset_id
+                UNION ALL SELECT count(*) FROM facilities_address d WHERE facilities_search_key(d.label) @@
+                    %(q)s::tsquery GROUP BY d.dataset_id
+                UNION ALL SELECT count(*) FROM facilities_adminarea a WHERE a.valid_to IS NULL AND
+                    facilities_search_key(a.name) @@ %(q)s::tsquery) c""", {"q": query})
+            return cur.fetchone()[0] or 0
+
+    for stem in ("дом", "улиц", "школ", "нижегородск"):
+        assert SearchTerm.objects.get(term=stem).ndoc == holding(stem) > 0, stem
+    before = dict(SearchTerm.objects.values_list("term", "ndoc"))
+    with connection.cursor() as cur:
+        search_terms_add(cur, target="areas")
+        search_terms_add(cur, target="areas")
+    assert dict(SearchTerm.objects.values_list("term", "ndoc")) == before
+
+
+@pytest.mark.parametrize("typed, label", [
+    ("Нижегородская улица, дом 3", "Нижегородская улица, дом 3"),
+    ("на Нижегородской улице 3", "Нижегородская улица, дом 3"),
+    ("улица Маршала Тухачевского, дом 20", "улица Маршала Тухачевского, дом 20, корпус 1"),
+    ("Тухачевскава 20", "улица Маршала Тухачевского, дом 20, корпус 1"),
+])
+def test_a_stem_nearly_every_name_holds_is_not_asked_of_the_index(monkeypatch, typed, label):
+    """With "улица" and "дом" counted as common (as in a city's register of 400,000 addresses), the index is asked
+    for the rarer words only, and the same place comes first: the common words still rank."""
+    from django.test.utils import CaptureQueriesContext
+
+    from facilities import search
+    from facilities.models import SearchTerm
+
+    monkeypatch.setattr(search, "COMMON_TERM_DOCS", 5)
+    assert {"улиц", "дом"} <= set(SearchTerm.objects.filter(ndoc__gt=5).values_list("term", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        place = first(typed)
+    assert (place.kind, place.label) == ("address", label)
+    candidate = next(q["sql"] for q in queries.captured_queries if "facilities_address d" in q["sql"])
+    index_query = re.search(r"@@ (.*?)::tsquery", candidate).group(1)
+    assert "улиц" not in index_query and "дом" not in index_query, index_query
+    assert "нижегородск" in index_query or "тухачевск" in index_query, index_query
+    for number in re.findall(r"\d+", typed):  # a house number is never common: it makes a street an address
+        assert f"''{number}''" in index_query, index_query
+
+
+@pytest.mark.parametrize("typed", ["Нижегородская улица, дом 3", "Тварской", "школа 1788", "маршала тухачев"])
+def test_a_search_that_finds_is_two_statements(typed):
+    """The query's stems with their typo variants in one statement, the candidates ranked in a second."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert places_search(typed)
+    assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
