@@ -793,6 +793,8 @@ class RerouteResult:
     refreshed: int = 0  # same department, but the decision found other facilities (a new decision, no move)
     searched: int | None = None  # with changed facilities, areas or categories: the complaints that searched again
     connections: int = 1  # connections that decided at once (the full pass uses one per core)
+    decided: int | None = None  # without a full search: the complaints decided again in full
+    stages: dict = dataclasses.field(default_factory=dict)  # seconds per stage (the plan's, then apply)
 
     def report(self, *, limit=50):
         """The result as lines for a person (manage.py reroute, reroute_preview): counts, moves by department."""
@@ -847,6 +849,7 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
         plan = reroute_plan(open_states=open_states, complaint_ids=complaint_ids, spatial=spatial,
                             facilities=facilities, areas=areas, categories=categories)
         moves = []
+        applying = time.perf_counter()
         with connection.cursor() as cur:
             if dry_run:
                 cur.execute(REROUTE_PREVIEW_SQL.format(plan=plan.table))
@@ -861,6 +864,9 @@ def complaints_reroute(*, dry_run=False, complaint_ids=None, reason="", spatial=
                 if moved:  # the moves' mails (written by the history's trigger): the sweep sends them on commit
                     transaction.on_commit(_outbox_sweep_soon, robust=True)
         reroute_plan_drop()
+        applied = time.perf_counter()
     return RerouteResult(considered=plan.considered, moved=moved, dry_run=dry_run,
                          seconds=round(time.perf_counter() - started, 3), moves=moves, refreshed=refreshed,
-                         searched=plan.searched, connections=plan.connections)
+                         searched=plan.searched, connections=plan.connections, decided=plan.decided,
+                         stages={**plan.stages, "apply": round(applied - applying, 3),
+                                 "commit": round(time.perf_counter() - applied, 3)})

@@ -6,7 +6,8 @@ it (the complaints, their new decisions, their history). The states that count a
 passed in. Routing reads complaints' rows here (their point, category and current decision) and writes none.
 """
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -29,8 +30,10 @@ KNOWN_FACILITIES = """ARRAY(
 # their decision named (the facility's owner, the area's) is looked up in the routing table again. Only those that
 # may move are decided again in full (by DECIDE_SQL): their department differs, their facility or area is gone, a
 # facility ranked before the chosen one (its owner had no department then) might win now, or they are in triage.
+# One row: how many open complaints the pass covers, and the ids of those that may move. The facility a decision
+# names is looked up by its id (a probe of each partition's id index, OFFSET 0: kept so): a hash join would read
+# every current facility (a million) for the owners of the few tens of thousands the decisions name.
 MAY_MOVE_SQL = """
-    CREATE TEMP TABLE routing_may_move ON COMMIT DROP AS
     WITH b AS MATERIALIZED (
         SELECT c.id, c.department_id, c.category_id, rd.rule, k.department_id AS category_department,
                CASE WHEN rd.rule LIKE 'facility%%' THEN f.owner_id
@@ -43,7 +46,8 @@ MAY_MOVE_SQL = """
         FROM complaints_complaint c
         JOIN routing_routingdecision rd ON rd.id = c.decision_id
         JOIN routing_category k ON k.id = c.category_id
-        LEFT JOIN facilities_facility f ON f.id = rd.facility_id AND f.valid_to IS NULL
+        LEFT JOIN LATERAL (SELECT f.id, f.owner_id FROM facilities_facility f
+                           WHERE f.id = rd.facility_id AND f.valid_to IS NULL OFFSET 0) f ON true
         LEFT JOIN facilities_adminarea da ON da.id = rd.area_id AND da.valid_to IS NULL
         WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}),
     answers AS (  -- the routing table's answer once per (authority, category) pair, not once per complaint
@@ -51,14 +55,29 @@ MAY_MOVE_SQL = """
                (SELECT r.department_id FROM routing_department_for(p.authority_id, p.category_id) r) AS department_id
         FROM (SELECT DISTINCT b.authority_id, b.category_id FROM b
               WHERE b.rule <> 'department' AND b.authority_id IS NOT NULL) p)
-    SELECT b.id FROM b
-    LEFT JOIN answers a ON a.authority_id = b.authority_id AND a.category_id = b.category_id
-    WHERE b.rule = 'triage' OR b.gone OR b.contested
-       OR CASE WHEN b.rule = 'department' THEN b.category_department ELSE a.department_id END
-          IS DISTINCT FROM b.department_id"""
+    SELECT count(*), coalesce(array_agg(b.id ORDER BY b.id) FILTER (
+        WHERE b.rule = 'triage' OR b.gone OR b.contested
+           OR CASE WHEN b.rule = 'department' THEN b.category_department ELSE a.department_id END
+              IS DISTINCT FROM b.department_id), '{{}}')
+    FROM b
+    LEFT JOIN answers a ON a.authority_id = b.authority_id AND a.category_id = b.category_id"""
+
+# The complaints that a pass without a full search decides again (those that may move, and those that search
+# again), as DECIDE_SQL input: their ids come as an array, each with whether it searches again (else it keeps the
+# facilities and the area its decision found). Arrays, not temporary tables: the transaction writes nothing before
+# the decisions, so they can be split over several connections that share its snapshot (_plan_in_parallel).
+DECIDE_LISTED_INPUT = """
+    SELECT c.id AS key, c.location AS g, c.category_id,
+           CASE WHEN rd.rule = 'facility_picked' THEN c.facility_id END AS picked_id,
+           CASE WHEN u.search THEN NULL::bigint[] ELSE {known_facilities} END AS known_facilities,
+           CASE WHEN u.search THEN NULL::bigint ELSE rd.area_id END AS known_area_id
+    FROM unnest(%(decide)s::bigint[], %(search)s::boolean[]) u(id, search)
+    JOIN complaints_complaint c ON c.id = u.id
+    JOIN routing_routingdecision rd ON rd.id = c.decision_id
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}"""
 
 # The complaints that must search again after a change to some facilities, areas or categories (the `changed_*`
-# temporary tables); for every other complaint the quick path (known facilities and area, MAY_MOVE_SQL) is
+# arrays of ids); for every other complaint the quick path (known facilities and area, MAY_MOVE_SQL) is
 # exact, since nothing it relies on has changed. Facilities (created, moved, retyped, retired or revived): the
 # complaints whose decision names one of them (chosen, runner-up or picked: with it gone or moved, the next one in
 # line may win), and those of a category over its type around where it now lies (it may win now). The window is
@@ -69,9 +88,10 @@ SEARCH_FACILITIES = """
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     CROSS JOIN LATERAL (SELECT rd.facility_id UNION ALL SELECT c.facility_id
                         UNION ALL SELECT (e->>'facility_id')::bigint FROM jsonb_array_elements(rd.candidates) e) r(id)
-    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only} AND r.id IN (SELECT id FROM changed_facilities)
+    WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only} 
+      AND r.id IN (SELECT unnest(%(changed_facilities)s::bigint[]))
     UNION
-    SELECT c.id FROM changed_facilities a
+    SELECT c.id FROM unnest(%(changed_facilities)s::bigint[]) a(id)
     CROSS JOIN LATERAL (  -- by id in each partition's index (a hash join would read every facility)
         SELECT f.type_id, f.geom FROM facilities_facility f WHERE f.id = a.id AND f.valid_to IS NULL OFFSET 0) f
     CROSS JOIN LATERAL (  -- the categories over its type and the others of their groups (the place over the
@@ -103,9 +123,9 @@ SEARCH_AREAS = """
                       UNION ALL
                       SELECT a.id, a.parent_id, up.depth + 1 FROM up JOIN facilities_adminarea a ON a.id = up.parent_id
                       WHERE up.depth < 32)
-                  SELECT 1 FROM up WHERE up.id IN (SELECT id FROM changed_areas))
+                  SELECT 1 FROM up WHERE up.id = ANY(%(changed_areas)s::bigint[]))
     UNION
-    SELECT c.id FROM changed_areas x
+    SELECT c.id FROM unnest(%(changed_areas)s::bigint[]) x(id)
     JOIN facilities_adminareapiece p ON p.area_id = x.id
     JOIN complaints_complaint c ON c.location && p.geom AND ST_Covers(p.geom, c.location)
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
@@ -118,10 +138,10 @@ SEARCH_CATEGORIES = """
     SELECT c.id FROM complaints_complaint c
     JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}
-      AND (c.category_id IN (SELECT id FROM changed_categories)
+      AND (c.category_id = ANY(%(changed_categories)s::bigint[])
            OR c.category_id IN (SELECT k.id FROM routing_category k JOIN routing_category x
                                 ON x.group_i18n = k.group_i18n
-                                WHERE x.id IN (SELECT id FROM changed_categories))
+                                WHERE x.id = ANY(%(changed_categories)s::bigint[]))
            OR rd.rule = 'facility_group')"""
 
 SEARCHES = {"facilities": SEARCH_FACILITIES, "areas": SEARCH_AREAS, "categories": SEARCH_CATEGORIES}
@@ -156,12 +176,14 @@ PLAN_TABLE = "routing_moves"
 # the cost of walking the GiST index (bench/routing_bench.py).
 PLAN_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off"
 PLAN_SETTINGS_RESET = "RESET jit; RESET enable_bitmapscan"
-TEMP_TABLES = "routing_moves, routing_may_move, routing_search, changed_facilities, changed_areas, changed_categories"
-# The full re-decision is split into this many ranges of complaints, each decided on a connection of its own (one
-# per core): see _plan_in_parallel.
+TEMP_TABLES = "routing_moves"
+# A pass is split into this many parts of its complaints, each decided on a connection of its own (one per core):
+# see _plan_in_parallel.
 PARALLEL_RANGES = max(2, min(os.cpu_count() or 1, 8))
-# Below this many complaints, one connection is quicker than opening others.
+# Below this many complaints to decide, one connection is quicker than opening others (and planning the statement
+# on each): the full re-decision, and the complaints a pass without a full search decides again.
 PARALLEL_MIN = 5_000
+PARALLEL_MIN_LISTED = 2_000
 
 
 @dataclass
@@ -179,7 +201,15 @@ class ReroutePlan:
     moves: int  # planned moves (department changes)
     refreshes: int  # planned refreshes
     searched: int | None = None  # with changed facilities, areas or categories: the complaints that searched again
-    connections: int = 1  # how many connections decided (the full pass: one per range)
+    connections: int = 1  # how many connections decided at once (one per part)
+    decided: int | None = None  # without a full search: the complaints decided again in full (may move or searched)
+    stages: dict = field(default_factory=dict)  # seconds per stage: search, may_move, decide, plan
+
+
+def _id_array(ids):
+    """A bigint[] parameter as one array literal: parsed once (a list would be an ARRAY[...] of n constants), and a
+    constant, so that `= ANY` of it is hashed."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=None, areas=None,
@@ -196,8 +226,9 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
     - `spatial=False` (owners' departments, an area's authority, the routing table, a department): no search; each
       complaint keeps the facilities and the area its decision found, and only who answers for them is
       decided again, for those that may move.
-    - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again; when the
-      transaction has written nothing yet, over several connections at once that share its snapshot.
+    - otherwise (`spatial=True`, the default: `manage.py reroute`): every complaint searches again.
+    When the transaction has written nothing yet, the complaints to decide are split over several connections
+    at once that share its snapshot (the full pass: ranges of ids; the others: the list of those to decide).
     Closed complaints, and complaints whose current decision a person made (rule `manual`), are not planned.
     `complaint_ids` limits the pass.
     """
@@ -207,56 +238,81 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
                if ids is not None}
     targeted = bool(changed)
     spatial = spatial and not targeted
-    only = "AND c.id = ANY(%(ids)s)" if complaint_ids is not None else ""
-    if spatial:
-        decide_only, known_facilities, known_area = only, "NULL::bigint[]", "NULL::bigint"
-    elif targeted:
-        searched_again = "c.id IN (SELECT id FROM routing_search)"
-        decide_only = only + f" AND (c.id IN (SELECT id FROM routing_may_move) OR {searched_again})"
-        known_facilities = f"CASE WHEN {searched_again} THEN NULL::bigint[] ELSE {KNOWN_FACILITIES} END"
-        known_area = f"CASE WHEN {searched_again} THEN NULL::bigint ELSE rd.area_id END"
-    else:
-        decide_only = only + " AND c.id IN (SELECT id FROM routing_may_move)"
-        known_facilities, known_area = KNOWN_FACILITIES, "rd.area_id"
-    source = REROUTE_INPUT.format(only=decide_only, known_facilities=known_facilities, known_area=known_area)
-    params = {"open": [str(s) for s in open_states], "ids": [int(i) for i in complaint_ids or []]}
-    searched, connections = None, 1
+    only = "AND c.id = ANY(%(ids)s::bigint[])" if complaint_ids is not None else ""
+    params = {"open": [str(s) for s in open_states], "ids": _id_array(complaint_ids or [])}
+    params.update({f"changed_{name}": _id_array(sorted({int(i) for i in ids})) for name, ids in changed.items()})
+    searched = decided = None
+    stages = {}
+    clock = time.perf_counter()
+
+    def stage(name):
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = round(now - clock, 3)
+        clock = now
+
     with connection.cursor() as cur:
         cur.execute(PLAN_SETTINGS)
         # Nothing written yet in this transaction: other connections can share its snapshot and see what it sees.
         cur.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
         clean = cur.fetchone()[0]
-        cur.execute(f"SELECT count(*) FROM ({REROUTE_INPUT.format(only=only, known_facilities='NULL', known_area='NULL')}) i",
-                    params)
-        considered = cur.fetchone()[0]
-        if spatial and clean and considered >= PARALLEL_MIN:
+        if spatial:
+            source = REROUTE_INPUT.format(only=only, known_facilities="NULL::bigint[]", known_area="NULL::bigint")
+            cur.execute(f"SELECT count(*) FROM ({source}) i", params)
+            considered = cur.fetchone()[0]
+            parts = None
+            if clean and considered >= PARALLEL_MIN:
+                # ranges of equal size by id
+                cur.execute(f"SELECT percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY i.key) FROM ({source}) i",
+                            {**params, "q": [k / PARALLEL_RANGES for k in range(1, PARALLEL_RANGES)]})
+                edges = [None, *(cur.fetchone()[0] or []), None]
+                parts = []
+                for lo, hi in zip(edges, edges[1:]):
+                    where = (" AND r.key > %(lo)s" if lo is not None else "") + \
+                        (" AND r.key <= %(hi)s" if hi is not None else "")
+                    parts.append((f"SELECT * FROM ({source}) r WHERE true{where}", {**params, "lo": lo, "hi": hi}))
+            single = (source, params)
+        else:
+            search_ids = []
+            if targeted:
+                union = "\n    UNION\n".join(SEARCHES[name].format(only=only) for name in changed)
+                cur.execute(f"SELECT coalesce(array_agg(s.id ORDER BY s.id), '{{}}') FROM ({union}) s", params)
+                search_ids = cur.fetchone()[0]
+                searched = len(search_ids)
+                stage("search")
+            cur.execute(MAY_MOVE_SQL.format(only=only), params)
+            considered, may_move = cur.fetchone()
+            stage("may_move")
+            searching = set(search_ids)
+            listed = sorted(searching.union(may_move))
+            decided = len(listed)
+            source = DECIDE_LISTED_INPUT.format(
+                only=only, known_facilities=KNOWN_FACILITIES)
+
+            def listed_params(ids):
+                return {**params, "decide": _id_array(ids),
+                        "search": "{" + ",".join("t" if i in searching else "f" for i in ids) + "}"}
+
+            parts = None
+            if clean and decided >= PARALLEL_MIN_LISTED:
+                # interleaved, so that each part gets as many of those that search again (the dearer ones)
+                parts = [(source, listed_params(listed[n::PARALLEL_RANGES])) for n in range(PARALLEL_RANGES)]
+            single = (source, listed_params(listed))
+        connections = 1
+        if parts:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
-            parts = _plan_in_parallel(snapshot, source, params)
+            results = _plan_in_parallel(snapshot, parts)
             cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
-            cur.execute(MOVES_SQL.format(decide=decide_sql(source)) + " WITH NO DATA", params)
-            for rows in parts:
+            cur.execute(MOVES_SQL.format(decide=decide_sql(single[0])) + " WITH NO DATA", single[1])
+            for rows in results:
                 cur.execute(f"INSERT INTO {PLAN_TABLE} SELECT * FROM jsonb_populate_recordset(NULL::{PLAN_TABLE}, "
                             "%s::jsonb)", [rows])
-            connections = PARALLEL_RANGES
+            connections = len(parts)
         else:
             cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
-            if targeted:
-                for name, ids in changed.items():
-                    cur.execute(f"CREATE TEMP TABLE changed_{name} (id bigint PRIMARY KEY) ON COMMIT DROP")
-                    cur.execute(f"INSERT INTO changed_{name} SELECT DISTINCT unnest(%s::bigint[])",
-                                [[int(i) for i in ids]])
-                    cur.execute(f"ANALYZE changed_{name}")
-                union = "\n    UNION\n".join(SEARCHES[name].format(only=only) for name in changed)
-                cur.execute(f"CREATE TEMP TABLE routing_search ON COMMIT DROP AS {union}", params)
-                cur.execute("ALTER TABLE routing_search ADD PRIMARY KEY (id)")
-                cur.execute("ANALYZE routing_search")
-                cur.execute("SELECT count(*) FROM routing_search")
-                searched = cur.fetchone()[0]
-            if not spatial:
-                cur.execute(MAY_MOVE_SQL.format(only=only), params)
-                cur.execute("ANALYZE routing_may_move")
-            cur.execute(MOVES_SQL.format(decide=decide_sql(source)), params)
+            cur.execute(MOVES_SQL.format(decide=decide_sql(single[0])), single[1])
+        stage("decide")
         # The new decisions' ids are drawn here: nextval() in the statement above would keep it from parallel plans.
         cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD COLUMN decision_id bigint "
                     "DEFAULT nextval(pg_get_serial_sequence('routing_routingdecision', 'id'))")
@@ -266,8 +322,9 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
         cur.execute(f"{PLAN_SETTINGS_RESET}; "
                     f"SELECT count(*) FILTER (WHERE moves), count(*) FILTER (WHERE NOT moves) FROM {PLAN_TABLE}")
         moves, refreshes = cur.fetchone()
+        stage("plan")
     return ReroutePlan(table=PLAN_TABLE, considered=considered, moves=moves, refreshes=refreshes, searched=searched,
-                       connections=connections)
+                       connections=connections, decided=decided, stages=stages)
 
 
 def reroute_plan_drop():
@@ -276,33 +333,24 @@ def reroute_plan_drop():
         cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
 
 
-# One range of the full re-decision, on a connection of its own: the same statement, its rows as one jsonb array.
+# One part of a pass, on a connection of its own: the same statement, its rows as one jsonb array.
 RANGE_SQL = "SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]')::text FROM (" + MOVES_SELECT + ") m"
 
 
-def _plan_in_parallel(snapshot, source, params):
-    """The full re-decision over PARALLEL_RANGES connections at once (PostgreSQL runs one statement in one
-    process; its own parallel query does not run this LATERAL-per-row statement in workers): the open complaints
-    are split into ranges of equal size by id, each range is decided on a connection of its own in a REPEATABLE
-    READ transaction that imports the caller's snapshot (so every range sees the very same data as the caller),
-    and the rows come back as jsonb for the caller's plan table. Read-only: nothing is written on these
-    connections."""
+def _plan_in_parallel(snapshot, parts):
+    """Decide the parts of a pass ((DECIDE_SQL input, its params) each) over as many connections at once
+    (PostgreSQL runs one statement in one process; its own parallel query does not run this LATERAL-per-row
+    statement in workers): each part is decided on a connection of its own in a REPEATABLE READ transaction that
+    imports the caller's snapshot (so every part sees the very same data as the caller), and the rows come back as
+    jsonb for the caller's plan table. Read-only: nothing is written on these connections."""
     import threading
 
-    bounds_sql = (f"SELECT percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY i.key) "
-                  f"FROM ({source}) i")
-    with connection.cursor() as cur:
-        cur.execute(bounds_sql, {**params, "q": [k / PARALLEL_RANGES for k in range(1, PARALLEL_RANGES)]})
-        cuts = list(cur.fetchone()[0] or [])
-    edges = [None, *cuts, None]
-    results, errors = [None] * PARALLEL_RANGES, []
+    results, errors = [None] * len(parts), []
     conn_params = connection.get_connection_params()
 
     def run(n):
         try:
-            lo, hi = edges[n], edges[n + 1]
-            where = (" AND c.id > %(lo)s" if lo is not None else "") + (" AND c.id <= %(hi)s" if hi is not None else "")
-            ranged = f"SELECT * FROM ({source}) r WHERE true{where.replace('c.id', 'r.key')}"
+            source, params = parts[n]
             raw = connection.get_new_connection(conn_params)
             raw.autocommit = True  # the transaction below is ours, begun explicitly
             try:
@@ -310,7 +358,7 @@ def _plan_in_parallel(snapshot, source, params):
                     cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
                     cur.execute(PLAN_SETTINGS)
-                    cur.execute(RANGE_SQL.format(decide=decide_sql(ranged)), {**params, "lo": lo, "hi": hi})
+                    cur.execute(RANGE_SQL.format(decide=decide_sql(source)), params)
                     results[n] = cur.fetchone()[0]
                     cur.execute("COMMIT")
             finally:
@@ -318,7 +366,7 @@ def _plan_in_parallel(snapshot, source, params):
         except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(n,), name=f"reroute-range-{n}") for n in range(PARALLEL_RANGES)]
+    threads = [threading.Thread(target=run, args=(n,), name=f"reroute-part-{n}") for n in range(len(parts))]
     for t in threads:
         t.start()
     for t in threads:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from facilities.models import AdminArea, Authority, Department
 from routing.engine import decide_sql
 from routing.models import RoutingAssignment
-from routing.services import KNOWN_FACILITIES, MAY_MOVE_SQL, REROUTE_INPUT
+from routing.services import DECIDE_LISTED_INPUT, KNOWN_FACILITIES, MAY_MOVE_SQL, REROUTE_INPUT
 from tests.routing.conftest import category
 
 pytestmark = pytest.mark.django_db
@@ -63,11 +63,14 @@ def test_it_is_inlined_into_the_decision_statement_and_the_re_route():
     decide = explain(decide_sql("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint(37.62, 55.75), 4326) AS g, "
                                 "c.id AS category_id, NULL::bigint AS picked_id, NULL::bigint[] AS known_facilities, "
                                 "NULL::bigint AS known_area_id FROM routing_category c WHERE c.code = 'yard-snow'"), ())
-    may_move = explain(MAY_MOVE_SQL.split(" AS\n", 1)[1].format(only=""), {"open": ["assigned"]})
+    may_move = explain(MAY_MOVE_SQL.format(only=""), {"open": ["assigned"]})
     # the re-route's quick path, whose known facilities are a subquery: the functions get a column of the input
     quick = explain(decide_sql(REROUTE_INPUT.format(only="", known_facilities=KNOWN_FACILITIES,
                                                     known_area="rd.area_id")), {"open": ["assigned"]})
-    for plan in (decide, may_move, quick):
+    # the complaints a pass without a full search decides again, listed by id (some search again, some not)
+    listed = explain(decide_sql(DECIDE_LISTED_INPUT.format(only="", known_facilities=KNOWN_FACILITIES)),
+                     {"open": ["assigned"], "decide": "{1,2}", "search": "{t,f}"})
+    for plan in (decide, may_move, quick, listed):
         assert "routing_department_for" not in plan and "Function Scan on public." not in plan
         assert "routing_routingassignment" in plan
     assert "facilities_near" not in quick and "facilities_facility" in quick

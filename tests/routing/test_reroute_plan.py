@@ -89,3 +89,43 @@ def test_the_full_re_decision_over_several_connections_agrees_with_one(demo_city
         assert ComplaintEvent.objects.filter(complaint=c, kind="routed", actor_label="system:reroute").count() == 1
     assert complaints_reroute().moved == 0  # done once: nothing left to move
     assert not ComplaintEvent.objects.filter(complaint__in=others, kind="routed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["routing table (no spatial search)", "category (targeted: its complaints search again)"])
+def test_a_pass_without_a_full_search_over_several_connections_agrees_with_one(demo_city, monkeypatch, change):
+    # The complaints to decide again go as a list of ids, split over connections that share the caller's snapshot.
+    moving = [make_complaint(p, "yard-pothole") for p in TVERSKOY]
+    others = [make_complaint(p, c) for p, c in zip(ELSEWHERE, ("yard-pothole", "school-territory", "yard-snow"))]
+    night = night_shift_for_tverskoy_potholes()
+    kwargs = {"spatial": False}
+    if change.startswith("category"):
+        potholes = category("yard-pothole")
+        kwargs = {"categories": [potholes.pk]}
+
+    def runs(**more):
+        monkeypatch.setattr(routing.services, "PARALLEL_MIN_LISTED", 10 ** 9)
+        one = complaints_reroute(dry_run=True, **kwargs, **more)
+        monkeypatch.setattr(routing.services, "PARALLEL_MIN_LISTED", 1)
+        split = complaints_reroute(dry_run=True, **kwargs, **more)
+        return one, split
+
+    one, split = runs()
+    assert (one.connections, split.connections) == (1, routing.services.PARALLEL_RANGES)
+    assert split.considered == one.considered == len(moving) + len(others)
+    assert split.decided == one.decided >= len(moving)
+    if "categories" in kwargs:
+        assert split.searched == one.searched >= len(moving) + 1  # the yard potholes (and their group) search again
+    assert [(m.complaint_id, m.to_department, m.explanation_ru) for m in split.moves] == \
+        [(m.complaint_id, m.to_department, m.explanation_ru) for m in one.moves]
+    assert {m.complaint_id for m in split.moves} == {c.pk for c in moving}
+    assert split.refreshed == one.refreshed
+    # limited to some complaints: the same limit on every connection
+    one, split = runs(complaint_ids=[moving[0].pk, others[0].pk])
+    assert [m.complaint_id for m in split.moves] == [m.complaint_id for m in one.moves] == [moving[0].pk]
+
+    applied = complaints_reroute(reason="test", **kwargs)  # split over connections, applied on the caller's
+    assert (applied.connections, applied.moved) == (routing.services.PARALLEL_RANGES, len(moving))
+    assert set(Complaint.objects.filter(pk__in=[c.pk for c in moving]).values_list("department_id", flat=True)) \
+        == {night.pk}
+    assert complaints_reroute(**kwargs).moved == 0
