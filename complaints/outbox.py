@@ -8,19 +8,21 @@ Adding a kind of mail is one step: a renderer decorated with `@mail_kind("name")
 EmailMessage (or None when the mail is no longer due: it is then cancelled, not sent), in a module its app imports
 (complaints.mails holds this app's), and an `outbox_write(kind="name", ...)` where the change happens.
 
-Once the writing transaction commits, the queue gets one task for the row (complaints.tasks.outbox_deliver); the
-sweep every minute sends whatever is still due, so a task lost with the broker loses no mail. A failure is recorded
+The writing request puts nothing on the queue itself (a Celery publish cost an Open311 POST about 1 ms of its CPU,
+bench/README.md): every worker runs a relay (outbox_relay, every OUTBOX_RELAY_EVERY seconds, started with the worker:
+complaints.tasks) that claims the committed rows not yet handed over (`queued_at`, claimed with SKIP LOCKED, so two
+workers never hand one row over twice) and queues one task per row (complaints.tasks.outbox_deliver); the sweep
+every minute sends whatever is still due, so a task lost with the broker loses no mail. A failure is recorded
 (attempts, last error) and tried again after a backoff (OUTBOX_RETRY_BACKOFF x 2^(attempts-1) seconds, at most
 CELERY_TASK_RETRY_BACKOFF_MAX) up to OUTBOX_MAX_ATTEMPTS times; then the row is `failed`, shown in the admin,
 where an administrator can send it again.
 """
 import datetime
-import functools
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from .models import Outbox
@@ -46,18 +48,18 @@ def _kinds():
 
 def outbox_write(*, kind, recipient, dedupe_key, complaint=None, language="", context=None):
     """Put a mail in the outbox: one INSERT (nothing if a row with this `dedupe_key` exists), in the caller's
-    transaction; the queue is told once that transaction commits. A rollback leaves no row and no task."""
+    transaction; a worker's relay queues it once that transaction has committed (outbox_relay). A rollback leaves
+    no row and no task."""
     if kind not in _kinds():
         raise ValueError(f"unknown outbox kind {kind!r}")
     entry = Outbox(kind=kind, recipient=recipient, dedupe_key=dedupe_key[:200], complaint=complaint,
                    language=language or settings.LANGUAGE_CODE, context=context or {})
     Outbox.objects.bulk_create([entry], ignore_conflicts=True)  # INSERT ... ON CONFLICT DO NOTHING
-    transaction.on_commit(functools.partial(_enqueue, dedupe_key[:200]), robust=True)
 
 
 def outbox_write_many(entries):
     """outbox_write for many mails at once (a scheduler's set-based pass): one INSERT for all of them (each row
-    skipped whose `dedupe_key` exists), each row's task queued once the caller's transaction commits. `entries`:
+    skipped whose `dedupe_key` exists), each row queued by the relay once the caller's transaction commits. `entries`:
     dicts of kind, recipient, dedupe_key and optionally complaint_id, language, context."""
     kinds = _kinds()
     rows = []
@@ -68,16 +70,34 @@ def outbox_write_many(entries):
                            complaint_id=e.get("complaint_id"), language=e.get("language") or settings.LANGUAGE_CODE,
                            context=e.get("context") or {}))
     Outbox.objects.bulk_create(rows, ignore_conflicts=True)
-    for row in rows:
-        transaction.on_commit(functools.partial(_enqueue, row.dedupe_key), robust=True)
 
 
-def _enqueue(dedupe_key):
-    """The row's task, by its key (no query here: the worker finds the row). If the broker is down, the task is
-    lost, not the mail: the sweep finds it due."""
+# Claims the committed rows that no relay has handed over yet, oldest first; a row another relay is claiming at
+# this moment is skipped (it is that relay's). Plain SQL: nothing prepared, so it holds behind a transaction-mode
+# pooler (docs/database.md).
+_RELAY_SQL = """
+UPDATE complaints_outbox o SET queued_at = now()
+FROM (SELECT id FROM complaints_outbox WHERE state = 'pending' AND queued_at IS NULL
+      ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) c
+WHERE o.id = c.id
+RETURNING o.dedupe_key
+"""
+
+
+def outbox_relay(*, limit=500):
+    """Hand the outbox rows written since the last pass to the queue: one outbox_deliver task per row, each row
+    claimed (queued_at) by exactly one relay. Returns the keys queued. If the broker is down, the claim is undone
+    (the next pass tries again); a task lost after that is the sweep's (outbox_sweep), as before."""
     from .tasks import outbox_deliver
 
-    outbox_deliver.delay(dedupe_key)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_RELAY_SQL, [limit])
+        keys = [row[0] for row in cur.fetchall()]
+        # Published inside the claiming transaction: a broker failure raises here and rolls the claim back. A task
+        # that reaches a worker before this commits finds the row as it was (the claim alters only queued_at).
+        for key in keys:
+            outbox_deliver.delay(key)
+    return keys
 
 
 def outbox_send_key(dedupe_key, *, mailer=None):
@@ -174,14 +194,11 @@ def outbox_send_due(*, limit=500, complaint_ids=None) -> SendRun:
 
 def outbox_retry(*, entries):
     """An administrator's "send again": failed (or cancelled) mails become pending with a fresh count of attempts,
-    and go on the queue once this commits. Returns how many."""
+    and the relay queues them once this commits. Returns how many."""
     ids = [e.pk for e in entries if e.state in (Outbox.State.FAILED, Outbox.State.CANCELLED)]
     with transaction.atomic():
         n = Outbox.objects.filter(pk__in=ids).update(state=Outbox.State.PENDING, attempts=0,
-                                                     next_attempt_at=timezone.now())
-        keys = list(Outbox.objects.filter(pk__in=ids).values_list("dedupe_key", flat=True))
-        for key in keys:
-            transaction.on_commit(functools.partial(_enqueue, key), robust=True)
+                                                     next_attempt_at=timezone.now(), queued_at=None)
     return n
 
 

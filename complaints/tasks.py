@@ -128,3 +128,63 @@ def confirmations_remind():
     from .cycle import confirmations_remind as remind
 
     return remind()
+
+
+# --- the outbox relay: runs in every worker (the main process), not in the web requests -------------------------
+
+class OutboxRelay:
+    """A thread of the worker's main process that calls complaints.outbox.outbox_relay every OUTBOX_RELAY_EVERY
+    seconds (and at once when a pass found a full batch): the new outbox rows' tasks are queued by the worker, so the
+    request that wrote a mail only writes its row. Started when the worker is ready, stopped when it shuts down
+    (Celery's worker_ready / worker_shutdown signals)."""
+
+    def __init__(self, every):
+        import threading
+
+        self.every, self.stopping = every, threading.Event()
+        self.thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
+
+    def run(self):
+        from django.db import connection
+
+        from .outbox import outbox_relay
+
+        batch = 500
+        while not self.stopping.is_set():
+            full = False
+            try:
+                full = len(outbox_relay(limit=batch)) == batch
+            except Exception:  # noqa: BLE001 - the database or the broker away: try again next pass
+                log.exception("outbox relay pass failed")
+            finally:
+                # No connection is kept between passes: a pool process forked while one is open would inherit its
+                # socket, and its copy of this thread's connection, dropped in the child, would end the session.
+                connection.close()
+            if not full:
+                self.stopping.wait(self.every)
+
+
+_relay = None
+
+
+def _relay_start(**_kwargs):
+    global _relay
+    if settings.OUTBOX_RELAY_EVERY > 0 and _relay is None:
+        _relay = OutboxRelay(settings.OUTBOX_RELAY_EVERY)
+        _relay.thread.start()
+
+
+def _relay_stop(**_kwargs):
+    if _relay is not None:
+        _relay.stopping.set()
+        _relay.thread.join(timeout=10)
+
+
+def _connect_relay():
+    from celery.signals import worker_ready, worker_shutdown
+
+    worker_ready.connect(_relay_start, weak=False, dispatch_uid="complaints.outbox_relay.start")
+    worker_shutdown.connect(_relay_stop, weak=False, dispatch_uid="complaints.outbox_relay.stop")
+
+
+_connect_relay()

@@ -1,6 +1,7 @@
 """The tracking mail goes through the outbox and the real queue: a complaint filed with an address gets one outbox
-row and, on commit, one task; a real worker sends it to a real SMTP server, once; a failing server is retried with
-backoff until it recovers, and the sweep afterwards sends nothing more."""
+row, which the worker's relay puts on the queue (the request publishes nothing: test_outbox_relay.py); a real worker
+sends it to a real SMTP server, once; a failing server is retried with backoff until it recovers, and the sweep
+afterwards sends nothing more."""
 from urllib.parse import urlencode
 
 import pytest
