@@ -124,6 +124,8 @@ def test_the_detail_names_the_level_and_the_type_in_the_active_language(settings
     with translation.override(language):
         assert first("Тверской").detail == level
         assert first("школа 1788").detail == school
+
+
 # --- at the registry's scale (issue 10's 1M facilities): what keeps a search's index work small ----------------
 
 def _address(label, lon=37.6056, lat=55.7655):
