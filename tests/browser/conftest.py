@@ -73,25 +73,37 @@ class PageWatch:
             route.abort()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(locale="ru-RU", viewport=VIEWPORT, base_url=live_server.url)
+def watched_page(browser, base_url, viewport=None):
+    """A fresh page in a context of its own (its own cookies: one person), Russian-speaking, watched as described
+    above; `page_checks(page)` after closing it says what it saw. For tests with several people at once."""
+    context = browser.new_context(locale="ru-RU", viewport=viewport or VIEWPORT, base_url=base_url)
     context.set_default_timeout(10_000)
     context.add_init_script(CSP_WATCH)
     page = context.new_page()
-    watch = PageWatch(urlsplit(live_server.url).netloc)
+    watch = PageWatch(urlsplit(base_url).netloc)
     page.route("**/*", watch.route)
     page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
     page.on("console", watch.console)
     page.watch = watch
-    yield page
-    context.close()
+    return page
+
+
+def page_checks(page):
+    watch = page.watch
     assert not watch.errors, f"JavaScript errors on the page: {watch.errors}"
     assert not watch.csp_violations, f"the Content-Security-Policy refused: {watch.csp_violations}"
     tile_host = urlsplit(settings.TILE_URL.replace("{s}", "a")).netloc
     elsewhere = [u for u in watch.blocked if urlsplit(u).netloc.replace("a.", "", 1) not in
                  (tile_host, tile_host.replace("a.", "", 1))]
     assert not elsewhere, f"the page tried to load from other hosts than the tiles': {elsewhere}"
+
+
+@pytest.fixture
+def page(browser, live_server):
+    page = watched_page(browser, live_server.url)
+    yield page
+    page.context.close()
+    page_checks(page)
 
 
 @pytest.fixture
