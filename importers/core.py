@@ -196,7 +196,8 @@ def _run(run, path, spec, commit, progress, reroute=True):
             run.dataset = dataset
             progress.step("staging")
             counts, rejects = job.load(cur, dataset, commit, run)
-            if commit and spec.target in SEARCHED_TARGETS:  # the place search's vocabulary (facilities.search)
+            if commit and spec.target in SEARCHED_TARGETS and (counts["created"] or counts["updated"]):
+                # the place search's vocabulary (facilities.search); an import that adds or changes no name adds none
                 search_terms_add(cur, target=spec.target, dataset_id=dataset.pk)
         counts = {**counts, "rejected": len(rejects)}
         changed = counts["created"] + counts["updated"] + counts["retired"]

@@ -188,8 +188,12 @@ def test_the_vocabulary_counts_the_names_holding_each_stem_once_per_source():
         assert SearchTerm.objects.get(term=stem).ndoc == holding(stem) > 0, stem
     before = dict(SearchTerm.objects.values_list("term", "ndoc"))
     with connection.cursor() as cur:
+        cur.execute("SELECT term, xmin::text FROM facilities_searchterm")
+        versions = dict(cur.fetchall())
         search_terms_add(cur, target="areas")
         search_terms_add(cur, target="areas")
+        cur.execute("SELECT term, xmin::text FROM facilities_searchterm")
+        assert dict(cur.fetchall()) == versions  # a known stem no more names hold is not written again
     assert dict(SearchTerm.objects.values_list("term", "ndoc")) == before
 
 
