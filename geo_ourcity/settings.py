@@ -305,6 +305,8 @@ if SUGGEST_TRAIN_EVERY_S:
 # up to OUTBOX_MAX_ATTEMPTS times, then shown as failed in the admin.
 OUTBOX_RETRY_BACKOFF = int(env_str("OURCITY_OUTBOX_RETRY_BACKOFF", str(CELERY_TASK_RETRY_BACKOFF)))
 OUTBOX_MAX_ATTEMPTS = int(env_str("OURCITY_OUTBOX_MAX_ATTEMPTS", "5"))
+# A worker keeps its SMTP connection open from mail to mail; unused this many seconds, it is checked (NOOP) first.
+OUTBOX_SMTP_IDLE_CHECK = float(env_str("OURCITY_OUTBOX_SMTP_IDLE_CHECK", "5"))
 # Re-routes after admin edits and imports wait this long on the queue, so a burst of edits is one re-route.
 REROUTE_COALESCE_SECONDS = float(env_str("OURCITY_REROUTE_COALESCE_SECONDS", "2"))
 # A staff CSV export of more rows than this is made on the queue and kept (default_storage) for its asker.
