@@ -13,7 +13,7 @@ take. Against the Open311 benchmark's database (demo city; bench/open311_http_be
 bench/results/mail_latency.json and the "Mail latency" section of bench/README.md.
 
     .venv/bin/python bench/mail_latency_bench.py [--per-client 8] [--clients 32] [--web-workers 4]
-        [--mail-workers 2]
+        [--mail-workers 4]
 """
 import argparse
 import datetime
@@ -82,7 +82,7 @@ def main():
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--per-client", type=int, default=8, help="state changes each client POSTs")
     parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--mail-workers", type=int, default=2, help="the celery worker's prefork processes")
+    parser.add_argument("--mail-workers", type=int, default=4, help="the celery worker's prefork processes (make demo's WORKER_CONCURRENCY)")
     args, _unknown = parser.parse_known_args()
     load_before = os.getloadavg()
 
