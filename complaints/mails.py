@@ -16,7 +16,7 @@ from django.core.mail import EmailMessage
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
-from geo_ourcity.languages import translated
+from geo_ourcity.languages import content_language, translated
 
 from .models import CLOSED_STATES, State
 from .outbox import mail_kind, outbox_write
