@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8000
 # The task queue's worker processes in make demo (docs/deployment.md).
-WORKER_CONCURRENCY ?= 2
+WORKER_CONCURRENCY ?= 4
 STAMP := .venv/.requirements-$(shell cat requirements.txt | md5sum | cut -c1-12)
 
 .PHONY: setup system venv assets secret db db-stop redis redis-stop migrate demo demo-data test bench clean

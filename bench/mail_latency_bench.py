@@ -13,7 +13,7 @@ take. Against the Open311 benchmark's database (demo city; bench/open311_http_be
 bench/results/mail_latency.json and the "Mail latency" section of bench/README.md.
 
     .venv/bin/python bench/mail_latency_bench.py [--per-client 8] [--clients 32] [--web-workers 4]
-        [--mail-workers 2]
+        [--mail-workers 4]
 """
 import argparse
 import datetime
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -61,6 +62,11 @@ class Mailbox:
         return "250 OK"
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))]
@@ -76,7 +82,7 @@ def main():
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--per-client", type=int, default=8, help="state changes each client POSTs")
     parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--mail-workers", type=int, default=2, help="the celery worker's prefork processes")
+    parser.add_argument("--mail-workers", type=int, default=4, help="the celery worker's prefork processes (make demo's WORKER_CONCURRENCY)")
     args, _unknown = parser.parse_known_args()
     load_before = os.getloadavg()
 
@@ -134,7 +140,8 @@ def main():
 
         def client(chunk):
             jar = CookieJar()
-            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            # The POST's answer is its 302: the page it redirects to is not followed (its GET is no part of the change).
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect())
             start_barrier.wait()
             for pk, code, key in chunk:
                 page = opener.open(f"{server.base}/c/{code}/", timeout=60).read().decode()
@@ -143,8 +150,12 @@ def main():
                 request = urllib.request.Request(f"{server.base}/c/{code}/deny/", data=body,
                                                  headers={"Referer": f"{server.base}/c/{code}/"})
                 sent[pk] = time.time()
-                with opener.open(request, timeout=60) as response:
-                    response.read()
+                try:
+                    with opener.open(request, timeout=60) as response:
+                        response.read()
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 302:
+                        raise
                 answered[pk] = time.time()
 
         def guarded(chunk):
@@ -173,6 +184,12 @@ def main():
         lat_sent = [(box.accepted[f"c{pk}"][0][0] - sent[pk]) * 1000 for pk in got]
         lat_answered = [(box.accepted[f"c{pk}"][0][0] - answered[pk]) * 1000 for pk in got]
         post_ms = [(answered[pk] - sent[pk]) * 1000 for pk in sent]
+        # The state change itself: its transaction (the outbox row the history trigger wrote in it has its
+        # start, now()); the POST's own wait for a web worker before it is not the mail's.
+        changed = dict(Outbox.objects.filter(kind="event", complaint_id__in=list(sent), context__reporter=True,
+                                             created_at__gte=datetime.datetime.fromtimestamp(began - 1, datetime.UTC))
+                       .order_by("created_at").values_list("complaint_id", "created_at"))
+        lat_change = [(box.accepted[f"c{pk}"][0][0] - changed[pk].timestamp()) * 1000 for pk in got if pk in changed]
 
         floor = run_floor(box, smtp_port, args.clients, args.per_client)
         with connection.cursor() as cur:
@@ -199,11 +216,11 @@ def main():
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "state_changes": len(sent), "reopened": reopened, "mails_accepted": len(got), "event_mails_unsent": unsent,
         "posts_seconds": round(posts_seconds, 2),
-        "change_to_mail_from_post_sent": stats(lat_sent), "change_to_mail_from_post_answered": stats(lat_answered),
+        "change_to_mail": stats(lat_change), "change_to_mail_from_post_sent": stats(lat_sent), "change_to_mail_from_post_answered": stats(lat_answered),
         "post": stats(post_ms), "floor_direct_smtp": floor,
     }
-    result["ratio_p50"] = round(result["change_to_mail_from_post_sent"]["p50_ms"] / floor["p50_ms"], 1)
-    result["ratio_p99"] = round(result["change_to_mail_from_post_sent"]["p99_ms"] / floor["p99_ms"], 1)
+    result["ratio_p50"] = round(result["change_to_mail"]["p50_ms"] / floor["p50_ms"], 1)
+    result["ratio_p99"] = round(result["change_to_mail"]["p99_ms"] / floor["p99_ms"], 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(table(result))
@@ -247,13 +264,14 @@ def machine():
 
 
 def table(r):
-    rows = [("state change -> mail accepted (from the POST sent)", r["change_to_mail_from_post_sent"]),
+    rows = [("state change (its transaction) -> mail accepted", r["change_to_mail"]),
+            ("state change -> mail accepted (from the POST sent)", r["change_to_mail_from_post_sent"]),
             ("state change -> mail accepted (from the POST answered)", r["change_to_mail_from_post_answered"]),
             ("the POST itself", r["post"]),
             ("floor: a mail handed straight to the SMTP server", r["floor_direct_smtp"])]
     lines = ["| path | n | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {name} | {s['n']} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} |" for name, s in rows]
-    lines.append(f"| ratio to the floor (from the POST sent) | | {r['ratio_p50']}x | {r['ratio_p99']}x | |")
+    lines.append(f"| ratio to the floor (state change -> mail accepted) | | {r['ratio_p50']}x | {r['ratio_p99']}x | |")
     return "\n".join(lines)
 
 

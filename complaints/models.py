@@ -8,6 +8,7 @@ from facilities.models import AdminArea, Department, Facility
 from routing.models import Category, RoutingDecision
 
 from . import clock
+from .photos import CleanPhotoField
 from .tracking import new_confirmation_secret
 
 # A new confirmation secret made by PostgreSQL (gen_random_uuid: 122 random bits from its strong random source): for
@@ -181,7 +182,7 @@ class Photo(models.Model):
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="photos")
     answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="photos")
-    file = models.FileField(upload_to="photos/%Y/%m/")
+    file = CleanPhotoField(upload_to="photos/%Y/%m/")
     content_type = models.CharField(max_length=32)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -270,7 +271,7 @@ class VolunteerCheck(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices)
     note = models.TextField(max_length=4000, blank=True)
     # Re-encoded as the complaints' photos are (complaints.photos.clean_photo): no EXIF, no GPS.
-    photo = models.FileField(upload_to="checks/%Y/%m/", blank=True)
+    photo = CleanPhotoField(upload_to="checks/%Y/%m/", blank=True)
     photo_content_type = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

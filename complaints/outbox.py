@@ -8,6 +8,11 @@ Adding a kind of mail is one step: a renderer decorated with `@mail_kind("name")
 EmailMessage (or None when the mail is no longer due: it is then cancelled, not sent), in a module its app imports
 (complaints.mails holds this app's), and an `outbox_write(kind="name", ...)` where the change happens.
 
+Fast as well as safe (bench/mail_latency_bench.py): a worker process keeps one SMTP connection open from mail to mail
+(process_mailer(): checked with a NOOP after OUTBOX_SMTP_IDLE_CHECK seconds idle, reopened after any failure, never shared
+with a forked child), the row is read, locked and joined to what its renderer reads in one statement, and the mail
+tasks store no result. The guarantees stay those of outbox_send: one row lock and one transaction per mail.
+
 The writing request puts nothing on the queue itself (a Celery publish cost an Open311 POST about 1 ms of its CPU,
 bench/README.md): every worker runs a relay (outbox_relay, every OUTBOX_RELAY_EVERY seconds, started with the worker:
 complaints.tasks) that claims the committed rows not yet handed over (`queued_at`, claimed with SKIP LOCKED, so two
@@ -18,6 +23,9 @@ CELERY_TASK_RETRY_BACKOFF_MAX) up to OUTBOX_MAX_ATTEMPTS times; then the row is 
 where an administrator can send it again.
 """
 import datetime
+import os
+import smtplib
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -122,7 +130,10 @@ def outbox_send(entry_id, *, mailer=None):
     the sender died may see it once more: SMTP has no way to say "once".)
     """
     with transaction.atomic():
-        entry = Outbox.objects.select_for_update(skip_locked=True).filter(pk=entry_id).first()
+        # One statement: the row, locked (itself only), with the complaint its renderers read.
+        entry = (Outbox.objects.select_for_update(skip_locked=True, of=("self",))
+                 .select_related("complaint__category", "complaint__department__authority")
+                 .filter(pk=entry_id).first())
         if entry is None:
             return "busy" if Outbox.objects.filter(pk=entry_id).exists() else "not due"
         if entry.state != Outbox.State.PENDING or entry.next_attempt_at > timezone.now():
@@ -134,13 +145,7 @@ def outbox_send(entry_id, *, mailer=None):
             entry.state, entry.last_error = Outbox.State.CANCELLED, "" if render else f"unknown kind {entry.kind!r}"
             entry.save(update_fields=["state", "last_error"])
             return "cancelled"
-        own = mailer is None
-        mailer = mailer or get_connection(fail_silently=False)
-        try:
-            error = _send(mailer, message)
-        finally:
-            if own:
-                mailer.close()
+        error = _send(mailer or process_mailer(), message)
         entry.attempts += 1
         now = timezone.now()
         if error is None:
@@ -176,19 +181,12 @@ def outbox_send_due(*, limit=500, complaint_ids=None) -> SendRun:
     outbox_send, on one SMTP connection: the scheduler's sweep, `manage.py send_mail`, and a change's event mails
     (complaints.tasks.outbox_deliver_for). Two senders at once share the work."""
     run = SendRun()
-    due = outbox_due_ids(limit=limit, complaint_ids=complaint_ids)
-    if not due:
-        return run
-    mailer = get_connection(fail_silently=False)
-    try:
-        for entry_id in due:
-            outcome = outbox_send(entry_id, mailer=mailer)
-            run.sent += outcome == "sent"
-            run.failed += outcome == "failed"
-            run.cancelled += outcome == "cancelled"
-            run.skipped_busy += outcome == "busy"
-    finally:
-        mailer.close()
+    for entry_id in outbox_due_ids(limit=limit, complaint_ids=complaint_ids):
+        outcome = outbox_send(entry_id)
+        run.sent += outcome == "sent"
+        run.failed += outcome == "failed"
+        run.cancelled += outcome == "cancelled"
+        run.skipped_busy += outcome == "busy"
     return run
 
 
@@ -202,12 +200,71 @@ def outbox_retry(*, entries):
     return n
 
 
-def _send(mailer, message):
-    """None if the message went, else what went wrong (one line)."""
+# --- the process's mail connection ---------------------------------------------------------------------------
+
+_process = {"pid": None, "key": None, "mailer": None, "used": 0.0}
+
+
+def _mail_settings_key():
+    return (settings.EMAIL_BACKEND, getattr(settings, "EMAIL_HOST", ""), getattr(settings, "EMAIL_PORT", None),
+            getattr(settings, "EMAIL_HOST_USER", ""), getattr(settings, "EMAIL_USE_TLS", False),
+            getattr(settings, "EMAIL_USE_SSL", False), getattr(settings, "EMAIL_FILE_PATH", None))
+
+
+def process_mailer():
+    """This process's mail connection, opened once and kept from mail to mail (an SMTP session per mail costs the
+    server's greeting, EHLO, STARTTLS and AUTH each time). After OUTBOX_SMTP_IDLE_CHECK seconds unused it is checked
+    with a NOOP first (servers drop idle clients); one a forked child inherited is never used (its socket is the
+    parent's); a change of the mail settings opens a new one. A failed send closes it (_send), so the next mail
+    opens a fresh one. Nothing is ever sent twice for it: a mail is sent once on whatever connection this returns,
+    and a failure is recorded and retried with its backoff, as before."""
+    key, pid, now = _mail_settings_key(), os.getpid(), time.monotonic()
+    mailer = _process["mailer"]
+    if mailer is not None and (_process["pid"] != pid or _process["key"] != key):
+        if _process["pid"] == pid:
+            _close_quietly(mailer)
+        mailer = None  # a parent's connection is left to the parent
+    if mailer is not None and now - _process["used"] > settings.OUTBOX_SMTP_IDLE_CHECK and not _alive(mailer):
+        _close_quietly(mailer)
+        mailer = None
+    if mailer is None:
+        mailer = get_connection(fail_silently=False)
+    _process.update(pid=pid, key=key, mailer=mailer, used=now)
+    return mailer
+
+
+def process_mailer_close():
+    """Close this process's mail connection (a worker's shutdown; tests)."""
+    mailer, _process["mailer"] = _process["mailer"], None
+    if mailer is not None and _process["pid"] == os.getpid():
+        _close_quietly(mailer)
+
+
+def _alive(mailer):
+    smtp = getattr(mailer, "connection", None)
+    if not isinstance(smtp, smtplib.SMTP):
+        return True  # not an SMTP session (files, memory): nothing to go stale
     try:
-        mailer.open()  # no-op when open; reopens after a dropped SMTP connection
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def _close_quietly(mailer):
+    try:
+        mailer.close()
+    except Exception:  # noqa: BLE001 - a dead connection may fail to say goodbye
+        pass
+
+
+def _send(mailer, message):
+    """None if the message went, else what went wrong (one line). After a failure the connection is closed: the
+    next mail (or try) opens a fresh one."""
+    try:
+        mailer.open()  # no-op when open
         message.connection = mailer
         message.send()
     except Exception as exc:  # noqa: BLE001 - any failure of the mail server is recorded and tried again later
+        _close_quietly(mailer)
         return f"{exc.__class__.__name__}: {exc}"[:1000]
     return None

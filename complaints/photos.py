@@ -12,6 +12,7 @@ import warnings
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import models
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
@@ -27,6 +28,24 @@ class CleanPhoto(ContentFile):
     def __init__(self, content, *, name, content_type, width, height):
         super().__init__(content, name=name)
         self.content_type, self.width, self.height = content_type, width, height
+
+
+class CleanPhotoField(models.FileField):
+    """A FileField that stores only what clean_photo made: a new file of any other kind is refused before it is
+    written (ValueError), so no path (web form, Open311 media, volunteer checks, answers, a future one) can store
+    a photo with its EXIF, GPS or device data. The one owner of that rule is this module. Migrations see a plain
+    FileField."""
+
+    def pre_save(self, model_instance, add):
+        file = getattr(model_instance, self.attname)
+        if file and not file._committed and not isinstance(file.file, CleanPhoto):
+            raise ValueError(f"{model_instance.__class__.__name__}.{self.name} stores only photos re-encoded by "
+                             "complaints.photos.clean_photo")
+        return super().pre_save(model_instance, add)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.FileField", args, kwargs
 
 
 def clean_photo(uploaded_file):

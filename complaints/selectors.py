@@ -97,6 +97,19 @@ def moderation_queue(user):
             .select_related("category", "department__authority", "area").order_by("deadline", "id"))
 
 
+def volunteer_user_for_email(email):
+    """The user of the approved, active volunteer whose account has this e-mail address (any case), or None: the
+    one rule by which a resident signed in by a mailed link (complaints.notify.signin_use) is that volunteer. None
+    as well when two such accounts share the address (which of them would it be?). Only the volunteer's pages follow
+    from it, never the account's other rights (staff or admin ones need its password)."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    users = [v.user for v in Volunteer.objects.filter(approved=True, user__is_active=True, user__email__iexact=email)
+             .select_related("user")[:2]]
+    return users[0] if len(users) == 1 else None
+
+
 def complaints_for_volunteer(user, *, now=None):
     """The complaints an approved volunteer may check: in their districts, answered (or resolved) within the last
     VOLUNTEER_RECENT_DAYS, not hidden; nothing for anyone else. The one scope of every volunteer page and check."""

@@ -3,17 +3,27 @@ idempotent: the queue acknowledges a task only once it has run, so a task whose 
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 from django.conf import settings
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
 
+@worker_process_shutdown.connect
+def _close_mail_connection(**_kwargs):
+    """A worker process that stops says goodbye to the mail server (complaints.outbox.process_mailer)."""
+    from .outbox import process_mailer_close
+
+    process_mailer_close()
+
+
 class MailNotSent(Exception):
     """The mail server refused or failed; recorded on the Outbox row, tried again after its backoff."""
 
 
-@shared_task(bind=True, name="complaints.tasks.outbox_deliver", max_retries=None)
+# The mail tasks keep no result (ignore_result): nobody reads it, and storing it cost a Redis write per mail.
+@shared_task(bind=True, name="complaints.tasks.outbox_deliver", max_retries=None, ignore_result=True)
 def outbox_deliver(self, dedupe_key):
     """Send one outbox mail if it is still due (complaints.outbox.outbox_send). A failure is recorded on the row
     and this task runs again when the row's next try is due; once the row gives up (failed), so does the task."""
@@ -30,7 +40,7 @@ def outbox_deliver(self, dedupe_key):
     return outcome
 
 
-@shared_task(name="complaints.tasks.outbox_deliver_for")
+@shared_task(name="complaints.tasks.outbox_deliver_for", ignore_result=True)
 def outbox_deliver_for(complaint_ids):
     """The due outbox mails of these complaints (a change's event mails, complaints.notify), on one SMTP
     connection. A failed one is handed to its own outbox_deliver task (retried with backoff); one busy with

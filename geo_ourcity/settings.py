@@ -308,6 +308,8 @@ OUTBOX_MAX_ATTEMPTS = int(env_str("OURCITY_OUTBOX_MAX_ATTEMPTS", "5"))
 # Every worker relays the outbox rows written since its last look to the queue this often (seconds; 0: never, the
 # sweep above still sends them): the writing request publishes nothing (complaints.outbox.outbox_relay).
 OUTBOX_RELAY_EVERY = float(env_str("OURCITY_OUTBOX_RELAY_EVERY", "1"))
+# A worker keeps its SMTP connection open from mail to mail; unused this many seconds, it is checked (NOOP) first.
+OUTBOX_SMTP_IDLE_CHECK = float(env_str("OURCITY_OUTBOX_SMTP_IDLE_CHECK", "5"))
 # Re-routes after admin edits and imports wait this long on the queue, so a burst of edits is one re-route.
 REROUTE_COALESCE_SECONDS = float(env_str("OURCITY_REROUTE_COALESCE_SECONDS", "2"))
 # A staff CSV export of more rows than this is made on the queue and kept (default_storage) for its asker.

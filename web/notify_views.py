@@ -24,7 +24,7 @@ from complaints.notify import (LinkInvalid, alert_confirm, alert_request, follow
                                followers_count, normal_email, resident_alerts, resident_complaints, resident_follows,
                                signin_check, signin_request, signin_use, support_add, support_count, unsubscribe,
                                unsubscribe_token)
-from complaints.selectors import complaint_history, complaints_public
+from complaints.selectors import complaint_history, complaints_public, volunteer_user_for_email
 from complaints.services import ComplaintError
 from geo_ourcity.languages import translated
 from geo_ourcity.limits import Limit, client_key, rate_limits
@@ -231,7 +231,8 @@ def account_page(request):
     for a in alerts:
         a.unsubscribe_token = unsubscribe_token(alert_id=a.pk)
     response = render(request, "web/account.html", {
-        "email": email, "complaints": complaints, "follows": follows, "alerts": alerts})
+        "email": email, "complaints": complaints, "follows": follows, "alerts": alerts,
+        "volunteer": volunteer_user_for_email(email) is not None})
     patch_cache_control(response, private=True, no_store=True)
     return response
 

@@ -70,6 +70,11 @@ def _map_texts():
         "errors": _("Fields to correct: %(n)s."), "choosePlace": _("Tap the map where the problem is."),
         "chooseCategory": _("Choose what the problem is."), "photosChosen": _("Photos chosen: %(n)s"),
         "sent": _("Sent. Your complaint went to:"),
+        # a photo that came first (web/static/web/photo-place.js)
+        "placeFromPhoto": _("The place is where the photo was taken (from its location data). Tap the map to "
+                            "move it."),
+        "photoNoPlace": _("The photo carries no location: tap the map where the problem is."),
+        "photoOutside": _("The photo was taken outside the city: tap the map where the problem is."),
     }
 
 

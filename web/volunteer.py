@@ -1,12 +1,15 @@
 """Volunteers' pages (issue 10): a resident approved (in the admin, by staff) as a volunteer for some districts
-signs in, sees the complaints there that were answered or resolved lately and records an on-site check (verdict,
+signs in (as residents do, by a link mailed to the account's address: web/notify_views.py; or with the account's
+password), sees the complaints there that were answered or resolved lately and records an on-site check (verdict,
 note, photo). The scope is complaints.selectors.complaints_for_volunteer, the one rule: a complaint outside it is
 a 404 whatever the URL. Volunteers see what the public sees of a complaint, never its reporter's contact data.
 """
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+import functools
+
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
@@ -15,11 +18,12 @@ from django.utils.translation import gettext_lazy
 
 from complaints.errors import ComplaintError, ComplaintNotFound
 from complaints.models import Answer, Volunteer, VolunteerCheck
-from complaints.selectors import complaints_for_volunteer
+from complaints.selectors import complaints_for_volunteer, volunteer_user_for_email
 from complaints.services import complaint_volunteer_check
 from complaints.tracking import redact
 
 from .labels import STATE_COLOURS, STATE_LABELS, localized
+from .notify_views import SESSION_KEY
 
 LOGIN = "web:volunteer-login"
 
@@ -46,8 +50,30 @@ class CheckForm(forms.Form):
                                                                    "class": "form-control"}))
 
 
-def _volunteer(request):
-    return Volunteer.objects.filter(user=request.user, approved=True).prefetch_related("districts").first()
+def _volunteer(user):
+    return Volunteer.objects.filter(user=user, approved=True, user__is_active=True).prefetch_related("districts").first()
+
+
+def volunteer_required(view):
+    """The volunteer a request acts as (`request.volunteer_user`): the account logged in with its password, or the
+    one whose address the resident signed in with by a mailed link (complaints.selectors.volunteer_user_for_email).
+    Nobody signed in: to the sign-in page; signed in but no approved volunteer: a 403 page."""
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        candidates = []
+        if request.user.is_authenticated:
+            candidates.append(request.user)
+        email = request.session.get(SESSION_KEY)
+        if email:
+            candidates.append(volunteer_user_for_email(email))
+        if not candidates:
+            return redirect_to_login(request.get_full_path(), LOGIN)
+        user = next((u for u in candidates if u is not None and _volunteer(u) is not None), None)
+        if user is None:
+            return _private(render(request, "web/volunteer_none.html", status=403))
+        request.volunteer_user = user
+        return view(request, *args, **kwargs)
+    return wrapped
 
 
 def _private(response):
@@ -55,12 +81,10 @@ def _private(response):
     return response
 
 
-@login_required(login_url=LOGIN)
+@volunteer_required
 def volunteer_list(request):
-    volunteer = _volunteer(request)
-    if volunteer is None:
-        return _private(render(request, "web/volunteer_none.html", status=403))
-    complaints = list(complaints_for_volunteer(request.user)[:200])
+    volunteer = _volunteer(request.volunteer_user)
+    complaints = list(complaints_for_volunteer(request.volunteer_user)[:200])
     rows = [{"c": c, "category": localized(c.category, "name"), "state": STATE_LABELS.get(c.state, c.state),
              "colour": STATE_COLOURS.get(c.state, "#000")} for c in complaints]
     return _private(render(request, "web/volunteer_list.html", {
@@ -68,8 +92,8 @@ def volunteer_list(request):
 
 
 def _complaint_or_404(request, pk):
-    complaint = (complaints_for_volunteer(request.user).filter(pk=pk).prefetch_related("answers__photos", "photos")
-                 .first() if 0 < pk < 2 ** 63 and _volunteer(request) else None)
+    complaint = (complaints_for_volunteer(request.volunteer_user).filter(pk=pk)
+                 .prefetch_related("answers__photos", "photos").first() if 0 < pk < 2 ** 63 else None)
     if complaint is None:
         raise Http404("no such complaint")
     return complaint
@@ -88,12 +112,12 @@ def _render_complaint(request, complaint, form=None, status=200):
         "form": form or CheckForm()}, status=status))
 
 
-@login_required(login_url=LOGIN)
+@volunteer_required
 def volunteer_complaint(request, pk):
     return _render_complaint(request, _complaint_or_404(request, pk))
 
 
-@login_required(login_url=LOGIN)
+@volunteer_required
 def volunteer_check(request, pk):
     complaint = _complaint_or_404(request, pk)
     if request.method != "POST":
@@ -102,7 +126,7 @@ def volunteer_check(request, pk):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            complaint_volunteer_check(complaint_id=complaint.pk, user=request.user, verdict=data["verdict"],
+            complaint_volunteer_check(complaint_id=complaint.pk, user=request.volunteer_user, verdict=data["verdict"],
                                       note=data["note"], photo=data["photo"])
         except ComplaintNotFound:
             raise Http404("no such complaint") from None

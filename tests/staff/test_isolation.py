@@ -3,6 +3,7 @@ and nothing changes."""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from complaints.photos import clean_photo  # stored photos are re-encoded ones only
 from complaints.models import ComplaintEvent, Photo, State
 from tests.complaints.factories import image_bytes
 
@@ -18,7 +19,7 @@ def foreign(make_ticket, departments, make_ticket_photo):
 def make_ticket_photo(media):
     def make(ticket):
         upload = SimpleUploadedFile("p.png", image_bytes("PNG"), content_type="image/png")
-        return Photo.objects.create(complaint=ticket, file=upload, content_type="image/png", width=64, height=48)
+        return Photo.objects.create(complaint=ticket, file=clean_photo(upload), content_type="image/png", width=64, height=48)
 
     return make
 

@@ -151,7 +151,8 @@
     var photoInput = form.elements.photo;
     var steps = Array.prototype.slice.call(form.querySelectorAll(".step"));
     var placeNext = steps[0].querySelector("[data-next]");
-    var marker = null, options = null, reporting = false, current = 0;
+    var sourceNote = document.getElementById("place-source");
+    var marker = null, options = null, reporting = false, current = 0, placeSource = "";
     // The outlines of the facilities found at the chosen point, so the resident sees what "here" is.
     var outlines = L.geoJSON(null, {interactive: false, style: {color: "#1b3a5c", weight: 2, fillOpacity: 0.15},
                                     pointToLayer: function (f, latlng) { return L.circleMarker(latlng, {radius: 7}); }})
@@ -244,6 +245,8 @@
       form.reset();
       clearErrors();
       place.textContent = "";
+      sourceNote.textContent = "";
+      placeSource = "";
       attributesBox.textContent = "";
       categorySelect.textContent = "";
       options = null;
@@ -258,8 +261,12 @@
       outlines.clearLayers();
     }
 
-    function choosePoint(latlng) {
+    // Where the chosen point came from, said beside it: "photo" (its EXIF position), or the map, the location, a
+    // search ("" says nothing).
+    function choosePoint(latlng, source) {
       clearErrors();
+      placeSource = source || "";
+      sourceNote.textContent = placeSource === "photo" ? text.placeFromPhoto : "";
       placeNext.disabled = true;
       if (marker) marker.setLatLng(latlng);
       else marker = L.circleMarker(latlng, {radius: 9, weight: 3, color: "#212529", fillColor: "#fff",
@@ -281,7 +288,8 @@
       place.textContent = "";
       outlines.clearLayers();
       if (!data.inside) {
-        showErrors({location: [data.message || data.error]});
+        if (placeSource === "photo") sourceNote.textContent = "";
+        showErrors({location: [placeSource === "photo" ? text.photoOutside : (data.message || data.error)]});
         return;
       }
       place.appendChild(el("div", {"class": "district", text: text.district + ": " + data.district}));
@@ -432,8 +440,20 @@
     categorySelect.addEventListener("change", categoryChanged);
     aboutFacility.addEventListener("change", categoryChanged);
     photoInput.addEventListener("change", updatePhotoCount);
-    // A photo may come first: the file chooser of the details step, from the place step.
+    // A photo may come first: the file chooser of the details step, from the place step. While no place is
+    // chosen, the first photo that carries a GPS position (photo-place.js, read here in the browser) chooses it:
+    // the map is centred there and the resident may still tap the map to move it.
     document.getElementById("photo-first").addEventListener("click", function () { photoInput.click(); });
+    photoInput.addEventListener("change", function () {
+      if (!reporting || current !== 0 || marker || !photoInput.files || !photoInput.files.length) return;
+      window.OurCityPhotoPlace.fromFiles(photoInput.files).then(function (found) {
+        if (!reporting || marker) return;  // the resident chose a place meanwhile: it stays
+        if (!found) { sourceNote.textContent = text.photoNoPlace; return; }
+        var latlng = L.latLng(found.lat, found.lon);
+        map.setView(latlng, Math.max(map.getZoom(), 17));
+        choosePoint(latlng, "photo");
+      });
+    });
     form.addEventListener("submit", submit);
     showStep(0, false);
     return {isReporting: function () { return reporting; }, choosePoint: choosePoint};
