@@ -305,7 +305,7 @@ def prepare_areas(spec, source):
             j["j_parent_code"] = np.array([t or "" for t in resolved.targets], dtype=object)
     authority = spec.options.get("authority")
     if authority is not None:  # an existing authority by reference: its code, and the authority is left alone
-        resolved = refs.resolve(authority, frame, n, refs.lookups("authority", key="code"), evaluate=evaluate)
+        resolved = refs.resolve(authority, frame, n, refs.lookups("authority", key="code"))
         rej.reject(np.array([not t and not p for t, p in zip(resolved.targets, resolved.problems)], dtype=bool),
                    "empty authority")
         refs.reject_unresolved(rej, resolved)
