@@ -6,9 +6,11 @@ SQL function facilities_search_key(text) (migration 0008): PostgreSQL's text sea
 (settings.SEARCH_TEXT_CONFIG: "Тверской", "Тверская" and "Тверскую" are the stem "тверск"), and every source is
 searched through a GIN index on that expression. A mistyped word ("Тварская") is matched first against the
 vocabulary of the stems that exist (facilities_searchterm, pg_trgm similarity, as pg_trgm's documentation suggests
-for spelling), and the query then asks for the close stems; the last word also matches as a prefix (typing as one
-goes; a number never does: "12" is a house, not the start of "120" to "129" and of every "№ 12..." in the
-registry). A word's stem that nearly every name holds ("дом", the city's name: more than COMMON_TERM_DOCS names,
+for spelling), and the query then asks for the close stems. The last word is also the start of a longer one (typing
+as one goes; a number never is: "12" is a house, not the start of "120" to "129" and of every "№ 12..." in the
+registry): the vocabulary completes it into the PREFIX_COMPLETIONS whole stems that most names hold, asked as
+alternatives. A GIN prefix query (`'садов':*`) would collect every name holding any such word before the LIMIT:
+on 1M facilities the slowest kind of search; it is only the fallback when the vocabulary knows no such word. A word's stem that nearly every name holds ("дом", the city's name: more than COMMON_TERM_DOCS names,
 the vocabulary's count) is left out of the index condition when the query has a rarer one: it narrows nothing, and on
 1M facilities walking its GIN posting tree was most of a search's time; it still counts in the ranking. The few
 candidates are ranked by how much of the query each one's words cover exactly and by their trigram similarity to
@@ -52,6 +54,7 @@ CANDIDATES_PER_SOURCE = 100
 KIND_BONUS = {"area": 0.15, "address": 0.1, "facility": 0.0}  # a district or an address before a building's name
 TYPO_MIN = 0.35  # trigram similarity of a typed word's stem to a vocabulary stem, at least
 TYPO_VARIANTS = 4  # close stems asked for one mistyped word, at most
+PREFIX_COMPLETIONS = 6  # whole stems the last word (as typed so far) is completed into, the most common first
 MAX_TERMS = 8  # words of a query that are searched (an address has fewer)
 # A stem held by more names than this (of one source: facilities_searchterm.ndoc) narrows nothing: it is not asked of
 # the index while the query has a rarer word (a bitmap of this many rows is a few milliseconds; "дом" in a city's
@@ -80,28 +83,36 @@ def normalise_query(text):
 
 def _terms(cur, text):
     """(stems, variants): the query's stems in the order typed (facilities_search_key's lexemes, by position), and
-    for each [(variant, exact?, names holding it)]: the stem itself when the vocabulary has it, else the close ones
-    (words only: a number, a house's or a postcode, is never "close" to another). One statement: each round trip
-    to the database is a wait for a core on a busy server."""
+    for each [(variant, kind, names holding it)]: kind "exact" for the stem itself when the vocabulary has it, else
+    "typo" for the close ones (words only: a number, a house's or a postcode, is never "close" to another); and for
+    the last stem also "prefix": the vocabulary's words that start with it, the most common first. One statement:
+    each round trip to the database is a wait for a core on a busy server."""
     cur.execute(
-        """SELECT u.n, u.stem, v.term, v.term = u.stem, v.ndoc
-           FROM (SELECT s.stem, row_number() OVER (ORDER BY s.pos) AS n
+        """SELECT u.n, u.stem, v.term, v.kind, v.ndoc
+           FROM (SELECT s.stem, row_number() OVER (ORDER BY s.pos) AS n, count(*) OVER () AS total
                  FROM (SELECT lexeme AS stem, positions[1] AS pos FROM unnest(facilities_search_key(%s))
                        ORDER BY positions[1] LIMIT %s) s) u
            LEFT JOIN LATERAL (
-               (SELECT t.term, t.ndoc FROM facilities_searchterm t WHERE t.term = u.stem)
+               (SELECT t.term, 'exact' AS kind, t.ndoc FROM facilities_searchterm t WHERE t.term = u.stem)
                UNION ALL
-               (SELECT t.term, t.ndoc FROM facilities_searchterm t
+               (SELECT t.term, 'typo', t.ndoc FROM facilities_searchterm t
                 WHERE length(u.stem) >= 3 AND u.stem !~ '[0-9]' AND t.term !~ '[0-9]' AND t.term %% u.stem AND similarity(t.term, u.stem) >= %s
                       AND NOT EXISTS (SELECT 1 FROM facilities_searchterm x WHERE x.term = u.stem)
-                ORDER BY t.term <-> u.stem LIMIT %s)) v ON true
+                ORDER BY t.term <-> u.stem LIMIT %s)
+               UNION ALL
+               -- the words that start with the last stem: a byte-order range on the words-only index
+               -- (migration 0015), so no character of the query is a pattern; starts_with() is the exact test.
+               (SELECT t.term, 'prefix', t.ndoc FROM facilities_searchterm t
+                WHERE u.n = u.total AND t.term !~ '[0-9]' AND t.term ~>=~ u.stem AND t.term ~<~ (u.stem || chr(1114111))
+                      AND starts_with(t.term, u.stem) AND t.term <> u.stem
+                ORDER BY t.ndoc DESC, t.term LIMIT %s)) v ON true
            ORDER BY u.n""",
-        [text, 2 * MAX_TERMS, TYPO_MIN, TYPO_VARIANTS])
+        [text, 2 * MAX_TERMS, TYPO_MIN, TYPO_VARIANTS, PREFIX_COMPLETIONS])
     by_stem = {}
-    for n, stem, term, exact, ndoc in cur.fetchall():
+    for n, stem, term, kind, ndoc in cur.fetchall():
         found = by_stem.setdefault((n, stem), [])
         if term is not None and _LEXEME.match(term):
-            found.append((term, exact, ndoc))
+            found.append((term, kind, ndoc))
     kept = [(stem, found) for (_n, stem), found in by_stem.items() if _LEXEME.match(stem)][:MAX_TERMS]
     return [stem for stem, _found in kept], [found for _stem, found in kept]
 
@@ -110,14 +121,21 @@ def _quote(term):
     return "'" + term.replace("'", "''").replace("\\", "\\\\") + "'"
 
 
-def _tsquery(groups, *, prefix_last, join=" & "):
-    parts = []
-    for i, group in enumerate(groups):
-        last = prefix_last and i == len(groups) - 1 and _is_word(group[0])
-        alternatives = [_quote(term) + (":*" if last else "") for term in group]
-        if alternatives:
-            parts.append("(" + " | ".join(alternatives) + ")")
-    return join.join(parts)
+def _tsquery(groups, *, join=" & "):
+    """groups: for each word, its alternatives as tsquery operands (quoted, a prefix with :*)."""
+    return join.join("(" + " | ".join(group) + ")" for group in groups if group)
+
+
+def _alternatives(stem, found, *, typing):
+    """A word's operands: its known stem or close ones; for the word being typed, its completions too, or when the
+    vocabulary completes it into nothing, the GIN prefix query as the fallback."""
+    whole = [term for term, kind, _ndoc in found if kind != "prefix"]
+    if not typing:
+        return [_quote(term) for term in whole or [stem]]
+    completions = [term for term, kind, _ndoc in found if kind == "prefix"]
+    if completions or any(kind == "exact" for _t, kind, _n in found):
+        return [_quote(term) for term in dict.fromkeys(whole + completions)]  # a close stem may be a completion too
+    return [_quote(term) + ":*" for term in whole or [stem]]
 
 
 def _is_word(stem):
@@ -129,16 +147,19 @@ def _queries(stems, variants):
     the ones nothing matches (a house number the register lacks); then any known word. A number alone (a house, a
     postcode) never locates anything: without a word the vocabulary knows (or a last word being typed), there is
     no query at all."""
+    # each word's own stem or its close ones, without the last word's completions
+    whole = [[(t, kind, n) for t, kind, n in found if kind != "prefix"] for found in variants]
     typing = _is_word(stems[-1]) and len(stems[-1]) >= 3  # the last word may be the start of a known one
-    if not typing and not any(found for stem, found in zip(stems, variants) if _is_word(stem)):
+    if not typing and not any(found for stem, found in zip(stems, whole) if _is_word(stem)):
         return
-    groups = []
-    for stem, found in zip(stems, variants):
-        groups.append([term for term, _exact, _ndoc in found] or [stem])
-    # Only a word is common: a number (a house) is what narrows a street to an address.
-    common = [_is_word(stem) and bool(found) and all(ndoc > COMMON_TERM_DOCS for _t, _e, ndoc in found)
-              for stem, found in zip(stems, variants)]
     prefix = _is_word(stems[-1])  # the last word as typed so far (a number is a house: never a prefix)
+    groups = [_alternatives(stem, found, typing=prefix and i == len(stems) - 1)
+              for i, (stem, found) in enumerate(zip(stems, variants))]
+    exact = [[_quote(term) for term, _kind, _ndoc in found] or [_quote(stem)]
+             for stem, found in zip(stems, whole)]  # the words as whole ones (the later, looser queries)
+    # Only a word is common: a number (a house) is what narrows a street to an address.
+    common = [_is_word(stem) and bool(found) and all(ndoc > COMMON_TERM_DOCS for _t, _k, ndoc in found)
+              for stem, found in zip(stems, whole)]
     common[-1] = common[-1] and not prefix  # a prefix's count is not its stem's
 
     def narrowing(chosen, flags):
@@ -146,13 +167,13 @@ def _queries(stems, variants):
         rare = [g for g, c in zip(chosen, flags) if not c]
         return rare or chosen
 
-    yield _tsquery(narrowing(groups, common), prefix_last=prefix)
-    known = [(g, c) for g, found, c in zip(groups, variants, common) if found]
-    if known and len(known) < len(groups) and any(_is_word(g[0]) for g, _c in known):
-        yield _tsquery(narrowing(*zip(*known)), prefix_last=False)
-    words = [(g, c) for g, found, stem, c in zip(groups, variants, stems, common) if found and _is_word(stem)]
+    yield _tsquery(narrowing(groups, common))
+    known = [(g, c) for g, found, c in zip(exact, whole, common) if found]
+    if known and len(known) < len(groups) and any(_is_word(stem) for stem, found in zip(stems, whole) if found):
+        yield _tsquery(narrowing(*zip(*known)))
+    words = [(g, c) for g, found, stem, c in zip(exact, whole, stems, common) if found and _is_word(stem)]
     if words and (len(words) > 1 or len(words) < len(known)):
-        yield _tsquery(narrowing(*zip(*words)), prefix_last=False, join=" | ")
+        yield _tsquery(narrowing(*zip(*words)), join=" | ")
 
 
 def places_search(text, *, limit=8):
@@ -164,7 +185,7 @@ def places_search(text, *, limit=8):
         stems, variants = _terms(cur, text)
         if not stems:
             return []
-        exact_terms = [term for found in variants for term, exact, _ndoc in found if exact]
+        exact_terms = [term for found in variants for term, kind, _ndoc in found if kind == "exact"]
         for query in _queries(stems, variants):
             cur.execute(
                 f"""SELECT k.kind, k.id, k.label, k.detail, k.lon, k.lat, k.w, k.s, k.e, k.n,
@@ -175,7 +196,7 @@ def places_search(text, *, limit=8):
                     FROM ({SOURCES_SQL}) k
                     ORDER BY score DESC, length(k.label), k.kind, k.id LIMIT %(limit)s""",
                 {"q": query, "per": CANDIDATES_PER_SOURCE, "text": text, "limit": int(limit),
-                 "exact": _tsquery([[t] for t in exact_terms], prefix_last=False, join=" | ") or None,
+                 "exact": _tsquery([[_quote(t)] for t in exact_terms], join=" | ") or None,
                  "area": KIND_BONUS["area"], "address": KIND_BONUS["address"]})
             rows = cur.fetchall()
             if rows:

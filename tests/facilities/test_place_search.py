@@ -232,3 +232,101 @@ def test_a_search_that_finds_is_two_statements(typed):
     with CaptureQueriesContext(connection) as queries:
         assert places_search(typed)
     assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
+
+
+# --- the word being typed, completed through the vocabulary ---------------------------------------------------
+
+def _completions(text):
+    """The last stem of `text` and the vocabulary's completions of it that facilities.search asks for."""
+    from facilities.search import _terms
+
+    with connection.cursor() as cur:
+        stems, variants = _terms(cur, text)
+    if not stems:  # a stop word ("в", "на") has no stem
+        return None, []
+    return stems[-1], [(term, ndoc) for term, kind, ndoc in variants[-1] if kind == "prefix"]
+
+
+def test_the_word_being_typed_is_completed_into_the_most_common_words_that_start_with_it():
+    """Against an oracle over the whole vocabulary: for every beginning of every word it holds (and of words with
+    the characters a stem may hold that LIKE or a regular expression would read as patterns), the completions are words that start with it, never itself,
+    never a number, as many as there are up to PREFIX_COMPLETIONS, and none left out is held by more names."""
+    from facilities.models import SearchTerm
+    from facilities.search import PREFIX_COMPLETIONS
+
+    for i, term in enumerate(["кв_з", "кв.з", "кв-з", "кв/з", "квз", "кв_", "квазар", "кв1з"]):
+        SearchTerm.objects.create(term=term, ndoc=i + 1)
+    vocabulary = dict(SearchTerm.objects.values_list("term", "ndoc"))
+    words = [t for t in vocabulary if not re.search(r"[0-9]", t)]
+    beginnings = sorted({w[:n] for w in words for n in range(1, len(w) + 1) if w[:n].isalpha()})
+    checked = 0
+    for typed in beginnings[::7] + ["кв", "ква", "Кв"]:
+        stem, got = _completions(typed)
+        if stem is None:
+            continue
+        candidates = {t: n for t, n in vocabulary.items() if t.startswith(stem) and t != stem and not re.search(r"[0-9]", t)}
+        assert len(got) == min(PREFIX_COMPLETIONS, len(candidates)), (typed, got)
+        assert all(candidates.get(t) == n for t, n in got), (typed, got)
+        left = [n for t, n in candidates.items() if t not in dict(got)]
+        assert not left or min(n for _t, n in got) >= max(left), (typed, got)
+        checked += 1
+    assert checked > 100
+    stem, got = _completions("кв")
+    assert stem == "кв" and "кв1з" not in dict(got) and len(got) == PREFIX_COMPLETIONS
+
+
+def _candidate_query(typed):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        found = places_search(typed)
+    candidate = next(q["sql"] for q in queries.captured_queries if "facilities_address d" in q["sql"])
+    return found, re.search(r"@@ (.*?)::tsquery", candidate).group(1)
+
+
+@pytest.mark.parametrize("typed", ["Зорянск", "зорянс", "улица Зорянск", "Зорянская ули"])
+def test_a_beginning_the_vocabulary_knows_is_asked_as_whole_words_not_a_prefix_query(typed):
+    """Ten words start with "зорянск"; the query asks for the PREFIX_COMPLETIONS most common as whole words, and the
+    most common one's address comes first."""
+    from facilities.search import PREFIX_COMPLETIONS, TYPO_VARIANTS, search_terms_add
+
+    endings = ["ая", "ий", "ое", "ого", "ими", "овая", "енская", "оборская", "ицкая", "анная"]
+    for i, ending in enumerate(endings):
+        for house in range(len(endings) - i):  # "Зорянская" on the most addresses, "Зорянсканная" on one
+            _address(f"Зорянск{ending} улица, дом {house + 1}")
+    with connection.cursor() as cur:
+        search_terms_add(cur, target="addresses", dataset_id=_address("Зорянская улица, дом 50").dataset_id)
+    found, index_query = _candidate_query(typed)
+    assert ":*" not in index_query, index_query
+    last = index_query.split("&")[-1]
+    alternatives = re.findall(r"''([^']+)''", last)
+    assert len(alternatives) == len(set(alternatives)), index_query
+    assert 1 <= len(alternatives) <= PREFIX_COMPLETIONS + TYPO_VARIANTS, index_query  # a beginning may be a typo too
+    assert found and found[0].label.startswith("Зорянская улица"), [p.label for p in found]
+
+
+def test_a_beginning_the_vocabulary_does_not_know_falls_back_to_a_prefix_query():
+    """A name whose words the vocabulary has not got yet (an index built, its vocabulary not) is still found."""
+    _address("Янтарногорский тупик, дом 4")
+    found, index_query = _candidate_query("Янтарногорс")
+    assert ":*" in index_query, index_query
+    assert found and found[0].label == "Янтарногорский тупик, дом 4"
+
+
+@pytest.mark.parametrize("typed", ["Квазарн", "Квазарная ал", "квазарной алл"])
+def test_completions_find_the_same_places_as_a_prefix_query(typed):
+    """What the completions find is what the prefix query finds when there are no more words than it asks for."""
+    from facilities import search
+
+    for label in ["Квазарная аллея, дом 1", "Квазарная аллея, дом 2", "Квазарный проезд, дом 5", "Квазарово, дом 9"]:
+        _address(label)
+    with connection.cursor() as cur:
+        search.search_terms_add(cur, target="addresses", dataset_id=_address("Квазарная аллея, дом 3").dataset_id)
+    completed = [p.label for p in places_search(typed)]
+    stem, _got = _completions(typed)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT d.label FROM facilities_address d WHERE {search.ADDRESS_KEY} @@ %s::tsquery",
+                    [" & ".join(f"'{s}'" for s in search._terms(cur, typed)[0][:-1]) + (" & " if " " in typed else "")
+                     + f"'{stem}':*"])
+        by_prefix = {r[0] for r in cur.fetchall()}
+    assert by_prefix and set(completed) == by_prefix, (completed, by_prefix)
