@@ -147,16 +147,20 @@ NEARBY_SCOPED_CANDIDATES = 100
 NEARBY_SQL = """
     SELECT k.id, k.d, k.s, k.state, k.description, k.submitted_at, ST_X(k.location), ST_Y(k.location), k.code,
            k.name_i18n FROM (
-        SELECT c.id, ST_Distance(c.location::geography, p.g::geography) AS d,
+        SELECT c.id, ST_Distance(c.location::geography, c.g::geography) AS d,
                CASE WHEN %(text)s = '' THEN 0 ELSE similarity(c.description, %(text)s) END AS s,
                c.state, c.description, c.submitted_at, c.location, k.code, k.name_i18n
-        FROM complaints_complaint c
-        JOIN routing_category k ON k.id = c.category_id,
-             (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
-        WHERE c.state <> ALL(%(closed)s)
-          AND c.location && ST_Expand(p.g, facilities_degree_window(%(radius)s, %(lat)s))
-          AND (%(group)s::jsonb IS NULL OR k.group_i18n = %(group)s::jsonb)
-          AND (%(exclude)s::bigint IS NULL OR c.id <> %(exclude)s)
+        FROM (SELECT c.id, c.category_id, c.state, c.description, c.submitted_at, c.location, p.g
+              FROM complaints_complaint c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+              WHERE c.state <> ALL(%(closed)s)
+                AND c.location && ST_Expand(p.g, facilities_degree_window(%(radius)s, %(lat)s))
+                AND (%(exclude)s::bigint IS NULL OR c.id <> %(exclude)s)
+              -- a fence: the few complaints in the window come from the open ones' GiST index alone; left to
+              -- itself the planner ANDs that bitmap with the category index's (a category's every complaint,
+              -- 33,000 at 1M: 10 ms where the window's 30 rows take 0.2 ms)
+              OFFSET 0) c
+        JOIN routing_category k ON k.id = c.category_id
+        WHERE (%(group)s::jsonb IS NULL OR k.group_i18n = %(group)s::jsonb)
     ) k
     WHERE k.d <= %(radius)s
     ORDER BY floor(k.d / %(band)s), k.s DESC, k.d, k.id
