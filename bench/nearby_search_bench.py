@@ -244,13 +244,16 @@ def store_complaints(n):
 # measurements
 
 FLOOR_NEARBY_SQL = """
-    SELECT c.id, ST_Distance(c.location::geography, p.g::geography) AS d
-    FROM complaints_complaint c JOIN routing_category k ON k.id = c.category_id,
-         (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
-    WHERE c.state <> ALL(%(closed)s) AND k.group_i18n = %(group)s::jsonb
-      AND ST_DWithin(c.location::geography, p.g::geography, 250)
-      AND c.location && ST_Expand(p.g, 0.0045)
-    ORDER BY d LIMIT 5"""
+    SELECT c.id, c.d FROM (
+        SELECT c.id, c.category_id, ST_Distance(c.location::geography, p.g::geography) AS d
+        FROM complaints_complaint c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+        WHERE c.state <> ALL(%(closed)s)
+          AND ST_DWithin(c.location::geography, p.g::geography, 250)
+          AND c.location && ST_Expand(p.g, 0.0045)
+        OFFSET 0) c  -- the window's few rows from the GiST index alone, as complaints.selectors does
+    JOIN routing_category k ON k.id = c.category_id
+    WHERE k.group_i18n = %(group)s::jsonb
+    ORDER BY c.d LIMIT 5"""
 # FixMyStreet's shape (perllib/FixMyStreet/DB/ResultSet/Nearby.pm over its problem_find_nearby SQL function): every
 # complaint in a latitude/longitude box, a distance on a sphere for each, the states filtered, ordered by distance.
 FMS_NEARBY_SQL = """

@@ -14,14 +14,16 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseBadRequest
 
 NEARBY = """
-    SELECT c.id, ST_Distance(c.location::geography, p.g::geography) AS d
-    FROM complaints_complaint c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
-    WHERE c.state NOT IN ('resolved', 'duplicate', 'hidden')
-      AND c.location && ST_Expand(p.g, facilities_degree_window(250, %(lat)s))
-      AND ST_DWithin(c.location::geography, p.g::geography, 250)
-      AND c.category_id = ANY(ARRAY(SELECT m.id FROM routing_category m, routing_category s
+    SELECT c.id, c.d FROM (
+        SELECT c.id, c.category_id, ST_Distance(c.location::geography, p.g::geography) AS d
+        FROM complaints_complaint c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+        WHERE c.state NOT IN ('resolved', 'duplicate', 'hidden')
+          AND c.location && ST_Expand(p.g, facilities_degree_window(250, %(lat)s))
+          AND ST_DWithin(c.location::geography, p.g::geography, 250)
+        OFFSET 0) c  -- the window's few rows from the GiST index alone, as complaints.selectors does
+    WHERE c.category_id = ANY(ARRAY(SELECT m.id FROM routing_category m, routing_category s
                                     WHERE s.code = %(code)s AND m.group_i18n = s.group_i18n))
-    ORDER BY d LIMIT 5"""
+    ORDER BY c.d LIMIT 5"""
 PLACES = """
     (SELECT d.id, d.label FROM facilities_address d
      WHERE facilities_search_key(d.label) @@ plainto_tsquery(%(config)s::regconfig, %(q)s) LIMIT 8)
