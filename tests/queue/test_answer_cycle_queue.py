@@ -41,6 +41,9 @@ def beat(worker_env, tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+    # The module's worker takes one task at a time, in order: once this one is done, so is every pass beat queued
+    # before it stopped. Else one could still be writing while the test's database is flushed (a deadlock there).
+    confirmations_close.delay().get(timeout=60)
 
 
 @pytest.fixture
