@@ -288,8 +288,10 @@ def write_readme(result, marker="mail_latency"):
         f"({c['mail_workers']} prefork processes) and SMTP to a local aiosmtpd server; the floor hands as many "
         "mails of the same size straight to that server from as many threads. "
         f"Load average (1, 5, 15 min) before: {', '.join(map(str, m['load_average_before']))}; after: "
-        f"{', '.join(map(str, m['load_average_after']))} (a shared, loaded machine: other work ran on the same "
-        "cores, so compare the ratio).",
+        f"{', '.join(map(str, m['load_average_after']))} "
+        + ("(an idle machine before the run; the load after is the bench's own web, worker and clients)."
+           if m['load_average_before'][0] < 0.5 else
+           "(a shared, loaded machine: other work ran on the same cores, so compare the ratio)."),
         "",
         table(result),
         "",

@@ -579,14 +579,20 @@ def previous_line(previous):
             + "; ".join(parts) + "."]
 
 
+def machine_state(loadavg):
+    """How loaded the machine was when the run began: its own server and client load it during the run."""
+    if loadavg and loadavg[0] < 0.5:
+        return "on an idle machine"
+    return "**on a loaded machine**, other work beside it"
+
+
 def write_readme(result, previous=None):
     m = result["machine"]
     section = "\n".join([
         "<!-- nearby_search:start -->",
         "## Nearby and place search",
         "",
-        f"`bench/nearby_search_bench.py`, {m['date']}, **on a loaded machine** (other sessions' work ran throughout;"
-        f" load average {', '.join(f'{v:.1f}' for v in result['loadavg_at_start'])} at the start, "
+        f"`bench/nearby_search_bench.py`, {m['date']}, {machine_state(result['loadavg_at_start'])} (load average {', '.join(f'{v:.1f}' for v in result['loadavg_at_start'])} at the start, "
         f"{', '.join(f'{v:.1f}' for v in result['loadavg_at_end'])} at the end): the demo city plus "
         f"{result['facilities']:,} synthetic facilities with Russian names and addresses (about 3,500 streets; "
         f"`import_dataset` with the search index and vocabulary: {result['build'].get('import_s')} s), "
