@@ -3,6 +3,7 @@
     outbox_write(kind=..., recipient=..., dedupe_key=..., ...)   in the transaction that causes the mail
     outbox_send(entry_id)                                        a worker: send one if it is due (row-locked)
     outbox_send_due(limit=...)                                   the scheduler's sweep and `manage.py send_mail`
+    outbox_send_for(complaint_ids)                               a change's event mails, once it commits
 
 Adding a kind of mail is one step: a renderer decorated with `@mail_kind("name")` that turns an Outbox row into an
 EmailMessage (or None when the mail is no longer due: it is then cancelled, not sent), in a module its app imports
@@ -26,7 +27,7 @@ import datetime
 import os
 import smtplib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -166,28 +167,56 @@ class SendRun:
     failed: int = 0
     cancelled: int = 0
     skipped_busy: int = 0  # held by another sender at that moment (it sends them)
+    failed_ids: list = field(default_factory=list)  # the rows whose send failed (each to be tried again)
 
 
-def outbox_due_ids(*, limit=500, complaint_ids=None):
-    """The outbox mails due now (of these complaints only, if given), the longest waiting first."""
+def outbox_due_ids(*, limit=500):
+    """The outbox mails due now, the longest waiting first."""
     due = Outbox.objects.filter(state=Outbox.State.PENDING, next_attempt_at__lte=timezone.now())
-    if complaint_ids is not None:
-        due = due.filter(complaint_id__in=complaint_ids)
     return list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
 
 
-def outbox_send_due(*, limit=500, complaint_ids=None) -> SendRun:
-    """Send every outbox mail that is due (at most `limit`; of these complaints only, if given), one by one through
-    outbox_send, on one SMTP connection: the scheduler's sweep, `manage.py send_mail`, and a change's event mails
-    (complaints.tasks.outbox_deliver_for). Two senders at once share the work."""
+def _send_each(entry_ids) -> "SendRun":
     run = SendRun()
-    for entry_id in outbox_due_ids(limit=limit, complaint_ids=complaint_ids):
+    for entry_id in entry_ids:
         outcome = outbox_send(entry_id)
         run.sent += outcome == "sent"
         run.failed += outcome == "failed"
+        if outcome == "failed":
+            run.failed_ids.append(entry_id)
         run.cancelled += outcome == "cancelled"
         run.skipped_busy += outcome == "busy"
     return run
+
+
+def outbox_send_due(*, limit=500) -> SendRun:
+    """Send every outbox mail that is due (at most `limit`), one by one through outbox_send, on one SMTP connection:
+    the scheduler's sweep and `manage.py send_mail`, whatever happened to each mail's own task. Two senders at once
+    share the work."""
+    return _send_each(outbox_due_ids(limit=limit))
+
+
+# A change's event mails, claimed as the relay claims rows (queued_at, SKIP LOCKED): each row is handed to exactly
+# one of the change's own task and the relay, so under a backlog a mail is not queued twice (the second task was a
+# wasted locked read per mail while the worker fell behind: bench/README.md, mail latency).
+_CLAIM_FOR_SQL = """
+UPDATE complaints_outbox o SET queued_at = now()
+FROM (SELECT id FROM complaints_outbox WHERE complaint_id = ANY(%s) AND state = 'pending' AND queued_at IS NULL
+      AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) c
+WHERE o.id = c.id
+RETURNING o.id
+"""
+
+
+def outbox_send_for(complaint_ids, *, limit=500) -> SendRun:
+    """Send the due mails of these complaints that no relay has handed over yet (a change's event mails,
+    complaints.tasks.outbox_deliver_for): claimed first, then sent one by one through outbox_send. A row the relay
+    claimed first is its task's; one this claims and fails to send (a worker killed after the claim) is sent by
+    the sweep."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_CLAIM_FOR_SQL, [[int(i) for i in complaint_ids], limit])
+        ids = sorted(row[0] for row in cur.fetchall())
+    return _send_each(ids)
 
 
 def outbox_retry(*, entries):

@@ -46,12 +46,12 @@ def outbox_deliver_for(complaint_ids):
     connection. A failed one is handed to its own outbox_deliver task (retried with backoff); one busy with
     another sender is that sender's."""
     from .models import Outbox
-    from .outbox import outbox_send_due
+    from .outbox import outbox_send_for
 
     ids = [int(i) for i in complaint_ids][:1000]
-    run = outbox_send_due(complaint_ids=ids)
+    run = outbox_send_for(ids)
     if run.failed:  # each failed row is retried by its own task, with its backoff (outbox_deliver)
-        for key, due in Outbox.objects.filter(complaint_id__in=ids, state=Outbox.State.PENDING, attempts__gt=0) \
+        for key, due in Outbox.objects.filter(pk__in=run.failed_ids, state=Outbox.State.PENDING) \
                 .values_list("dedupe_key", "next_attempt_at"):
             outbox_deliver.apply_async((key,), countdown=max((due - timezone.now()).total_seconds(), 0))
     return {"sent": run.sent, "failed": run.failed, "cancelled": run.cancelled, "busy": run.skipped_busy}

@@ -103,3 +103,23 @@ def test_relays_running_at_once_hand_every_row_over_exactly_once(demo_city, publ
         thread.join()
     assert len(results) == 300 and len(set(results)) == 300
     assert len(published) == 300
+
+
+@pytest.mark.parametrize("first", ["the change's task", "the relay"])
+def test_a_changes_own_task_and_the_relay_never_both_hand_a_mail_over(demo_city, service, api_key, client, published,
+                                                                       mailoutbox, first):
+    from complaints.outbox import outbox_send_for
+
+    response = client.post("/open311/v2/requests.json", urlencode(form(api_key, email="ivan@example.org")),
+                           content_type="application/x-www-form-urlencoded")
+    complaint_id = int(response.json()[0]["service_request_id"])
+    entry = Outbox.objects.get(complaint_id=complaint_id)
+    if first == "the relay":
+        assert outbox_relay() == [entry.dedupe_key]
+        assert outbox_send_for([complaint_id]).sent == 0  # the relay's task sends it
+        assert Outbox.objects.get(pk=entry.pk).state == "pending" and mailoutbox == []
+    else:
+        assert outbox_send_for([complaint_id]).sent == 1
+        assert outbox_relay() == [] and published == []  # nothing left to queue
+        assert Outbox.objects.get(pk=entry.pk).state == "sent" and len(mailoutbox) == 1
+        assert outbox_send_for([complaint_id]).sent == 0 and len(mailoutbox) == 1  # once
