@@ -144,7 +144,7 @@ WHERE ar.area_id IS NOT NULL
 def _explain(lang):
     """The explanation sentence in SQL: the rule's template through format(), in one language."""
     col = 0 if lang == "ru" else 1
-    type_name = "ft.name_ru" if lang == "ru" else "ft.name_en"
+    type_name = "coalesce(ft.name_i18n->>'ru', ft.code)" if lang == "ru" else "coalesce(ft.name_i18n->>'en', ft.code)"  # the names became translations (facilities 0012)
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
     who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"
     # The department's display name (Department.display_name): it always names the authority.
