@@ -71,6 +71,10 @@ class Generation(models.Model):
     run_id = models.IntegerField(null=True, blank=True)
     actor = models.CharField(max_length=150, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The place search reads a generation once its table has the search index and the vocabulary its names' stems
+    # (facilities.search.generation_make_searchable, just after the commit that made it): the import's transaction
+    # does not build them, and a table without the index is never searched (a scan of every name).
+    searchable = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["dataset", "-id"]

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from geo_ourcity.languages import translated
 
@@ -33,6 +33,11 @@ from geo_ourcity.languages import translated
 FACILITY_KEY = "facilities_search_key(f.name || ' ' || f.address)"
 AREA_KEY = "facilities_search_key(a.name)"
 ADDRESS_KEY = "facilities_search_key(d.label)"
+# Only the generations whose table has its search index (Generation.searchable), read first and passed to
+# SOURCES_SQL as constants, so the planner prunes the other partitions (a partition without the index would be a
+# scan of every name, computing each one's stems). An array from a subquery is not pruned (PostgreSQL 15 prunes
+# `key = ANY(...)` at run time only for a constant array): tests/facilities/test_search_per_generation.py.
+SEARCHABLE_DATASETS_SQL = "SELECT g.dataset_id FROM facilities_generation g WHERE g.state = 'active' AND g.searchable"
 SOURCES_SQL = f"""
     (SELECT 'area' AS kind, a.id, a.name AS label,
             jsonb_build_object('code', a.level, 'names', l.name_i18n)::text AS detail, ST_X(c) AS lon, ST_Y(c) AS lat,
@@ -48,7 +53,8 @@ SOURCES_SQL = f"""
             ST_X(c), ST_Y(c), NULL, NULL, NULL, NULL
      FROM facilities_facility f JOIN facilities_facilitytype t ON t.id = f.type_id,
           LATERAL ST_PointOnSurface(f.geom) c
-     WHERE f.valid_to IS NULL AND {FACILITY_KEY} @@ %(q)s::tsquery LIMIT %(per)s)
+     WHERE f.valid_to IS NULL AND {FACILITY_KEY} @@ %(q)s::tsquery
+       AND f.dataset_id = ANY(%(datasets)s) LIMIT %(per)s)
 """
 CANDIDATES_PER_SOURCE = 100
 KIND_BONUS = {"area": 0.15, "address": 0.1, "facility": 0.0}  # a district or an address before a building's name
@@ -82,13 +88,19 @@ def normalise_query(text):
 
 
 def _terms(cur, text):
-    """(stems, variants): the query's stems in the order typed (facilities_search_key's lexemes, by position), and
+    stems, variants, _datasets = _terms_and_datasets(cur, text)
+    return stems, variants
+
+
+def _terms_and_datasets(cur, text):
+    """(stems, variants, datasets): the query's stems in the order typed (facilities_search_key's lexemes, by position), and
     for each [(variant, kind, names holding it)]: kind "exact" for the stem itself when the vocabulary has it, else
     "typo" for the close ones (words only: a number, a house's or a postcode, is never "close" to another); and for
     the last stem also "prefix": the vocabulary's words that start with it, the most common first. One statement:
-    each round trip to the database is a wait for a core on a busy server."""
+    each round trip to the database is a wait for a core on a busy server, so it also reads the datasets whose
+    generations are searchable (SEARCHABLE_DATASETS_SQL, for SOURCES_SQL)."""
     cur.execute(
-        """SELECT u.n, u.stem, v.term, v.kind, v.ndoc
+        f"""SELECT u.n, u.stem, v.term, v.kind, v.ndoc, ARRAY({SEARCHABLE_DATASETS_SQL})
            FROM (SELECT s.stem, row_number() OVER (ORDER BY s.pos) AS n, count(*) OVER () AS total
                  FROM (SELECT lexeme AS stem, positions[1] AS pos FROM unnest(facilities_search_key(%s))
                        ORDER BY positions[1] LIMIT %s) s) u
@@ -108,13 +120,13 @@ def _terms(cur, text):
                 ORDER BY t.ndoc DESC, t.term LIMIT %s)) v ON true
            ORDER BY u.n""",
         [text, 2 * MAX_TERMS, TYPO_MIN, TYPO_VARIANTS, PREFIX_COMPLETIONS])
-    by_stem = {}
-    for n, stem, term, kind, ndoc in cur.fetchall():
+    by_stem, datasets = {}, []
+    for n, stem, term, kind, ndoc, datasets in cur.fetchall():
         found = by_stem.setdefault((n, stem), [])
         if term is not None and _LEXEME.match(term):
             found.append((term, kind, ndoc))
     kept = [(stem, found) for (_n, stem), found in by_stem.items() if _LEXEME.match(stem)][:MAX_TERMS]
-    return [stem for stem, _found in kept], [found for _stem, found in kept]
+    return [stem for stem, _found in kept], [found for _stem, found in kept], sorted(datasets)
 
 
 def _quote(term):
@@ -182,7 +194,7 @@ def places_search(text, *, limit=8):
     if len(text) < 2:
         return []
     with connection.cursor() as cur:
-        stems, variants = _terms(cur, text)
+        stems, variants, datasets = _terms_and_datasets(cur, text)
         if not stems:
             return []
         exact_terms = [term for found in variants for term, kind, _ndoc in found if kind == "exact"]
@@ -195,7 +207,7 @@ def places_search(text, *, limit=8):
                              AS score
                     FROM ({SOURCES_SQL}) k
                     ORDER BY score DESC, length(k.label), k.kind, k.id LIMIT %(limit)s""",
-                {"q": query, "per": CANDIDATES_PER_SOURCE, "text": text, "limit": int(limit),
+                {"q": query, "per": CANDIDATES_PER_SOURCE, "datasets": datasets, "text": text, "limit": int(limit),
                  "exact": _tsquery([[_quote(t)] for t in exact_terms], join=" | ") or None,
                  "area": KIND_BONUS["area"], "address": KIND_BONUS["address"]})
             rows = cur.fetchall()
@@ -238,6 +250,69 @@ def search_terms_add(cur, *, target, dataset_id=None):
     sql = VOCABULARY_SQL[target]
     if "%d" in sql:
         sql = sql % int(dataset_id)
+    _terms_add(cur, sql)
+
+
+def _terms_add(cur, documents_sql):
     cur.execute("INSERT INTO facilities_searchterm AS t (term, ndoc) SELECT word, ndoc FROM ts_stat(%s) "
                 "WHERE length(word) <= 200 ON CONFLICT (term) DO UPDATE SET ndoc = excluded.ndoc WHERE t.ndoc < excluded.ndoc",
-                [sql])
+                [documents_sql])
+
+
+
+# --- a facilities generation becomes searchable ---------------------------------------------------------------
+
+GENERATION_INDEX_SQL = """CREATE INDEX "{name}" ON "{table}" USING gin (facilities_search_key(name || ' ' || address))"""
+
+
+def search_index_exists(cur, table):
+    """Whether the table has the search index, whatever its name: a generation's table is renamed when it is
+    switched out or back in (importers.load), and its indexes keep the names they were built with."""
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
+                "AND indexdef LIKE '%%USING gin (facilities_search_key(%%')", [table])
+    return cur.fetchone()[0]
+_TABLE = re.compile(r"^facilities_facility_[a-z0-9_]{1,40}$")
+
+
+def generation_make_searchable(generation_id):
+    """Give an active generation of a facilities dataset its search index (the same expression as the selector's,
+    FACILITY_KEY) and add its names' stems to the vocabulary, in one transaction: after it commits the place
+    search reads the generation (Generation.searchable), and not before. True if this call did it; False if it was
+    done, is being done by another caller, or the generation is no longer active.
+
+    Just after the commit that switched the generation in (importers.core, the rollback), and by the scheduler's
+    sweep for any a crash left behind (facilities.tasks). The table is locked (SHARE: readers go on, the next
+    import's switch waits and retries) before the generation's row, the order an import's switch takes them in."""
+    from .models import Generation
+
+    table = Generation.objects.filter(pk=generation_id, state=Generation.State.ACTIVE, searchable=False) \
+        .values_list("table_name", flat=True).first()
+    if table is None or not _TABLE.match(table):
+        return False
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
+        generation = Generation.objects.select_for_update(skip_locked=True).filter(
+            pk=generation_id, state=Generation.State.ACTIVE, searchable=False, table_name=table).first()
+        if generation is None:
+            return False
+        if not search_index_exists(cur, table):
+            cur.execute("SELECT to_regclass(%s) IS NULL", [f"{table}_search"])
+            name = f"{table}_search" if cur.fetchone()[0] else f"{table}_search_g{int(generation_id)}"
+            cur.execute(GENERATION_INDEX_SQL.format(name=name, table=table))
+        _terms_add(cur, f"SELECT {FACILITY_KEY} FROM \"{table}\" f WHERE f.valid_to IS NULL")
+        Generation.objects.filter(pk=generation.pk).update(searchable=True)
+    return True
+
+
+def generations_make_searchable(*, dataset_id=None):
+    """generation_make_searchable for every active generation not searchable yet (of one dataset, if given).
+    Returns how many this call made searchable."""
+    from .models import Generation
+
+    pending = Generation.objects.filter(state=Generation.State.ACTIVE, searchable=False)
+    if dataset_id is not None:
+        pending = pending.filter(dataset_id=dataset_id)
+    return sum(generation_make_searchable(pk) for pk in pending.order_by("id").values_list("pk", flat=True))

@@ -294,6 +294,7 @@ CELERY_BEAT_SCHEDULE = {
     "mark-overdue": {"task": "complaints.tasks.overdue_mark", "schedule": float(env_str("OURCITY_OVERDUE_EVERY", "300"))},
     "statistics": {"task": "web.tasks.statistics_refresh", "schedule": float(env_str("OURCITY_STATISTICS_EVERY", "300"))},
     "sweep-imports": {"task": "importers.tasks.import_commit_sweep", "schedule": 300.0},
+    "sweep-search-index": {"task": "facilities.tasks.search_sweep", "schedule": 300.0},
     "expire-exports": {"task": "staff.tasks.export_expire", "schedule": 3600.0},
 }
 # The category suggestion's model is learned again from the history this often (routing.suggest_model).

@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from facilities.models import Dataset
-from facilities.search import search_terms_add
+from facilities.search import generations_make_searchable, search_terms_add
 
 from . import load, sources
 from .errors import ImportFailure, public_text
@@ -196,8 +196,10 @@ def _run(run, path, spec, commit, progress, reroute=True):
             run.dataset = dataset
             progress.step("staging")
             counts, rejects = job.load(cur, dataset, commit, run)
-            if commit and spec.target in SEARCHED_TARGETS and (counts["created"] or counts["updated"]):
-                # the place search's vocabulary (facilities.search); an import that adds or changes no name adds none
+            if commit and spec.target in SEARCHED_TARGETS and spec.target != "facilities" \
+                    and (counts["created"] or counts["updated"]):
+                # the place search's vocabulary (facilities.search); an import that adds or changes no name adds none.
+                # A facilities generation gets its index and stems just after the commit (below).
                 search_terms_add(cur, target=spec.target, dataset_id=dataset.pk)
         counts = {**counts, "rejected": len(rejects)}
         changed = counts["created"] + counts["updated"] + counts["retired"]
@@ -214,6 +216,11 @@ def _run(run, path, spec, commit, progress, reroute=True):
             transaction.set_rollback(True)
     if commit and not connection.in_atomic_block:
         load.tidy_generations(connection)
+    if commit and spec.target == "facilities" and changed:
+        # The new generation's search index and vocabulary, outside the import's transaction (facilities migration
+        # 0016): routing reads it from the commit on, the place search from the end of this step.
+        progress.step("making the new generation searchable")
+        generations_make_searchable(dataset_id=run.dataset.pk)
     rerouted = None
     if commit and reroute and changed and spec.target in REROUTE_TARGETS:
         progress.step("re-routing open complaints")

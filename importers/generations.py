@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from facilities.models import Dataset, Generation
+from facilities.search import generations_make_searchable
 
 from . import load
 from .core import ImportResult, mark_abandoned_runs, reroute_after_import
@@ -59,6 +60,7 @@ def dataset_rollback(*, dataset_code, actor, user=None, commit=False, reroute=Tr
     if commit:
         if not connection.in_atomic_block:
             load.tidy_generations(connection)
+        generations_make_searchable(dataset_id=dataset.pk)  # if the generation brought back never was
         if reroute:
             result.reroute = reroute_after_import(run, "facilities", counts, notes, moved)
     counts["seconds"] = round(time.monotonic() - started, 2)

@@ -212,9 +212,8 @@ def index_generation(cur, dataset_id, new_name, progress=None, analyze=True):
     cur.execute(f"ALTER TABLE {new_name} ADD CONSTRAINT {new_name}_key UNIQUE (dataset_id, source_key)")
     cur.execute(f"CREATE INDEX {new_name}_geom ON {new_name} USING gist (geom)")
     cur.execute(f"CREATE INDEX {new_name}_id ON {new_name} (id)")
-    # The place search's index (facilities migration 0008: the same expression, so ATTACH adopts it).
-    cur.execute(f"CREATE INDEX {new_name}_search ON {new_name} "
-                "USING gin (facilities_search_key(name || ' ' || address))")
+    # The place search's index is not built here but just after the commit (facilities.search
+    # generation_make_searchable, migration 0016): it was half a 1M import's time inside the transaction.
     if analyze:  # a generation filled by one COPY is left to autovacuum, which analyzes it soon after COMMIT
         cur.execute(f"ANALYZE {new_name}")
 
@@ -292,8 +291,9 @@ def record_generation(cur, dataset_id, new_name, *, run_id, actor, counts, rows=
         rows, active = cur.fetchone()
     else:  # a generation of new rows only (the caller knows how many: no scan of a million)
         active = rows
-    cur.execute("""INSERT INTO facilities_generation (dataset_id, created_at, state, table_name, counts, run_id, actor)
-                   VALUES (%s, now(), 'active', %s, %s, %s, %s)""",
+    cur.execute("""INSERT INTO facilities_generation (dataset_id, created_at, state, table_name, counts, run_id, actor,
+                                                     searchable)
+                   VALUES (%s, now(), 'active', %s, %s, %s, %s, false)""",
                 [ds, new_name, json.dumps({**counts, "rows": rows, "active": active}), run_id, actor or ""])
 
 
