@@ -254,9 +254,13 @@ def search_terms_add(cur, *, target, dataset_id=None):
 
 
 def _terms_add(cur, documents_sql):
-    cur.execute("INSERT INTO facilities_searchterm AS t (term, ndoc) SELECT word, ndoc FROM ts_stat(%s) "
-                "WHERE length(word) <= 200 ON CONFLICT (term) DO UPDATE SET ndoc = excluded.ndoc WHERE t.ndoc < excluded.ndoc",
-                [documents_sql])
+    # Each document's lexemes counted by a hash aggregate (a tsvector holds a lexeme once, so the count is ts_stat's
+    # ndoc). ts_stat keeps its words in a binary tree of its own: on the routing bench's 1M facilities, whose names
+    # carry their numbers (a million distinct words, in the order loaded), it ran over 10 minutes; this, 4.8 s.
+    cur.execute(f"INSERT INTO facilities_searchterm AS t (term, ndoc) "
+                f"SELECT l.lexeme, count(*) FROM ({documents_sql}) d(v), unnest(d.v) l "
+                f"WHERE length(l.lexeme) <= 200 GROUP BY l.lexeme "
+                f"ON CONFLICT (term) DO UPDATE SET ndoc = excluded.ndoc WHERE t.ndoc < excluded.ndoc")
 
 
 
@@ -302,7 +306,7 @@ def generation_make_searchable(generation_id):
             cur.execute("SELECT to_regclass(%s) IS NULL", [f"{table}_search"])
             name = f"{table}_search" if cur.fetchone()[0] else f"{table}_search_g{int(generation_id)}"
             cur.execute(GENERATION_INDEX_SQL.format(name=name, table=table))
-        _terms_add(cur, f"SELECT {FACILITY_KEY} FROM \"{table}\" f WHERE f.valid_to IS NULL")
+        _terms_add(cur, f'SELECT {FACILITY_KEY} FROM "{table}" f WHERE f.valid_to IS NULL')
         Generation.objects.filter(pk=generation.pk).update(searchable=True)
     return True
 
