@@ -680,8 +680,7 @@ def miss_note(result):
         "backends: the area lookup on the subdivided pieces, the box search in every facility partition, "
         "geography distances, the routing-table lookups).")
     if full < TARGET_FULL_PER_S:
-        notes.append(f"The full re-decision misses the {TARGET_FULL_PER_S:,}/s target ({full:,}/s) on this "
-                     "machine as loaded; the issue's 'today' (10,196/s) was the engine before issue 9 in one "
+        notes.append(f"The full re-decision misses the {TARGET_FULL_PER_S:,}/s target ({full:,}/s); the issue's 'today' (10,196/s) was the engine before issue 9 in one "
                      "backend on a quicker machine, so the target there is "
                      f"{TARGET_FULL_PER_S / 10_196:.2f}x that statement's rate, which the rounds above put beside it.")
     if imp["per_s"] < TARGET_IMPORT_PER_S:
@@ -709,9 +708,10 @@ def write_readme(result):
         f"{m['python']}. Latency: {result['points']:,} random points in the city, each category of "
         f"{', '.join(CATEGORIES)} in turn; `route()` inside a transaction that is rolled back (the commit belongs to "
         f"the complaint); each latency is the best of {result.get('rounds', 1)} rounds (lowest p99; all rounds are "
-        "in bench/results/routing.json). The machine is shared: other work kept up to "
-        f"{max(busy):.1f} cores busy when a timed run started (the benchmark waits a while for a quiet machine "
-        "first); the load average (1, 5, 15 min) was "
+        "in bench/results/routing.json). "
+        + ("An idle machine" if max(busy) < 0.5 else "A shared, loaded machine")
+        + f": other work kept up to {max(busy):.1f} cores busy when a timed run started (the benchmark waits a "
+        "while for a quiet machine first); the load average (1, 5, 15 min) was "
         f"{', '.join(f'{v:.1f}' for v in result.get('loadavg_at_start', []))} at the start and "
         f"{', '.join(f'{v:.1f}' for v in result.get('loadavg_at_end', []))} at the end.",
         "",
