@@ -11,11 +11,11 @@ The whole decision is ONE SQL statement (DECIDE_SQL) over a set of inputs, so `r
 `routing.services.reroute_plan` runs the very same logic over every open complaint at once. Each rule is
 an SQL function written once and inlined by the planner into this statement, so it runs per input row as a few
 index probes: which areas cover the point (`facilities_areas_covering`), which facilities of the category's types
-cover it or lie nearest within its radius (`facilities_near`, through the degree window of
-`facilities_degree_window`), which facilities of the category's group cover it (`facilities_covering`), created by
-facilities' migrations; which department of an authority handles the
-category (`routing_department_for`, routing's migration 0003). facilities.selectors and routing.services call the
-same functions.
+cover it or lie nearest within its radius (`facilities_near`, through the box of `facilities_degree_box`), which
+facilities of the category's group cover it (`facilities_covering`), created by facilities' migrations; which
+department of an authority handles the category (`routing_department_for`, routing's migration 0003).
+facilities.selectors and routing.services call the same functions. The explanations are a layer over the decisions
+(EXPLAIN_SQL), so that a caller can word only those it keeps.
 """
 import hashlib
 import json
@@ -137,8 +137,9 @@ DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}
 # radius and types are then NULL) is not started: a condition on the outer row alone is tested once per row,
 # before the subquery's index scans in every facility partition (about a third of a decision's work otherwise).
 DECIDE_SQL = """
-SELECT i.key, x.rule, x.department_id, dep.authority_id, x.facility_id, ar.area_id, x.distance_m,
-       coalesce(ru.candidates, '[]') AS candidates, {explain_ru} AS explanation_ru, {explain_en} AS explanation_en
+SELECT i.key, i.category_id, x.rule, x.department_id, dep.authority_id, x.facility_id, ar.area_id, x.distance_m,
+       coalesce(ru.candidates, '[]') AS candidates,
+       x.type_id, x.facility_name, x.owner_name, x.named_area_id, dep.name AS department_name  -- for EXPLAIN_SQL
 FROM (SELECT * FROM ({input}) i0 OFFSET 0) i  -- OFFSET 0: the rules' functions get columns, not expressions
 JOIN routing_category c ON c.id = i.category_id
 CROSS JOIN LATERAL (
@@ -228,16 +229,29 @@ LEFT JOIN LATERAL (  -- the others among the best few, for the record
                                         'distance_m', round((e->>'distance_m')::numeric, 1)) ORDER BY t.n) AS candidates
     FROM jsonb_array_elements(nr.cands) WITH ORDINALITY AS t(e, n)
     WHERE (e->>'facility_id')::bigint IS DISTINCT FROM x.facility_id) ru ON true
--- The names the explanation needs, each one primary-key probe per row (OFFSET 0: kept as such; as plain joins the
+-- The department's authority and name, one primary-key probe per row (OFFSET 0: kept as such; as a plain join the
 -- planner, which can't estimate x.department_id, once joined all departments to every row in a nested loop).
 CROSS JOIN LATERAL (SELECT d.authority_id, d.name FROM facilities_department d
                     WHERE d.id = x.department_id OFFSET 0) dep
-CROSS JOIN LATERAL (SELECT a.short_name FROM facilities_authority a WHERE a.id = dep.authority_id OFFSET 0) auth
+WHERE ar.area_id IS NOT NULL
+"""
+
+# The explanation of each decision DECIDE_SQL made (`{source}` gives its rows), in both languages, with the names it
+# needs (each one primary-key probe per row). A layer of its own, so that the re-route, which keeps only the
+# decisions that differ from the complaints' current ones, words only those (routing.services.MOVES_SELECT): in
+# the full re-decision of 100,000 complaints where nothing changed, it would word 100,000 for none. `{extra}`:
+# further columns of the source to pass through. OFFSET 0: the source's columns are computed once, not copied
+# into every expression that reads them.
+EXPLAIN_SQL = """
+SELECT x.key, x.rule, x.department_id, x.authority_id, x.facility_id, x.area_id, x.distance_m, x.candidates,
+       {explain_ru} AS explanation_ru, {explain_en} AS explanation_en{extra}
+FROM (SELECT * FROM ({source}) x0 OFFSET 0) x
+JOIN routing_category c ON c.id = x.category_id
+CROSS JOIN LATERAL (SELECT a.short_name FROM facilities_authority a WHERE a.id = x.authority_id OFFSET 0) auth
 LEFT JOIN LATERAL (SELECT t.code, t.name_i18n FROM facilities_facilitytype t
                    WHERE t.id = x.type_id OFFSET 0) ft ON true
 LEFT JOIN LATERAL (SELECT n.name, n.level FROM facilities_adminarea n WHERE n.id = x.named_area_id OFFSET 0) na ON true
 LEFT JOIN LATERAL (SELECT l.code, l.name_i18n FROM facilities_arealevel l WHERE l.code = na.level OFFSET 0) nl ON true
-WHERE ar.area_id IS NOT NULL
 """
 
 
@@ -249,8 +263,8 @@ def _explain(lang):
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
     who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"
     # The department's display name (Department.display_name): it always names the authority.
-    dept = ("CASE WHEN strpos(dep.name, auth.short_name) > 0 THEN dep.name "
-            "ELSE dep.name || ' (' || auth.short_name || ')' END")
+    dept = ("CASE WHEN strpos(x.department_name, auth.short_name) > 0 THEN x.department_name "
+            "ELSE x.department_name || ' (' || auth.short_name || ')' END")
     group = _i18n_sql("c.group_i18n", lang)
     # The category of the group for the building's type, named by rule facility_group: the most specific one
     # (fewest facility types), then by code.
@@ -280,15 +294,27 @@ def _lit(text):
     return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
-def decide_sql(input_sql):
-    """DECIDE_SQL over the rows `input_sql` gives; %-placeholders in input_sql stay for the caller's params."""
+def decide_unworded_sql(input_sql):
+    """DECIDE_SQL over the rows `input_sql` gives, without the explanations (explain_sql words them);
+    %-placeholders in input_sql stay for the caller's params."""
     return DECIDE_SQL.format(
         input=input_sql, kept=KEPT_CANDIDATES,
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_group=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
-        dept_area=DEPARTMENT_FOR.format(authority="la.authority_id", category="c.id"),
-        explain_ru=_explain("ru"), explain_en=_explain("en"))
+        dept_area=DEPARTMENT_FOR.format(authority="la.authority_id", category="c.id"))
+
+
+def explain_sql(source_sql, extra=()):
+    """EXPLAIN_SQL over the rows of `source_sql` (decide_unworded_sql's columns, and the `extra` ones passed
+    through): the decisions with their explanations."""
+    return EXPLAIN_SQL.format(source=source_sql, explain_ru=_explain("ru"), explain_en=_explain("en"),
+                              extra="".join(f", x.{name}" for name in extra))
+
+
+def decide_sql(input_sql):
+    """The decisions, worded: DECIDE_SQL and EXPLAIN_SQL over the rows `input_sql` gives, as one statement."""
+    return explain_sql(decide_unworded_sql(input_sql))
 
 
 DECISION_COLUMNS = ("department_id", "authority_id", "facility_id", "area_id", "rule", "distance_m", "candidates",

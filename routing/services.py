@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from .engine import decide_sql
+from .engine import decide_unworded_sql, explain_sql
 
 # The open complaints the engine decided (a person's decision, rule `manual`, is left alone), as DECIDE_SQL input.
 # A facility the resident picked stays an input of the decision. Without `spatial`, the facilities and the area
@@ -156,17 +156,21 @@ FOUND = """ROW({t}.rule, {t}.facility_id, {t}.area_id, round({t}.distance_m::num
 # which found other facilities or distances (refreshes: a facility was added or moved near them). A refresh keeps
 # the stored decision current, which the quick path relies on: it trusts each decision's best few facilities.
 # MATERIALIZED: the comparison reads the decision's columns, and an inlined subquery would compute them again for
-# it (three times the cost). (Their new decisions' ids are drawn afterwards: nextval() in this statement would keep
-# it from running in parallel.)
+# it (three times the cost). Only the decisions that differ are worded (routing.engine.EXPLAIN_SQL): the names an
+# explanation quotes are not part of what a decision found, so a decision that found the same needs none. (Their
+# new decisions' ids are drawn afterwards: nextval() in this statement would keep it from running in parallel.)
 MOVES_SELECT = """
-    WITH d AS MATERIALIZED ({decide})
+    WITH d AS MATERIALIZED ({decide}),
+    m AS (
     SELECT d.*, c.department_id AS from_department_id, c.decision_id AS from_decision_id,
            CASE WHEN rd.rule = 'facility_picked' AND d.rule <> 'facility_picked' THEN c.facility_id END
                AS kept_facility_id,
            d.department_id IS DISTINCT FROM c.department_id AS moves
     FROM d JOIN complaints_complaint c ON c.id = d.key JOIN routing_routingdecision rd ON rd.id = c.decision_id
     WHERE d.department_id IS DISTINCT FROM c.department_id OR """ + FOUND.format(t="d") + """
-          IS DISTINCT FROM """ + FOUND.format(t="rd")
+          IS DISTINCT FROM """ + FOUND.format(t="rd") + """)
+    """ + explain_sql("SELECT * FROM m", extra=("from_department_id", "from_decision_id", "kept_facility_id",
+                                                 "moves")).replace("{", "{{").replace("}", "}}")
 MOVES_SQL = "CREATE TEMP TABLE routing_moves ON COMMIT DROP AS " + MOVES_SELECT
 
 PLAN_TABLE = "routing_moves"
@@ -304,14 +308,14 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
             snapshot = cur.fetchone()[0]
             results = _plan_in_parallel(snapshot, parts)
             cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
-            cur.execute(MOVES_SQL.format(decide=decide_sql(single[0])) + " WITH NO DATA", single[1])
+            cur.execute(MOVES_SQL.format(decide=decide_unworded_sql(single[0])) + " WITH NO DATA", single[1])
             for rows in results:
                 cur.execute(f"INSERT INTO {PLAN_TABLE} SELECT * FROM jsonb_populate_recordset(NULL::{PLAN_TABLE}, "
                             "%s::jsonb)", [rows])
             connections = len(parts)
         else:
             cur.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
-            cur.execute(MOVES_SQL.format(decide=decide_sql(single[0])), single[1])
+            cur.execute(MOVES_SQL.format(decide=decide_unworded_sql(single[0])), single[1])
         stage("decide")
         # The new decisions' ids are drawn here: nextval() in the statement above would keep it from parallel plans.
         cur.execute(f"ALTER TABLE {PLAN_TABLE} ADD COLUMN decision_id bigint "
@@ -358,7 +362,7 @@ def _plan_in_parallel(snapshot, parts):
                     cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
                     cur.execute(PLAN_SETTINGS)
-                    cur.execute(RANGE_SQL.format(decide=decide_sql(source)), params)
+                    cur.execute(RANGE_SQL.format(decide=decide_unworded_sql(source)), params)
                     results[n] = cur.fetchone()[0]
                     cur.execute("COMMIT")
             finally:

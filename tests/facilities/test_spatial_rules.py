@@ -117,6 +117,43 @@ def test_areas_covering_is_inlined_into_the_decision_statement():
     assert "facilities_areas_covering" not in plan and "facilities_adminareapiece" in plan
 
 
+# --- facilities_degree_box ------------------------------------------------------------------------------------
+
+def degree_box(point, radius):
+    """(xmin, ymin, xmax, ymax) of facilities_degree_box around `point` ((lon, lat))."""
+    return sql_one("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT facilities_degree_box("
+                   "ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s) AS b) q", [*point, radius])
+
+
+@pytest.mark.parametrize("lat", [55.75, 60.0, -60.0, 0.0, 5.0, 75.0])
+@pytest.mark.parametrize("radius", [1, 30, 100, 1000, 20000])
+def test_the_degree_box_holds_every_point_radius_metres_away(lat, radius):
+    origin = (37.6, lat)
+    xmin, ymin, xmax, ymax = degree_box(origin, radius)
+    for bearing in range(0, 360, 5):
+        lon, y = offset(origin, radius, bearing)
+        assert xmin <= lon <= xmax and ymin <= y <= ymax, (bearing, lon, y)
+
+
+@pytest.mark.parametrize("lat", [55.75, 60.0, 0.0])
+@pytest.mark.parametrize("radius", [30, 100, 1000])
+def test_the_degree_box_is_no_taller_than_it_must_be(lat, radius):
+    # North and south its edges lie between R and 1.01 R metres away (a degree of latitude is 110,574 m at the
+    # equator and 111,694 m at the poles); east and west as the degree window's.
+    origin = (37.6, lat)
+    xmin, ymin, xmax, ymax = degree_box(origin, radius)
+    for edge in ((origin[0], ymax), (origin[0], ymin)):
+        assert radius <= metres_between(origin, edge) <= 1.01 * radius
+    assert xmax - origin[0] == pytest.approx(degree_window(radius, lat))
+
+
+def test_facilities_near_searches_the_degree_box():
+    # (a point from a column, as the decision statement gives it: an expression would be computed twice if inlined)
+    plan = explain("SELECT n.* FROM complaints_complaint c "
+                   "CROSS JOIN LATERAL facilities_near(c.location, ARRAY[c.category_id], 30, 5) n")
+    assert "facilities_degree_box" not in plan and "st_expand" in plan.lower() and "110574" in plan, plan
+
+
 # --- facilities_near ------------------------------------------------------------------------------------------
 
 @pytest.fixture
