@@ -293,6 +293,10 @@ def generation_make_searchable(generation_id):
         .values_list("table_name", flat=True).first()
     if table is None or not _TABLE.match(table):
         return False
+    # Outside a transaction the generation's rows are committed, so another connection sees them: the vocabulary is
+    # counted there while this one builds the index (one process each; GIN builds in one in PostgreSQL 15).
+    elsewhere = not connection.in_atomic_block
+    documents = f'SELECT {FACILITY_KEY} FROM "{table}" f WHERE f.valid_to IS NULL'
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
         if not cur.fetchone()[0]:
@@ -302,13 +306,50 @@ def generation_make_searchable(generation_id):
             pk=generation_id, state=Generation.State.ACTIVE, searchable=False, table_name=table).first()
         if generation is None:
             return False
-        if not search_index_exists(cur, table):
-            cur.execute("SELECT to_regclass(%s) IS NULL", [f"{table}_search"])
-            name = f"{table}_search" if cur.fetchone()[0] else f"{table}_search_g{int(generation_id)}"
-            cur.execute(GENERATION_INDEX_SQL.format(name=name, table=table))
-        _terms_add(cur, f'SELECT {FACILITY_KEY} FROM "{table}" f WHERE f.valid_to IS NULL')
+        vocabulary = _TermsElsewhere(documents) if elsewhere else None
+        try:
+            if not search_index_exists(cur, table):
+                cur.execute("SELECT to_regclass(%s) IS NULL", [f"{table}_search"])
+                name = f"{table}_search" if cur.fetchone()[0] else f"{table}_search_g{int(generation_id)}"
+                cur.execute(GENERATION_INDEX_SQL.format(name=name, table=table))
+        finally:
+            if vocabulary is not None:
+                vocabulary.join()
+        if vocabulary is None:
+            _terms_add(cur, documents)
+        elif vocabulary.error is not None:
+            # Its terms stay unwritten or written (the vocabulary only grows, and adds them again at the next try);
+            # the generation stays unsearchable until a try has both.
+            raise vocabulary.error
         Generation.objects.filter(pk=generation.pk).update(searchable=True)
     return True
+
+
+class _TermsElsewhere:
+    """_terms_add on a connection of its own, committed there, in a thread started at once (join() waits)."""
+
+    def __init__(self, documents_sql):
+        import threading
+
+        self.error = None
+        self._params = connection.get_connection_params()
+        self._thread = threading.Thread(target=self._run, args=(documents_sql,), name="search-vocabulary")
+        self._thread.start()
+
+    def _run(self, documents_sql):
+        try:
+            raw = connection.get_new_connection(self._params)
+            try:
+                raw.autocommit = True  # one statement: its own transaction
+                with raw.cursor() as cur:
+                    _terms_add(cur, documents_sql)
+            finally:
+                raw.close()
+        except Exception as exc:  # noqa: BLE001 - raised in the caller's thread (generation_make_searchable)
+            self.error = exc
+
+    def join(self):
+        self._thread.join()
 
 
 def generations_make_searchable(*, dataset_id=None):

@@ -109,3 +109,77 @@ def test_a_generation_no_longer_active_is_never_made_searchable(lamps):
     Generation.objects.filter(pk=generation.pk).update(state="previous")
     assert generation_make_searchable(generation.pk) is False
     assert table_index(generation.table_name) == []
+
+
+@pytest.fixture
+def vocabulary_writers():
+    """The backends that write the vocabulary (a statement trigger on it records pg_backend_pid()); `refuse(True)`
+    makes every write of it fail. Committed DDL (the test is transactional): dropped at the end."""
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE t_vocabulary_writers (pid int)")
+        cur.execute("CREATE TABLE t_vocabulary_refused (yes boolean)")
+        cur.execute("""CREATE FUNCTION t_vocabulary_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                           IF EXISTS (SELECT FROM t_vocabulary_refused) THEN RAISE EXCEPTION 'vocabulary refused'; END IF;
+                           INSERT INTO t_vocabulary_writers VALUES (pg_backend_pid()); RETURN NULL; END $$""")
+        cur.execute("CREATE TRIGGER t_vocabulary_writer AFTER INSERT ON facilities_searchterm "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION t_vocabulary_writer()")
+
+    def writers():
+        with connection.cursor() as cur:
+            cur.execute("SELECT DISTINCT pid FROM t_vocabulary_writers")
+            return {r[0] for r in cur.fetchall()}
+
+    def refuse(yes):
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM t_vocabulary_refused")
+            if yes:
+                cur.execute("INSERT INTO t_vocabulary_refused VALUES (true)")
+
+    writers.refuse = refuse
+    yield writers
+    with connection.cursor() as cur:
+        cur.execute("DROP TRIGGER t_vocabulary_writer ON facilities_searchterm")
+        cur.execute("DROP FUNCTION t_vocabulary_writer()")
+        cur.execute("DROP TABLE t_vocabulary_writers, t_vocabulary_refused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_vocabulary_is_counted_on_another_connection_and_both_must_succeed(
+        demo_city, tmp_path, spec, owners, vocabulary_writers):  # noqa: F811
+    from facilities.search import generation_make_searchable
+
+    a, _b = owners
+    assert run_import(write(tmp_path, {k: ("streetlight", a, p) for k, p in lights().items()}, "v1"), spec,
+                      commit=True).counts["created"] == 36
+    generation = active()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        me = cur.fetchone()[0]
+    assert vocabulary_writers() and me not in vocabulary_writers()  # the import's step: another backend wrote it
+
+    # The vocabulary's connection fails: the index built meanwhile is rolled back, the generation stays unsearched.
+    forget_search(generation)
+    SearchTerm.objects.filter(term="фонар").delete()
+    vocabulary_writers.refuse(True)
+    with pytest.raises(Exception, match="vocabulary refused"):
+        generation_make_searchable(generation.pk)
+    assert not Generation.objects.get(pk=generation.pk).searchable
+    assert table_index(generation.table_name) == [] and lamps_found() == []
+    assert not SearchTerm.objects.filter(term="фонар").exists()
+
+    vocabulary_writers.refuse(False)  # the next try (the sweep's) makes it searchable
+    assert search_sweep() == 1
+    assert Generation.objects.get(pk=generation.pk).searchable
+    assert table_index(generation.table_name) == [KEY] and len(lamps_found()) == 36
+    assert SearchTerm.objects.filter(term="фонар").exists()
+
+
+def test_inside_a_transaction_the_vocabulary_is_counted_on_the_same_connection(lamps):
+    # (a test's transaction: another connection would not see the generation's rows)
+    from facilities.search import generation_make_searchable
+
+    generation = active()
+    forget_search(generation)
+    SearchTerm.objects.filter(term="фонар").delete()
+    assert generation_make_searchable(generation.pk) is True
+    assert SearchTerm.objects.filter(term="фонар").exists() and len(lamps_found()) == 36
