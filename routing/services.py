@@ -30,26 +30,38 @@ KNOWN_FACILITIES = """ARRAY(
 # their decision named (the facility's owner, the area's) is looked up in the routing table again. Only those that
 # may move are decided again in full (by DECIDE_SQL): their department differs, their facility or area is gone, a
 # facility ranked before the chosen one (its owner had no department then) might win now, or they are in triage.
-# One row: how many open complaints the pass covers, and the ids of those that may move. The facility a decision
-# names is looked up by its id (a probe of each partition's id index, OFFSET 0: kept so): a hash join would read
-# every current facility (a million) for the owners of the few tens of thousands the decisions name.
+# One row: how many open complaints the pass covers, and the ids of those that may move. What the decisions name is
+# looked up once per thing named, not once per complaint: the facilities (a few tens of thousands of a million) by
+# their ids as one array, which each partition's id index answers in one scan (a probe per complaint costs twice
+# as much; a hash join would read every current facility), and the authority of each (area, level) pair.
 MAY_MOVE_SQL = """
-    WITH b AS MATERIALIZED (
-        SELECT c.id, c.department_id, c.category_id, rd.rule, k.department_id AS category_department,
-               CASE WHEN rd.rule LIKE 'facility%%' THEN f.owner_id
-                    WHEN rd.rule = 'area' THEN (SELECT u.authority_id FROM facilities_area_and_ancestors(da.id) u
-                                                WHERE u.level = k.area_level_id ORDER BY u.depth LIMIT 1)
-                    END AS authority_id,
-               (rd.rule LIKE 'facility%%' AND f.id IS NULL) OR da.id IS NULL AS gone,
-               EXISTS (SELECT 1 FROM jsonb_array_elements(rd.candidates) e
-                       WHERE (e->>'distance_m')::float8 <= coalesce(rd.distance_m, 'infinity')) AS contested
+    WITH b0 AS MATERIALIZED (
+        SELECT c.id, c.department_id, c.category_id, rd.rule, rd.facility_id, rd.area_id, rd.candidates,
+               rd.distance_m, k.department_id AS category_department, k.area_level_id
         FROM complaints_complaint c
         JOIN routing_routingdecision rd ON rd.id = c.decision_id
         JOIN routing_category k ON k.id = c.category_id
-        LEFT JOIN LATERAL (SELECT f.id, f.owner_id FROM facilities_facility f
-                           WHERE f.id = rd.facility_id AND f.valid_to IS NULL OFFSET 0) f ON true
-        LEFT JOIN facilities_adminarea da ON da.id = rd.area_id AND da.valid_to IS NULL
         WHERE c.state = ANY(%(open)s) AND rd.rule <> 'manual' {only}),
+    fo AS MATERIALIZED (  -- the named facilities that are current, with their owners
+        SELECT f.id, f.owner_id FROM facilities_facility f
+        WHERE f.id = ANY(ARRAY(SELECT DISTINCT b0.facility_id FROM b0 WHERE b0.rule LIKE 'facility%%'))
+          AND f.valid_to IS NULL),
+    au AS (  -- the authority over each named area at the level its category names
+        SELECT p.area_id, p.area_level_id,
+               (SELECT u.authority_id FROM facilities_area_and_ancestors(p.area_id) u
+                WHERE u.level = p.area_level_id ORDER BY u.depth LIMIT 1) AS authority_id
+        FROM (SELECT DISTINCT b0.area_id, b0.area_level_id FROM b0 WHERE b0.rule = 'area') p),
+    b AS MATERIALIZED (
+        SELECT b0.id, b0.department_id, b0.category_id, b0.rule, b0.category_department,
+               CASE WHEN b0.rule LIKE 'facility%%' THEN f.owner_id
+                    WHEN b0.rule = 'area' AND da.id IS NOT NULL THEN au.authority_id END AS authority_id,
+               (b0.rule LIKE 'facility%%' AND f.id IS NULL) OR da.id IS NULL AS gone,
+               EXISTS (SELECT 1 FROM jsonb_array_elements(b0.candidates) e
+                       WHERE (e->>'distance_m')::float8 <= coalesce(b0.distance_m, 'infinity')) AS contested
+        FROM b0
+        LEFT JOIN fo f ON f.id = b0.facility_id AND b0.rule LIKE 'facility%%'
+        LEFT JOIN facilities_adminarea da ON da.id = b0.area_id AND da.valid_to IS NULL
+        LEFT JOIN au ON au.area_id = b0.area_id AND au.area_level_id = b0.area_level_id AND b0.rule = 'area'),
     answers AS (  -- the routing table's answer once per (authority, category) pair, not once per complaint
         SELECT p.authority_id, p.category_id,
                (SELECT r.department_id FROM routing_department_for(p.authority_id, p.category_id) r) AS department_id
@@ -188,6 +200,10 @@ PARALLEL_RANGES = max(2, min(os.cpu_count() or 1, 8))
 # on each): the full re-decision, and the complaints a pass without a full search decides again.
 PARALLEL_MIN = 5_000
 PARALLEL_MIN_LISTED = 2_000
+# A targeted pass runs its search on a second connection beside the may-move pass when the complaints table holds
+# at least this many rows (the planner's estimate, pg_class.reltuples; -1, never counted, as 0): below it, both are
+# quicker than opening the connection.
+SEARCH_BESIDE_MIN = 20_000
 
 
 @dataclass
@@ -278,15 +294,39 @@ def reroute_plan(*, open_states, complaint_ids=None, spatial=True, facilities=No
             single = (source, params)
         else:
             search_ids = []
+            side = None
             if targeted:
                 union = "\n    UNION\n".join(SEARCHES[name].format(only=only) for name in changed)
-                cur.execute(f"SELECT coalesce(array_agg(s.id ORDER BY s.id), '{{}}') FROM ({union}) s", params)
-                search_ids = cur.fetchone()[0]
-                searched = len(search_ids)
-                stage("search")
-            cur.execute(MAY_MOVE_SQL.format(only=only), params)
-            considered, may_move = cur.fetchone()
+                search = (f"SELECT coalesce(array_agg(s.id ORDER BY s.id), '{{}}') FROM ({union}) s", params)
+                beside = clean
+                if beside:
+                    cur.execute("SELECT greatest(reltuples, 0) FROM pg_class "
+                                "WHERE oid = 'complaints_complaint'::regclass")
+                    beside = cur.fetchone()[0] >= SEARCH_BESIDE_MIN
+                if beside:
+                    # The search and the may-move pass need nothing of each other: the search runs on a second
+                    # connection that shares this transaction's snapshot while this one runs the may-move pass
+                    # (each is one backend's work: on two cores, the two take the time of the longer one).
+                    cur.execute("SELECT pg_export_snapshot()")
+                    side = _SnapshotQuery(cur.fetchone()[0], *search)
+                else:
+                    cur.execute(*search)
+                    search_ids = cur.fetchone()[0]
+                    stage("search")
+            try:
+                cur.execute(MAY_MOVE_SQL.format(only=only), params)
+                considered, may_move = cur.fetchone()
+            except Exception:
+                if side is not None:
+                    side.wait()
+                raise
             stage("may_move")
+            if side is not None:
+                (search_ids,), stages["search"] = side.result()
+                stages["search_wait"] = round(time.perf_counter() - clock, 3)  # beyond the may-move pass
+                clock = time.perf_counter()
+            if targeted:
+                searched = len(search_ids)
             searching = set(search_ids)
             listed = sorted(searching.union(may_move))
             decided = len(listed)
@@ -341,6 +381,58 @@ def reroute_plan_drop():
 RANGE_SQL = "SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]')::text FROM (" + MOVES_SELECT + ") m"
 
 
+def _snapshot_fetchone(snapshot, conn_params, sql, params, settings=PLAN_SETTINGS):
+    """Run one read-only statement on a new connection, in a REPEATABLE READ transaction that imports `snapshot` (an
+    exported snapshot of the caller's transaction, which must stay open meanwhile): it sees the very same data as
+    the caller. Returns its first row."""
+    raw = connection.get_new_connection(conn_params)
+    raw.autocommit = True  # the transaction below is ours, begun explicitly
+    try:
+        with raw.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            cur.execute(settings)
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            cur.execute("COMMIT")
+            return row
+    finally:
+        raw.close()
+
+
+class _SnapshotQuery:
+    """One statement on a connection of its own that shares the caller's snapshot (_snapshot_fetchone), run in a
+    thread from now on while the caller goes on; result() waits for it: (its first row, seconds), or raises what it
+    raised."""
+
+    def __init__(self, snapshot, sql, params):
+        import threading
+
+        self._row = self._error = None
+        self._seconds = 0.0
+        conn_params = connection.get_connection_params()
+
+        def run():
+            started = time.perf_counter()
+            try:
+                self._row = _snapshot_fetchone(snapshot, conn_params, sql, params)
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread by result()
+                self._error = exc
+            self._seconds = round(time.perf_counter() - started, 3)
+
+        self._thread = threading.Thread(target=run, name="reroute-side")
+        self._thread.start()
+
+    def wait(self):
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._row, self._seconds
+
+
 def _plan_in_parallel(snapshot, parts):
     """Decide the parts of a pass ((DECIDE_SQL input, its params) each) over as many connections at once
     (PostgreSQL runs one statement in one process; its own parallel query does not run this LATERAL-per-row
@@ -355,18 +447,8 @@ def _plan_in_parallel(snapshot, parts):
     def run(n):
         try:
             source, params = parts[n]
-            raw = connection.get_new_connection(conn_params)
-            raw.autocommit = True  # the transaction below is ours, begun explicitly
-            try:
-                with raw.cursor() as cur:
-                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
-                    cur.execute(PLAN_SETTINGS)
-                    cur.execute(RANGE_SQL.format(decide=decide_unworded_sql(source)), params)
-                    results[n] = cur.fetchone()[0]
-                    cur.execute("COMMIT")
-            finally:
-                raw.close()
+            results[n] = _snapshot_fetchone(snapshot, conn_params, RANGE_SQL.format(decide=decide_unworded_sql(source)),
+                                            params)[0]
         except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             errors.append(exc)
 

@@ -2,12 +2,13 @@
 transaction), complaints.services.complaints_reroute applies it; and the full re-decision split over several
 connections comes to the same plan as one connection, applied once per moved complaint."""
 import pytest
+from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 
 import routing.services
 from complaints.models import OPEN_STATES, Complaint, ComplaintEvent
 from complaints.services import complaints_reroute
-from facilities.models import AdminArea, Department
+from facilities.models import AdminArea, Department, Facility
 from routing.services import reroute_plan
 from tests.routing.conftest import RED_SQUARE, category, make_complaint
 
@@ -92,7 +93,8 @@ def test_the_full_re_decision_over_several_connections_agrees_with_one(demo_city
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("change", ["routing table (no spatial search)", "category (targeted: its complaints search again)"])
+@pytest.mark.parametrize("change", ["routing table (no spatial search)", "category (targeted: its complaints search again)",
+                                    "facilities (targeted: the complaints around them search again)"])
 def test_a_pass_without_a_full_search_over_several_connections_agrees_with_one(demo_city, monkeypatch, change):
     # The complaints to decide again go as a list of ids, split over connections that share the caller's snapshot.
     moving = [make_complaint(p, "yard-pothole") for p in TVERSKOY]
@@ -102,18 +104,30 @@ def test_a_pass_without_a_full_search_over_several_connections_agrees_with_one(d
     if change.startswith("category"):
         potholes = category("yard-pothole")
         kwargs = {"categories": [potholes.pk]}
+    elif change.startswith("facilities"):
+        near = Facility.objects.filter(valid_to=None, geom__dwithin=(Point(*RED_SQUARE, srid=4326), 0.01))
+        kwargs = {"facilities": list(near.values_list("pk", flat=True))}
+        assert kwargs["facilities"]
 
     def runs(**more):
+        # one: everything on the caller's connection; split: a targeted pass's search on a second connection
+        # beside the may-move pass, and the decisions over several
         monkeypatch.setattr(routing.services, "PARALLEL_MIN_LISTED", 10 ** 9)
+        monkeypatch.setattr(routing.services, "SEARCH_BESIDE_MIN", 10 ** 9)
         one = complaints_reroute(dry_run=True, **kwargs, **more)
         monkeypatch.setattr(routing.services, "PARALLEL_MIN_LISTED", 1)
+        monkeypatch.setattr(routing.services, "SEARCH_BESIDE_MIN", 0)
         split = complaints_reroute(dry_run=True, **kwargs, **more)
         return one, split
 
     one, split = runs()
     assert (one.connections, split.connections) == (1, routing.services.PARALLEL_RANGES)
+    # the search ran beside the may-move pass only in the split run (only a targeted pass searches)
+    assert ("search_wait" in split.stages, "search_wait" in one.stages) == ("spatial" not in kwargs, False)
     assert split.considered == one.considered == len(moving) + len(others)
     assert split.decided == one.decided >= len(moving)
+    if "facilities" in kwargs:
+        assert split.searched == one.searched
     if "categories" in kwargs:
         assert split.searched == one.searched >= len(moving) + 1  # the yard potholes (and their group) search again
     assert [(m.complaint_id, m.to_department, m.explanation_ru) for m in split.moves] == \
