@@ -133,6 +133,8 @@ DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}
 # a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
 # The input is kept whole the same way: a function is inlined only when its arguments hold no subquery, and
 # the re-route's known facilities are one (an ARRAY(SELECT ...)); a column of the kept input is not.
+# `{known_facilities}` and `{known_area}` are those input columns (i.known_facilities, i.known_area_id), or NULL
+# constants for an input that never gives them (route(): decide_sql(known=False)), whose branches then go at planning.
 # (GATE): a search that can find nothing for the row (no picked facility; a category of another rule, whose
 # radius and types are then NULL) is not started: a condition on the outer row alone is tested once per row,
 # before the subquery's index scans in every facility partition (about a third of a decision's work otherwise).
@@ -149,10 +151,10 @@ CROSS JOIN LATERAL (  -- the areas that cover the point (or, kept by a re-route,
                      -- the smallest (the deepest level), and the one of the level the category names
     SELECT (array_agg(a.id ORDER BY lv.rank DESC, a.id))[1] AS area_id,
            (array_agg(a.id ORDER BY lv.rank DESC, a.id) FILTER (WHERE a.level = c.area_level_id))[1] AS level_area_id
-    FROM (SELECT v.area_id AS id, v.level FROM facilities_areas_covering(i.g) v WHERE i.known_area_id IS NULL
+    FROM (SELECT v.area_id AS id, v.level FROM facilities_areas_covering(i.g) v WHERE {known_area} IS NULL
           UNION ALL  -- known: the area and its ancestors
-          SELECT k.area_id, k.level FROM facilities_area_and_ancestors(i.known_area_id) k
-          WHERE i.known_area_id IS NOT NULL) a
+          SELECT k.area_id, k.level FROM facilities_area_and_ancestors({known_area}) k
+          WHERE {known_area} IS NOT NULL) a
     JOIN facilities_arealevel lv ON lv.code = a.level) ar
 LEFT JOIN LATERAL (  -- the facility the resident picked, if facilities_near finds it (its types, its radius)
     SELECT f.facility_id AS id, f.name, f.type_id, f.distance_m AS d, o.short_name AS owner_name,
@@ -168,7 +170,7 @@ LEFT JOIN LATERAL (  -- facilities_near: the best few of the category's types, c
                                         'department_id', CASE WHEN o.id IS NOT NULL THEN ({dept_owner}) END)
                      ORDER BY n.covers DESC, n.distance_m, n.facility_id) AS cands
     FROM facilities_near(i.g, ct.type_ids, CASE WHEN c.rule = 'facility' THEN c.radius_m END, {kept},
-                         i.known_facilities) n
+                         {known_facilities}) n
     LEFT JOIN facilities_authority o ON o.id = n.owner_id AND o.valid_to IS NULL
     WHERE c.rule = 'facility') nr ON true  -- (GATE)
 CROSS JOIN LATERAL (  -- the facility types of the category's group: those of its categories of the facility rule
@@ -181,7 +183,7 @@ LEFT JOIN LATERAL (  -- the place over the category (PLACE_RULE above): a facili
     SELECT * FROM (
         SELECT g.facility_id AS id, g.name, g.type_id, o.short_name AS owner_name,
                CASE WHEN o.id IS NOT NULL THEN ({dept_group}) END AS department_id
-        FROM facilities_covering(i.g, CASE WHEN c.rule = 'facility' THEN cg.type_ids END, i.known_facilities) g
+        FROM facilities_covering(i.g, CASE WHEN c.rule = 'facility' THEN cg.type_ids END, {known_facilities}) g
         LEFT JOIN facilities_authority o ON o.id = g.owner_id AND o.valid_to IS NULL
         WHERE c.rule = 'facility' AND cg.type_ids <> '{{}}' OFFSET 0) g  -- (GATE)
     ORDER BY g.department_id IS NULL, g.type_id = ANY(ct.type_ids) DESC, g.id LIMIT 1) gp ON true
@@ -294,11 +296,15 @@ def _lit(text):
     return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
-def decide_unworded_sql(input_sql):
+def decide_unworded_sql(input_sql, *, known=True):
     """DECIDE_SQL over the rows `input_sql` gives, without the explanations (explain_sql words them);
-    %-placeholders in input_sql stay for the caller's params."""
+    %-placeholders in input_sql stay for the caller's params. known=False: the input never gives known
+    facilities or a known area (route()): they are NULL constants in the statement, so the planner drops the
+    branches that use them (a smaller plan to start for each call)."""
     return DECIDE_SQL.format(
         input=input_sql, kept=KEPT_CANDIDATES,
+        known_facilities="i.known_facilities" if known else "NULL::bigint[]",
+        known_area="i.known_area_id" if known else "NULL::bigint",
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_group=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
@@ -312,9 +318,9 @@ def explain_sql(source_sql, extra=()):
                               extra="".join(f", x.{name}" for name in extra))
 
 
-def decide_sql(input_sql):
+def decide_sql(input_sql, *, known=True):
     """The decisions, worded: DECIDE_SQL and EXPLAIN_SQL over the rows `input_sql` gives, as one statement."""
-    return explain_sql(decide_unworded_sql(input_sql))
+    return explain_sql(decide_unworded_sql(input_sql, known=known))
 
 
 DECISION_COLUMNS = ("department_id", "authority_id", "facility_id", "area_id", "rule", "distance_m", "candidates",
@@ -324,7 +330,7 @@ DECISION_COLUMNS = ("department_id", "authority_id", "facility_id", "area_id", "
 ROUTE_SQL = f"""
 WITH d AS ({decide_sql("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g, "
                        "$3::bigint AS category_id, $4::bigint AS picked_id, NULL::bigint[] AS known_facilities, "
-                       "NULL::bigint AS known_area_id")}),
+                       "NULL::bigint AS known_area_id", known=False)}),
 ins AS (
     INSERT INTO routing_routingdecision ({", ".join(DECISION_COLUMNS)})
     SELECT department_id, authority_id, facility_id, area_id, rule, distance_m, candidates, $5,
