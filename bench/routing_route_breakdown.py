@@ -32,7 +32,7 @@ def main():
     import numpy as np
     from django.db import connection, transaction
 
-    from routing.engine import ENGINE_VERSION, ROUTE_CALL, route
+    from routing.engine import ENGINE_VERSION, ROUTE_CALLS, route
     from routing.models import Category
     from routing_bench import CATEGORIES, SEED, percentiles, points_in_city, proc_cpu
 
@@ -59,7 +59,7 @@ def main():
             raw = cur.cursor
             for k, (lon, lat) in enumerate(points):
                 t = time.perf_counter()
-                raw.execute(ROUTE_CALL, [lon, lat, cats[k % len(cats)].pk, None, ENGINE_VERSION])
+                raw.execute(ROUTE_CALLS[False], [lon, lat, cats[k % len(cats)].pk, None, ENGINE_VERSION])
                 raw.fetchone()
                 samples.append(time.perf_counter() - t)
             transaction.set_rollback(True)

@@ -133,8 +133,9 @@ DEPARTMENT_FOR = "SELECT r.department_id FROM routing_department_for({authority}
 # a subquery from being flattened into its parent, which would copy (and so repeat) its expressions.
 # The input is kept whole the same way: a function is inlined only when its arguments hold no subquery, and
 # the re-route's known facilities are one (an ARRAY(SELECT ...)); a column of the kept input is not.
-# `{known_facilities}` and `{known_area}` are those input columns (i.known_facilities, i.known_area_id), or NULL
-# constants for an input that never gives them (route(): decide_sql(known=False)), whose branches then go at planning.
+# `{known_facilities}`, `{known_area}` and `{picked}` are those input columns (i.known_facilities, i.known_area_id,
+# i.picked_id), or NULL constants for an input that never gives them (route(): decide_sql(known=False), and
+# picked=False for a complaint without a picked facility), whose branches then go at planning.
 # (GATE): a search that can find nothing for the row (no picked facility; a category of another rule, whose
 # radius and types are then NULL) is not started: a condition on the outer row alone is tested once per row,
 # before the subquery's index scans in every facility partition (about a third of a decision's work otherwise).
@@ -159,10 +160,10 @@ CROSS JOIN LATERAL (  -- the areas that cover the point (or, kept by a re-route,
 LEFT JOIN LATERAL (  -- the facility the resident picked, if facilities_near finds it (its types, its radius)
     SELECT f.facility_id AS id, f.name, f.type_id, f.distance_m AS d, o.short_name AS owner_name,
            ({dept_picked}) AS department_id
-    FROM facilities_near(i.g, ct.type_ids, CASE WHEN i.picked_id IS NOT NULL THEN c.radius_m END, 1,
-                         ARRAY[i.picked_id]) f
+    FROM facilities_near(i.g, ct.type_ids, CASE WHEN {picked} IS NOT NULL THEN c.radius_m END, 1,
+                         ARRAY[{picked}]) f
     JOIN facilities_authority o ON o.id = f.owner_id AND o.valid_to IS NULL
-    WHERE i.picked_id IS NOT NULL OFFSET 0) pk ON true  -- (GATE)
+    WHERE {picked} IS NOT NULL OFFSET 0) pk ON true  -- (GATE)
 LEFT JOIN LATERAL (  -- facilities_near: the best few of the category's types, covering first, then nearest (none
                      -- searched for a category of another rule: no radius); a re-route may give the known ones
     SELECT jsonb_agg(jsonb_build_object('facility_id', n.facility_id, 'name', n.name, 'owner', o.short_name,
@@ -296,15 +297,16 @@ def _lit(text):
     return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
-def decide_unworded_sql(input_sql, *, known=True):
+def decide_unworded_sql(input_sql, *, known=True, picked=True):
     """DECIDE_SQL over the rows `input_sql` gives, without the explanations (explain_sql words them);
     %-placeholders in input_sql stay for the caller's params. known=False: the input never gives known
-    facilities or a known area (route()): they are NULL constants in the statement, so the planner drops the
-    branches that use them (a smaller plan to start for each call)."""
+    facilities or a known area (route()); picked=False: nor a picked facility. Those are then NULL constants in
+    the statement, so the planner drops the branches that use them (a smaller plan to start for each call)."""
     return DECIDE_SQL.format(
         input=input_sql, kept=KEPT_CANDIDATES,
         known_facilities="i.known_facilities" if known else "NULL::bigint[]",
         known_area="i.known_area_id" if known else "NULL::bigint",
+        picked="i.picked_id" if picked else "NULL::bigint",
         dept_owner=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_picked=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
         dept_group=DEPARTMENT_FOR.format(authority="o.id", category="c.id"),
@@ -318,19 +320,22 @@ def explain_sql(source_sql, extra=()):
                               extra="".join(f", x.{name}" for name in extra))
 
 
-def decide_sql(input_sql, *, known=True):
+def decide_sql(input_sql, *, known=True, picked=True):
     """The decisions, worded: DECIDE_SQL and EXPLAIN_SQL over the rows `input_sql` gives, as one statement."""
-    return explain_sql(decide_unworded_sql(input_sql, known=known))
+    return explain_sql(decide_unworded_sql(input_sql, known=known, picked=picked))
 
 
 DECISION_COLUMNS = ("department_id", "authority_id", "facility_id", "area_id", "rule", "distance_m", "candidates",
                     "engine_version", "explanation_ru", "explanation_en", "created_at")
 
-# route(): decide, store, and return the decision with what its related objects need, in one statement.
-ROUTE_SQL = f"""
+
+def _route_sql(picked):
+    """route()'s statement: decide, store, and return the decision with what its related objects need. $1, $2 the
+    point, $3 the category, $4 the picked facility (unused when `picked` is False), $5 the engine's version."""
+    return f"""
 WITH d AS ({decide_sql("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g, "
                        "$3::bigint AS category_id, $4::bigint AS picked_id, NULL::bigint[] AS known_facilities, "
-                       "NULL::bigint AS known_area_id", known=False)}),
+                       "NULL::bigint AS known_area_id", known=False, picked=picked)}),
 ins AS (
     INSERT INTO routing_routingdecision ({", ".join(DECISION_COLUMNS)})
     SELECT department_id, authority_id, facility_id, area_id, rule, distance_m, candidates, $5,
@@ -346,39 +351,50 @@ LEFT JOIN facilities_adminarea ar ON ar.id = ins.area_id
 LEFT JOIN facilities_facility f ON f.id = ins.facility_id
 """
 
-# route() calls ROUTE_SQL through a PL/pgSQL function, created by `manage.py migrate` (install_route_function).
+
+# One statement for a complaint with a picked facility, one for the others (most): the same template.
+ROUTE_SQLS = {True: _route_sql(picked=True), False: _route_sql(picked=False)}
+ROUTE_SQL = ROUTE_SQLS[True]
+
+# route() calls its statement through a PL/pgSQL function, created by `manage.py migrate` (install_route_function).
 # Planning the statement costs more than running it; PL/pgSQL keeps the plan of each statement in the server
 # process, for the life of that process, whoever the client is. So nothing is prepared on the client's session,
 # and it holds behind a transaction-mode pooler (pgbouncer 1.18 keeps no prepared statements: docs/database.md),
 # where consecutive transactions of one client land on different server connections. Its generic plan (made once)
 # is as good as a custom one for every point: the function's SET makes PostgreSQL keep it instead of planning
-# afresh. The name carries a digest of the statement, so a changed statement is a new function.
-ROUTE_FUNCTION = "routing_route_" + hashlib.sha256(ROUTE_SQL.encode()).hexdigest()[:12]
-ROUTE_CALL = f"SELECT * FROM {ROUTE_FUNCTION}(%s, %s, %s, %s, %s)"
+# afresh. One function per statement (ROUTE_SQLS: with a picked facility, without); their names carry a digest of
+# both statements, so a changed statement makes new functions.
+_ROUTE_DIGEST = hashlib.sha256((ROUTE_SQLS[True] + ROUTE_SQLS[False]).encode()).hexdigest()[:12]
+ROUTE_FUNCTIONS = {True: f"routing_route_{_ROUTE_DIGEST}_picked", False: f"routing_route_{_ROUTE_DIGEST}"}
+ROUTE_CALLS = {picked: f"SELECT * FROM {name}(%s, %s, %s, %s, %s)" for picked, name in ROUTE_FUNCTIONS.items()}
 
 
 def install_route_function(using=DEFAULT_DB_ALIAS):
-    """Create route()'s function (and drop the ones of other versions of the statement). Run by migrate."""
+    """Create route()'s functions (and drop the ones of other versions of the statements). Run by migrate."""
     with connections[using].cursor() as cur:
-        cur.execute("SELECT to_regproc(%s) IS NOT NULL", [ROUTE_FUNCTION])
+        cur.execute("SELECT bool_and(to_regproc(n) IS NOT NULL) FROM unnest(%s::text[]) n",
+                    [list(ROUTE_FUNCTIONS.values())])
         if cur.fetchone()[0]:
             return
-        # The result's column types, as PostgreSQL infers them: the statement run for no point (it stores nothing).
-        cur.execute(ROUTE_SQL.replace("$1", "%s").replace("$2", "%s").replace("$3", "%s").replace("$4", "%s")
-                    .replace("$5", "%s"), [None] * 5)
-        oids = [d.type_code for d in cur.description]
-        cur.execute("SELECT format_type(t, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY u(t, n) ORDER BY n", [oids])
-        types = [t for (t,) in cur.fetchall()]
         cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                     "WHERE n.nspname = current_schema() AND p.proname LIKE 'routing\\_route\\_%%' "
-                    "AND p.proname <> %s", [ROUTE_FUNCTION])
+                    "AND NOT p.proname = ANY(%s)", [list(ROUTE_FUNCTIONS.values())])
         for (old,) in cur.fetchall():
             cur.execute(f"DROP FUNCTION {old}")
-        columns = ", ".join(f"c{n} {t}" for n, t in enumerate(types))
-        body = ROUTE_SQL.replace("%%", "%")
-        cur.execute(f"""CREATE OR REPLACE FUNCTION {ROUTE_FUNCTION}(float8, float8, bigint, bigint, text)
-            RETURNS TABLE ({columns}) LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan
-            AS $route$ BEGIN RETURN QUERY {body}; END $route$""")
+        for picked, name in ROUTE_FUNCTIONS.items():
+            sql = ROUTE_SQLS[picked]
+            # The result's column types, as PostgreSQL infers them: the statement run for no point (it stores
+            # nothing).
+            cur.execute(sql.replace("$1", "%s").replace("$2", "%s").replace("$3", "%s").replace("$4", "%s")
+                        .replace("$5", "%s"), [None] * 5)
+            oids = [d.type_code for d in cur.description]
+            cur.execute("SELECT format_type(t, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY u(t, n) ORDER BY n",
+                        [oids])
+            columns = ", ".join(f"c{n} {t}" for n, (t,) in enumerate(cur.fetchall()))
+            body = sql.replace("%%", "%")
+            cur.execute(f"""CREATE OR REPLACE FUNCTION {name}(float8, float8, bigint, bigint, text)
+                RETURNS TABLE ({columns}) LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan
+                AS $route$ BEGIN RETURN QUERY {body}; END $route$""")
 
 
 def install_route_function_after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
@@ -386,11 +402,12 @@ def install_route_function_after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwarg
 
 
 def _execute_route(cur, params):
+    picked = params[3] is not None
     try:
-        cur.execute(ROUTE_CALL, params)
+        cur.execute(ROUTE_CALLS[picked], params)
     except ProgrammingError as exc:
         if getattr(exc.__cause__, "pgcode", None) == "42883":  # undefined_function
-            raise RuntimeError(f"the database lacks {ROUTE_FUNCTION}(): run manage.py migrate") from exc
+            raise RuntimeError(f"the database lacks {ROUTE_FUNCTIONS[picked]}(): run manage.py migrate") from exc
         raise
     return cur.fetchone()
 

@@ -117,17 +117,20 @@ def test_areas_covering_is_inlined_into_the_decision_statement():
     assert "facilities_areas_covering" not in plan and "facilities_adminareapiece" in plan
 
 
-def test_route_s_statement_has_no_branches_for_known_facilities_or_areas():
-    # route() never gives known facilities or a known area: its statement has them as NULL constants, so the
-    # planner drops the re-route's branches (the known area's ancestors, the known facilities by id)
+def test_route_s_statements_have_no_branches_for_what_they_never_get():
+    # route() never gives known facilities or a known area, and most complaints pick no facility: its statements
+    # have them as NULL constants, so the planner drops those branches (the re-route's known area's ancestors and
+    # known facilities by id; the picked facility's search)
     source = ("SELECT 0::bigint AS key, ST_SetSRID(ST_MakePoint(37.62, 55.75), 4326) AS g, c.id AS category_id, "
               "NULL::bigint AS picked_id, NULL::bigint[] AS known_facilities, NULL::bigint AS known_area_id "
               "FROM routing_category c WHERE c.code = 'streetlight-out'")
     general, routed = explain(decide_sql(source)), explain(decide_sql(source, known=False))
+    unpicked = explain(decide_sql(source, known=False, picked=False))  # no picked facility either
     # fewer nodes, and fewer of the gates a row tests before a branch runs
-    assert routed.count("\n") < general.count("\n")
-    assert routed.count("One-Time Filter") < general.count("One-Time Filter")
-    assert "Function Scan on public." not in routed and "facilities_adminareapiece" in routed
+    assert unpicked.count("\n") < routed.count("\n") < general.count("\n")
+    assert unpicked.count("One-Time Filter") < routed.count("One-Time Filter") < general.count("One-Time Filter")
+    for plan in (routed, unpicked):
+        assert "Function Scan on public." not in plan and "facilities_adminareapiece" in plan
 
 
 # --- facilities_degree_box ------------------------------------------------------------------------------------
