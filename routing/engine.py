@@ -244,7 +244,10 @@ WHERE ar.area_id IS NOT NULL
 # decisions that differ from the complaints' current ones, words only those (routing.services.MOVES_SELECT): in
 # the full re-decision of 100,000 complaints where nothing changed, it would word 100,000 for none. `{extra}`:
 # further columns of the source to pass through. OFFSET 0: the source's columns are computed once, not copied
-# into every expression that reads them.
+# into every expression that reads them; so are the sentences' arguments (w: those of either language; w_ru,
+# w_en: each language's), which both of a language's sentences read. The rare lookups (a name in a language
+# other than ru and en; the category quoted by rule facility_group) are SQL functions (routing migration 0009),
+# called only for the rows that need them: as subqueries here, every route() call set them up, and ran most.
 EXPLAIN_SQL = """
 SELECT x.key, x.rule, x.department_id, x.authority_id, x.facility_id, x.area_id, x.distance_m, x.candidates,
        {explain_ru} AS explanation_ru, {explain_en} AS explanation_en{extra}
@@ -255,29 +258,33 @@ LEFT JOIN LATERAL (SELECT t.code, t.name_i18n FROM facilities_facilitytype t
                    WHERE t.id = x.type_id OFFSET 0) ft ON true
 LEFT JOIN LATERAL (SELECT n.name, n.level FROM facilities_adminarea n WHERE n.id = x.named_area_id OFFSET 0) na ON true
 LEFT JOIN LATERAL (SELECT l.code, l.name_i18n FROM facilities_arealevel l WHERE l.code = na.level OFFSET 0) nl ON true
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN strpos(x.department_name, auth.short_name) > 0 THEN x.department_name  -- Department.display_name:
+                ELSE x.department_name || ' (' || auth.short_name || ')' END AS dept,         -- it names the authority
+           CASE WHEN x.rule = 'facility_group' THEN routing_group_category_i18n(x.type_id, c.group_i18n) END
+               AS matching_i18n
+    OFFSET 0) w
+CROSS JOIN LATERAL ({words_ru} OFFSET 0) w_ru
+CROSS JOIN LATERAL ({words_en} OFFSET 0) w_en
 """
+
+
+def _words(lang):
+    """The sentences' arguments that depend on the language: who (for a facility, its type and owner), the area's
+    level, the category's group, and (rule facility_group) the category of that group for the building's type."""
+    type_name = _i18n_sql("ft.name_i18n", lang, last="ft.code")
+    return (f"SELECT CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name "
+            f"ELSE auth.short_name END AS who, {_i18n_sql('nl.name_i18n', lang, last='nl.code')} AS level_name, "
+            f"{_i18n_sql('c.group_i18n', lang)} AS group_name, {_i18n_sql('w.matching_i18n', lang)} AS matching")
 
 
 def _explain(lang):
     """The explanation sentence in SQL: the rule's template through format(), in one language."""
     col = 0 if lang == "ru" else 1
-    type_name = _i18n_sql("ft.name_i18n", lang, last="ft.code")
-    level_name = _i18n_sql("nl.name_i18n", lang, last="nl.code")
+    w = f"w_{lang}"
     cases = " ".join(f"WHEN {_lit(rule)} THEN {_lit(texts[col])}" for rule, texts in EXPLANATIONS.items())
-    who = f"CASE WHEN x.rule LIKE 'facility%%' THEN {type_name} || ' ' || x.owner_name ELSE auth.short_name END"
-    # The department's display name (Department.display_name): it always names the authority.
-    dept = ("CASE WHEN strpos(x.department_name, auth.short_name) > 0 THEN x.department_name "
-            "ELSE x.department_name || ' (' || auth.short_name || ')' END")
-    group = _i18n_sql("c.group_i18n", lang)
-    # The category of the group for the building's type, named by rule facility_group: the most specific one
-    # (fewest facility types), then by code.
-    matching = (f"CASE WHEN x.rule = 'facility_group' THEN (SELECT {_i18n_sql('k.name_i18n', lang)} "
-                "FROM routing_category k JOIN routing_category_facility_types m ON m.category_id = k.id "
-                "WHERE m.facilitytype_id = x.type_id AND k.group_i18n = c.group_i18n "
-                "AND k.rule = 'facility' AND k.active ORDER BY (SELECT count(*) FROM routing_category_facility_types "
-                "n WHERE n.category_id = k.id), k.code LIMIT 1) END")
-    args = (f"{who}, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, {dept}, {level_name}, "
-            f"{group}, {matching}")
+    args = (f"{w}.who, round(x.distance_m)::bigint, na.name, x.facility_name, c.radius_m, w.dept, {w}.level_name, "
+            f"{w}.group_name, {w}.matching")
     prefix = (f"CASE WHEN c.rule = 'facility' AND x.rule NOT LIKE 'facility%%' "
               f"THEN format({_lit(NO_FACILITY[col])}, {args}) ELSE '' END")
     return f"{prefix} || format(CASE x.rule {cases} END, {args})"
@@ -285,11 +292,10 @@ def _explain(lang):
 
 def _i18n_sql(column, lang, last="''"):
     """A translated field's text in SQL ({language: text}): in `lang`, else in the other of ru/en, else in any
-    language (the first by code), else `last`."""
+    language (the first by code: routing_i18n_any), else `last`."""
     other = "en" if lang == "ru" else "ru"
     return (f"coalesce(nullif({column}->>'{lang}', ''), nullif({column}->>'{other}', ''), "
-            f"(SELECT t.value FROM jsonb_each_text({column}) t WHERE t.value <> '' ORDER BY t.key LIMIT 1), "
-            f"{last})")
+            f"routing_i18n_any({column}), {last})")
 
 
 def _lit(text):
@@ -317,6 +323,7 @@ def explain_sql(source_sql, extra=()):
     """EXPLAIN_SQL over the rows of `source_sql` (decide_unworded_sql's columns, and the `extra` ones passed
     through): the decisions with their explanations."""
     return EXPLAIN_SQL.format(source=source_sql, explain_ru=_explain("ru"), explain_en=_explain("en"),
+                              words_ru=_words("ru"), words_en=_words("en"),
                               extra="".join(f", x.{name}" for name in extra))
 
 
