@@ -1,12 +1,14 @@
 """The import pipeline on small real files: formats, validation with rejects, updates and retirement, errors."""
 import csv
 import json
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pyarrow as pa
 import pytest
 import shapely
 from django.conf import settings
@@ -318,3 +320,17 @@ def test_command_exit_code_and_single_line_on_error(tmp_path):
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "unknown key 'unknown_field'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("values", [
+    ["lamp", "7703167477", "", "Фонарь №1"],  # nothing to escape (the usual column)
+    ["lamp", 'say "hi"', "back\\slash", "a\tb\nc\rd", "bell\x07", "nul\x00x", "\u2028 and \u0085"],  # a mix
+    ['"', "\\", "\x1f"],
+])
+def test_attribute_texts_become_json_strings_that_read_back_as_stored(values):
+    from importers.stream import json_string
+
+    out = json_string(pa.array(values)).to_pylist()
+    # quotes, backslashes, tab, newline and carriage return kept; other control characters become a space
+    kept = [re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ", v) for v in values]
+    assert [json.loads(s) for s in out] == kept
