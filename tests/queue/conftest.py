@@ -134,6 +134,39 @@ def worker(start_worker):
     w.stop()
 
 
+@pytest.fixture(autouse=True)
+def _worker_idle_before_the_flush(request):
+    """When a transactional test ends, pytest-django empties its tables (one TRUNCATE, which locks them one by
+    one). The module's worker must first have finished what the test left it: a task that holds one of those
+    tables and reads another deadlocks with the TRUNCATE, and the next test then starts on tables that were not
+    emptied. (Every module here has the django_db mark, whose plugin fixture sets the database up before this
+    conftest's autouse fixtures: so this teardown comes before its flush.)"""
+    yield
+    if "worker" in request.fixturenames:
+        worker_idle()
+
+
+def worker_idle(seconds=60):
+    """Wait until this run's queue holds no task and none is unacknowledged: with late acknowledgement a task
+    stays in the broker's `unacked` hash until it has finished (or, held for its retry time, until it has run).
+    Twice in a row, 0.2 s apart: a task being handed out is, for an instant, in neither."""
+    from django.core.cache import cache
+
+    from geo_ourcity.celery import app
+
+    prefix, queue = app.conf.broker_transport_options["global_keyprefix"], app.conf.task_default_queue
+    client = cache._cache.get_client(write=True)  # the broker's Redis (tests/conftest.py, task_queue)
+    end, quiet = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        lists = [k for k in client.scan_iter(match=f"{prefix}{queue}*") if client.type(k) == b"list"]
+        busy = sum(client.llen(k) for k in lists) + client.hlen(f"{prefix}unacked")
+        quiet = quiet + 1 if not busy else 0
+        if quiet == 2:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the worker did not finish its tasks within {seconds} s")
+
+
 def wait_until(predicate, seconds=60, what="the condition"):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
