@@ -252,6 +252,26 @@ def test_known_facilities_are_measured_instead_of_searched(registry):
     assert near([registry["lamp"].pk], None) == []  # no radius: nothing searched (a category of another rule)
 
 
+def test_a_call_without_known_facilities_scans_nothing_for_them(registry):
+    # known given per row (as a full re-decision does) but NULL: the branch that measures the known ones by id is
+    # gated by `known IS NOT NULL` and never runs; the result is the search's (facilities' migration 0018)
+    sql = ("SELECT v.k, n.facility_id FROM (VALUES (1, NULL::bigint[]), (2, NULL::bigint[])) v(k, known) "
+           "CROSS JOIN LATERAL facilities_near(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s::bigint[], 30, 5, "
+           "v.known) n ORDER BY v.k, n.distance_m")
+    params = [*ORIGIN, [registry["lamp"].pk]]
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, params)
+        plan = [r[0] for r in cur.fetchall()]
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    by_id = [i for i, line in enumerate(plan) if 'id = ANY ("*VALUES*".column2)' in line]
+    assert by_id, "\n".join(plan)
+    for i in by_id:  # the scan node each such condition belongs to (the nearest node above it) never ran
+        node = next(line for line in reversed(plan[:i + 1]) if "->" in line)
+        assert "never executed" in node, "\n".join(plan)
+    made = registry["made"]
+    assert rows == [(k, made[key].pk) for k in (1, 2) for key in ("east-15", "north-20", "south-29.5")]
+
 def test_facilities_near_is_inlined_into_the_decision_statement():
     plan = explain(ROUTE_SQL.replace("$1", "37.62").replace("$2", "55.75").replace("$3", "1").replace(
         "$4", "NULL").replace("$5", "'x'"))
