@@ -21,10 +21,19 @@
     }
 
     function show(found) {
+      // Drawn again only when what it lists changed (the map moves often), and a keyboard user inside the list
+      // keeps their place: the same complaint's link (or button) takes the focus back.
+      var drawn = JSON.stringify(found.map(function (c) { return [c.service_request_id, c.distance_m]; }));
+      if (drawn === list.dataset.drawn && !box.hidden) return;
+      var had = list.contains(document.activeElement) ? document.activeElement : null;
+      var hadId = had && had.closest(".nearby-item") && had.closest(".nearby-item").dataset.id;
+      var hadFollow = had && had.classList.contains("nearby-follow");
+      list.dataset.drawn = drawn;
       list.textContent = "";
       found.forEach(function (c) {
         var li = document.createElement("li");
         li.className = "nearby-item";
+        li.dataset.id = c.service_request_id;
         var link = document.createElement("a");
         link.href = pageUrl(c.service_request_id) + (box.dataset.mode === "report" ? "#follow" : "");
         link.textContent = "№ " + c.service_request_id + " · " + c.service_name;
@@ -48,6 +57,16 @@
       });
       status.textContent = found.length ? "" : box.dataset.none;
       box.hidden = false;
+      if (hadId) {
+        var back = list.querySelector('.nearby-item[data-id="' + CSS.escape(hadId) + '"] ' +
+                                      (hadFollow ? ".nearby-follow" : "a"));
+        if (back) back.focus();
+      }
+    }
+
+    function clear() {
+      list.textContent = "";
+      delete list.dataset.drawn;
     }
 
     function ask() {
@@ -78,7 +97,7 @@
       if (report) {
         report.elements.category.addEventListener("change", ask);
         report.elements.description.addEventListener("input", later);
-        report.addEventListener("reset", function () { point = null; list.textContent = ""; box.hidden = true; });
+        report.addEventListener("reset", function () { point = null; clear(); box.hidden = true; });
       }
     } else {
       document.addEventListener("ourcity:place", function (e) { point = e.detail; ask(); });
@@ -87,7 +106,7 @@
         if (!map) return;
         map.on("moveend", function () {
           if (map.getZoom() < BROWSE_MIN_ZOOM) {
-            point = null; list.textContent = ""; status.textContent = box.dataset.zoom;
+            point = null; clear(); status.textContent = box.dataset.zoom;
             return;
           }
           var c = map.getCenter();
